@@ -1,0 +1,82 @@
+# Distribuerad -- build, test, bench, run.
+#   make            build ./distribuerad
+#   make run        install missing packages, build, serve on :3333 with ./data
+#   make test       install missing packages, build, run unit + black-box tests
+#   make asan-test  the same tests against an ASan/UBSan build
+#   make bench      benchmarks (see bench/)
+# Add your own flags with CFLAGS=...; SANITIZER=address,undefined builds with
+# sanitizers into build-san/.
+
+CC      ?= cc
+CFLAGS  ?= -O2
+override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -MMD -MP
+PKGS    := libh2o-evloop jansson
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+override CFLAGS += $(PKG_CFLAGS) -DH2O_USE_LIBUV=0
+LDLIBS  += $(PKG_LIBS) -lpthread -lm
+
+ifdef SANITIZER
+B := build-san
+override CFLAGS += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
+override LDFLAGS += -fsanitize=$(SANITIZER)
+else
+B := build
+endif
+
+CORE_SRC := $(sort $(wildcard src/core/*.c))
+HTTP_SRC := $(sort $(wildcard src/http/*.c))
+CORE_OBJ := $(CORE_SRC:%.c=$(B)/%.o)
+HTTP_OBJ := $(HTTP_SRC:%.c=$(B)/%.o)
+MAIN_OBJ := $(B)/src/main.o
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+BIN      := $(if $(SANITIZER),$(B)/distribuerad,distribuerad)
+
+.PHONY: all deps run test unit blackbox asan-test valgrind bench clean
+all: $(BIN)
+
+deps:
+	@scripts/deps.sh build
+
+$(BIN): $(MAIN_OBJ) $(HTTP_OBJ) $(CORE_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/tests/test_%: tests/unit/test_%.c $(HTTP_OBJ) $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -Isrc -o $@ $^ $(LDLIBS) -lcmocka
+
+run:
+	@scripts/deps.sh build
+	@$(MAKE) --no-print-directory $(BIN)
+	./$(BIN) -data-dir ./data
+
+test:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory $(BIN) $(UNIT_BIN)
+	@tests/run.sh $(B) ./$(BIN)
+
+unit: $(UNIT_BIN)
+	@tests/run.sh --unit-only $(B) ./$(BIN)
+
+blackbox: $(BIN)
+	@tests/run.sh --blackbox-only $(B) ./$(BIN)
+
+asan-test:
+	@$(MAKE) --no-print-directory test SANITIZER=address,undefined CC=clang
+
+valgrind: $(BIN) $(UNIT_BIN)
+	@tests/run.sh --valgrind $(B) ./$(BIN)
+
+bench:
+	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory -C bench
+
+clean:
+	rm -rf build build-san distribuerad
+
+-include $(wildcard $(B)/src/*.d $(B)/src/*/*.d $(B)/tests/*.d)

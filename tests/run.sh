@@ -1,0 +1,56 @@
+#!/bin/sh
+# Runs the unit tests (cmocka binaries in $B/tests) and then the black-box
+# suite against the server binary, and prints one closing line:
+#   N passed, M failed
+# Usage: tests/run.sh [--unit-only|--blackbox-only|--valgrind] BUILD_DIR BINARY
+# DISTRIBUERAD_URL=http://host:port points the black-box suite at a running
+# server instead of starting one per test.
+mode=all
+case "$1" in --unit-only|--blackbox-only|--valgrind) mode=${1#--}; shift ;; esac
+B=$1
+BIN=$2
+passed=0
+failed=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+count() { # adds the counts of a "... N passed, M failed" line in $log
+    line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+    p=$(echo "$line" | sed -E 's/.*[^0-9]?([0-9]+) passed.*/\1/')
+    f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+    passed=$((passed + ${p:-0}))
+    failed=$((failed + ${f:-1}))
+}
+
+if [ "$mode" != blackbox-only ]; then
+    for t in "$B"/tests/test_*; do
+        [ -x "$t" ] || continue
+        case "$t" in *.d|*.o) continue ;; esac
+        if [ "$mode" = valgrind ]; then
+            valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
+                --error-exitcode=99 "$t" >"$log" 2>&1
+        else
+            "$t" >"$log" 2>&1
+        fi
+        rc=$?
+        p=$(sed -nE 's/^\[  PASSED  \] ([0-9]+) test.*/\1/p' "$log" | tail -n 1)
+        f=$(sed -nE 's/^\[  FAILED  \] ([0-9]+) test.*/\1/p' "$log" | tail -n 1)
+        p=${p:-0}
+        f=${f:-0}
+        if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+        if [ "$f" -ne 0 ]; then cat "$log"; fi
+        echo "unit $(basename "$t"): $p passed, $f failed"
+        passed=$((passed + p))
+        failed=$((failed + f))
+    done
+fi
+
+if [ "$mode" = all ] || [ "$mode" = blackbox-only ] || [ "$mode" = valgrind ]; then
+    extra=""
+    [ "$mode" = valgrind ] && extra="--valgrind"
+    python3 tests/blackbox/run.py --bin "$BIN" $extra 2>&1 | tee "$log"
+    count
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
