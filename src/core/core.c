@@ -1,0 +1,219 @@
+/*
+ * core.c -- the state as a whole: channel registry, the tick that runs
+ * every due deadline, the "became available" list, lease tokens.
+ */
+#include "core_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "util.h"
+
+core_t *core_new(const tz_t *default_tz)
+{
+    core_t *c = xcalloc(1, sizeof(*c));
+    timers_init(&c->timers);
+    strmap_init(&c->channels);
+    ids_init(c);
+    c->next_vseq = 1;
+    /* Tokens only fence stale workers, they are not secrets, but they should
+     * not repeat across restarts: seed from the clock and the address. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    c->token_state = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ (uint64_t)(uintptr_t)c;
+    c->default_tz = default_tz;
+    return c;
+}
+
+static void channel_free_cb(strmap_entry_t *e, void *arg)
+{
+    core_t *c = arg;
+    channel_t *ch = e->value;
+    job_t **jobs;
+    size_t n = core_jobs_sorted(ch, &jobs);
+    for (size_t i = 0; i < n; i++)
+        job_free(c, jobs[i]);
+    free(jobs);
+    strmap_free(&ch->jobs);
+    free(ch->ready);
+    free(ch);
+}
+
+void core_free(core_t *c)
+{
+    if (!c)
+        return;
+    event_free_all(c);
+    strmap_each(&c->channels, channel_free_cb, c);
+    strmap_free(&c->channels);
+    timers_free(&c->timers);
+    free(c->ids);
+    free(c);
+}
+
+void core_tick(core_t *c, ntime_t now)
+{
+    tnode_t *n;
+    while ((n = timers_pop_due(&c->timers, now)) != NULL) {
+        if (n->kind == CORE_TIMER_EVENT)
+            event_fire(c, CONTAINER_OF(n, event_t, timer), now);
+        else if (n->kind == CORE_TIMER_JOB)
+            job_fire(c, CONTAINER_OF(n, job_t, timer), now);
+        else
+            c->timer_fn(n, now, c->timer_arg);
+    }
+}
+
+void core_set_timer_fn(core_t *c, core_timer_fn fn, void *arg)
+{
+    c->timer_fn = fn;
+    c->timer_arg = arg;
+}
+
+void core_timer_set(core_t *c, tnode_t *node, ntime_t at)
+{
+    ASSERT(c->timer_fn != NULL);
+    node->kind = CORE_TIMER_USER;
+    timers_set(&c->timers, node, at);
+}
+
+void core_timer_cancel(core_t *c, tnode_t *node)
+{
+    timers_cancel(&c->timers, node);
+}
+
+int32_t core_wait_ms(core_t *c, ntime_t now, int32_t max_ms)
+{
+    return timers_wait_ms(&c->timers, now, max_ms);
+}
+
+const core_counters_t *core_counters(const core_t *c)
+{
+    return &c->counters;
+}
+
+channel_t *core_channel(core_t *c, const char *name, size_t len)
+{
+    channel_t *ch = strmap_get(&c->channels, name, len);
+    if (ch)
+        return ch;
+    ch = xcalloc(1, sizeof(*ch));
+    strmap_init(&ch->jobs);
+    strmap_entry_t *e = strmap_put(&c->channels, name, len, ch);
+    ch->name = e->key;
+    ch->name_len = (uint32_t)len;
+    return ch;
+}
+
+static int channel_cmp(const void *a, const void *b)
+{
+    const channel_t *x = *(channel_t *const *)a, *y = *(channel_t *const *)b;
+    size_t n = x->name_len < y->name_len ? x->name_len : y->name_len;
+    int r = memcmp(x->name, y->name, n);
+    if (r)
+        return r;
+    return (x->name_len > y->name_len) - (x->name_len < y->name_len);
+}
+
+struct collect {
+    void **items;
+    size_t n;
+};
+
+static void collect_cb(strmap_entry_t *e, void *arg)
+{
+    struct collect *col = arg;
+    col->items[col->n++] = e->value;
+}
+
+size_t core_channels_sorted(core_t *c, channel_t ***out)
+{
+    struct collect col = {xmalloc((c->channels.count + 1) * sizeof(void *)), 0};
+    strmap_each(&c->channels, collect_cb, &col);
+    qsort(col.items, col.n, sizeof(void *), channel_cmp);
+    *out = (channel_t **)col.items;
+    return col.n;
+}
+
+static int job_cmp(const void *a, const void *b)
+{
+    const job_t *x = *(job_t *const *)a, *y = *(job_t *const *)b;
+    size_t n = x->name_len < y->name_len ? x->name_len : y->name_len;
+    int r = memcmp(x->name, y->name, n);
+    if (r)
+        return r;
+    return (x->name_len > y->name_len) - (x->name_len < y->name_len);
+}
+
+size_t core_jobs_sorted(channel_t *ch, job_t ***out)
+{
+    struct collect col = {xmalloc((ch->jobs.count + 1) * sizeof(void *)), 0};
+    strmap_each(&ch->jobs, collect_cb, &col);
+    qsort(col.items, col.n, sizeof(void *), job_cmp);
+    *out = (job_t **)col.items;
+    return col.n;
+}
+
+void core_mark_available(core_t *c, channel_t *ch)
+{
+    if (ch->avail_pending)
+        return;
+    ch->avail_pending = 1;
+    ch->avail_next = NULL;
+    if (c->avail_tail)
+        c->avail_tail->avail_next = ch;
+    else
+        c->avail_head = ch;
+    c->avail_tail = ch;
+}
+
+channel_t *core_next_available(core_t *c)
+{
+    channel_t *ch = c->avail_head;
+    if (!ch)
+        return NULL;
+    c->avail_head = ch->avail_next;
+    if (!c->avail_head)
+        c->avail_tail = NULL;
+    ch->avail_pending = 0;
+    ch->avail_next = NULL;
+    return ch;
+}
+
+uint64_t core_token_next(core_t *c)
+{
+    /* splitmix64: a full-period sequence with well-mixed outputs, never 0
+     * in practice; 0 is skipped anyway so "no token" can be told apart. */
+    uint64_t z;
+    do {
+        z = (c->token_state += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        z ^= z >> 31;
+    } while (z == 0);
+    return z;
+}
+
+void core_token_format(uint64_t token, char out[CORE_TOKEN_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = CORE_TOKEN_LEN - 1; i >= 0; i--, token >>= 4)
+        out[i] = hex[token & 15];
+    out[CORE_TOKEN_LEN] = '\0';
+}
+
+int core_token_parse(const char *s, size_t len, uint64_t *out)
+{
+    if (len != CORE_TOKEN_LEN)
+        return -1;
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = s[i];
+        int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+        if (d < 0)
+            return -1;
+        v = v << 4 | (uint64_t)d;
+    }
+    *out = v;
+    return 0;
+}

@@ -1,0 +1,218 @@
+/*
+ * core.h -- channels, events, leases and jobs: the whole state of a server,
+ * and the narrow set of operations the HTTP layer calls.
+ *
+ * Event states:
+ *   SCHEDULED  published with a future publishAt; invisible to listing,
+ *              locking and acquiring until then
+ *   READY      visible and free; in the channel's ready heap
+ *   LOCKED     visible and leased until locked_until; same place in the queue
+ *   (gone)     expired at lives_until, or deleted: freed at once
+ * Every live event is in the global id hash. Visible events (READY and
+ * LOCKED) are in their channel's visible list in the order they became
+ * visible (vseq); READY ones are also in the channel's ready heap ordered by
+ * vseq, so acquire takes the oldest free event in O(log n) however many are
+ * locked. Each event has exactly one pending wake-up in the timer heap: its
+ * publish time (SCHEDULED), its expiry (READY), or the earlier of lock end
+ * and expiry (LOCKED).
+ *
+ * Times: all instants are ntime_t (wall-clock ns, UTC), durations int64 ns.
+ * Callers pass `now`; the core never reads the clock. Every operation first
+ * treats anything due at `now` as having happened (core_tick), so a late
+ * timer never exposes an expired event or hides a due one.
+ *
+ * Ownership: the core owns channels; a channel owns its events and jobs; an
+ * event owns its data (stored inline). The hash, heaps and lists borrow.
+ * Pointers returned by the core are valid until the next core call that
+ * takes a `now` (which may expire or delete them) or that mutates.
+ */
+#ifndef CORE_H
+#define CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "cron.h"
+#include "id.h"
+#include "ntime.h"
+#include "strmap.h"
+#include "timers.h"
+
+typedef enum core_status {
+    CORE_OK = 0,
+    CORE_NOT_FOUND, /* no such live event or job */
+    CORE_GONE,      /* the event cannot be locked now (locked, scheduled, gone) */
+    CORE_CONFLICT,  /* stale lease token, or a job name already taken */
+    CORE_INVALID,   /* bad argument; the message says which */
+} core_status_t;
+
+typedef enum event_state { EVENT_SCHEDULED, EVENT_READY, EVENT_LOCKED } event_state_t;
+
+typedef struct channel channel_t;
+typedef struct job job_t;
+
+typedef struct event {
+    tnode_t timer;            /* its one pending wake-up */
+    struct event *vprev;      /* visible list, in visibility order */
+    struct event *vnext;
+    struct event *hnext;      /* id hash chain */
+    channel_t *channel;       /* owner */
+    eid_t id;
+    uint32_t rindex;          /* 1 + position in the ready heap; 0 if not READY */
+    uint32_t data_len;
+    uint64_t vseq;            /* visibility order within the server */
+    ntime_t published_at;     /* when it is or became visible */
+    ntime_t lives_until;      /* published_at + ttl: gone at this instant */
+    ntime_t locked_until;     /* lease end while LOCKED */
+    uint64_t lock_token;      /* lease token while LOCKED; new per lock */
+    uint8_t state;            /* event_state_t */
+    char data[];              /* data_len bytes, then a NUL */
+} event_t;
+
+typedef struct channel_stats {
+    uint64_t ready, scheduled, locked, jobs; /* current */
+    uint64_t published, deleted, expired;    /* since start */
+    uint64_t lock_expired, job_fires;
+} channel_stats_t;
+
+struct channel {
+    char *name;               /* the key copy inside the registry entry */
+    uint32_t name_len;
+    event_t *vhead, *vtail;   /* visible list */
+    event_t **ready;          /* min-heap by vseq */
+    uint32_t ready_len, ready_cap;
+    channel_stats_t st;       /* jobs, ready, scheduled, locked kept current */
+    strmap_t jobs;            /* name -> job_t* */
+    channel_t *avail_next;    /* on core's "became available" list */
+    uint8_t avail_pending;
+    void *wait_head, *wait_tail; /* parked acquirers: owned by the HTTP layer */
+};
+
+struct job {
+    tnode_t timer;            /* next fire */
+    channel_t *channel;       /* owner */
+    char *name;               /* the key copy inside channel->jobs */
+    uint32_t name_len;
+    char *cron_def;           /* as given, NUL-terminated */
+    char *data;               /* NUL-terminated copy, data_len bytes */
+    uint32_t data_len;
+    int64_t ttl_ns;           /* ttl of each event it publishes */
+    ntime_t created_at;
+    ntime_t next_at;          /* NTIME_MAX if it will never fire */
+    cron_t *cron;
+};
+
+typedef struct core_counters {
+    uint64_t published, deleted, expired, lock_expired, job_fires;
+    uint64_t events;          /* live events, any state */
+} core_counters_t;
+
+typedef struct core core_t;
+
+#define CORE_TIMER_EVENT 1
+#define CORE_TIMER_JOB 2
+#define CORE_TIMER_USER 3 /* a caller's deadline, e.g. a long-poll's end */
+#define CORE_DEFAULT_TTL_NS (10LL * 60 * NTIME_NS_PER_S)
+#define CORE_DEFAULT_LOCK_NS (60LL * NTIME_NS_PER_S)
+
+/* A new, empty state. default_tz is the zone of cron definitions without a
+ * prefix. Free with core_free. */
+core_t *core_new(const tz_t *default_tz);
+void core_free(core_t *c);
+
+/* Runs everything due at now: delayed events become visible, locks end,
+ * events expire, jobs fire. */
+void core_tick(core_t *c, ntime_t now);
+
+/* Milliseconds the loop may sleep before the next deadline (see
+ * timers_wait_ms): -1 if nothing is scheduled. */
+int32_t core_wait_ms(core_t *c, ntime_t now, int32_t max_ms);
+
+const core_counters_t *core_counters(const core_t *c);
+
+/* Caller deadlines share the core's one timer heap. fn runs from
+ * core_tick for each due node scheduled with core_timer_set; the node is
+ * unscheduled before fn runs. */
+typedef void (*core_timer_fn)(tnode_t *node, ntime_t now, void *arg);
+void core_set_timer_fn(core_t *c, core_timer_fn fn, void *arg);
+void core_timer_set(core_t *c, tnode_t *node, ntime_t at);
+void core_timer_cancel(core_t *c, tnode_t *node);
+
+/* ---- channels ---- */
+
+/* The channel of that name, created if absent. The name is not checked
+ * here (the HTTP layer validates it). */
+channel_t *core_channel(core_t *c, const char *name, size_t len);
+
+/* Every channel sorted by name (bytewise). *out is malloc'd; caller frees
+ * the array. Returns the count. */
+size_t core_channels_sorted(core_t *c, channel_t ***out);
+
+/* A channel that gained an available event since the last call, or NULL.
+ * Long-poll acquirers are served from this list. */
+channel_t *core_next_available(core_t *c);
+
+/* ---- events ---- */
+
+/* Publishes data[0..len) with a time to live. publish_at <= now (or an
+ * absent publishAt, given as now) makes it visible at once with
+ * published_at = publish_at; later makes it SCHEDULED. Never fails.
+ * The caller checks ttl_ns > 0 and that publish_at + ttl_ns fits. */
+event_t *core_publish(core_t *c, channel_t *ch, ntime_t now, const char *data, size_t len,
+                      ntime_t publish_at, int64_t ttl_ns);
+
+/* The live event with that id in ch, in any state, or NULL. */
+event_t *core_event_get(core_t *c, channel_t *ch, ntime_t now, eid_t id);
+
+/* Locks a READY event until now + ttl_ns with a new token (written to
+ * *token). CORE_GONE if it is not READY or not live. */
+core_status_t core_lock(core_t *c, channel_t *ch, ntime_t now, eid_t id, int64_t ttl_ns,
+                        event_t **out);
+
+/* Ends a lock. token NULL: any lock (or none) may be ended. With a token,
+ * the event must be LOCKED with that token, else CORE_CONFLICT.
+ * CORE_GONE if the event is not live or SCHEDULED. */
+core_status_t core_unlock(core_t *c, channel_t *ch, ntime_t now, eid_t id,
+                          const uint64_t *token, event_t **out);
+
+/* Moves a lock's end to now + ttl_ns, keeping its token. CORE_GONE if not
+ * LOCKED; CORE_CONFLICT on a token mismatch. */
+core_status_t core_extend(core_t *c, channel_t *ch, ntime_t now, eid_t id, int64_t ttl_ns,
+                          const uint64_t *token, event_t **out);
+
+/* Deletes a live event in any state. CORE_NOT_FOUND if it is not live;
+ * CORE_CONFLICT if a token is given and the event is not LOCKED with it. */
+core_status_t core_delete(core_t *c, channel_t *ch, ntime_t now, eid_t id, const uint64_t *token);
+
+/* Locks up to max of the oldest READY events of ch for ttl_ns each and
+ * writes them to out[]. Returns how many. */
+size_t core_acquire(core_t *c, channel_t *ch, ntime_t now, size_t max, int64_t ttl_ns,
+                    event_t **out);
+
+/* Reports the event's state at now: visible state, or EVENT_SCHEDULED. */
+static inline event_state_t event_state(const event_t *e) { return (event_state_t)e->state; }
+
+/* ---- jobs ---- */
+
+/* Adds a recurring job. cron_def is parsed with created_at = now; on a bad
+ * definition returns CORE_INVALID with the reason in err. CORE_CONFLICT if
+ * the name is taken (the existing job is unchanged). ttl_ns > 0. */
+core_status_t core_job_add(core_t *c, channel_t *ch, ntime_t now, const char *name, size_t name_len,
+                           const char *cron_def, size_t cron_len, const char *data, size_t data_len,
+                           int64_t ttl_ns, job_t **out, char *err, size_t errlen);
+
+job_t *core_job_get(core_t *c, channel_t *ch, const char *name, size_t len);
+
+/* CORE_NOT_FOUND or CORE_OK; the job is freed and its name free again. */
+core_status_t core_job_delete(core_t *c, channel_t *ch, const char *name, size_t len);
+
+/* The channel's jobs sorted by name; *out malloc'd, caller frees it. */
+size_t core_jobs_sorted(channel_t *ch, job_t ***out);
+
+/* ---- lease tokens ---- */
+
+#define CORE_TOKEN_LEN 16 /* lower-case hex */
+void core_token_format(uint64_t token, char out[CORE_TOKEN_LEN + 1]);
+/* 0 and the token, or -1 if s is not CORE_TOKEN_LEN hex digits. */
+int core_token_parse(const char *s, size_t len, uint64_t *out);
+
+#endif

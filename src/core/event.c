@@ -1,0 +1,366 @@
+/*
+ * event.c -- the event lifecycle: publish, become visible, lock, unlock,
+ * extend, delete, expire, acquire (see the states in core.h).
+ *
+ * Three borrowed indexes point at each event: the global id hash (every
+ * live event), the channel's visible list (READY and LOCKED, in visibility
+ * order) and the channel's ready heap (READY only, by vseq). Each has a
+ * back-link in the event, so every change is O(1) or O(log n).
+ */
+#include "core_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include "util.h"
+
+/* ---- id hash ---- */
+
+void ids_init(core_t *c)
+{
+    c->ids_mask = 1023;
+    c->ids = xcalloc((size_t)c->ids_mask + 1, sizeof(*c->ids));
+}
+
+static void ids_grow(core_t *c)
+{
+    uint32_t nmask = c->ids_mask * 2 + 1;
+    event_t **nb = xcalloc((size_t)nmask + 1, sizeof(*nb));
+    for (uint32_t i = 0; i <= c->ids_mask; i++) {
+        event_t *e = c->ids[i];
+        while (e) {
+            event_t *next = e->hnext;
+            uint32_t b = (uint32_t)id_hash(e->id) & nmask;
+            e->hnext = nb[b];
+            nb[b] = e;
+            e = next;
+        }
+    }
+    free(c->ids);
+    c->ids = nb;
+    c->ids_mask = nmask;
+}
+
+static event_t **ids_slot(core_t *c, eid_t id)
+{
+    event_t **p = &c->ids[id_hash(id) & c->ids_mask];
+    while (*p && id_cmp((*p)->id, id) != 0)
+        p = &(*p)->hnext;
+    return p;
+}
+
+static void ids_add(core_t *c, event_t *e)
+{
+    if (c->counters.events > c->ids_mask)
+        ids_grow(c);
+    event_t **slot = &c->ids[id_hash(e->id) & c->ids_mask];
+    e->hnext = *slot;
+    *slot = e;
+}
+
+static void ids_del(core_t *c, event_t *e)
+{
+    event_t **p = ids_slot(c, e->id);
+    ASSERT(*p == e);
+    *p = e->hnext;
+}
+
+/* ---- ready heap: READY events of a channel, oldest visibility first ---- */
+
+static void rplace(channel_t *ch, uint32_t i, event_t *e)
+{
+    ch->ready[i] = e;
+    e->rindex = i + 1;
+}
+
+static void rsift_up(channel_t *ch, uint32_t i)
+{
+    event_t *e = ch->ready[i];
+    while (i > 0) {
+        uint32_t parent = (i - 1) / 2;
+        if (ch->ready[parent]->vseq < e->vseq)
+            break;
+        rplace(ch, i, ch->ready[parent]);
+        i = parent;
+    }
+    rplace(ch, i, e);
+}
+
+static void rsift_down(channel_t *ch, uint32_t i)
+{
+    event_t *e = ch->ready[i];
+    for (;;) {
+        uint32_t child = 2 * i + 1;
+        if (child >= ch->ready_len)
+            break;
+        if (child + 1 < ch->ready_len && ch->ready[child + 1]->vseq < ch->ready[child]->vseq)
+            child++;
+        if (e->vseq < ch->ready[child]->vseq)
+            break;
+        rplace(ch, i, ch->ready[child]);
+        i = child;
+    }
+    rplace(ch, i, e);
+}
+
+static void ready_add(core_t *c, channel_t *ch, event_t *e)
+{
+    if (ch->ready_len == ch->ready_cap) {
+        ch->ready_cap = ch->ready_cap ? ch->ready_cap * 2 : 16;
+        ch->ready = xrealloc(ch->ready, ch->ready_cap * sizeof(*ch->ready));
+    }
+    rplace(ch, ch->ready_len++, e);
+    rsift_up(ch, ch->ready_len - 1);
+    e->state = EVENT_READY;
+    ch->st.ready++;
+    core_mark_available(c, ch);
+}
+
+static void ready_del(channel_t *ch, event_t *e)
+{
+    uint32_t i = e->rindex - 1;
+    ASSERT(e->rindex && ch->ready[i] == e);
+    e->rindex = 0;
+    ch->st.ready--;
+    event_t *last = ch->ready[--ch->ready_len];
+    if (i == ch->ready_len)
+        return;
+    rplace(ch, i, last);
+    if (i > 0 && last->vseq < ch->ready[(i - 1) / 2]->vseq)
+        rsift_up(ch, i);
+    else
+        rsift_down(ch, i);
+}
+
+/* ---- lifecycle ---- */
+
+/* The one pending wake-up for e's current state (core.h). */
+static void reschedule(core_t *c, event_t *e)
+{
+    ntime_t at = e->lives_until;
+    if (e->state == EVENT_SCHEDULED)
+        at = e->published_at;
+    else if (e->state == EVENT_LOCKED && e->locked_until < at)
+        at = e->locked_until;
+    timers_set(&c->timers, &e->timer, at);
+}
+
+static void make_visible(core_t *c, event_t *e)
+{
+    channel_t *ch = e->channel;
+    e->vseq = c->next_vseq++;
+    e->vprev = ch->vtail;
+    e->vnext = NULL;
+    if (ch->vtail)
+        ch->vtail->vnext = e;
+    else
+        ch->vhead = e;
+    ch->vtail = e;
+    ch->st.published++;
+    c->counters.published++;
+    ready_add(c, ch, e);
+}
+
+/* Unlinks e from every index and frees it. */
+static void event_remove(core_t *c, event_t *e)
+{
+    channel_t *ch = e->channel;
+    timers_cancel(&c->timers, &e->timer);
+    ids_del(c, e);
+    if (e->state == EVENT_SCHEDULED) {
+        ch->st.scheduled--;
+    } else {
+        if (e->state == EVENT_READY)
+            ready_del(ch, e);
+        else
+            ch->st.locked--;
+        if (e->vprev)
+            e->vprev->vnext = e->vnext;
+        else
+            ch->vhead = e->vnext;
+        if (e->vnext)
+            e->vnext->vprev = e->vprev;
+        else
+            ch->vtail = e->vprev;
+    }
+    c->counters.events--;
+    free(e);
+}
+
+static void expire(core_t *c, event_t *e)
+{
+    /* A scheduled event that dies before it is due was never published. */
+    if (e->state != EVENT_SCHEDULED) {
+        e->channel->st.expired++;
+        c->counters.expired++;
+    }
+    event_remove(c, e);
+}
+
+static void lock_end(core_t *c, event_t *e)
+{
+    e->channel->st.locked--;
+    e->lock_token = 0;
+    e->locked_until = 0;
+    ready_add(c, e->channel, e);
+}
+
+void event_fire(core_t *c, event_t *e, ntime_t now)
+{
+    if (now >= e->lives_until) {
+        expire(c, e);
+        return;
+    }
+    if (e->state == EVENT_SCHEDULED && now >= e->published_at) {
+        e->channel->st.scheduled--;
+        make_visible(c, e);
+    } else if (e->state == EVENT_LOCKED && now >= e->locked_until) {
+        e->channel->st.lock_expired++;
+        c->counters.lock_expired++;
+        lock_end(c, e);
+    }
+    reschedule(c, e);
+}
+
+event_t *event_publish(core_t *c, channel_t *ch, ntime_t now, const char *data, size_t len,
+                       ntime_t publish_at, int64_t ttl_ns)
+{
+    event_t *e = xmalloc(sizeof(*e) + len + 1);
+    memset(e, 0, sizeof(*e));
+    e->timer.kind = CORE_TIMER_EVENT;
+    e->channel = ch;
+    e->id = id_gen_next(&c->idgen, now);
+    e->published_at = publish_at;
+    e->lives_until = publish_at + ttl_ns;
+    e->data_len = (uint32_t)len;
+    memcpy(e->data, data, len);
+    e->data[len] = '\0';
+    c->counters.events++;
+    ids_add(c, e);
+    if (publish_at > now) {
+        e->state = EVENT_SCHEDULED;
+        ch->st.scheduled++;
+    } else {
+        make_visible(c, e);
+    }
+    /* An event published with a past publishAt whose ttl has already run
+     * out is due at once: the next tick expires it, before anyone can see it. */
+    reschedule(c, e);
+    return e;
+}
+
+event_t *core_publish(core_t *c, channel_t *ch, ntime_t now, const char *data, size_t len,
+                      ntime_t publish_at, int64_t ttl_ns)
+{
+    core_tick(c, now);
+    return event_publish(c, ch, now, data, len, publish_at, ttl_ns);
+}
+
+/* The live event with that id in ch, after running what is due. */
+static event_t *find(core_t *c, channel_t *ch, ntime_t now, eid_t id)
+{
+    core_tick(c, now);
+    event_t *e = *ids_slot(c, id);
+    return e && e->channel == ch ? e : NULL;
+}
+
+event_t *core_event_get(core_t *c, channel_t *ch, ntime_t now, eid_t id)
+{
+    return find(c, ch, now, id);
+}
+
+static void lock_start(core_t *c, event_t *e, ntime_t now, int64_t ttl_ns)
+{
+    channel_t *ch = e->channel;
+    ready_del(ch, e);
+    e->state = EVENT_LOCKED;
+    ch->st.locked++;
+    e->locked_until = now + ttl_ns;
+    e->lock_token = core_token_next(c);
+    reschedule(c, e);
+}
+
+core_status_t core_lock(core_t *c, channel_t *ch, ntime_t now, eid_t id, int64_t ttl_ns,
+                        event_t **out)
+{
+    event_t *e = find(c, ch, now, id);
+    if (!e || e->state != EVENT_READY)
+        return CORE_GONE;
+    lock_start(c, e, now, ttl_ns);
+    *out = e;
+    return CORE_OK;
+}
+
+static int token_ok(const event_t *e, const uint64_t *token)
+{
+    return !token || (e->state == EVENT_LOCKED && e->lock_token == *token);
+}
+
+core_status_t core_unlock(core_t *c, channel_t *ch, ntime_t now, eid_t id,
+                          const uint64_t *token, event_t **out)
+{
+    event_t *e = find(c, ch, now, id);
+    if (!e || e->state == EVENT_SCHEDULED)
+        return CORE_GONE;
+    if (!token_ok(e, token))
+        return CORE_CONFLICT;
+    if (e->state == EVENT_LOCKED) {
+        lock_end(c, e);
+        reschedule(c, e);
+    }
+    *out = e;
+    return CORE_OK;
+}
+
+core_status_t core_extend(core_t *c, channel_t *ch, ntime_t now, eid_t id, int64_t ttl_ns,
+                          const uint64_t *token, event_t **out)
+{
+    event_t *e = find(c, ch, now, id);
+    if (!e || e->state != EVENT_LOCKED)
+        return CORE_GONE;
+    if (!token_ok(e, token))
+        return CORE_CONFLICT;
+    e->locked_until = now + ttl_ns;
+    reschedule(c, e);
+    *out = e;
+    return CORE_OK;
+}
+
+core_status_t core_delete(core_t *c, channel_t *ch, ntime_t now, eid_t id, const uint64_t *token)
+{
+    event_t *e = find(c, ch, now, id);
+    if (!e)
+        return CORE_NOT_FOUND;
+    if (!token_ok(e, token))
+        return CORE_CONFLICT;
+    ch->st.deleted++;
+    c->counters.deleted++;
+    event_remove(c, e);
+    return CORE_OK;
+}
+
+size_t core_acquire(core_t *c, channel_t *ch, ntime_t now, size_t max, int64_t ttl_ns,
+                    event_t **out)
+{
+    core_tick(c, now);
+    size_t n = 0;
+    while (n < max && ch->ready_len > 0) {
+        event_t *e = ch->ready[0];
+        lock_start(c, e, now, ttl_ns);
+        out[n++] = e;
+    }
+    return n;
+}
+
+void event_free_all(core_t *c)
+{
+    for (uint32_t i = 0; i <= c->ids_mask; i++) {
+        event_t *e = c->ids[i];
+        while (e) {
+            event_t *next = e->hnext;
+            free(e);
+            e = next;
+        }
+        c->ids[i] = NULL;
+    }
+    c->counters.events = 0;
+}

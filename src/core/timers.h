@@ -1,0 +1,60 @@
+/*
+ * timers.h -- the one deadline structure for every due time in the core.
+ *
+ * A binary min-heap of tnode_t pointers ordered by (at, seq). Owners embed a
+ * tnode_t (an event, a job, a parked request) and find themselves again with
+ * CONTAINER_OF; the heap only borrows them. Each node remembers its heap
+ * position (index), so moving or cancelling a node never searches:
+ * O(log n) for set and cancel, O(1) to look at the earliest.
+ * seq breaks ties in the order nodes were first scheduled, so two events
+ * due at the same nanosecond become visible in creation order.
+ *
+ * Times: `at` is an ntime_t (wall clock ns). A wall-clock step forward makes
+ * everything up to the new time due at once; a step back delays deadlines by
+ * the step, which is the expected meaning of "publish at 12:00".
+ */
+#ifndef TIMERS_H
+#define TIMERS_H
+
+#include <stdint.h>
+#include "ntime.h"
+
+typedef struct tnode {
+    ntime_t at;      /* when it is due */
+    uint64_t seq;    /* tie-break: order of first scheduling */
+    uint32_t index;  /* 1 + position in the heap; 0 = not scheduled */
+    uint8_t kind;    /* owner's tag, so one loop can dispatch */
+} tnode_t;
+
+typedef struct timers {
+    tnode_t **heap;
+    uint32_t len, cap;
+    uint64_t next_seq;
+} timers_t;
+
+void timers_init(timers_t *t);
+void timers_free(timers_t *t); /* frees the heap array, not the nodes */
+
+/* Schedules n at `at`, or moves it there if it is already scheduled (keeping
+ * its seq). */
+void timers_set(timers_t *t, tnode_t *n, ntime_t at);
+
+/* Unschedules n; does nothing if it is not scheduled. */
+void timers_cancel(timers_t *t, tnode_t *n);
+
+static inline int timers_scheduled(const tnode_t *n) { return n->index != 0; }
+
+/* The earliest node, or NULL when empty. */
+tnode_t *timers_peek(const timers_t *t);
+
+/* Removes and returns the earliest node if it is due (at <= now), else NULL. */
+tnode_t *timers_pop_due(timers_t *t, ntime_t now);
+
+/* How long the loop may sleep, in whole milliseconds rounded up (so it never
+ * wakes before a deadline): -1 when nothing is scheduled, 0 when something is
+ * due, at most max_ms when max_ms >= 0. */
+int32_t timers_wait_ms(const timers_t *t, ntime_t now, int32_t max_ms);
+
+uint32_t timers_count(const timers_t *t);
+
+#endif

@@ -1,0 +1,298 @@
+/*
+ * h_events.c -- events: list, publish (one or a batch), get, lock/unlock/
+ * extend, delete.
+ */
+#include <string.h>
+#include <strings.h>
+#include "handlers.h"
+#include "render.h"
+#include "reqjson.h"
+
+typedef struct pub {
+    const char *data;
+    size_t len;
+    ntime_t publish_at;
+    int64_t ttl_ns;
+} pub_t;
+
+static void send_reqerr(h2o_req_t *req, const reqerr_t *e)
+{
+    http_error(req, e->status, "%s", e->msg);
+}
+
+/* Reads one publish body. Returns 0, or -1 with e set. */
+static int parse_pub(json_t *o, const http_limits_t *lim, ntime_t now, pub_t *p, reqerr_t *e)
+{
+    if (!json_is_object(o)) {
+        reqerr_set(e, 400, "expected a JSON object with \"data\" (or an array of them)");
+        return -1;
+    }
+    p->data = "";
+    p->len = 0;
+    p->ttl_ns = CORE_DEFAULT_TTL_NS;
+    ntime_t at;
+    int64_t in;
+    int has_at, has_in;
+    if (reqjson_string(o, "data", &p->data, &p->len, e) < 0 ||
+        reqjson_duration(o, "ttl", 1, &p->ttl_ns, e) < 0 ||
+        (has_at = reqjson_time(o, "publishAt", &at, e)) < 0 ||
+        (has_in = reqjson_duration(o, "publishIn", 0, &in, e)) < 0)
+        return -1;
+    if (p->len > lim->max_data) {
+        reqerr_set(e, 413, "field \"data\" is %zu bytes; the limit is %zu", p->len, lim->max_data);
+        return -1;
+    }
+    if (has_at && has_in) {
+        reqerr_set(e, 400, "give either \"publishAt\" or \"publishIn\", not both");
+        return -1;
+    }
+    p->publish_at = has_at ? at : now;
+    if (has_in) {
+        if (in > NTIME_MAX - now) {
+            reqerr_set(e, 400, "field \"publishIn\" is too large");
+            return -1;
+        }
+        p->publish_at = now + in;
+    }
+    if (p->publish_at > NTIME_MAX - p->ttl_ns) {
+        reqerr_set(e, 400, "publish time plus \"ttl\" is past the year 2262");
+        return -1;
+    }
+    return 0;
+}
+
+static void publish_one(h2o_req_t *req, route_args_t *a, json_t *o, ntime_t now)
+{
+    reqerr_t e;
+    pub_t p;
+    if (parse_pub(o, a->ctx->limits, now, &p, &e) != 0) {
+        send_reqerr(req, &e);
+        return;
+    }
+    channel_t *ch = core_channel(a->ctx->core, a->channel, a->channel_len);
+    event_t *ev = core_publish(a->ctx->core, ch, now, p.data, p.len, p.publish_at, p.ttl_ns);
+    char loc[HTTP_NAME_MAX * 3 + ID_LEN + 16];
+    char id[ID_LEN + 1];
+    id_format(ev->id, id);
+    int n = snprintf(loc, sizeof(loc), "/%.*s/events/%s", (int)a->channel_raw.len,
+                     a->channel_raw.base, id);
+    http_add_header(req, "location", loc, (size_t)n);
+    render_event(&a->ctx->out, ev, 0);
+    http_respond(req, 201, &a->ctx->out);
+}
+
+/* All or nothing: every element is checked before any is published. */
+static void publish_batch(h2o_req_t *req, route_args_t *a, json_t *arr, ntime_t now)
+{
+    size_t n = json_array_size(arr);
+    if (n == 0) {
+        http_error(req, 400, "an empty array publishes nothing; send at least one event");
+        return;
+    }
+    if (n > a->ctx->limits->max_batch) {
+        http_error(req, 413, "batch of %zu events; the limit is %zu", n, a->ctx->limits->max_batch);
+        return;
+    }
+    pub_t *p = h2o_mem_alloc_pool(&req->pool, n * sizeof(*p));
+    for (size_t i = 0; i < n; i++) {
+        reqerr_t e;
+        if (parse_pub(json_array_get(arr, i), a->ctx->limits, now, &p[i], &e) != 0) {
+            http_error(req, e.status, "events[%zu]: %s", i, e.msg);
+            return;
+        }
+    }
+    channel_t *ch = core_channel(a->ctx->core, a->channel, a->channel_len);
+    jsonw_t *w = &a->ctx->out;
+    jsonw_obj_begin(w);
+    jsonw_key(w, "channelName");
+    jsonw_str(w, ch->name, ch->name_len);
+    jsonw_key(w, "count");
+    jsonw_uint(w, n);
+    jsonw_key(w, "events");
+    jsonw_arr_begin(w);
+    for (size_t i = 0; i < n; i++) {
+        /* Rendered at once: the next publish may expire a dead-on-arrival
+         * event and free it. */
+        event_t *ev = core_publish(a->ctx->core, ch, now, p[i].data, p[i].len, p[i].publish_at,
+                                   p[i].ttl_ns);
+        render_event(w, ev, 0);
+    }
+    jsonw_arr_end(w);
+    jsonw_obj_end(w);
+    http_respond(req, 201, w);
+}
+
+void handle_publish(h2o_req_t *req, route_args_t *a)
+{
+    reqerr_t e;
+    json_t *body;
+    if (reqjson_parse(req->entity.base, req->entity.len, 0, a->ctx->limits->max_body, &body, &e)) {
+        send_reqerr(req, &e);
+        return;
+    }
+    ntime_t now = http_now();
+    if (json_is_array(body))
+        publish_batch(req, a, body, now);
+    else
+        publish_one(req, a, body, now);
+    json_decref(body);
+}
+
+void handle_events_list(h2o_req_t *req, route_args_t *a)
+{
+    core_t *c = a->ctx->core;
+    channel_t *ch = core_channel(c, a->channel, a->channel_len);
+    core_tick(c, http_now());
+    jsonw_t *w = &a->ctx->out;
+    jsonw_obj_begin(w);
+    jsonw_key(w, "channelName");
+    jsonw_str(w, ch->name, ch->name_len);
+    jsonw_key(w, "count");
+    jsonw_uint(w, ch->st.ready + ch->st.locked);
+    jsonw_key(w, "events");
+    jsonw_arr_begin(w);
+    for (event_t *e = ch->vhead; e; e = e->vnext)
+        render_event(w, e, 0);
+    jsonw_arr_end(w);
+    jsonw_obj_end(w);
+    http_respond(req, 200, w);
+}
+
+/* The {id} of the path, or -1 if it cannot be an event id. */
+static int path_id(route_args_t *a, eid_t *id)
+{
+    return id_parse(a->param_raw.base, a->param_raw.len, id);
+}
+
+void handle_event_get(h2o_req_t *req, route_args_t *a)
+{
+    eid_t id;
+    channel_t *ch = core_channel(a->ctx->core, a->channel, a->channel_len);
+    event_t *e = path_id(a, &id) == 0 ? core_event_get(a->ctx->core, ch, http_now(), id) : NULL;
+    if (!e) {
+        http_error(req, 404, "no such event (unknown, expired or deleted)");
+        return;
+    }
+    render_event(&a->ctx->out, e, 0);
+    http_respond(req, 200, &a->ctx->out);
+}
+
+/* The lease token of a request: field "lockToken" in the body, else the
+ * Lock-Token header. Returns 1 with *token set, 0 if none, -1 on a bad
+ * type. A token that is not well-formed cannot match any lock: it becomes
+ * 0, which is never issued. */
+static int request_token(h2o_req_t *req, json_t *body, uint64_t *token, reqerr_t *e)
+{
+    const char *s = NULL;
+    size_t len = 0;
+    int rc = body ? reqjson_string(body, "lockToken", &s, &len, e) : 0;
+    if (rc < 0)
+        return -1;
+    if (rc == 0) {
+        ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("lock-token"), -1);
+        if (i < 0)
+            return 0;
+        s = req->headers.entries[i].value.base;
+        len = req->headers.entries[i].value.len;
+    }
+    if (core_token_parse(s, len, token) != 0)
+        *token = 0;
+    return 1;
+}
+
+enum action { ACT_LOCK, ACT_UNLOCK, ACT_EXTEND };
+
+static int parse_update(json_t *body, enum action *act, int64_t *ttl, reqerr_t *e)
+{
+    *act = ACT_LOCK;
+    *ttl = CORE_DEFAULT_LOCK_NS;
+    if (!body)
+        return 0;
+    if (!json_is_object(body)) {
+        reqerr_set(e, 400, "expected a JSON object such as {\"action\":\"LOCK\",\"ttl\":\"1m\"}");
+        return -1;
+    }
+    const char *s;
+    size_t len;
+    int rc = reqjson_string(body, "action", &s, &len, e);
+    if (rc < 0)
+        return -1;
+    if (rc > 0) {
+        if (len == 4 && strncasecmp(s, "LOCK", 4) == 0)
+            *act = ACT_LOCK;
+        else if (len == 6 && strncasecmp(s, "UNLOCK", 6) == 0)
+            *act = ACT_UNLOCK;
+        else if (len == 6 && strncasecmp(s, "EXTEND", 6) == 0)
+            *act = ACT_EXTEND;
+        else {
+            reqerr_set(e, 400, "field \"action\" must be LOCK, UNLOCK or EXTEND");
+            return -1;
+        }
+    }
+    return reqjson_duration(body, "ttl", 1, ttl, e) < 0 ? -1 : 0;
+}
+
+void handle_event_update(h2o_req_t *req, route_args_t *a)
+{
+    reqerr_t e;
+    json_t *body;
+    if (reqjson_parse(req->entity.base, req->entity.len, 1, a->ctx->limits->max_body, &body, &e)) {
+        send_reqerr(req, &e);
+        return;
+    }
+    enum action act;
+    int64_t ttl;
+    uint64_t token;
+    int has_token = 0;
+    if (parse_update(body, &act, &ttl, &e) != 0 ||
+        (has_token = request_token(req, body, &token, &e)) < 0) {
+        json_decref(body);
+        send_reqerr(req, &e);
+        return;
+    }
+    json_decref(body);
+    core_t *c = a->ctx->core;
+    channel_t *ch = core_channel(c, a->channel, a->channel_len);
+    ntime_t now = http_now();
+    eid_t id;
+    event_t *ev = NULL;
+    core_status_t st = CORE_GONE;
+    if (path_id(a, &id) == 0) {
+        const uint64_t *tok = has_token ? &token : NULL;
+        if (act == ACT_LOCK)
+            st = core_lock(c, ch, now, id, ttl, &ev);
+        else if (act == ACT_UNLOCK)
+            st = core_unlock(c, ch, now, id, tok, &ev);
+        else
+            st = core_extend(c, ch, now, id, ttl, tok, &ev);
+    }
+    if (st == CORE_GONE)
+        http_error(req, 410, act == ACT_EXTEND ? "event is not locked (or expired, deleted, unknown)"
+                             : act == ACT_LOCK ? "event is locked, expired, deleted, not yet published or unknown"
+                                               : "event is expired, deleted, not yet published or unknown");
+    else if (st == CORE_CONFLICT)
+        http_error(req, 409, "lockToken does not match the event's current lock");
+    else {
+        render_event(&a->ctx->out, ev, act != ACT_UNLOCK);
+        http_respond(req, 202, &a->ctx->out);
+    }
+}
+
+void handle_event_delete(h2o_req_t *req, route_args_t *a)
+{
+    reqerr_t e;
+    uint64_t token;
+    int has_token = request_token(req, NULL, &token, &e);
+    core_t *c = a->ctx->core;
+    channel_t *ch = core_channel(c, a->channel, a->channel_len);
+    eid_t id;
+    core_status_t st = CORE_NOT_FOUND;
+    if (path_id(a, &id) == 0)
+        st = core_delete(c, ch, http_now(), id, has_token > 0 ? &token : NULL);
+    if (st == CORE_NOT_FOUND)
+        http_error(req, 404, "no such event (unknown, expired or deleted)");
+    else if (st == CORE_CONFLICT)
+        http_error(req, 409, "lockToken does not match the event's current lock");
+    else
+        http_respond_empty(req, 202);
+}

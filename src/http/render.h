@@ -1,0 +1,24 @@
+/*
+ * render.h -- the JSON shapes of the API: event, job, channel statistics.
+ */
+#ifndef HTTP_RENDER_H
+#define HTTP_RENDER_H
+
+#include "../core/core.h"
+#include "jsonw.h"
+
+/* {"eventID","publishedAt","data","livesUntil","isLocked","state"
+ *  [,"lockedUntil"][,"lockToken" when with_token and locked]} */
+void render_event(jsonw_t *w, const event_t *e, int with_token);
+
+/* {"channelName","count","events":[...]} for n events. */
+void render_event_list(jsonw_t *w, const channel_t *ch, event_t *const *events, size_t n,
+                       int with_token);
+
+/* {"jobID","cron","data","ttl","createdAt","nextRunAt"} */
+void render_job(jsonw_t *w, const job_t *j);
+
+/* {"channelName","ready","scheduled","locked","jobs","published","deleted","expired"} */
+void render_stats(jsonw_t *w, const channel_t *ch);
+
+#endif

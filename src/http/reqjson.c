@@ -1,0 +1,123 @@
+/*
+ * reqjson.c -- request body parsing (see reqjson.h).
+ */
+#include "reqjson.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include "../core/duration.h"
+#include "../core/rfc3339.h"
+
+void reqerr_set(reqerr_t *e, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+    va_end(ap);
+    e->status = status;
+}
+
+int reqjson_parse(const char *body, size_t len, int empty_ok, size_t max_body, json_t **out,
+                  reqerr_t *e)
+{
+    *out = NULL;
+    if (len > max_body) {
+        reqerr_set(e, 413, "request body is %zu bytes; the limit is %zu", len, max_body);
+        return -1;
+    }
+    if (len == 0) {
+        if (empty_ok)
+            return 0;
+        reqerr_set(e, 400, "request body is empty; expected a JSON object");
+        return -1;
+    }
+    json_error_t jerr;
+    /* JSON_ALLOW_NUL: "\u0000" is valid JSON, and data is binary-safe.
+     * JSON_DECODE_ANY: a scalar parses, so we can say it is the wrong type. */
+    *out = json_loadb(body, len, JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
+    if (!*out) {
+        reqerr_set(e, 400, "malformed JSON at line %d, column %d: %s", jerr.line, jerr.column,
+                   jerr.text);
+        return -1;
+    }
+    return 0;
+}
+
+/* The field, or NULL when missing or null. */
+static json_t *field(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    return v && !json_is_null(v) ? v : NULL;
+}
+
+int reqjson_string(json_t *o, const char *key, const char **s, size_t *len, reqerr_t *e)
+{
+    json_t *v = field(o, key);
+    if (!v)
+        return 0;
+    if (!json_is_string(v)) {
+        reqerr_set(e, 400, "field \"%s\" must be a string", key);
+        return -1;
+    }
+    *s = json_string_value(v);
+    *len = json_string_length(v);
+    return 1;
+}
+
+int reqjson_duration(json_t *o, const char *key, int positive, int64_t *ns, reqerr_t *e)
+{
+    const char *s;
+    size_t len;
+    int rc = reqjson_string(o, key, &s, &len, e);
+    if (rc <= 0) {
+        if (rc < 0)
+            reqerr_set(e, 400, "field \"%s\" must be a duration string such as \"1m30s\"", key);
+        return rc;
+    }
+    char err[200];
+    int64_t v;
+    if (duration_parse(s, len, &v, err, sizeof(err)) != 0) {
+        reqerr_set(e, 400, "field \"%s\": %s", key, err);
+        return -1;
+    }
+    if (positive ? v <= 0 : v < 0) {
+        reqerr_set(e, 400, "field \"%s\" must be a %s duration", key,
+                   positive ? "positive" : "non-negative");
+        return -1;
+    }
+    *ns = v;
+    return 1;
+}
+
+int reqjson_time(json_t *o, const char *key, ntime_t *t, reqerr_t *e)
+{
+    const char *s;
+    size_t len;
+    int rc = reqjson_string(o, key, &s, &len, e);
+    if (rc <= 0) {
+        if (rc < 0)
+            reqerr_set(e, 400, "field \"%s\" must be an RFC 3339 time string", key);
+        return rc;
+    }
+    char err[200];
+    if (rfc3339_parse(s, len, t, err, sizeof(err)) != 0) {
+        reqerr_set(e, 400, "field \"%s\": %s", key, err);
+        return -1;
+    }
+    return 1;
+}
+
+int reqjson_int(json_t *o, const char *key, int64_t min, int64_t max, int64_t *v, reqerr_t *e)
+{
+    json_t *f = field(o, key);
+    if (!f)
+        return 0;
+    if (!json_is_integer(f) || json_integer_value(f) < min || json_integer_value(f) > max) {
+        reqerr_set(e, 400, "field \"%s\" must be an integer from %lld to %lld", key, (long long)min,
+                   (long long)max);
+        return -1;
+    }
+    *v = json_integer_value(f);
+    return 1;
+}

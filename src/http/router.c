@@ -1,0 +1,235 @@
+/*
+ * router.c -- the route table and its matcher.
+ *
+ * Table key:
+ *   path    segments; "{c}" is a channel name, "{p}" an event id or job
+ *           name, anything else a literal. Fixed top-level routes come first
+ *           so GET /channels is the listing, not the channel "channels".
+ *   method  the one method the row answers
+ *   handler what runs
+ */
+#include "router.h"
+
+#include <stdio.h>
+#include <string.h>
+#include "../core/util.h"
+
+typedef struct route {
+    const char *path;
+    const char *method;
+    handler_fn handler;
+} route_t;
+
+static const route_t routes[] = {
+    {"/channels", "GET", handle_channels},
+    {"/healthz", "GET", handle_healthz},
+    {"/readyz", "GET", handle_readyz},
+    {"/metrics", "GET", handle_metrics},
+    {"/{c}", "GET", handle_channel_stats},
+    {"/{c}/events", "GET", handle_events_list},
+    {"/{c}/events", "POST", handle_publish},
+    {"/{c}/events/{p}", "GET", handle_event_get},
+    {"/{c}/events/{p}", "PUT", handle_event_update},
+    {"/{c}/events/{p}", "PATCH", handle_event_update},
+    {"/{c}/events/{p}", "DELETE", handle_event_delete},
+    {"/{c}/jobs", "GET", handle_jobs_list},
+    {"/{c}/jobs", "POST", handle_job_add},
+    {"/{c}/jobs/{p}", "GET", handle_job_get},
+    {"/{c}/jobs/{p}", "DELETE", handle_job_delete},
+    {"/{c}/acquire", "POST", handle_acquire},
+};
+#define NROUTES (int)(sizeof(routes) / sizeof(routes[0]))
+#define MAX_SEGS 3
+
+int router_route_count(void)
+{
+    return NROUTES;
+}
+
+const char *router_route_label(int route)
+{
+    static char labels[NROUTES + 1][48];
+    if (route < 0 || route >= NROUTES)
+        return "other";
+    if (!labels[route][0])
+        snprintf(labels[route], sizeof(labels[route]), "%s %s", routes[route].method,
+                 routes[route].path);
+    return labels[route];
+}
+
+/* Splits path (no query) into at most MAX_SEGS segments. Returns the count,
+ * or -1 if there are more or one is empty. */
+static int split(h2o_iovec_t path, h2o_iovec_t segs[MAX_SEGS])
+{
+    const char *p = path.base, *end = path.base + path.len;
+    if (p == end || *p != '/')
+        return -1;
+    p++;
+    if (end > p && end[-1] == '/')
+        end--; /* one trailing slash is the same resource */
+    if (p == end)
+        return -1;
+    int n = 0;
+    while (p <= end) {
+        const char *slash = memchr(p, '/', (size_t)(end - p));
+        const char *stop = slash ? slash : end;
+        if (stop == p || n == MAX_SEGS)
+            return -1;
+        segs[n++] = h2o_iovec_init(p, (size_t)(stop - p));
+        p = stop + 1;
+    }
+    return n;
+}
+
+/* Does the route's shape match the segments? */
+static int shape_matches(const char *shape, const h2o_iovec_t *segs, int n)
+{
+    int i = 0;
+    const char *p = shape;
+    while (*p == '/') {
+        p++;
+        const char *q = strchr(p, '/');
+        size_t len = q ? (size_t)(q - p) : strlen(p);
+        if (i == n)
+            return 0;
+        if (p[0] != '{' && !(segs[i].len == len && memcmp(segs[i].base, p, len) == 0))
+            return 0;
+        i++;
+        p += len;
+    }
+    return i == n;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = (char)(c | 0x20);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Length of the valid UTF-8 sequence at s (of n bytes) that is not a
+ * control character, or 0. */
+static size_t utf8_char(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    if (c < 0x80)
+        return c >= 0x20 && c != 0x7f ? 1 : 0;
+    size_t len = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+    if (!len || len > n || (c >= 0xf5))
+        return 0;
+    unsigned cp = c & (0x7f >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    static const unsigned min[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    if (cp >= 0x80 && cp <= 0x9f) /* C1 controls */
+        return 0;
+    return len;
+}
+
+int router_decode_name(h2o_iovec_t seg, char *out, size_t *out_len, char *err, size_t errlen)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < seg.len; i++) {
+        char ch = seg.base[i];
+        if (ch == '%') {
+            int hi = i + 2 < seg.len ? hexval(seg.base[i + 1]) : -1;
+            int lo = i + 2 < seg.len ? hexval(seg.base[i + 2]) : -1;
+            if (hi < 0 || lo < 0) {
+                snprintf(err, errlen, "malformed percent-encoding in the path");
+                return -1;
+            }
+            ch = (char)(hi << 4 | lo);
+            i += 2;
+        }
+        if (n == HTTP_NAME_MAX) {
+            snprintf(err, errlen, "name must be 1 to %d bytes long", HTTP_NAME_MAX);
+            return -1;
+        }
+        out[n++] = ch;
+    }
+    out[n] = '\0';
+    if (router_valid_name(out, n, err, errlen) != 0)
+        return -1;
+    *out_len = n;
+    return 0;
+}
+
+int router_valid_name(const char *s, size_t n, char *err, size_t errlen)
+{
+    if (n == 0 || n > HTTP_NAME_MAX) {
+        snprintf(err, errlen, "name must be 1 to %d bytes long", HTTP_NAME_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < n;) {
+        size_t len = s[i] == '/' ? 0 : utf8_char((const unsigned char *)s + i, n - i);
+        if (!len) {
+            snprintf(err, errlen, "name must be UTF-8 without control characters or '/'");
+            return -1;
+        }
+        i += len;
+    }
+    return 0;
+}
+
+static void method_not_allowed(h2o_req_t *req, const h2o_iovec_t *segs, int n)
+{
+    char allow[64] = "";
+    for (int i = 0; i < NROUTES; i++) {
+        if (!shape_matches(routes[i].path, segs, n) || strstr(allow, routes[i].method))
+            continue;
+        /* Literal routes shadow {c} only for the methods they have; the
+         * shadowed GET /{c} has the same single method. */
+        if (allow[0])
+            strcat(allow, ", ");
+        strcat(allow, routes[i].method);
+    }
+    http_add_header(req, "allow", allow, strlen(allow));
+    http_error(req, 405, "method %.*s is not allowed here; allowed: %s", (int)req->method.len,
+               req->method.base, allow);
+}
+
+int router_dispatch(h2o_req_t *req, http_ctx_t *ctx)
+{
+    h2o_iovec_t path = req->path;
+    if (req->query_at != SIZE_MAX)
+        path.len = req->query_at;
+    h2o_iovec_t segs[MAX_SEGS];
+    int n = split(path, segs);
+    int shape = 0;
+    for (int i = 0; n > 0 && i < NROUTES; i++) {
+        if (!shape_matches(routes[i].path, segs, n))
+            continue;
+        shape = 1;
+        if (!h2o_memis(req->method.base, req->method.len, routes[i].method, strlen(routes[i].method)))
+            continue;
+        route_args_t a;
+        memset(&a, 0, sizeof(a));
+        a.ctx = ctx;
+        char err[128];
+        if (strstr(routes[i].path, "{c}")) {
+            a.channel_raw = segs[0];
+            if (router_decode_name(segs[0], a.channel, &a.channel_len, err, sizeof(err)) != 0) {
+                http_error(req, 400, "invalid channel name: %s", err);
+                return i;
+            }
+        }
+        if (n == 3) {
+            a.param_raw = segs[2];
+            if (router_decode_name(segs[2], a.param, &a.param_len, err, sizeof(err)) != 0)
+                a.param_len = 0; /* handlers answer "not found" for an empty param */
+        }
+        routes[i].handler(req, &a);
+        return i;
+    }
+    if (shape)
+        method_not_allowed(req, segs, n);
+    else
+        http_error(req, 404, "no such resource");
+    return -1;
+}

@@ -1,0 +1,315 @@
+/*
+ * server.c -- h2o glue: the listener, the loop, signals, and responses.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include "../core/util.h"
+#include "handlers.h"
+#include "log.h"
+#include "router.h"
+
+struct http_server {
+    h2o_globalconf_t config;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    h2o_socket_t *listener;
+    h2o_socket_t *wakeup;      /* read end of the self-pipe signals write to */
+    int wakeup_fds[2];
+    volatile sig_atomic_t stop;
+    http_ctx_t hctx;
+};
+
+typedef struct dr_handler {
+    h2o_handler_t super;
+    http_server_t *server;
+} dr_handler_t;
+
+static http_server_t *signal_target;
+
+ntime_t http_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (ntime_t)ts.tv_sec * NTIME_NS_PER_S + ts.tv_nsec;
+}
+
+/* ---- responses: the one way out ---- */
+
+static const char *reason_of(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 413: return "Payload Too Large";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+    }
+}
+
+void http_add_header(h2o_req_t *req, const char *name, const char *value, size_t len)
+{
+    size_t nlen = strlen(name);
+    char *v = h2o_mem_alloc_pool(&req->pool, len ? len : 1);
+    memcpy(v, value, len);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, name, nlen, 1, NULL, v, len);
+}
+
+static void send_body(h2o_req_t *req, int status, const char *body, size_t len, int json)
+{
+    req->res.status = status;
+    req->res.reason = reason_of(status);
+    if (json)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                       H2O_STRLIT("application/json"));
+    /* h2o_send_inline leaves the length unknown, which makes h2o chunk a
+     * 200 and close the connection after any other status. */
+    req->res.content_length = len;
+    h2o_send_inline(req, body, len);
+}
+
+void http_respond(h2o_req_t *req, int status, jsonw_t *w)
+{
+    send_body(req, status, w->buf, w->len, 1);
+    jsonw_reset(w);
+}
+
+void http_respond_empty(h2o_req_t *req, int status)
+{
+    send_body(req, status, "", 0, 0);
+}
+
+void http_error(h2o_req_t *req, int status, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    jsonw_t w;
+    jsonw_init(&w, 64 + strlen(msg));
+    jsonw_obj_begin(&w);
+    jsonw_key(&w, "error");
+    jsonw_cstr(&w, msg);
+    jsonw_obj_end(&w);
+    send_body(req, status, w.buf, w.len, 1);
+    jsonw_free(&w);
+}
+
+/* ---- requests ---- */
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    http_server_t *s = ((dr_handler_t *)self)->server;
+    ntime_t started = http_now();
+    int route = router_dispatch(req, &s->hctx);
+    /* Whatever the handler changed may have freed events for parked
+     * acquirers (an UNLOCK, a publish). */
+    acquire_serve_waiters(&s->hctx);
+    if (req->res.status)
+        metrics_observe(route, req->res.status, started, http_now());
+    return 0;
+}
+
+/* ---- listener ---- */
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    http_server_t *s = listener->data;
+    if (err != NULL)
+        return;
+    /* Drain the backlog: accept until there is nothing left. */
+    for (int i = 0; i < 64; i++) {
+        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+        if (!sock)
+            break;
+        h2o_accept(&s->accept_ctx, sock);
+    }
+}
+
+static int listen_on(const char *address, int port, char *bound, size_t boundlen)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+    struct addrinfo *res;
+    char portstr[16];
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    int rc = getaddrinfo(address, portstr, &hints, &res);
+    if (rc != 0) {
+        log_error("cannot resolve listen address %s: %s", address, gai_strerror(rc));
+        return -1;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
+        log_error("cannot listen on %s port %d: %s", address, port, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(res);
+        return -1;
+    }
+    freeaddrinfo(res);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char host[NI_MAXHOST], serv[NI_MAXSERV];
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), serv, sizeof(serv),
+                NI_NUMERICHOST | NI_NUMERICSERV);
+    snprintf(bound, boundlen, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, serv);
+    return fd;
+}
+
+/* ---- signals: a self-pipe, so a signal that lands just before the loop
+ * goes to sleep still wakes it ---- */
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (signal_target) {
+        int saved = errno;
+        signal_target->stop = 1;
+        ssize_t r = write(signal_target->wakeup_fds[1], "x", 1);
+        (void)r;
+        errno = saved;
+    }
+}
+
+static void on_wakeup(h2o_socket_t *sock, const char *err)
+{
+    (void)err;
+    http_server_t *s = sock->data;
+    char buf[64];
+    while (read(s->wakeup_fds[0], buf, sizeof(buf)) > 0)
+        ;
+}
+
+void http_server_stop(http_server_t *s)
+{
+    on_signal(0);
+    (void)s;
+}
+
+static void user_timer(tnode_t *node, ntime_t now, void *arg);
+
+http_server_t *http_server_new(const http_config_t *cfg, core_t *core)
+{
+    http_server_t *s = xcalloc(1, sizeof(*s));
+    char bound[NI_MAXHOST + NI_MAXSERV + 4];
+    int fd = listen_on(cfg->address, cfg->port, bound, sizeof(bound));
+    if (fd < 0) {
+        free(s);
+        return NULL;
+    }
+    if (pipe2(s->wakeup_fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+        log_error("cannot create the signal pipe: %s", strerror(errno));
+        close(fd);
+        free(s);
+        return NULL;
+    }
+    h2o_config_init(&s->config);
+    s->config.server_name = h2o_iovec_init(H2O_STRLIT("distribuerad"));
+    /* h2o refuses bodies past this itself (plain-text 413); keep it above
+     * our limit so ordinary over-size bodies get our JSON 413. */
+    s->config.max_request_entity_size = cfg->limits.max_body * 2 + 4096;
+    h2o_hostconf_t *host = h2o_config_register_host(&s->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
+    dr_handler_t *h = (dr_handler_t *)h2o_create_handler(path, sizeof(*h));
+    h->super.on_req = on_req;
+    h->server = s;
+
+    h2o_context_init(&s->ctx, h2o_evloop_create(), &s->config);
+    s->accept_ctx.ctx = &s->ctx;
+    s->accept_ctx.hosts = s->config.hosts;
+    s->listener = h2o_evloop_socket_create(s->ctx.loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+    s->listener->data = s;
+    h2o_socket_read_start(s->listener, on_accept);
+    s->wakeup = h2o_evloop_socket_create(s->ctx.loop, s->wakeup_fds[0], H2O_SOCKET_FLAG_DONT_READ);
+    s->wakeup->data = s;
+    h2o_socket_read_start(s->wakeup, on_wakeup);
+
+    s->hctx.server = s;
+    s->hctx.core = core;
+    s->hctx.limits = &cfg->limits;
+    s->hctx.ready = 1;
+    jsonw_init(&s->hctx.out, 4096);
+    core_set_timer_fn(core, user_timer, &s->hctx);
+
+    signal_target = s;
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    log_info("listening on http://%s", bound);
+    return s;
+}
+
+static void user_timer(tnode_t *node, ntime_t now, void *arg)
+{
+    acquire_on_timeout(arg, node, now);
+}
+
+/* One loop turn: run what is due, serve who can be served, then sleep
+ * until the next deadline (or max_ms) or a socket event. */
+static void turn(http_server_t *s, int32_t max_ms)
+{
+    ntime_t now = http_now();
+    core_tick(s->hctx.core, now);
+    acquire_serve_waiters(&s->hctx);
+    int32_t wait = core_wait_ms(s->hctx.core, now, max_ms);
+    h2o_evloop_run(s->ctx.loop, wait < 0 ? INT32_MAX : wait);
+}
+
+int http_server_run(http_server_t *s)
+{
+    while (!s->stop)
+        turn(s, -1);
+    log_info("stopping: no new connections, answering parked requests");
+    h2o_socket_read_stop(s->listener);
+    h2o_socket_close(s->listener);
+    s->listener = NULL;
+    acquire_release_all(&s->hctx);
+    /* Give responses already handed to h2o a moment to reach their
+     * clients; requests being read finish in the same turns. */
+    ntime_t until = http_now() + 200 * NTIME_NS_PER_MS;
+    while (http_now() < until)
+        turn(s, 20);
+    return 0;
+}
+
+void http_server_free(http_server_t *s)
+{
+    if (!s)
+        return;
+    signal_target = NULL;
+    if (s->listener)
+        h2o_socket_close(s->listener);
+    h2o_socket_read_stop(s->wakeup);
+    h2o_socket_close(s->wakeup);
+    close(s->wakeup_fds[1]);
+    h2o_evloop_run(s->ctx.loop, 0);
+    h2o_context_dispose(&s->ctx);
+    h2o_evloop_destroy(s->ctx.loop);
+    h2o_config_dispose(&s->config);
+    jsonw_free(&s->hctx.out);
+    free(s);
+}

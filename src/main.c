@@ -1,0 +1,203 @@
+/*
+ * main.c -- flags, start-up and the loop.
+ *
+ * Flags follow Go's flag package, as the original server's do: -name value,
+ * -name=value, --name value, --name=value; boolean flags take no value (or
+ * =true/=false). Every flag can also come from the environment as
+ * DISTRIBUERAD_<NAME> (upper case, '-' as '_'); a flag on the command line
+ * wins over the environment.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "core/core.h"
+#include "core/tz.h"
+#include "http/log.h"
+#include "http/server.h"
+
+#define VERSION "0.1.0"
+
+enum flag_kind { FLAG_STR, FLAG_INT, FLAG_BOOL };
+
+typedef struct flag {
+    const char *name;
+    enum flag_kind kind;
+    const char *def;          /* default, as text */
+    const char *help;
+    const char *value;        /* set from env or the command line */
+} flag_t;
+
+static flag_t flags[] = {
+    {"address", FLAG_STR, "0.0.0.0", "address to listen on", NULL},
+    {"port", FLAG_INT, "3333", "TCP port to listen on (0 picks a free one)", NULL},
+    {"data-dir", FLAG_STR, "./data", "directory of the event log", NULL},
+    {"in-memory", FLAG_BOOL, "false", "keep nothing on disk (state is lost on restart)", NULL},
+    {"max-body-size", FLAG_INT, "1048576", "largest request body in bytes (413 past it)", NULL},
+    {"max-data-size", FLAG_INT, "262144", "largest event data in bytes (413 past it)", NULL},
+    {"max-batch", FLAG_INT, "10000", "most events in one batch publish (413 past it)", NULL},
+    {"log-format", FLAG_STR, "text", "log line format: text or json", NULL},
+};
+#define NFLAGS (int)(sizeof(flags) / sizeof(flags[0]))
+
+/* DISTRIBUERAD_<NAME>: upper case, '-' as '_'. */
+static void env_name(const char *flag, char *out, size_t size)
+{
+    size_t n = (size_t)snprintf(out, size, "DISTRIBUERAD_");
+    for (const char *p = flag; *p && n < size - 1; p++)
+        out[n++] = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+    out[n] = '\0';
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: distribuerad [flags]\n\n"
+               "Distribuerad distributes events over channels: immediate, delayed and\n"
+               "expiring events, leases, and recurring cron jobs, over HTTP.\n\nFlags:\n");
+    for (int i = 0; i < NFLAGS; i++) {
+        char env[64];
+        env_name(flags[i].name, env, sizeof(env));
+        fprintf(f, "  -%s %s\n        %s (default %s; env %s)\n", flags[i].name,
+                flags[i].kind == FLAG_BOOL ? "" : flags[i].kind == FLAG_INT ? "int" : "string",
+                flags[i].help, flags[i].def, env);
+    }
+    fprintf(f, "  -help\n        show this help\n  -version\n        print the version\n");
+}
+
+static flag_t *find_flag(const char *name, size_t len)
+{
+    for (int i = 0; i < NFLAGS; i++)
+        if (strlen(flags[i].name) == len && strncmp(flags[i].name, name, len) == 0)
+            return &flags[i];
+    return NULL;
+}
+
+static void load_env(void)
+{
+    for (int i = 0; i < NFLAGS; i++) {
+        char env[64];
+        env_name(flags[i].name, env, sizeof(env));
+        const char *v = getenv(env);
+        if (v)
+            flags[i].value = v;
+    }
+}
+
+/* Returns 0, 1 for "help/version printed", or -1 after an error message. */
+static int parse_args(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] != '-' || a[1] == '\0') {
+            fprintf(stderr, "distribuerad: unexpected argument %s\n", a);
+            return -1;
+        }
+        a += a[1] == '-' ? 2 : 1;
+        if (strcmp(a, "") == 0)
+            break; /* "--" ends the flags */
+        const char *eq = strchr(a, '=');
+        size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
+        if ((nlen == 4 && strncmp(a, "help", 4) == 0) || (nlen == 1 && a[0] == 'h')) {
+            usage(stdout);
+            return 1;
+        }
+        if (nlen == 7 && strncmp(a, "version", 7) == 0) {
+            printf("distribuerad %s\n", VERSION);
+            return 1;
+        }
+        flag_t *f = find_flag(a, nlen);
+        if (!f) {
+            fprintf(stderr, "distribuerad: flag provided but not defined: -%.*s\n", (int)nlen, a);
+            usage(stderr);
+            return -1;
+        }
+        if (eq)
+            f->value = eq + 1;
+        else if (f->kind == FLAG_BOOL)
+            f->value = "true";
+        else if (i + 1 < argc)
+            f->value = argv[++i];
+        else {
+            fprintf(stderr, "distribuerad: flag needs an argument: -%s\n", f->name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static const char *flag_str(const char *name)
+{
+    flag_t *f = find_flag(name, strlen(name));
+    return f->value ? f->value : f->def;
+}
+
+static int flag_int(const char *name, long long min, long long max, long long *out)
+{
+    const char *s = flag_str(name);
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < min || v > max) {
+        fprintf(stderr, "distribuerad: invalid value \"%s\" for flag -%s: want an integer from %lld to %lld\n",
+                s, name, min, max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int flag_bool(const char *name, int *out)
+{
+    const char *s = flag_str(name);
+    if (!strcmp(s, "true") || !strcmp(s, "1") || !strcmp(s, "t") || !strcmp(s, "TRUE") || !strcmp(s, "True"))
+        *out = 1;
+    else if (!strcmp(s, "false") || !strcmp(s, "0") || !strcmp(s, "f") || !strcmp(s, "FALSE") || !strcmp(s, "False"))
+        *out = 0;
+    else {
+        fprintf(stderr, "distribuerad: invalid boolean value \"%s\" for flag -%s\n", s, name);
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    load_env();
+    int rc = parse_args(argc, argv);
+    if (rc != 0)
+        return rc > 0 ? 0 : 2;
+    long long port, max_body, max_data, max_batch;
+    int in_memory;
+    if (flag_int("port", 0, 65535, &port) || flag_int("max-body-size", 1, 1LL << 30, &max_body) ||
+        flag_int("max-data-size", 0, 1LL << 30, &max_data) || flag_int("max-batch", 1, 1000000, &max_batch) ||
+        flag_bool("in-memory", &in_memory))
+        return 2;
+    const char *log_format = flag_str("log-format");
+    if (strcmp(log_format, "text") != 0 && strcmp(log_format, "json") != 0) {
+        fprintf(stderr, "distribuerad: invalid value \"%s\" for flag -log-format: want text or json\n", log_format);
+        return 2;
+    }
+    log_set_json(strcmp(log_format, "json") == 0);
+
+    http_config_t cfg = {
+        .address = flag_str("address"),
+        .port = (int)port,
+        .limits = {.max_body = (size_t)max_body, .max_data = (size_t)max_data, .max_batch = (size_t)max_batch},
+    };
+    const tz_t *zone = tz_local();
+    log_info("distribuerad %s starting (pid %d, cron zone %s, %s)", VERSION, (int)getpid(), tz_name(zone),
+             in_memory ? "in memory" : "data in memory only; the log is not yet written");
+    core_t *core = core_new(zone);
+    http_server_t *server = http_server_new(&cfg, core);
+    if (!server) {
+        core_free(core);
+        return 1;
+    }
+    http_server_run(server);
+    http_server_free(server);
+    core_free(core);
+    tz_cleanup();
+    log_info("stopped");
+    return 0;
+}
