@@ -1,0 +1,212 @@
+/*
+ * duration.c -- Go's time.ParseDuration, byte for byte.
+ *
+ * Design: a port of Go's algorithm, so clients of the original server get
+ * the same answers: the integer part accumulates in a uint64 with overflow
+ * checks, the fraction keeps as many digits as fit and is scaled through a
+ * double (as Go does: exact to the nanosecond for fractions of an hour,
+ * the largest unit), and the magnitude is summed unsigned so that
+ * "-9223372036854775808ns" (INT64_MIN) is accepted while its positive twin
+ * is not. Where Go's sum can wrap (two parts of exactly 2^63 each) we
+ * reject instead: overflow is always an error here.
+ */
+#include "duration.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MAG_LIMIT (1ULL << 63) /* |INT64_MIN| */
+
+static const struct {
+    const char *name;
+    size_t len;
+    uint64_t ns;
+} units[] = {
+    {"ns", 2, 1ULL},
+    {"us", 2, 1000ULL},
+    {"\xc2\xb5s", 3, 1000ULL}, /* U+00B5 MICRO SIGN */
+    {"\xce\xbcs", 3, 1000ULL}, /* U+03BC GREEK SMALL LETTER MU */
+    {"ms", 2, 1000000ULL},
+    {"s", 1, 1000000000ULL},
+    {"m", 1, 60000000000ULL},
+    {"h", 1, 3600000000000ULL},
+};
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* How much of s[0..len) to quote: at most QUOTE_MAX bytes, cut at a UTF-8
+ * character boundary (the text ends up in a JSON error body, where half a
+ * character would be invalid). */
+#define QUOTE_MAX 48
+static int quote_len(const char *s, size_t len)
+{
+    if (len <= QUOTE_MAX)
+        return (int)len;
+    size_t n = QUOTE_MAX;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    return (int)n;
+}
+
+/* Writes "invalid duration \"<s>\": why[ \"<unit>\"]" and returns -1. */
+static int fail(char *err, size_t errlen, const char *s, size_t len, const char *why,
+                const char *unit, size_t unit_len)
+{
+    if (!err || !errlen)
+        return -1;
+    int n = quote_len(s, len);
+    const char *more = (size_t)n < len ? "..." : "";
+    if (unit)
+        snprintf(err, errlen, "invalid duration \"%.*s%s\": %s \"%.*s\"", n, s, more, why,
+                 quote_len(unit, unit_len), unit);
+    else
+        snprintf(err, errlen, "invalid duration \"%.*s%s\": %s", n, s, more, why);
+    return -1;
+}
+
+/* Consumes [0-9]* into *v; false on overflow past 2^63 (Go's leadingInt). */
+static bool leading_int(const char **p, const char *end, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (; *p < end && is_digit(**p); (*p)++) {
+        if (x > MAG_LIMIT / 10)
+            return false;
+        x = x * 10 + (uint64_t)(**p - '0');
+        if (x > MAG_LIMIT)
+            return false;
+    }
+    *v = x;
+    return true;
+}
+
+/* Consumes [0-9]* as a fraction f / scale; digits that no longer fit are
+ * skipped, not an error (Go's leadingFraction). */
+static void leading_fraction(const char **p, const char *end, uint64_t *f, double *scale)
+{
+    uint64_t x = 0;
+    double sc = 1;
+    bool overflow = false;
+    for (; *p < end && is_digit(**p); (*p)++) {
+        if (overflow)
+            continue;
+        if (x > (MAG_LIMIT - 1) / 10) {
+            overflow = true;
+            continue;
+        }
+        uint64_t y = x * 10 + (uint64_t)(**p - '0');
+        if (y > MAG_LIMIT) {
+            overflow = true;
+            continue;
+        }
+        x = y;
+        sc *= 10;
+    }
+    *f = x;
+    *scale = sc;
+}
+
+static const char *unit_end(const char *p, const char *end)
+{
+    while (p < end && *p != '.' && !is_digit(*p))
+        p++;
+    return p;
+}
+
+/* Nanoseconds per unit u[0..n), or 0 if unknown. */
+static uint64_t unit_ns(const char *u, size_t n)
+{
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (units[i].len == n && memcmp(units[i].name, u, n) == 0)
+            return units[i].ns;
+    return 0;
+}
+
+/* Why a part failed: a reason, and for an unknown unit the unit itself. */
+struct part_err {
+    const char *why;
+    const char *unit;
+    size_t unit_len;
+};
+
+static bool part_fail(struct part_err *e, const char *why)
+{
+    e->why = why;
+    return false;
+}
+
+/* Parses one "<decimal><unit>" at *p into its magnitude in ns (<= 2^63). */
+static bool parse_part(const char **p, const char *end, uint64_t *out, struct part_err *e)
+{
+    uint64_t v, f = 0;
+    double scale = 1;
+    if (**p != '.' && !is_digit(**p))
+        return part_fail(e, "expected a number");
+    const char *start = *p;
+    if (!leading_int(p, end, &v))
+        return part_fail(e, "out of range");
+    bool pre = *p != start, post = false;
+    if (*p < end && **p == '.') {
+        start = ++*p;
+        leading_fraction(p, end, &f, &scale);
+        post = *p != start;
+    }
+    if (!pre && !post)
+        return part_fail(e, "expected digits around '.'");
+
+    const char *u = *p;
+    *p = unit_end(u, end);
+    if (*p == u)
+        return part_fail(e, "missing unit (ns, us, ms, s, m or h)");
+    uint64_t unit = unit_ns(u, (size_t)(*p - u));
+    if (!unit) {
+        e->unit = u;
+        e->unit_len = (size_t)(*p - u);
+        return part_fail(e, "unknown unit");
+    }
+    if (v > MAG_LIMIT / unit)
+        return part_fail(e, "out of range");
+    v *= unit;
+    /* <= 3.6e12 (an hour in ns, the largest unit), so the double is exact
+     * enough and the conversion cannot overflow. */
+    if (f > 0)
+        v += (uint64_t)((double)f * ((double)unit / scale));
+    if (v > MAG_LIMIT)
+        return part_fail(e, "out of range");
+    *out = v;
+    return true;
+}
+
+int duration_parse(const char *s, size_t len, int64_t *out_ns, char *err, size_t errlen)
+{
+    bool neg = false;
+    uint64_t d = 0, v;
+    struct part_err e = {NULL, NULL, 0};
+
+    if (len == 0) /* before any arithmetic on s, which may be NULL then */
+        return fail(err, errlen, "", 0, "empty", NULL, 0);
+    const char *p = s, *end = s + len;
+    if (p < end && (*p == '-' || *p == '+'))
+        neg = *p++ == '-';
+    if (end - p == 1 && *p == '0') {
+        *out_ns = 0;
+        return 0;
+    }
+    if (p == end)
+        return fail(err, errlen, s, len, "no number", NULL, 0);
+    while (p < end) {
+        if (!parse_part(&p, end, &v, &e))
+            return fail(err, errlen, s, len, e.why, e.unit, e.unit_len);
+        if (v > MAG_LIMIT - d)
+            return fail(err, errlen, s, len, "out of range", NULL, 0);
+        d += v;
+    }
+    if (!neg && d > (uint64_t)INT64_MAX)
+        return fail(err, errlen, s, len, "out of range", NULL, 0);
+    /* -(int64_t)d would overflow for 2^63; INT64_MIN is its exact value. */
+    *out_ns = d == MAG_LIMIT ? INT64_MIN : neg ? -(int64_t)d : (int64_t)d;
+    return 0;
+}
