@@ -48,7 +48,7 @@ $(B)/%.o: %.c
 
 $(B)/tests/test_%: tests/unit/test_%.c $(HTTP_OBJ) $(CORE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -Isrc -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) $(LDFLAGS) -Isrc -o $@ $(filter %.c %.o,$^) $(LDLIBS) -lcmocka
 
 run:
 	@scripts/deps.sh build

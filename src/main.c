@@ -11,9 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "core/core.h"
 #include "core/tz.h"
+#include "core/wal.h"
 #include "http/log.h"
 #include "http/server.h"
 
@@ -34,6 +36,9 @@ static flag_t flags[] = {
     {"port", FLAG_INT, "3333", "TCP port to listen on (0 picks a free one)", NULL},
     {"data-dir", FLAG_STR, "./data", "directory of the event log", NULL},
     {"in-memory", FLAG_BOOL, "false", "keep nothing on disk (state is lost on restart)", NULL},
+    {"fsync", FLAG_STR, "interval", "when the log is synced to disk: always (before each answer), interval (every 50ms) or never", NULL},
+    {"truncate-corrupt-log", FLAG_BOOL, "false", "at start, cut the log at a damaged record instead of refusing to start", NULL},
+    {"log-rewrite-min-size", FLAG_INT, "67108864", "rewrite the log once it is this many bytes and twice its size after the last rewrite", NULL},
     {"max-body-size", FLAG_INT, "1048576", "largest request body in bytes (413 past it)", NULL},
     {"max-data-size", FLAG_INT, "262144", "largest event data in bytes (413 past it)", NULL},
     {"max-batch", FLAG_INT, "10000", "most events in one batch publish (413 past it)", NULL},
@@ -161,6 +166,42 @@ static int flag_bool(const char *name, int *out)
     return 0;
 }
 
+static void wal_log(const char *level, const char *msg)
+{
+    if (!strcmp(level, "error"))
+        log_error("%s", msg);
+    else if (!strcmp(level, "warn"))
+        log_warn("%s", msg);
+    else
+        log_info("%s", msg);
+}
+
+/* Opens the log in dir and replays it into core. NULL after logging why. */
+static wal_t *open_log(const char *dir, wal_fsync_t mode, int truncate_corrupt, uint64_t rewrite_min,
+                       core_t *core)
+{
+    char err[1024];
+    wal_config_t wc = {.dir = dir, .log = wal_log, .fsync = mode, .truncate_corrupt = truncate_corrupt,
+                       .rewrite_min = rewrite_min};
+    wal_t *wal = wal_open(&wc, err, sizeof(err));
+    if (!wal) {
+        log_error("%s", err);
+        return NULL;
+    }
+    wal_replay_stats_t st;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (wal_replay(wal, core, (ntime_t)ts.tv_sec * NTIME_NS_PER_S + ts.tv_nsec, &st, err, sizeof(err)) != 0) {
+        log_error("%s", err);
+        wal_close(wal);
+        return NULL;
+    }
+    log_info("recovered %llu records (%llu bytes) from %s/distribuerad.log in %.1f ms: %llu events live",
+             (unsigned long long)st.records, (unsigned long long)st.bytes, dir, (double)st.elapsed_ns / 1e6,
+             (unsigned long long)st.events);
+    return wal;
+}
+
 int main(int argc, char **argv)
 {
     load_env();
@@ -180,22 +221,46 @@ int main(int argc, char **argv)
     }
     log_set_json(strcmp(log_format, "json") == 0);
 
+    const char *fsync_s = flag_str("fsync");
+    wal_fsync_t fsync_mode = !strcmp(fsync_s, "always") ? WAL_FSYNC_ALWAYS
+                             : !strcmp(fsync_s, "never") ? WAL_FSYNC_NEVER
+                                                         : WAL_FSYNC_INTERVAL;
+    if (strcmp(fsync_s, "always") && strcmp(fsync_s, "never") && strcmp(fsync_s, "interval")) {
+        fprintf(stderr, "distribuerad: invalid value \"%s\" for flag -fsync: want always, interval or never\n", fsync_s);
+        return 2;
+    }
+    long long rewrite_min;
+    int truncate_corrupt;
+    if (flag_int("log-rewrite-min-size", 0, 1LL << 50, &rewrite_min) || flag_bool("truncate-corrupt-log", &truncate_corrupt))
+        return 2;
+
+    const tz_t *zone = tz_local();
+    log_info("distribuerad %s starting (pid %d, cron zone %s)", VERSION, (int)getpid(), tz_name(zone));
+    core_t *core = core_new(zone);
+    wal_t *wal = NULL;
+    if (in_memory) {
+        log_warn("running in memory only: nothing survives a restart");
+    } else if (!(wal = open_log(flag_str("data-dir"), fsync_mode, truncate_corrupt, (uint64_t)rewrite_min, core))) {
+        core_free(core);
+        tz_cleanup();
+        return 1;
+    }
     http_config_t cfg = {
         .address = flag_str("address"),
         .port = (int)port,
         .limits = {.max_body = (size_t)max_body, .max_data = (size_t)max_data, .max_batch = (size_t)max_batch},
+        .wal = wal,
     };
-    const tz_t *zone = tz_local();
-    log_info("distribuerad %s starting (pid %d, cron zone %s, %s)", VERSION, (int)getpid(), tz_name(zone),
-             in_memory ? "in memory" : "data in memory only; the log is not yet written");
-    core_t *core = core_new(zone);
     http_server_t *server = http_server_new(&cfg, core);
     if (!server) {
+        wal_close(wal);
         core_free(core);
+        tz_cleanup();
         return 1;
     }
     http_server_run(server);
     http_server_free(server);
+    wal_close(wal); /* writes and fsyncs what is left */
     core_free(core);
     tz_cleanup();
     log_info("stopped");

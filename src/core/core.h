@@ -43,6 +43,7 @@ typedef enum core_status {
     CORE_GONE,      /* the event cannot be locked now (locked, scheduled, gone) */
     CORE_CONFLICT,  /* stale lease token, or a job name already taken */
     CORE_INVALID,   /* bad argument; the message says which */
+    CORE_IO,        /* the change could not be written to the log: not applied */
 } core_status_t;
 
 typedef enum event_state { EVENT_SCHEDULED, EVENT_READY, EVENT_LOCKED } event_state_t;
@@ -155,7 +156,8 @@ channel_t *core_next_available(core_t *c);
 
 /* Publishes data[0..len) with a time to live. publish_at <= now (or an
  * absent publishAt, given as now) makes it visible at once with
- * published_at = publish_at; later makes it SCHEDULED. Never fails.
+ * published_at = publish_at; later makes it SCHEDULED. Returns NULL only
+ * if the log could not be written (nothing changed).
  * The caller checks ttl_ns > 0 and that publish_at + ttl_ns fits. */
 event_t *core_publish(core_t *c, channel_t *ch, ntime_t now, const char *data, size_t len,
                       ntime_t publish_at, int64_t ttl_ns);
@@ -202,11 +204,92 @@ core_status_t core_job_add(core_t *c, channel_t *ch, ntime_t now, const char *na
 
 job_t *core_job_get(core_t *c, channel_t *ch, const char *name, size_t len);
 
-/* CORE_NOT_FOUND or CORE_OK; the job is freed and its name free again. */
-core_status_t core_job_delete(core_t *c, channel_t *ch, const char *name, size_t len);
+/* CORE_NOT_FOUND, CORE_IO or CORE_OK; the job is freed and its name free
+ * again. */
+core_status_t core_job_delete(core_t *c, channel_t *ch, ntime_t now, const char *name, size_t len);
 
 /* The channel's jobs sorted by name; *out malloc'd, caller frees it. */
 size_t core_jobs_sorted(channel_t *ch, job_t ***out);
+
+/* ---- the log: every change as a record ----
+ *
+ * Before a change is applied in memory, the core describes it as records
+ * and hands them to the journal: add() for each record, then commit(),
+ * which writes them. If commit fails, the change is not applied and the
+ * operation returns CORE_IO (or NULL), so memory never holds what the log
+ * does not. Derived changes (a delayed event falling due, a lock or ttl
+ * running out) are not logged: replaying the records at their times
+ * reproduces them. Records carry `now`, the instant of the change. */
+
+typedef enum core_rec_type {
+    CORE_REC_PUBLISH = 1, /* channel id t1=publish_at ttl data */
+    CORE_REC_LOCK,        /* channel id t1=locked_until token */
+    CORE_REC_UNLOCK,      /* channel id */
+    CORE_REC_EXTEND,      /* channel id t1=locked_until */
+    CORE_REC_DELETE,      /* channel id */
+    CORE_REC_JOB_ADD,     /* channel name cron data ttl (created_at = now) */
+    CORE_REC_JOB_DEL,     /* channel name */
+    CORE_REC_SNAP_EVENT,  /* rewrite: channel id state t1=published_at t2=lives_until
+                             t3=locked_until token data */
+    CORE_REC_SNAP_JOB,    /* rewrite: channel name cron data ttl t1=created_at */
+    CORE_REC_IDGEN,       /* rewrite: id = the generator's last id */
+} core_rec_type_t;
+
+typedef struct core_rec {
+    uint8_t type;             /* core_rec_type_t */
+    uint8_t state;            /* SNAP_EVENT: event_state_t */
+    ntime_t now;
+    const char *channel;
+    uint32_t channel_len;
+    eid_t id;
+    ntime_t t1, t2, t3;
+    uint64_t token;
+    int64_t ttl_ns;
+    const char *name;
+    uint32_t name_len;
+    const char *cron;
+    uint32_t cron_len;
+    const char *data;
+    uint32_t data_len;
+} core_rec_t;
+
+typedef struct core_journal {
+    void (*add)(void *arg, const core_rec_t *r); /* buffers one record */
+    int (*commit)(void *arg);                    /* writes them: 0, or -1 (dropped) */
+    void *arg;
+} core_journal_t;
+
+/* Sets (or with NULL clears) the journal. Without one nothing is logged. */
+void core_set_journal(core_t *c, const core_journal_t *j);
+
+/* Replay: applies one record read from the log, through the same code as
+ * live requests, at the record's time. Jobs do not fire while replaying
+ * (their fires are in the log as PUBLISH records). Returns CORE_OK, or
+ * CORE_INVALID if the record does not fit the state (the log is not
+ * from this history). */
+void core_replay_begin(core_t *c);
+core_status_t core_apply(core_t *c, const core_rec_t *r);
+/* Ends replay at now: what fell due while down happens at once, except
+ * job fires, which resume at their next time after now. Counters since
+ * start are reset. */
+void core_replay_end(core_t *c, ntime_t now);
+
+/* Writes the whole state as records (IDGEN, SNAP_JOB, SNAP_EVENT) to
+ * j->add, in an order that replays to the same state. Returns how many. */
+uint64_t core_snapshot(core_t *c, ntime_t now, const core_journal_t *j);
+
+/* Publishes several events at once, all or nothing: one commit for all.
+ * pubs[i] gives data, publish_at and ttl; out[i] receives each event.
+ * Returns CORE_OK or CORE_IO. Pointers in out[] are valid until the next
+ * core call, like those of core_publish. */
+typedef struct core_pub {
+    const char *data;
+    size_t len;
+    ntime_t publish_at;
+    int64_t ttl_ns;
+} core_pub_t;
+core_status_t core_publish_batch(core_t *c, channel_t *ch, ntime_t now, const core_pub_t *pubs,
+                                 size_t n, event_t **out);
 
 /* ---- lease tokens ---- */
 

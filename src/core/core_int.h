@@ -19,14 +19,42 @@ struct core {
     core_counters_t counters;
     core_timer_fn timer_fn;   /* for CORE_TIMER_USER nodes */
     void *timer_arg;
+    core_journal_t journal;   /* add == NULL: nothing is logged */
+    int replaying;            /* jobs do not fire; records give ids and tokens */
 };
+
+/* Hands r to the journal, if any. */
+static inline void journal_add(core_t *c, const core_rec_t *r)
+{
+    if (c->journal.add)
+        c->journal.add(c->journal.arg, r);
+}
+
+/* Commits what was added: 0, or -1 if it could not be written. */
+static inline int journal_commit(core_t *c)
+{
+    return c->journal.commit ? c->journal.commit(c->journal.arg) : 0;
+}
 
 /* event.c */
 void event_fire(core_t *c, event_t *e, ntime_t now);
 void event_free_all(core_t *c);
-/* core_publish without the tick, for jobs firing inside a tick. */
-event_t *event_publish(core_t *c, channel_t *ch, ntime_t now, const char *data, size_t len,
-                       ntime_t publish_at, int64_t ttl_ns);
+/* Creates an event with a given id (no tick, no journal). */
+event_t *event_create(core_t *c, channel_t *ch, ntime_t now, eid_t id, const char *data, size_t len,
+                      ntime_t publish_at, int64_t ttl_ns);
+/* Describes a publish as a record for the journal. */
+void event_rec_publish(core_rec_t *r, channel_t *ch, ntime_t now, eid_t id, const char *data,
+                       size_t len, ntime_t publish_at, int64_t ttl_ns);
+/* replay.c */
+event_t *event_lookup(core_t *c, channel_t *ch, eid_t id);
+void event_lock_apply(core_t *c, event_t *e, ntime_t locked_until, uint64_t token);
+void event_unlock_apply(core_t *c, event_t *e);
+void event_extend_apply(core_t *c, event_t *e, ntime_t locked_until);
+void event_delete_apply(core_t *c, event_t *e);
+void event_restore(core_t *c, channel_t *ch, const core_rec_t *r);
+job_t *job_create(core_t *c, channel_t *ch, const char *name, size_t name_len, const char *cron_def,
+                  size_t cron_len, cron_t *cron, const char *data, size_t data_len, int64_t ttl_ns,
+                  ntime_t created_at, ntime_t now);
 void ids_init(core_t *c);
 
 /* job.c */

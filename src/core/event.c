@@ -221,14 +221,14 @@ void event_fire(core_t *c, event_t *e, ntime_t now)
     reschedule(c, e);
 }
 
-event_t *event_publish(core_t *c, channel_t *ch, ntime_t now, const char *data, size_t len,
-                       ntime_t publish_at, int64_t ttl_ns)
+event_t *event_create(core_t *c, channel_t *ch, ntime_t now, eid_t id, const char *data, size_t len,
+                      ntime_t publish_at, int64_t ttl_ns)
 {
     event_t *e = xmalloc(sizeof(*e) + len + 1);
     memset(e, 0, sizeof(*e));
     e->timer.kind = CORE_TIMER_EVENT;
     e->channel = ch;
-    e->id = id_gen_next(&c->idgen, now);
+    e->id = id;
     e->published_at = publish_at;
     e->lives_until = publish_at + ttl_ns;
     e->data_len = (uint32_t)len;
@@ -248,17 +248,62 @@ event_t *event_publish(core_t *c, channel_t *ch, ntime_t now, const char *data, 
     return e;
 }
 
+void event_rec_publish(core_rec_t *r, channel_t *ch, ntime_t now, eid_t id, const char *data,
+                       size_t len, ntime_t publish_at, int64_t ttl_ns)
+{
+    memset(r, 0, sizeof(*r));
+    r->type = CORE_REC_PUBLISH;
+    r->now = now;
+    r->channel = ch->name;
+    r->channel_len = ch->name_len;
+    r->id = id;
+    r->t1 = publish_at;
+    r->ttl_ns = ttl_ns;
+    r->data = data;
+    r->data_len = (uint32_t)len;
+}
+
 event_t *core_publish(core_t *c, channel_t *ch, ntime_t now, const char *data, size_t len,
                       ntime_t publish_at, int64_t ttl_ns)
 {
+    event_t *e;
+    core_pub_t p = {data, len, publish_at, ttl_ns};
+    return core_publish_batch(c, ch, now, &p, 1, &e) == CORE_OK ? e : NULL;
+}
+
+core_status_t core_publish_batch(core_t *c, channel_t *ch, ntime_t now, const core_pub_t *pubs,
+                                 size_t n, event_t **out)
+{
     core_tick(c, now);
-    return event_publish(c, ch, now, data, len, publish_at, ttl_ns);
+    /* Ids are taken first so the records hold them; a failed commit only
+     * skips some ids, which stay unique. */
+    id_gen_t before = c->idgen;
+    for (size_t i = 0; i < n; i++) {
+        core_rec_t r;
+        event_rec_publish(&r, ch, now, id_gen_next(&c->idgen, now), pubs[i].data, pubs[i].len,
+                          pubs[i].publish_at, pubs[i].ttl_ns);
+        journal_add(c, &r);
+    }
+    if (journal_commit(c) != 0)
+        return CORE_IO;
+    /* The generator is deterministic: replaying it from `before` gives the
+     * ids the records hold. */
+    id_gen_t again = before;
+    for (size_t i = 0; i < n; i++)
+        out[i] = event_create(c, ch, now, id_gen_next(&again, now), pubs[i].data, pubs[i].len,
+                              pubs[i].publish_at, pubs[i].ttl_ns);
+    return CORE_OK;
 }
 
 /* The live event with that id in ch, after running what is due. */
 static event_t *find(core_t *c, channel_t *ch, ntime_t now, eid_t id)
 {
     core_tick(c, now);
+    return event_lookup(c, ch, id);
+}
+
+event_t *event_lookup(core_t *c, channel_t *ch, eid_t id)
+{
     event_t *e = *ids_slot(c, id);
     return e && e->channel == ch ? e : NULL;
 }
@@ -268,15 +313,54 @@ event_t *core_event_get(core_t *c, channel_t *ch, ntime_t now, eid_t id)
     return find(c, ch, now, id);
 }
 
-static void lock_start(core_t *c, event_t *e, ntime_t now, int64_t ttl_ns)
+void event_lock_apply(core_t *c, event_t *e, ntime_t locked_until, uint64_t token)
 {
     channel_t *ch = e->channel;
     ready_del(ch, e);
     e->state = EVENT_LOCKED;
     ch->st.locked++;
-    e->locked_until = now + ttl_ns;
-    e->lock_token = core_token_next(c);
+    e->locked_until = locked_until;
+    e->lock_token = token;
     reschedule(c, e);
+}
+
+void event_unlock_apply(core_t *c, event_t *e)
+{
+    if (e->state != EVENT_LOCKED)
+        return;
+    lock_end(c, e);
+    reschedule(c, e);
+}
+
+void event_extend_apply(core_t *c, event_t *e, ntime_t locked_until)
+{
+    e->locked_until = locked_until;
+    reschedule(c, e);
+}
+
+void event_delete_apply(core_t *c, event_t *e)
+{
+    e->channel->st.deleted++;
+    c->counters.deleted++;
+    event_remove(c, e);
+}
+
+/* A record naming one event. */
+static void rec_event(core_rec_t *r, int type, ntime_t now, const event_t *e)
+{
+    memset(r, 0, sizeof(*r));
+    r->type = (uint8_t)type;
+    r->now = now;
+    r->channel = e->channel->name;
+    r->channel_len = e->channel->name_len;
+    r->id = e->id;
+}
+
+/* Journals one record and commits it. */
+static int log1(core_t *c, const core_rec_t *r)
+{
+    journal_add(c, r);
+    return journal_commit(c);
 }
 
 core_status_t core_lock(core_t *c, channel_t *ch, ntime_t now, eid_t id, int64_t ttl_ns,
@@ -285,7 +369,13 @@ core_status_t core_lock(core_t *c, channel_t *ch, ntime_t now, eid_t id, int64_t
     event_t *e = find(c, ch, now, id);
     if (!e || e->state != EVENT_READY)
         return CORE_GONE;
-    lock_start(c, e, now, ttl_ns);
+    core_rec_t r;
+    rec_event(&r, CORE_REC_LOCK, now, e);
+    r.t1 = now + ttl_ns;
+    r.token = core_token_next(c);
+    if (log1(c, &r) != 0)
+        return CORE_IO;
+    event_lock_apply(c, e, r.t1, r.token);
     *out = e;
     return CORE_OK;
 }
@@ -304,8 +394,11 @@ core_status_t core_unlock(core_t *c, channel_t *ch, ntime_t now, eid_t id,
     if (!token_ok(e, token))
         return CORE_CONFLICT;
     if (e->state == EVENT_LOCKED) {
-        lock_end(c, e);
-        reschedule(c, e);
+        core_rec_t r;
+        rec_event(&r, CORE_REC_UNLOCK, now, e);
+        if (log1(c, &r) != 0)
+            return CORE_IO;
+        event_unlock_apply(c, e);
     }
     *out = e;
     return CORE_OK;
@@ -319,8 +412,12 @@ core_status_t core_extend(core_t *c, channel_t *ch, ntime_t now, eid_t id, int64
         return CORE_GONE;
     if (!token_ok(e, token))
         return CORE_CONFLICT;
-    e->locked_until = now + ttl_ns;
-    reschedule(c, e);
+    core_rec_t r;
+    rec_event(&r, CORE_REC_EXTEND, now, e);
+    r.t1 = now + ttl_ns;
+    if (log1(c, &r) != 0)
+        return CORE_IO;
+    event_extend_apply(c, e, r.t1);
     *out = e;
     return CORE_OK;
 }
@@ -332,9 +429,11 @@ core_status_t core_delete(core_t *c, channel_t *ch, ntime_t now, eid_t id, const
         return CORE_NOT_FOUND;
     if (!token_ok(e, token))
         return CORE_CONFLICT;
-    ch->st.deleted++;
-    c->counters.deleted++;
-    event_remove(c, e);
+    core_rec_t r;
+    rec_event(&r, CORE_REC_DELETE, now, e);
+    if (log1(c, &r) != 0)
+        return CORE_IO;
+    event_delete_apply(c, e);
     return CORE_OK;
 }
 
@@ -342,13 +441,39 @@ size_t core_acquire(core_t *c, channel_t *ch, ntime_t now, size_t max, int64_t t
                     event_t **out)
 {
     core_tick(c, now);
+    /* Lock first, then commit all records at once; if the commit fails,
+     * every lock is undone, which puts each event back in its place (the
+     * ready heap orders by visibility, not by insertion). */
     size_t n = 0;
     while (n < max && ch->ready_len > 0) {
         event_t *e = ch->ready[0];
-        lock_start(c, e, now, ttl_ns);
+        core_rec_t r;
+        rec_event(&r, CORE_REC_LOCK, now, e);
+        r.t1 = now + ttl_ns;
+        r.token = core_token_next(c);
+        journal_add(c, &r);
+        event_lock_apply(c, e, r.t1, r.token);
         out[n++] = e;
     }
+    if (n > 0 && journal_commit(c) != 0) {
+        while (n > 0)
+            event_unlock_apply(c, out[--n]);
+        return 0;
+    }
     return n;
+}
+
+/* Rebuilds an event from a snapshot record, after those already restored:
+ * visible ones come in visibility order, scheduled ones in creation order. */
+void event_restore(core_t *c, channel_t *ch, const core_rec_t *r)
+{
+    /* "now" is the publish time for a visible event, so it is appended
+     * visible; just before it for a scheduled one. */
+    ntime_t at = r->state == EVENT_SCHEDULED ? r->t1 - 1 : r->t1;
+    event_t *e = event_create(c, ch, at, r->id, r->data, r->data_len, r->t1, r->t2 - r->t1);
+    id_gen_observe(&c->idgen, r->id);
+    if (r->state == EVENT_LOCKED)
+        event_lock_apply(c, e, r->t3, r->token);
 }
 
 void event_free_all(core_t *c)

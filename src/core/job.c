@@ -24,10 +24,43 @@ static void job_schedule(core_t *c, job_t *j, ntime_t after)
 
 void job_fire(core_t *c, job_t *j, ntime_t now)
 {
-    event_publish(c, j->channel, now, j->data, j->data_len, now, j->ttl_ns);
-    j->channel->st.job_fires++;
-    c->counters.job_fires++;
+    /* While replaying, the fires that happened are PUBLISH records of
+     * their own; a job only keeps its schedule. */
+    if (!c->replaying) {
+        core_rec_t r;
+        eid_t id = id_gen_next(&c->idgen, now);
+        event_rec_publish(&r, j->channel, now, id, j->data, j->data_len, now, j->ttl_ns);
+        journal_add(c, &r);
+        /* A fire that cannot be logged is skipped, like one missed while
+         * the server was down; the next one is tried as usual. */
+        if (journal_commit(c) == 0) {
+            event_create(c, j->channel, now, id, j->data, j->data_len, now, j->ttl_ns);
+            j->channel->st.job_fires++;
+            c->counters.job_fires++;
+        }
+    }
     job_schedule(c, j, now);
+}
+
+job_t *job_create(core_t *c, channel_t *ch, const char *name, size_t name_len, const char *cron_def,
+                  size_t cron_len, cron_t *cron, const char *data, size_t data_len, int64_t ttl_ns,
+                  ntime_t created_at, ntime_t now)
+{
+    job_t *j = xcalloc(1, sizeof(*j));
+    j->timer.kind = CORE_TIMER_JOB;
+    j->channel = ch;
+    j->cron = cron;
+    j->cron_def = xstrndup(cron_def, cron_len);
+    j->data = xstrndup(data, data_len);
+    j->data_len = (uint32_t)data_len;
+    j->ttl_ns = ttl_ns;
+    j->created_at = created_at;
+    strmap_entry_t *e = strmap_put(&ch->jobs, name, name_len, j);
+    j->name = e->key;
+    j->name_len = (uint32_t)name_len;
+    ch->st.jobs++;
+    job_schedule(c, j, now);
+    return j;
 }
 
 core_status_t core_job_add(core_t *c, channel_t *ch, ntime_t now, const char *name, size_t name_len,
@@ -42,21 +75,17 @@ core_status_t core_job_add(core_t *c, channel_t *ch, ntime_t now, const char *na
     cron_t *cron = cron_parse(cron_def, cron_len, now, c->default_tz, err, errlen);
     if (!cron)
         return CORE_INVALID;
-    job_t *j = xcalloc(1, sizeof(*j));
-    j->timer.kind = CORE_TIMER_JOB;
-    j->channel = ch;
-    j->cron = cron;
-    j->cron_def = xstrndup(cron_def, cron_len);
-    j->data = xstrndup(data, data_len);
-    j->data_len = (uint32_t)data_len;
-    j->ttl_ns = ttl_ns;
-    j->created_at = now;
-    strmap_entry_t *e = strmap_put(&ch->jobs, name, name_len, j);
-    j->name = e->key;
-    j->name_len = (uint32_t)name_len;
-    ch->st.jobs++;
-    job_schedule(c, j, now);
-    *out = j;
+    core_rec_t r = {.type = CORE_REC_JOB_ADD, .now = now, .channel = ch->name,
+                    .channel_len = ch->name_len, .name = name, .name_len = (uint32_t)name_len,
+                    .cron = cron_def, .cron_len = (uint32_t)cron_len, .data = data,
+                    .data_len = (uint32_t)data_len, .ttl_ns = ttl_ns};
+    journal_add(c, &r);
+    if (journal_commit(c) != 0) {
+        cron_free(cron);
+        snprintf(err, errlen, "the log could not be written");
+        return CORE_IO;
+    }
+    *out = job_create(c, ch, name, name_len, cron_def, cron_len, cron, data, data_len, ttl_ns, now, now);
     return CORE_OK;
 }
 
@@ -75,11 +104,16 @@ void job_free(core_t *c, job_t *j)
     free(j);
 }
 
-core_status_t core_job_delete(core_t *c, channel_t *ch, const char *name, size_t len)
+core_status_t core_job_delete(core_t *c, channel_t *ch, ntime_t now, const char *name, size_t len)
 {
-    job_t *j = strmap_del(&ch->jobs, name, len);
-    if (!j)
+    if (!strmap_get(&ch->jobs, name, len))
         return CORE_NOT_FOUND;
+    core_rec_t r = {.type = CORE_REC_JOB_DEL, .now = now, .channel = ch->name,
+                    .channel_len = ch->name_len, .name = name, .name_len = (uint32_t)len};
+    journal_add(c, &r);
+    if (journal_commit(c) != 0)
+        return CORE_IO;
+    job_t *j = strmap_del(&ch->jobs, name, len);
     ch->st.jobs--;
     job_free(c, j);
     return CORE_OK;

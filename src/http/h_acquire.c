@@ -151,6 +151,10 @@ void handle_acquire(h2o_req_t *req, route_args_t *a)
     /* Earlier waiters go first: a newcomer only takes events directly when
      * nobody is parked on this channel. */
     size_t n = ch->wait_head ? 0 : core_acquire(c, ch, now, (size_t)max, ttl, evs);
+    if (n == 0 && ch->ready_len > 0 && !ch->wait_head) {
+        http_error_io(req); /* there were events, but the locks could not be logged */
+        return;
+    }
     if (n > 0 || wait == 0) {
         answer(req, a->ctx, ch, evs, n);
         return;

@@ -8,12 +8,7 @@
 #include "render.h"
 #include "reqjson.h"
 
-typedef struct pub {
-    const char *data;
-    size_t len;
-    ntime_t publish_at;
-    int64_t ttl_ns;
-} pub_t;
+typedef core_pub_t pub_t;
 
 static void send_reqerr(h2o_req_t *req, const reqerr_t *e)
 {
@@ -71,6 +66,10 @@ static void publish_one(h2o_req_t *req, route_args_t *a, json_t *o, ntime_t now)
     }
     channel_t *ch = core_channel(a->ctx->core, a->channel, a->channel_len);
     event_t *ev = core_publish(a->ctx->core, ch, now, p.data, p.len, p.publish_at, p.ttl_ns);
+    if (!ev) {
+        http_error_io(req);
+        return;
+    }
     char loc[HTTP_NAME_MAX * 3 + ID_LEN + 16];
     char id[ID_LEN + 1];
     id_format(ev->id, id);
@@ -93,7 +92,7 @@ static void publish_batch(h2o_req_t *req, route_args_t *a, json_t *arr, ntime_t 
         http_error(req, 413, "batch of %zu events; the limit is %zu", n, a->ctx->limits->max_batch);
         return;
     }
-    pub_t *p = h2o_mem_alloc_pool(&req->pool, n * sizeof(*p));
+    core_pub_t *p = h2o_mem_alloc_pool(&req->pool, n * sizeof(*p));
     for (size_t i = 0; i < n; i++) {
         reqerr_t e;
         if (parse_pub(json_array_get(arr, i), a->ctx->limits, now, &p[i], &e) != 0) {
@@ -102,24 +101,13 @@ static void publish_batch(h2o_req_t *req, route_args_t *a, json_t *arr, ntime_t 
         }
     }
     channel_t *ch = core_channel(a->ctx->core, a->channel, a->channel_len);
-    jsonw_t *w = &a->ctx->out;
-    jsonw_obj_begin(w);
-    jsonw_key(w, "channelName");
-    jsonw_str(w, ch->name, ch->name_len);
-    jsonw_key(w, "count");
-    jsonw_uint(w, n);
-    jsonw_key(w, "events");
-    jsonw_arr_begin(w);
-    for (size_t i = 0; i < n; i++) {
-        /* Rendered at once: the next publish may expire a dead-on-arrival
-         * event and free it. */
-        event_t *ev = core_publish(a->ctx->core, ch, now, p[i].data, p[i].len, p[i].publish_at,
-                                   p[i].ttl_ns);
-        render_event(w, ev, 0);
+    event_t **evs = h2o_mem_alloc_pool(&req->pool, n * sizeof(*evs));
+    if (core_publish_batch(a->ctx->core, ch, now, p, n, evs) != CORE_OK) {
+        http_error_io(req);
+        return;
     }
-    jsonw_arr_end(w);
-    jsonw_obj_end(w);
-    http_respond(req, 201, w);
+    render_event_list(&a->ctx->out, ch, evs, n, 0);
+    http_respond(req, 201, &a->ctx->out);
 }
 
 void handle_publish(h2o_req_t *req, route_args_t *a)
@@ -272,6 +260,8 @@ void handle_event_update(h2o_req_t *req, route_args_t *a)
                                                : "event is expired, deleted, not yet published or unknown");
     else if (st == CORE_CONFLICT)
         http_error(req, 409, "lockToken does not match the event's current lock");
+    else if (st == CORE_IO)
+        http_error_io(req);
     else {
         render_event(&a->ctx->out, ev, act != ACT_UNLOCK);
         http_respond(req, 202, &a->ctx->out);
@@ -293,6 +283,8 @@ void handle_event_delete(h2o_req_t *req, route_args_t *a)
         http_error(req, 404, "no such event (unknown, expired or deleted)");
     else if (st == CORE_CONFLICT)
         http_error(req, 409, "lockToken does not match the event's current lock");
+    else if (st == CORE_IO)
+        http_error_io(req);
     else
         http_respond_empty(req, 202);
 }

@@ -81,6 +81,8 @@ void handle_job_add(h2o_req_t *req, route_args_t *a)
     json_decref(body);
     if (st == CORE_CONFLICT)
         http_error(req, 409, "a job named this already exists in this channel");
+    else if (st == CORE_IO)
+        http_error_io(req);
     else if (st != CORE_OK)
         http_error(req, 400, "field \"cronDef\": %s", err);
     else {
@@ -112,9 +114,12 @@ void handle_job_get(h2o_req_t *req, route_args_t *a)
 void handle_job_delete(h2o_req_t *req, route_args_t *a)
 {
     channel_t *ch = core_channel(a->ctx->core, a->channel, a->channel_len);
-    if (a->param_len == 0 || core_job_delete(a->ctx->core, ch, a->param, a->param_len) != CORE_OK) {
+    core_status_t st = a->param_len == 0 ? CORE_NOT_FOUND
+                                         : core_job_delete(a->ctx->core, ch, http_now(), a->param, a->param_len);
+    if (st == CORE_NOT_FOUND)
         http_error(req, 404, "no such job");
-        return;
-    }
-    http_respond_empty(req, 202);
+    else if (st == CORE_IO)
+        http_error_io(req);
+    else
+        http_respond_empty(req, 202);
 }

@@ -52,7 +52,7 @@ void handle_healthz(h2o_req_t *req, route_args_t *a)
 
 void handle_readyz(h2o_req_t *req, route_args_t *a)
 {
-    status_ok(req, a, a->ctx->ready);
+    status_ok(req, a, a->ctx->ready && !(a->ctx->wal && wal_failing(a->ctx->wal)));
 }
 
 /* ---- metrics ---- */

@@ -18,8 +18,20 @@
 #include "log.h"
 #include "router.h"
 
+/* An answer waiting for the fsync that covers the log up to `offset`. */
+typedef struct deferred {
+    struct deferred *prev, *next;
+    h2o_req_t *req;
+    uint64_t offset;
+    int status;
+    int json;
+    h2o_iovec_t body;
+} deferred_t;
+
 struct http_server {
     h2o_globalconf_t config;
+    h2o_socket_t *sync_sock;   /* the log's eventfd: an fsync finished */
+    deferred_t *dhead, *dtail; /* answers waiting for fsync, oldest first */
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx;
     h2o_socket_t *listener;
@@ -35,6 +47,7 @@ typedef struct dr_handler {
 } dr_handler_t;
 
 static http_server_t *signal_target;
+static http_server_t *current; /* one server per process: for http_respond */
 
 ntime_t http_now(void)
 {
@@ -87,15 +100,83 @@ static void send_body(h2o_req_t *req, int status, const char *body, size_t len, 
     h2o_send_inline(req, body, len);
 }
 
+static void deferred_unlink(http_server_t *s, deferred_t *d)
+{
+    if (!d->req)
+        return;
+    if (d->prev)
+        d->prev->next = d->next;
+    else
+        s->dhead = d->next;
+    if (d->next)
+        d->next->prev = d->prev;
+    else
+        s->dtail = d->prev;
+    d->req = NULL;
+}
+
+static void on_deferred_dispose(void *p)
+{
+    if (current)
+        deferred_unlink(current, p);
+}
+
+/* With -fsync always and something not yet on disk, queues the answer and
+ * returns 1; else returns 0 and the caller sends it now. */
+static int defer(h2o_req_t *req, int status, const char *body, size_t len, int json)
+{
+    http_server_t *s = current;
+    wal_t *wal = s ? s->hctx.wal : NULL;
+    if (!wal || wal_fsync_mode(wal) != WAL_FSYNC_ALWAYS || wal_synced(wal) >= wal_written(wal))
+        return 0;
+    deferred_t *d = h2o_mem_alloc_shared(&req->pool, sizeof(*d), on_deferred_dispose);
+    d->req = req;
+    d->offset = wal_written(wal);
+    d->status = status;
+    d->json = json;
+    d->body = h2o_strdup(&req->pool, body, len);
+    d->next = NULL;
+    d->prev = s->dtail;
+    if (s->dtail)
+        s->dtail->next = d;
+    else
+        s->dhead = d;
+    s->dtail = d;
+    return 1;
+}
+
+/* Sends the answers whose log records are now on disk. */
+static void on_synced(h2o_socket_t *sock, const char *err)
+{
+    (void)err;
+    http_server_t *s = sock->data;
+    uint64_t n;
+    while (read(wal_sync_fd(s->hctx.wal), &n, sizeof(n)) > 0)
+        ;
+    uint64_t synced = wal_synced(s->hctx.wal);
+    int failing = wal_failing(s->hctx.wal);
+    while (s->dhead && (s->dhead->offset <= synced || failing)) {
+        deferred_t *d = s->dhead;
+        h2o_req_t *req = d->req;
+        deferred_unlink(s, d);
+        if (d->offset <= synced)
+            send_body(req, d->status, d->body.base, d->body.len, d->json);
+        else
+            http_error(req, 503, "the change was written but the log could not be synced to disk");
+    }
+}
+
 void http_respond(h2o_req_t *req, int status, jsonw_t *w)
 {
-    send_body(req, status, w->buf, w->len, 1);
+    if (!defer(req, status, w->buf, w->len, 1))
+        send_body(req, status, w->buf, w->len, 1);
     jsonw_reset(w);
 }
 
 void http_respond_empty(h2o_req_t *req, int status)
 {
-    send_body(req, status, "", 0, 0);
+    if (!defer(req, status, "", 0, 0))
+        send_body(req, status, "", 0, 0);
 }
 
 void http_error(h2o_req_t *req, int status, const char *fmt, ...)
@@ -113,6 +194,11 @@ void http_error(h2o_req_t *req, int status, const char *fmt, ...)
     jsonw_obj_end(&w);
     send_body(req, status, w.buf, w.len, 1);
     jsonw_free(&w);
+}
+
+void http_error_io(h2o_req_t *req)
+{
+    http_error(req, 503, "the change could not be written to the log, so it was not made; try again later");
 }
 
 /* ---- requests ---- */
@@ -250,7 +336,17 @@ http_server_t *http_server_new(const http_config_t *cfg, core_t *core)
     s->hctx.core = core;
     s->hctx.limits = &cfg->limits;
     s->hctx.ready = 1;
+    s->hctx.wal = cfg->wal;
     jsonw_init(&s->hctx.out, 4096);
+    if (cfg->wal) {
+        /* h2o closes the fd it watches: give it a duplicate, the log
+         * keeps (and closes) its own. */
+        s->sync_sock = h2o_evloop_socket_create(s->ctx.loop, fcntl(wal_sync_fd(cfg->wal), F_DUPFD_CLOEXEC, 0),
+                                                H2O_SOCKET_FLAG_DONT_READ);
+        s->sync_sock->data = s;
+        h2o_socket_read_start(s->sync_sock, on_synced);
+    }
+    current = s;
     core_set_timer_fn(core, user_timer, &s->hctx);
 
     signal_target = s;
@@ -275,6 +371,8 @@ static void turn(http_server_t *s, int32_t max_ms)
     ntime_t now = http_now();
     core_tick(s->hctx.core, now);
     acquire_serve_waiters(&s->hctx);
+    if (s->hctx.wal)
+        wal_maybe_rewrite(s->hctx.wal, s->hctx.core, now, 0);
     int32_t wait = core_wait_ms(s->hctx.core, now, max_ms);
     h2o_evloop_run(s->ctx.loop, wait < 0 ? INT32_MAX : wait);
 }
@@ -301,6 +399,11 @@ void http_server_free(http_server_t *s)
     if (!s)
         return;
     signal_target = NULL;
+    current = NULL;
+    if (s->sync_sock) {
+        h2o_socket_read_stop(s->sync_sock);
+        h2o_socket_close(s->sync_sock);
+    }
     if (s->listener)
         h2o_socket_close(s->listener);
     h2o_socket_read_stop(s->wakeup);

@@ -17,6 +17,7 @@
 #include <h2o.h>
 #include <stdint.h>
 #include "../core/core.h"
+#include "../core/wal.h"
 #include "jsonw.h"
 
 typedef struct http_limits {
@@ -29,6 +30,7 @@ typedef struct http_config {
     const char *address;      /* listen address, e.g. "0.0.0.0" */
     int port;                 /* 0 picks a free port (logged) */
     http_limits_t limits;
+    wal_t *wal;               /* NULL: in memory only */
 } http_config_t;
 
 typedef struct http_server http_server_t;
@@ -53,13 +55,16 @@ typedef struct http_ctx {
     core_t *core;
     const http_limits_t *limits;
     int ready;                /* /readyz: recovered and listening */
+    wal_t *wal;               /* NULL: in memory only */
     jsonw_t out;              /* response writer, reused by every request */
 } http_ctx_t;
 
 /* The wall clock now, in ns. */
 ntime_t http_now(void);
 
-/* Sends status with the JSON in w (w is emptied). */
+/* Sends status with the JSON in w (w is emptied). With -fsync always,
+ * the answer waits until everything logged so far is on disk (group
+ * commit), so no 2xx leaves before its change is durable. */
 void http_respond(h2o_req_t *req, int status, jsonw_t *w);
 
 /* Sends status with an empty body. */
@@ -68,6 +73,9 @@ void http_respond_empty(h2o_req_t *req, int status);
 /* Sends {"error": "<message>"} with status. */
 void http_error(h2o_req_t *req, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* 503: the change could not be written to the log and was not made. */
+void http_error_io(h2o_req_t *req);
 
 /* Adds a response header (value copied into the request's pool). */
 void http_add_header(h2o_req_t *req, const char *name, const char *value, size_t len);

@@ -1,0 +1,199 @@
+/*
+ * fsync.c -- the fsync thread (see fsync.h). One mutex guards the offsets
+ * and the fd; the sync itself runs without it.
+ */
+#include "fsync.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+#include "util.h"
+#include "wal.h"
+
+struct fsyncer {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;      /* the loop wrote, or stop */
+    pthread_cond_t idle;      /* a sync ended */
+    int fd;
+    int mode;
+    int notify_fd;
+    int stop;
+    int syncing;
+    int failing;
+    uint64_t written, synced;
+    fsync_stats_t st;
+};
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void notify(fsyncer_t *f)
+{
+    uint64_t one = 1;
+    if (f->notify_fd >= 0) {
+        ssize_t r = write(f->notify_fd, &one, sizeof(one));
+        (void)r;
+    }
+}
+
+static void record(fsyncer_t *f, int64_t ns, int ok)
+{
+    static const int64_t bounds[FSYNC_BUCKETS - 1] = {500000, 1000000, 2500000, 5000000,
+                                                       10000000, 25000000, 100000000};
+    int b = 0;
+    while (b < FSYNC_BUCKETS - 1 && ns > bounds[b])
+        b++;
+    f->st.buckets[b]++;
+    f->st.count++;
+    f->st.seconds_sum += (double)ns / 1e9;
+    if (!ok)
+        f->st.errors++;
+}
+
+/* Syncs up to f->written. Called and returns with f->mu held. */
+static int sync_locked(fsyncer_t *f)
+{
+    uint64_t target = f->written;
+    int fd = f->fd;
+    f->syncing = 1;
+    pthread_mutex_unlock(&f->mu);
+    int64_t t0 = mono_ns();
+    int rc = fdatasync(fd);
+    int err = errno;
+    int64_t t1 = mono_ns();
+    pthread_mutex_lock(&f->mu);
+    f->syncing = 0;
+    record(f, t1 - t0, rc == 0);
+    if (rc == 0 && fd == f->fd && target > f->synced)
+        f->synced = target;
+    f->failing = rc != 0;
+    pthread_cond_broadcast(&f->idle);
+    errno = err;
+    return rc;
+}
+
+static void *fsync_main(void *arg)
+{
+    fsyncer_t *f = arg;
+    int64_t last = 0;
+    pthread_mutex_lock(&f->mu);
+    while (!f->stop) {
+        int dirty = f->written > f->synced;
+        if (dirty && f->mode == WAL_FSYNC_ALWAYS) {
+            sync_locked(f);
+            notify(f);
+            continue;
+        }
+        if (dirty && f->mode == WAL_FSYNC_INTERVAL) {
+            int64_t now = mono_ns();
+            if (now - last >= FSYNC_INTERVAL_NS) {
+                last = now;
+                sync_locked(f);
+                notify(f);
+                continue;
+            }
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            int64_t wait = FSYNC_INTERVAL_NS - (now - last);
+            until.tv_nsec += wait % 1000000000LL;
+            until.tv_sec += wait / 1000000000LL + until.tv_nsec / 1000000000LL;
+            until.tv_nsec %= 1000000000LL;
+            pthread_cond_timedwait(&f->cond, &f->mu, &until);
+            continue;
+        }
+        pthread_cond_wait(&f->cond, &f->mu);
+    }
+    pthread_mutex_unlock(&f->mu);
+    return NULL;
+}
+
+fsyncer_t *fsyncer_start(int fd, int mode, uint64_t synced, int notify_fd)
+{
+    fsyncer_t *f = xcalloc(1, sizeof(*f));
+    f->fd = fd;
+    f->mode = mode;
+    f->notify_fd = notify_fd;
+    f->written = f->synced = synced;
+    pthread_mutex_init(&f->mu, NULL);
+    pthread_cond_init(&f->cond, NULL);
+    pthread_cond_init(&f->idle, NULL);
+    if (pthread_create(&f->thread, NULL, fsync_main, f) != 0) {
+        fprintf(stderr, "distribuerad: cannot start the fsync thread\n");
+        abort();
+    }
+    return f;
+}
+
+void fsyncer_written(fsyncer_t *f, uint64_t written)
+{
+    pthread_mutex_lock(&f->mu);
+    f->written = written;
+    if (f->mode != WAL_FSYNC_NEVER)
+        pthread_cond_signal(&f->cond);
+    pthread_mutex_unlock(&f->mu);
+}
+
+uint64_t fsyncer_synced(fsyncer_t *f)
+{
+    pthread_mutex_lock(&f->mu);
+    uint64_t s = f->mode == WAL_FSYNC_NEVER ? f->written : f->synced;
+    pthread_mutex_unlock(&f->mu);
+    return s;
+}
+
+int fsyncer_failing(fsyncer_t *f)
+{
+    pthread_mutex_lock(&f->mu);
+    int r = f->failing;
+    pthread_mutex_unlock(&f->mu);
+    return r;
+}
+
+void fsyncer_set_fd(fsyncer_t *f, int fd, uint64_t synced)
+{
+    pthread_mutex_lock(&f->mu);
+    while (f->syncing)
+        pthread_cond_wait(&f->idle, &f->mu);
+    f->fd = fd;
+    f->written = f->synced = synced;
+    pthread_mutex_unlock(&f->mu);
+}
+
+int fsyncer_flush(fsyncer_t *f)
+{
+    pthread_mutex_lock(&f->mu);
+    while (f->syncing)
+        pthread_cond_wait(&f->idle, &f->mu);
+    int rc = sync_locked(f);
+    pthread_mutex_unlock(&f->mu);
+    return rc;
+}
+
+void fsyncer_stats(fsyncer_t *f, fsync_stats_t *out)
+{
+    pthread_mutex_lock(&f->mu);
+    *out = f->st;
+    pthread_mutex_unlock(&f->mu);
+}
+
+void fsyncer_stop(fsyncer_t *f)
+{
+    if (!f)
+        return;
+    pthread_mutex_lock(&f->mu);
+    f->stop = 1;
+    pthread_cond_signal(&f->cond);
+    pthread_mutex_unlock(&f->mu);
+    pthread_join(f->thread, NULL);
+    pthread_mutex_destroy(&f->mu);
+    pthread_cond_destroy(&f->cond);
+    pthread_cond_destroy(&f->idle);
+    free(f);
+}

@@ -1,0 +1,194 @@
+/*
+ * replay.c -- the core's side of the log: applying records read back,
+ * and describing the whole state as records for a log rewrite.
+ *
+ * Replay runs each record through the same apply functions as live
+ * requests, after a tick at the record's time, so delayed events fall due,
+ * locks and ttls run out in the same order as they did live.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "core_int.h"
+#include "util.h"
+
+void core_set_journal(core_t *c, const core_journal_t *j)
+{
+    if (j)
+        c->journal = *j;
+    else
+        memset(&c->journal, 0, sizeof(c->journal));
+}
+
+void core_replay_begin(core_t *c)
+{
+    c->replaying = 1;
+}
+
+static void reset_totals(strmap_entry_t *e, void *arg)
+{
+    (void)arg;
+    channel_t *ch = e->value;
+    ch->st.published = ch->st.deleted = ch->st.expired = 0;
+    ch->st.lock_expired = ch->st.job_fires = 0;
+}
+
+void core_replay_end(core_t *c, ntime_t now)
+{
+    /* Still replaying: jobs whose times passed while down skip them. */
+    core_tick(c, now);
+    c->replaying = 0;
+    strmap_each(&c->channels, reset_totals, NULL);
+    uint64_t events = c->counters.events;
+    memset(&c->counters, 0, sizeof(c->counters));
+    c->counters.events = events;
+}
+
+static core_status_t apply_event_rec(core_t *c, channel_t *ch, const core_rec_t *r)
+{
+    event_t *e = event_lookup(c, ch, r->id);
+    if (!e)
+        return CORE_INVALID;
+    switch (r->type) {
+    case CORE_REC_LOCK:
+        if (e->state != EVENT_READY)
+            return CORE_INVALID;
+        event_lock_apply(c, e, r->t1, r->token);
+        break;
+    case CORE_REC_UNLOCK:
+        event_unlock_apply(c, e);
+        break;
+    case CORE_REC_EXTEND:
+        if (e->state != EVENT_LOCKED)
+            return CORE_INVALID;
+        event_extend_apply(c, e, r->t1);
+        break;
+    default: /* CORE_REC_DELETE */
+        event_delete_apply(c, e);
+        break;
+    }
+    return CORE_OK;
+}
+
+static core_status_t apply_job_rec(core_t *c, channel_t *ch, const core_rec_t *r)
+{
+    if (r->type == CORE_REC_JOB_DEL)
+        return core_job_delete(c, ch, r->now, r->name, r->name_len) == CORE_OK ? CORE_OK : CORE_INVALID;
+    if (strmap_get(&ch->jobs, r->name, r->name_len))
+        return CORE_INVALID;
+    ntime_t created = r->type == CORE_REC_SNAP_JOB ? r->t1 : r->now;
+    char err[256];
+    /* The zone comes from the definition or the server's zone now: a job
+     * written without a prefix follows the server's TZ of this run. */
+    cron_t *cron = cron_parse(r->cron, r->cron_len, created, c->default_tz, err, sizeof(err));
+    if (!cron)
+        return CORE_INVALID;
+    job_create(c, ch, r->name, r->name_len, r->cron, r->cron_len, cron, r->data, r->data_len,
+               r->ttl_ns, created, r->now);
+    return CORE_OK;
+}
+
+core_status_t core_apply(core_t *c, const core_rec_t *r)
+{
+    core_tick(c, r->now);
+    if (r->type == CORE_REC_IDGEN) {
+        id_gen_observe(&c->idgen, r->id);
+        return CORE_OK;
+    }
+    channel_t *ch = core_channel(c, r->channel, r->channel_len);
+    switch (r->type) {
+    case CORE_REC_PUBLISH:
+        if (event_lookup(c, ch, r->id) || r->ttl_ns <= 0)
+            return CORE_INVALID;
+        id_gen_observe(&c->idgen, r->id);
+        event_create(c, ch, r->now, r->id, r->data, r->data_len, r->t1, r->ttl_ns);
+        return CORE_OK;
+    case CORE_REC_SNAP_EVENT:
+        if (event_lookup(c, ch, r->id) || r->t2 <= r->t1 || r->state > EVENT_LOCKED)
+            return CORE_INVALID;
+        event_restore(c, ch, r);
+        return CORE_OK;
+    case CORE_REC_LOCK:
+    case CORE_REC_UNLOCK:
+    case CORE_REC_EXTEND:
+    case CORE_REC_DELETE:
+        return apply_event_rec(c, ch, r);
+    case CORE_REC_JOB_ADD:
+    case CORE_REC_JOB_DEL:
+    case CORE_REC_SNAP_JOB:
+        return apply_job_rec(c, ch, r);
+    default:
+        return CORE_INVALID;
+    }
+}
+
+/* ---- snapshot ---- */
+
+static int by_vseq(const void *a, const void *b)
+{
+    const event_t *x = *(event_t *const *)a, *y = *(event_t *const *)b;
+    return (x->vseq > y->vseq) - (x->vseq < y->vseq);
+}
+
+static int by_id(const void *a, const void *b)
+{
+    return id_cmp((*(event_t *const *)a)->id, (*(event_t *const *)b)->id);
+}
+
+struct snap_jobs {
+    const core_journal_t *j;
+    ntime_t now;
+    uint64_t n;
+};
+
+static void snap_channel_jobs(strmap_entry_t *e, void *arg)
+{
+    struct snap_jobs *s = arg;
+    channel_t *ch = e->value;
+    job_t **jobs;
+    size_t n = core_jobs_sorted(ch, &jobs);
+    for (size_t i = 0; i < n; i++) {
+        job_t *jb = jobs[i];
+        core_rec_t r = {.type = CORE_REC_SNAP_JOB, .now = s->now, .channel = ch->name,
+                        .channel_len = ch->name_len, .name = jb->name, .name_len = jb->name_len,
+                        .cron = jb->cron_def, .cron_len = (uint32_t)strlen(jb->cron_def),
+                        .data = jb->data, .data_len = jb->data_len, .ttl_ns = jb->ttl_ns,
+                        .t1 = jb->created_at};
+        s->j->add(s->j->arg, &r);
+        s->n++;
+    }
+    free(jobs);
+}
+
+uint64_t core_snapshot(core_t *c, ntime_t now, const core_journal_t *j)
+{
+    core_rec_t r = {.type = CORE_REC_IDGEN, .now = now, .id = c->idgen.last};
+    j->add(j->arg, &r);
+    struct snap_jobs sj = {j, now, 1};
+    strmap_each(&c->channels, snap_channel_jobs, &sj);
+
+    /* Visible events in visibility order (vseq is server-wide), then
+     * scheduled ones in creation order, which is id order. */
+    size_t n = c->counters.events, nv = 0, ns = 0;
+    event_t **all = xmalloc((n + 1) * sizeof(*all));
+    for (uint32_t b = 0; b <= c->ids_mask; b++)
+        for (event_t *e = c->ids[b]; e; e = e->hnext) {
+            if (e->state == EVENT_SCHEDULED)
+                all[n - 1 - ns++] = e;
+            else
+                all[nv++] = e;
+        }
+    ASSERT(nv + ns == n);
+    qsort(all, nv, sizeof(*all), by_vseq);
+    qsort(all + nv, ns, sizeof(*all), by_id);
+    for (size_t i = 0; i < n; i++) {
+        event_t *e = all[i];
+        core_rec_t er = {.type = CORE_REC_SNAP_EVENT, .state = e->state, .now = now,
+                         .channel = e->channel->name, .channel_len = e->channel->name_len,
+                         .id = e->id, .t1 = e->published_at, .t2 = e->lives_until,
+                         .t3 = e->locked_until, .token = e->lock_token, .data = e->data,
+                         .data_len = e->data_len};
+        j->add(j->arg, &er);
+    }
+    free(all);
+    return sj.n + n;
+}

@@ -1,0 +1,683 @@
+/*
+ * wal.c -- the append-only log (see wal.h for the design).
+ */
+#include "wal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "fsync.h"
+#include "util.h"
+
+#define WAL_FILE "distribuerad.log"
+#define WAL_TMP "distribuerad.log.rewrite"
+#define WAL_LOCK "distribuerad.lock"
+#define WAL_MAGIC "DISTRLOG"
+#define WAL_HEADER 16
+#define WAL_FRAME 8               /* length + CRC */
+#define WAL_MAX_RECORD (1u << 30) /* a record longer than this is damage */
+
+struct wal {
+    char *dir;
+    char *path;
+    int fd;
+    int lock_fd;
+    int dir_fd;
+    int sync_fd;              /* eventfd the fsync thread signals */
+    wal_fsync_t mode;
+    int truncate_corrupt;
+    uint64_t rewrite_min;
+    uint64_t size;            /* bytes in the file, all whole records */
+    uint64_t base_size;       /* size after open or the last rewrite */
+    unsigned char *pending;   /* records added, not yet committed */
+    size_t pending_len, pending_cap;
+    uint64_t pending_records;
+    int write_failing;
+    fsyncer_t *fsyncer;
+    wal_metrics_t m;
+    wal_log_fn log;
+};
+
+static void say(wal_t *w, const char *level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(wal_t *w, const char *level, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (w->log)
+        w->log(level, msg);
+    else
+        fprintf(stderr, "distribuerad: %s: %s\n", level, msg);
+}
+
+/* ==== CRC-32C (Castagnoli), table-driven, slicing by 8 ==== */
+
+static uint32_t crc_table[8][256];
+
+static void crc_init(void)
+{
+    if (crc_table[0][1])
+        return;
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+        crc_table[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; i++)
+        for (int t = 1; t < 8; t++)
+            crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xff];
+}
+
+uint32_t wal_crc32c(uint32_t crc, const void *buf, size_t len)
+{
+    crc_init();
+    const unsigned char *p = buf;
+    crc = ~crc;
+    while (len >= 8) {
+        uint32_t lo = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
+        crc = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^ crc_table[5][(lo >> 16) & 0xff] ^
+              crc_table[4][lo >> 24] ^ crc_table[3][p[4]] ^ crc_table[2][p[5]] ^ crc_table[1][p[6]] ^
+              crc_table[0][p[7]];
+        p += 8;
+        len -= 8;
+    }
+    while (len--)
+        crc = (crc >> 8) ^ crc_table[0][(crc ^ *p++) & 0xff];
+    return ~crc;
+}
+
+/* ==== record encoding ==== */
+
+enum {
+    F_STATE = 1 << 0, F_NOW = 1 << 1, F_ID = 1 << 2, F_T1 = 1 << 3, F_T2 = 1 << 4, F_T3 = 1 << 5,
+    F_TOKEN = 1 << 6, F_TTL = 1 << 7, F_CHANNEL = 1 << 8, F_NAME = 1 << 9, F_CRON = 1 << 10,
+    F_DATA = 1 << 11,
+};
+
+static unsigned mask_of(const core_rec_t *r)
+{
+    unsigned m = 0;
+    m |= r->state ? F_STATE : 0;
+    m |= r->now ? F_NOW : 0;
+    m |= r->id.hi || r->id.lo ? F_ID : 0;
+    m |= r->t1 ? F_T1 : 0;
+    m |= r->t2 ? F_T2 : 0;
+    m |= r->t3 ? F_T3 : 0;
+    m |= r->token ? F_TOKEN : 0;
+    m |= r->ttl_ns ? F_TTL : 0;
+    m |= r->channel_len ? F_CHANNEL : 0;
+    m |= r->name_len ? F_NAME : 0;
+    m |= r->cron_len ? F_CRON : 0;
+    m |= r->data_len ? F_DATA : 0;
+    return m;
+}
+
+size_t wal_record_size(const core_rec_t *r)
+{
+    unsigned m = mask_of(r);
+    size_t n = WAL_FRAME + 3;
+    n += m & F_STATE ? 1 : 0;
+    n += m & F_ID ? 12 : 0;
+    n += 8 * (!!(m & F_NOW) + !!(m & F_T1) + !!(m & F_T2) + !!(m & F_T3) + !!(m & F_TOKEN) + !!(m & F_TTL));
+    n += m & F_CHANNEL ? 4 + r->channel_len : 0;
+    n += m & F_NAME ? 4 + r->name_len : 0;
+    n += m & F_CRON ? 4 + r->cron_len : 0;
+    n += m & F_DATA ? 4 + r->data_len : 0;
+    return n;
+}
+
+static unsigned char *put32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        *p++ = (unsigned char)(v >> (8 * i));
+    return p;
+}
+
+static unsigned char *put64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        *p++ = (unsigned char)(v >> (8 * i));
+    return p;
+}
+
+static unsigned char *putstr(unsigned char *p, const char *s, uint32_t len)
+{
+    p = put32(p, len);
+    memcpy(p, s, len);
+    return p + len;
+}
+
+size_t wal_encode(const core_rec_t *r, unsigned char *buf)
+{
+    unsigned m = mask_of(r);
+    unsigned char *p = buf + WAL_FRAME;
+    *p++ = r->type;
+    *p++ = (unsigned char)m;
+    *p++ = (unsigned char)(m >> 8);
+    if (m & F_STATE)
+        *p++ = r->state;
+    if (m & F_NOW)
+        p = put64(p, (uint64_t)r->now);
+    if (m & F_ID) {
+        p = put64(p, r->id.hi);
+        p = put32(p, r->id.lo);
+    }
+    if (m & F_T1)
+        p = put64(p, (uint64_t)r->t1);
+    if (m & F_T2)
+        p = put64(p, (uint64_t)r->t2);
+    if (m & F_T3)
+        p = put64(p, (uint64_t)r->t3);
+    if (m & F_TOKEN)
+        p = put64(p, r->token);
+    if (m & F_TTL)
+        p = put64(p, (uint64_t)r->ttl_ns);
+    if (m & F_CHANNEL)
+        p = putstr(p, r->channel, r->channel_len);
+    if (m & F_NAME)
+        p = putstr(p, r->name, r->name_len);
+    if (m & F_CRON)
+        p = putstr(p, r->cron, r->cron_len);
+    if (m & F_DATA)
+        p = putstr(p, r->data, r->data_len);
+    uint32_t len = (uint32_t)(p - buf - WAL_FRAME);
+    put32(buf, len);
+    put32(buf + 4, wal_crc32c(0, buf + WAL_FRAME, len));
+    return (size_t)(p - buf);
+}
+
+typedef struct reader {
+    const unsigned char *p, *end;
+    int bad;
+} reader_t;
+
+static uint64_t get_n(reader_t *rd, int n)
+{
+    if (rd->end - rd->p < n) {
+        rd->bad = 1;
+        return 0;
+    }
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v |= (uint64_t)rd->p[i] << (8 * i);
+    rd->p += n;
+    return v;
+}
+
+static const char *get_str(reader_t *rd, uint32_t *len)
+{
+    *len = (uint32_t)get_n(rd, 4);
+    if (rd->bad || (size_t)(rd->end - rd->p) < *len) {
+        rd->bad = 1;
+        *len = 0;
+        return "";
+    }
+    const char *s = (const char *)rd->p;
+    rd->p += *len;
+    return s;
+}
+
+int wal_decode(const unsigned char *p, size_t len, core_rec_t *r)
+{
+    reader_t rd = {p, p + len, 0};
+    memset(r, 0, sizeof(*r));
+    r->channel = r->name = r->cron = r->data = "";
+    r->type = (uint8_t)get_n(&rd, 1);
+    unsigned m = (unsigned)get_n(&rd, 2);
+    if (m & F_STATE)
+        r->state = (uint8_t)get_n(&rd, 1);
+    if (m & F_NOW)
+        r->now = (ntime_t)get_n(&rd, 8);
+    if (m & F_ID) {
+        r->id.hi = get_n(&rd, 8);
+        r->id.lo = (uint32_t)get_n(&rd, 4);
+    }
+    if (m & F_T1)
+        r->t1 = (ntime_t)get_n(&rd, 8);
+    if (m & F_T2)
+        r->t2 = (ntime_t)get_n(&rd, 8);
+    if (m & F_T3)
+        r->t3 = (ntime_t)get_n(&rd, 8);
+    if (m & F_TOKEN)
+        r->token = get_n(&rd, 8);
+    if (m & F_TTL)
+        r->ttl_ns = (int64_t)get_n(&rd, 8);
+    if (m & F_CHANNEL)
+        r->channel = get_str(&rd, &r->channel_len);
+    if (m & F_NAME)
+        r->name = get_str(&rd, &r->name_len);
+    if (m & F_CRON)
+        r->cron = get_str(&rd, &r->cron_len);
+    if (m & F_DATA)
+        r->data = get_str(&rd, &r->data_len);
+    if (rd.bad || rd.p != rd.end || (m >> 12) != 0)
+        return -1;
+    /* Records that name an event or a job need a channel. */
+    if (r->type != CORE_REC_IDGEN && r->channel_len == 0)
+        return -1;
+    return 0;
+}
+
+/* ==== appending ==== */
+
+static void journal_add_cb(void *arg, const core_rec_t *r)
+{
+    wal_t *w = arg;
+    size_t need = wal_record_size(r);
+    if (w->pending_len + need > w->pending_cap) {
+        w->pending_cap = (w->pending_len + need) * 2;
+        w->pending = xrealloc(w->pending, w->pending_cap);
+    }
+    w->pending_len += wal_encode(r, w->pending + w->pending_len);
+    w->pending_records++;
+}
+
+/* Writes buf fully at the end of fd, or cuts the file back to `at`. */
+static int write_all(int fd, const unsigned char *buf, size_t len, uint64_t at)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write(fd, buf + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int err = n < 0 ? errno : ENOSPC;
+            /* Never leave half a record: the next append would follow it
+             * and replay would stop there. */
+            if (ftruncate(fd, (off_t)at) != 0 || lseek(fd, (off_t)at, SEEK_SET) < 0) {
+                fprintf(stderr, "distribuerad: cannot cut the log back after a failed write: %s\n",
+                        strerror(errno));
+                abort();
+            }
+            errno = err;
+            return -1;
+        }
+        done += (size_t)n;
+    }
+    return 0;
+}
+
+static int journal_commit_cb(void *arg)
+{
+    wal_t *w = arg;
+    if (w->pending_len == 0)
+        return 0;
+    int rc = write_all(w->fd, w->pending, w->pending_len, w->size);
+    if (rc != 0) {
+        w->m.write_errors++;
+        if (!w->write_failing)
+            say(w, "error", "writing the log %s failed: %s; changes are refused until it works again",
+                w->path, strerror(errno));
+        w->write_failing = 1;
+    } else {
+        if (w->write_failing)
+            say(w, "info", "writing the log %s works again", w->path);
+        w->write_failing = 0;
+        w->size += w->pending_len;
+        w->m.bytes_written += w->pending_len;
+        w->m.records_written += w->pending_records;
+        fsyncer_written(w->fsyncer, w->size);
+    }
+    w->pending_len = 0;
+    w->pending_records = 0;
+    return rc;
+}
+
+/* ==== open ==== */
+
+static char *join(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = xmalloc(n);
+    snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+static int write_header(int fd)
+{
+    unsigned char h[WAL_HEADER] = WAL_MAGIC;
+    put32(h + 8, WAL_VERSION);
+    put32(h + 12, 0);
+    return write_all(fd, h, sizeof(h), 0);
+}
+
+wal_t *wal_open(const wal_config_t *cfg, char *err, size_t errlen)
+{
+    wal_t *w = xcalloc(1, sizeof(*w));
+    w->fd = w->lock_fd = w->dir_fd = w->sync_fd = -1;
+    w->dir = xstrndup(cfg->dir, strlen(cfg->dir));
+    w->path = join(cfg->dir, WAL_FILE);
+    w->mode = cfg->fsync;
+    w->truncate_corrupt = cfg->truncate_corrupt;
+    w->rewrite_min = cfg->rewrite_min;
+    w->log = cfg->log;
+    char *lock = join(cfg->dir, WAL_LOCK);
+    const char *what = "";
+    if (mkdir(cfg->dir, 0755) != 0 && errno != EEXIST) {
+        what = cfg->dir;
+        snprintf(err, errlen, "cannot create the data directory %s: %s", what, strerror(errno));
+        goto error;
+    }
+    if ((w->dir_fd = open(cfg->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        snprintf(err, errlen, "cannot open the data directory %s: %s", cfg->dir, strerror(errno));
+        goto error;
+    }
+    if ((w->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", lock, strerror(errno));
+        goto error;
+    }
+    if (flock(w->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        snprintf(err, errlen, "the data directory %s is in use by another distribuerad (%s is locked)",
+                 cfg->dir, lock);
+        goto error;
+    }
+    if ((w->fd = open(w->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+        snprintf(err, errlen, "cannot open the log %s: %s", w->path, strerror(errno));
+        goto error;
+    }
+    if ((w->sync_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+        snprintf(err, errlen, "cannot create an eventfd: %s", strerror(errno));
+        goto error;
+    }
+    free(lock);
+    return w;
+error:
+    free(lock);
+    wal_close(w);
+    return NULL;
+}
+
+/* ==== replay ==== */
+
+static int64_t mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * NTIME_NS_PER_S + ts.tv_nsec;
+}
+
+static int fsync_dir(wal_t *w)
+{
+    return fsync(w->dir_fd);
+}
+
+/* Starts a new, empty log file (or completes a header cut short). */
+static int init_file(wal_t *w, char *err, size_t errlen)
+{
+    if (ftruncate(w->fd, 0) != 0 || lseek(w->fd, 0, SEEK_SET) < 0 || write_header(w->fd) != 0 ||
+        fsync(w->fd) != 0 || fsync_dir(w) != 0) {
+        snprintf(err, errlen, "cannot write the log %s: %s", w->path, strerror(errno));
+        return -1;
+    }
+    w->size = WAL_HEADER;
+    return 0;
+}
+
+static int check_header(wal_t *w, const unsigned char *p, char *err, size_t errlen)
+{
+    if (memcmp(p, WAL_MAGIC, 8) != 0) {
+        snprintf(err, errlen, "%s is not a distribuerad log (bad magic); move it away to start empty", w->path);
+        return -1;
+    }
+    uint32_t v = (uint32_t)p[8] | (uint32_t)p[9] << 8 | (uint32_t)p[10] << 16 | (uint32_t)p[11] << 24;
+    if (v != WAL_VERSION) {
+        snprintf(err, errlen, "%s has log format version %u; this distribuerad reads version %d", w->path,
+                 v, WAL_VERSION);
+        return -1;
+    }
+    return 0;
+}
+
+/* Cuts the file at off (a torn or corrupt tail). */
+static int cut(wal_t *w, uint64_t off, const char *why, char *err, size_t errlen)
+{
+    say(w, "warn", "log %s: %s at offset %llu; cutting the log there (%llu bytes dropped)", w->path, why,
+        (unsigned long long)off, (unsigned long long)(w->size - off));
+    if (ftruncate(w->fd, (off_t)off) != 0 || fsync(w->fd) != 0) {
+        snprintf(err, errlen, "cannot cut the log %s: %s", w->path, strerror(errno));
+        return -1;
+    }
+    w->size = off;
+    return 0;
+}
+
+/* Replays records from p[WAL_HEADER..size). Returns 0 or -1. */
+static int replay_records(wal_t *w, core_t *c, const unsigned char *p, wal_replay_stats_t *st,
+                          char *err, size_t errlen)
+{
+    uint64_t off = WAL_HEADER, size = w->size;
+    while (off < size) {
+        const char *why = NULL;
+        uint64_t rest = size - off;
+        uint32_t len = rest >= 4 ? (uint32_t)p[off] | (uint32_t)p[off + 1] << 8 |
+                                       (uint32_t)p[off + 2] << 16 | (uint32_t)p[off + 3] << 24
+                                 : 0;
+        int torn = rest < WAL_FRAME || (uint64_t)len + WAL_FRAME > rest;
+        core_rec_t r;
+        if (torn) {
+            why = "a record cut short (the server stopped while writing it)";
+        } else {
+            uint32_t crc = (uint32_t)p[off + 4] | (uint32_t)p[off + 5] << 8 |
+                           (uint32_t)p[off + 6] << 16 | (uint32_t)p[off + 7] << 24;
+            if (len == 0 || len > WAL_MAX_RECORD || wal_crc32c(0, p + off + WAL_FRAME, len) != crc)
+                why = "a record with a bad checksum";
+            else if (wal_decode(p + off + WAL_FRAME, len, &r) != 0)
+                why = "a record that cannot be decoded";
+            else if (core_apply(c, &r) != CORE_OK)
+                why = "a record that does not fit the state before it";
+        }
+        if (why) {
+            /* Damage in the last record is what a crash mid-write leaves;
+             * damage with records after it is not. */
+            int at_tail = torn || off + WAL_FRAME + len == size;
+            if (at_tail || w->truncate_corrupt)
+                return cut(w, off, why, err, errlen);
+            snprintf(err, errlen,
+                     "log %s is damaged: %s at offset %llu, with %llu bytes after it. Nothing was "
+                     "changed. Restore the file from a backup, or start with -truncate-corrupt-log to "
+                     "drop that record and everything after it",
+                     w->path, why, (unsigned long long)off, (unsigned long long)(size - off));
+            return -1;
+        }
+        st->records++;
+        off += WAL_FRAME + len;
+    }
+    return 0;
+}
+
+int wal_replay(wal_t *w, core_t *c, ntime_t now, wal_replay_stats_t *st, char *err, size_t errlen)
+{
+    memset(st, 0, sizeof(*st));
+    int64_t t0 = mono_now();
+    struct stat sb;
+    if (fstat(w->fd, &sb) != 0) {
+        snprintf(err, errlen, "cannot stat the log %s: %s", w->path, strerror(errno));
+        return -1;
+    }
+    w->size = (uint64_t)sb.st_size;
+    core_replay_begin(c);
+    if (w->size < WAL_HEADER) {
+        /* Empty, or the header itself was cut short: nothing was logged. */
+        if (init_file(w, err, errlen) != 0)
+            return -1;
+    } else {
+        unsigned char *p = mmap(NULL, w->size, PROT_READ, MAP_PRIVATE, w->fd, 0);
+        if (p == MAP_FAILED) {
+            snprintf(err, errlen, "cannot read the log %s: %s", w->path, strerror(errno));
+            return -1;
+        }
+        madvise(p, w->size, MADV_SEQUENTIAL);
+        int rc = check_header(w, p, err, errlen);
+        if (rc == 0)
+            rc = replay_records(w, c, p, st, err, errlen);
+        munmap(p, sb.st_size);
+        if (rc != 0)
+            return -1;
+    }
+    st->bytes = w->size;
+    core_replay_end(c, now);
+    st->events = core_counters(c)->events;
+    if (lseek(w->fd, (off_t)w->size, SEEK_SET) < 0) {
+        snprintf(err, errlen, "cannot seek in the log %s: %s", w->path, strerror(errno));
+        return -1;
+    }
+    w->base_size = w->size;
+    w->fsyncer = fsyncer_start(w->fd, w->mode, w->size, w->sync_fd);
+    core_journal_t j = {journal_add_cb, journal_commit_cb, w};
+    core_set_journal(c, &j);
+    st->elapsed_ns = mono_now() - t0;
+    return 0;
+}
+
+/* ==== rewrite ==== */
+
+typedef struct rewriter {
+    wal_t *w;
+    int fd;
+    unsigned char *buf;
+    size_t len, cap;
+    uint64_t size;
+    int failed;
+} rewriter_t;
+
+static void rw_flush(rewriter_t *rw)
+{
+    if (rw->len && !rw->failed && write_all(rw->fd, rw->buf, rw->len, rw->size) != 0)
+        rw->failed = errno ? errno : EIO;
+    if (!rw->failed)
+        rw->size += rw->len;
+    rw->len = 0;
+}
+
+static void rw_add(void *arg, const core_rec_t *r)
+{
+    rewriter_t *rw = arg;
+    size_t need = wal_record_size(r);
+    if (rw->len + need > rw->cap) {
+        rw_flush(rw);
+        if (need > rw->cap) {
+            rw->cap = need;
+            rw->buf = xrealloc(rw->buf, rw->cap);
+        }
+    }
+    rw->len += wal_encode(r, rw->buf + rw->len);
+}
+
+int wal_maybe_rewrite(wal_t *w, core_t *c, ntime_t now, int force)
+{
+    if (!force && (w->size < w->rewrite_min || w->size < 2 * w->base_size))
+        return 0;
+    int64_t t0 = mono_now();
+    char *tmp = join(w->dir, WAL_TMP);
+    rewriter_t rw = {.w = w, .cap = 1 << 20, .size = WAL_HEADER};
+    rw.buf = xmalloc(rw.cap);
+    rw.fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (rw.fd < 0 || write_header(rw.fd) != 0) {
+        rw.failed = errno;
+    } else {
+        core_journal_t j = {rw_add, NULL, &rw};
+        core_snapshot(c, now, &j);
+        rw_flush(&rw);
+    }
+    /* The new file must be whole on disk before it replaces the old one,
+     * and the rename must be on disk before the old file's records are
+     * forgotten. */
+    if (!rw.failed && (fsync(rw.fd) != 0 || rename(tmp, w->path) != 0 || fsync_dir(w) != 0))
+        rw.failed = errno;
+    free(rw.buf);
+    if (rw.failed) {
+        say(w, "error", "rewriting the log %s failed: %s; still using the old log", w->path,
+            strerror(rw.failed));
+        if (rw.fd >= 0)
+            close(rw.fd);
+        unlink(tmp);
+        free(tmp);
+        return -1;
+    }
+    free(tmp);
+    uint64_t old = w->size;
+    fsyncer_set_fd(w->fsyncer, rw.fd, rw.size);
+    close(w->fd);
+    w->fd = rw.fd;
+    w->size = w->base_size = rw.size;
+    w->m.rewrites++;
+    say(w, "info", "rewrote the log %s: %llu -> %llu bytes in %.1f ms", w->path, (unsigned long long)old,
+        (unsigned long long)rw.size, (double)(mono_now() - t0) / 1e6);
+    return 1;
+}
+
+/* ==== state ==== */
+
+uint64_t wal_written(wal_t *w)
+{
+    return w->size;
+}
+
+uint64_t wal_synced(wal_t *w)
+{
+    return w->fsyncer ? fsyncer_synced(w->fsyncer) : w->size;
+}
+
+wal_fsync_t wal_fsync_mode(const wal_t *w)
+{
+    return w->mode;
+}
+
+int wal_sync_fd(wal_t *w)
+{
+    return w->sync_fd;
+}
+
+int wal_failing(const wal_t *w)
+{
+    return w->write_failing || (w->fsyncer && fsyncer_failing(w->fsyncer));
+}
+
+void wal_get_metrics(wal_t *w, wal_metrics_t *m)
+{
+    *m = w->m;
+    m->size = w->size;
+    if (w->fsyncer) {
+        fsync_stats_t fs;
+        fsyncer_stats(w->fsyncer, &fs);
+        m->fsyncs = fs.count;
+        m->fsync_errors = fs.errors;
+        m->fsync_seconds_sum = fs.seconds_sum;
+        memcpy(m->fsync_buckets, fs.buckets, sizeof(m->fsync_buckets));
+    }
+}
+
+void wal_close(wal_t *w)
+{
+    if (!w)
+        return;
+    if (w->fsyncer) {
+        if (fsyncer_flush(w->fsyncer) != 0)
+            say(w, "error", "the final fsync of the log %s failed: %s", w->path, strerror(errno));
+        fsyncer_stop(w->fsyncer);
+    }
+    if (w->fd >= 0)
+        close(w->fd);
+    if (w->sync_fd >= 0)
+        close(w->sync_fd);
+    if (w->dir_fd >= 0)
+        close(w->dir_fd);
+    if (w->lock_fd >= 0)
+        close(w->lock_fd); /* releases the flock */
+    free(w->pending);
+    free(w->path);
+    free(w->dir);
+    free(w);
+}

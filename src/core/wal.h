@@ -1,0 +1,110 @@
+/*
+ * wal.h -- the append-only log of changes: append, replay, rewrite.
+ *
+ * One file, DIR/distribuerad.log: a 16-byte header ("DISTRLOG", u32 format
+ * version, u32 zero) then records. A record is
+ *     u32 length | u32 CRC-32C of the payload | payload (length bytes)
+ * and its payload is a core_rec_t: u8 type, u16 field mask, then each
+ * field whose bit is set, in a fixed order, little-endian (see wal.c and
+ * doc/WAL.md). Zero fields are left out.
+ *
+ * Writing: the core hands records to the journal (wal_journal) before it
+ * applies a change; commit write()s them in one call before the answer is
+ * sent. A failed or short write is cut back, so the file always ends on a
+ * whole record, and the change is not applied. fsync runs on the thread
+ * of fsync.h, by the chosen policy.
+ *
+ * Replay: records are applied in order through core_apply. A record cut
+ * short at the end of the file (a crash mid-write) is cut off with a log
+ * line. A bad record followed by more data is corruption: start-up stops
+ * and names the file and offset, unless truncation was asked for.
+ *
+ * Rewrite: when the file passes rewrite_min bytes and twice its size after
+ * the last rewrite, the state is written from memory as snapshot records
+ * to DIR/distribuerad.log.rewrite, which is fsynced and renamed over the
+ * log, and the directory is fsynced (so a crash leaves the old or the new
+ * file, whole).
+ *
+ * DIR/distribuerad.lock is held with flock so two servers never share a
+ * directory.
+ */
+#ifndef WAL_H
+#define WAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "core.h"
+
+#define WAL_VERSION 1
+
+typedef enum wal_fsync { WAL_FSYNC_ALWAYS, WAL_FSYNC_INTERVAL, WAL_FSYNC_NEVER } wal_fsync_t;
+
+/* Where the log reports what happened ("info", "warn", "error"). */
+typedef void (*wal_log_fn)(const char *level, const char *msg);
+
+typedef struct wal_config {
+    const char *dir;
+    wal_log_fn log;           /* NULL: stderr */
+    wal_fsync_t fsync;
+    int truncate_corrupt;     /* cut the log at a bad record instead of stopping */
+    uint64_t rewrite_min;     /* bytes before a rewrite is considered */
+} wal_config_t;
+
+typedef struct wal_replay_stats {
+    uint64_t records, bytes, events, jobs;
+    int64_t elapsed_ns;
+    uint64_t cut_at;          /* offset where a torn or corrupt tail was cut; 0 if none */
+} wal_replay_stats_t;
+
+typedef struct wal wal_t;
+
+/* Opens (creating the directory and file if needed) and locks the log.
+ * Returns NULL with one sentence in err naming the path and the reason. */
+wal_t *wal_open(const wal_config_t *cfg, char *err, size_t errlen);
+
+/* Replays the whole log into c (which must be new), then ends the replay at
+ * now and attaches the journal so later changes are logged. Returns 0, or
+ * -1 with err saying what is wrong and what to do. */
+int wal_replay(wal_t *w, core_t *c, ntime_t now, wal_replay_stats_t *st, char *err, size_t errlen);
+
+/* Rewrites the log from memory if it has grown enough (or force). Returns
+ * 1 if it rewrote, 0 if not needed, -1 on failure (logged; the old log
+ * stays in use). */
+int wal_maybe_rewrite(wal_t *w, core_t *c, ntime_t now, int force);
+
+/* Bytes written to the log, and bytes known to be on disk. */
+uint64_t wal_written(wal_t *w);
+uint64_t wal_synced(wal_t *w);
+wal_fsync_t wal_fsync_mode(const wal_t *w);
+
+/* A file descriptor that becomes readable when wal_synced() advances or an
+ * fsync fails (eventfd); read 8 bytes to reset it. */
+int wal_sync_fd(wal_t *w);
+
+/* Nonzero while the last write or fsync failed (/readyz reports it). */
+int wal_failing(const wal_t *w);
+
+typedef struct wal_metrics {
+    uint64_t bytes_written, records_written, write_errors;
+    uint64_t fsyncs, fsync_errors;
+    double fsync_seconds_sum;
+    uint64_t fsync_buckets[8]; /* <=0.5, 1, 2.5, 5, 10, 25, 100 ms, more */
+    uint64_t rewrites, size;
+} wal_metrics_t;
+void wal_get_metrics(wal_t *w, wal_metrics_t *m);
+
+/* Writes what is pending, fsyncs, stops the fsync thread, unlocks and
+ * frees. wal_close(NULL) does nothing. */
+void wal_close(wal_t *w);
+
+/* Encodes r into buf (which must hold wal_record_size(r) bytes) as a whole
+ * framed record; returns its size. For tests and tools. */
+size_t wal_record_size(const core_rec_t *r);
+size_t wal_encode(const core_rec_t *r, unsigned char *buf);
+
+/* Decodes the payload of one record. Strings point into p. Returns 0 or -1. */
+int wal_decode(const unsigned char *p, size_t len, core_rec_t *r);
+
+uint32_t wal_crc32c(uint32_t crc, const void *buf, size_t len);
+
+#endif
