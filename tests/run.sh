@@ -16,8 +16,8 @@ trap 'rm -f "$log"' EXIT
 
 count() { # adds the counts of a "... N passed, M failed" line in $log
     line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
-    p=$(echo "$line" | sed -E 's/.*[^0-9]?([0-9]+) passed.*/\1/')
-    f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+    p=$(echo "$line" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+')
+    f=$(echo "$line" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+')
     passed=$((passed + ${p:-0}))
     failed=$((failed + ${f:-1}))
 }

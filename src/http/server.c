@@ -216,6 +216,48 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     return 0;
 }
 
+/* ---- h2o's own errors (a body past its size limit, a broken request)
+ * leave as JSON too: a filter swaps their plain-text body ---- */
+
+typedef struct json_error_ostream {
+    h2o_ostream_t super;
+    h2o_iovec_t body;
+    int sent;
+} json_error_ostream_t;
+
+static void json_error_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size_t n,
+                            h2o_send_state_t state)
+{
+    (void)bufs;
+    (void)n;
+    json_error_ostream_t *o = (json_error_ostream_t *)self;
+    int first = !o->sent;
+    o->sent = 1;
+    h2o_ostream_send_next(self, req, first ? &o->body : NULL, first ? 1 : 0, state);
+}
+
+static void json_error_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+    (void)self;
+    ssize_t ct = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    int json = ct >= 0 && h2o_memis(req->res.headers.entries[ct].value.base, 16, H2O_STRLIT("application/json"));
+    if (req->res.status >= 400 && !json) {
+        const char *msg = req->res.status == 413 ? "request body is larger than this server accepts"
+                          : req->res.status == 400 ? "malformed HTTP request"
+                                                   : req->res.reason;
+        char buf[160];
+        int len = snprintf(buf, sizeof(buf), "{\"error\":\"%s\"}", msg);
+        json_error_ostream_t *o = (json_error_ostream_t *)h2o_add_ostream(req, sizeof(*o), slot);
+        o->super.do_send = json_error_send;
+        o->body = h2o_strdup(&req->pool, buf, (size_t)len);
+        o->sent = 0;
+        req->res.content_length = (size_t)len;
+        h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, H2O_STRLIT("application/json"), 1);
+        slot = &o->super.next;
+    }
+    h2o_setup_next_ostream(req, slot);
+}
+
 /* ---- listener ---- */
 
 static void on_accept(h2o_socket_t *listener, const char *err)
@@ -318,6 +360,8 @@ http_server_t *http_server_new(const http_config_t *cfg, core_t *core)
     s->config.max_request_entity_size = cfg->limits.max_body * 2 + 4096;
     h2o_hostconf_t *host = h2o_config_register_host(&s->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
+    h2o_create_filter(&host->fallback_path, sizeof(h2o_filter_t))->on_setup_ostream = json_error_setup;
+    h2o_create_filter(path, sizeof(h2o_filter_t))->on_setup_ostream = json_error_setup;
     dr_handler_t *h = (dr_handler_t *)h2o_create_handler(path, sizeof(*h));
     h->super.on_req = on_req;
     h->server = s;
@@ -377,6 +421,15 @@ static void turn(http_server_t *s, int32_t max_ms)
     h2o_evloop_run(s->ctx.loop, wait < 0 ? INT32_MAX : wait);
 }
 
+static int shutdown_conn(h2o_req_t *req, void *arg)
+{
+    (void)arg;
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    if (sock)
+        shutdown(h2o_socket_get_fd(sock), SHUT_RDWR);
+    return 0;
+}
+
 int http_server_run(http_server_t *s)
 {
     while (!s->stop)
@@ -385,11 +438,17 @@ int http_server_run(http_server_t *s)
     h2o_socket_read_stop(s->listener);
     h2o_socket_close(s->listener);
     s->listener = NULL;
+    s->ctx.shutdown_requested = 1; /* answers from now on close their connection */
     acquire_release_all(&s->hctx);
-    /* Give responses already handed to h2o a moment to reach their
-     * clients; requests being read finish in the same turns. */
-    ntime_t until = http_now() + 200 * NTIME_NS_PER_MS;
-    while (http_now() < until)
+    /* Requests in flight finish and their answers (some waiting for an
+     * fsync) drain for a moment; then idle keep-alive connections are
+     * shut so h2o closes them itself. */
+    ntime_t until = http_now() + 300 * NTIME_NS_PER_MS;
+    while (http_now() < until && (s->dhead || http_now() < until - 200 * NTIME_NS_PER_MS))
+        turn(s, 20);
+    s->config.http1.callbacks.foreach_request(&s->ctx, shutdown_conn, NULL);
+    until = http_now() + 1000 * NTIME_NS_PER_MS;
+    while (http_now() < until && !h2o_linklist_is_empty(&s->ctx.http1._conns))
         turn(s, 20);
     return 0;
 }
@@ -410,8 +469,12 @@ void http_server_free(http_server_t *s)
     h2o_socket_close(s->wakeup);
     close(s->wakeup_fds[1]);
     h2o_evloop_run(s->ctx.loop, 0);
-    h2o_context_dispose(&s->ctx);
-    h2o_evloop_destroy(s->ctx.loop);
+    /* h2o cannot dispose a context with connections still open; a client
+     * that ignored the shutdown keeps its memory until exit. */
+    if (h2o_linklist_is_empty(&s->ctx.http1._conns)) {
+        h2o_context_dispose(&s->ctx);
+        h2o_evloop_destroy(s->ctx.loop);
+    }
     h2o_config_dispose(&s->config);
     jsonw_free(&s->hctx.out);
     free(s);
