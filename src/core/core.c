@@ -25,7 +25,7 @@ core_t *core_new(const tz_t *default_tz)
     return c;
 }
 
-static void channel_free_cb(strmap_entry_t *e, void *arg)
+static void jobs_free_cb(strmap_entry_t *e, void *arg)
 {
     core_t *c = arg;
     channel_t *ch = e->value;
@@ -35,6 +35,12 @@ static void channel_free_cb(strmap_entry_t *e, void *arg)
         job_free(c, jobs[i]);
     free(jobs);
     strmap_free(&ch->jobs);
+}
+
+static void channel_free_cb(strmap_entry_t *e, void *arg)
+{
+    (void)arg;
+    channel_t *ch = e->value;
     free(ch->ready);
     free(ch);
 }
@@ -43,6 +49,9 @@ void core_free(core_t *c)
 {
     if (!c)
         return;
+    /* Jobs first: cancelling their timers moves heap entries, which must
+     * still point at live events. */
+    strmap_each(&c->channels, jobs_free_cb, c);
     event_free_all(c);
     strmap_each(&c->channels, channel_free_cb, c);
     strmap_free(&c->channels);

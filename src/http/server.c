@@ -32,6 +32,7 @@ struct http_server {
     h2o_globalconf_t config;
     h2o_socket_t *sync_sock;   /* the log's eventfd: an fsync finished */
     deferred_t *dhead, *dtail; /* answers waiting for fsync, oldest first */
+    uint64_t sends;            /* answers handed to h2o, ever */
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx;
     h2o_socket_t *listener;
@@ -98,6 +99,8 @@ static void send_body(h2o_req_t *req, int status, const char *body, size_t len, 
      * 200 and close the connection after any other status. */
     req->res.content_length = len;
     h2o_send_inline(req, body, len);
+    if (current)
+        current->sends++;
 }
 
 static void deferred_unlink(http_server_t *s, deferred_t *d)
@@ -413,11 +416,15 @@ static void user_timer(tnode_t *node, ntime_t now, void *arg)
 static void turn(http_server_t *s, int32_t max_ms)
 {
     ntime_t now = http_now();
+    uint64_t sends = s->sends;
     core_tick(s->hctx.core, now);
     acquire_serve_waiters(&s->hctx);
     if (s->hctx.wal)
         wal_maybe_rewrite(s->hctx.wal, s->hctx.core, now, 0);
-    int32_t wait = core_wait_ms(s->hctx.core, now, max_ms);
+    /* An answer sent from here, outside h2o's callbacks, completes (and
+     * lets its connection read the next request) only in h2o's next turn:
+     * that turn must not sleep. */
+    int32_t wait = s->sends != sends ? 0 : core_wait_ms(s->hctx.core, now, max_ms);
     h2o_evloop_run(s->ctx.loop, wait < 0 ? INT32_MAX : wait);
 }
 
@@ -472,7 +479,11 @@ void http_server_free(http_server_t *s)
     /* h2o cannot dispose a context with connections still open; a client
      * that ignored the shutdown keeps its memory until exit. */
     if (h2o_linklist_is_empty(&s->ctx.http1._conns)) {
+        h2o_multithread_queue_t *queue = s->ctx.queue;
         h2o_context_dispose(&s->ctx);
+        /* h2o 2.2's evloop build closes the queue's sockets but never frees
+         * the queue itself. */
+        free(queue);
         h2o_evloop_destroy(s->ctx.loop);
     }
     h2o_config_dispose(&s->config);

@@ -121,7 +121,11 @@ class Server:
             addr = ["-address", "127.0.0.1", "-port", str(port)]
         cmd = [BIN] + addr + self.args
         if VALGRIND:
-            cmd = ["valgrind", "-q", "--leak-check=full", "--error-exitcode=99"] + cmd
+            vg = ["valgrind", "-q", "--leak-check=full", "--error-exitcode=99"]
+            supp = os.path.join(os.path.dirname(os.path.abspath(__file__)), "valgrind.supp")
+            if os.path.exists(supp):  # optional: third-party (h2o) reports only
+                vg.append("--suppressions=" + supp)
+            cmd = vg + cmd
         return cmd
 
     def start(self, timeout=10.0):
