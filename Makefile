@@ -14,7 +14,7 @@ PKGS    := libh2o-evloop jansson
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 override CFLAGS += $(PKG_CFLAGS) -DH2O_USE_LIBUV=0
-LDLIBS  += $(PKG_LIBS) -lpthread -lm
+LDLIBS  += $(PKG_LIBS) -lssl -lcrypto -lpthread -lm
 
 ifdef SANITIZER
 B := build-san
@@ -80,3 +80,14 @@ clean:
 	rm -rf build build-san distribuerad
 
 -include $(wildcard $(B)/src/*.d $(B)/src/*/*.d $(B)/tests/*.d)
+
+# Container image and Kubernetes manifests (see tests/image/):
+#   make image-test     as root: build ./Dockerfile with podman, run the image
+#                       under chroot, walk the API, restart, report sizes
+#   make manifest-test  validate deploy/kubernetes against the Kubernetes schemas
+.PHONY: image-test manifest-test
+image-test:
+	@tests/image/run.sh
+
+manifest-test: $(BIN)
+	@tests/image/test_manifests ./$(BIN)

@@ -8,14 +8,17 @@
  * wins over the environment.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 #include "core/core.h"
 #include "core/tz.h"
 #include "core/wal.h"
+#include "core/duration.h"
 #include "http/log.h"
 #include "http/server.h"
 
@@ -42,6 +45,17 @@ static flag_t flags[] = {
     {"max-body-size", FLAG_INT, "1048576", "largest request body in bytes (413 past it)", NULL},
     {"max-data-size", FLAG_INT, "262144", "largest event data in bytes (413 past it)", NULL},
     {"max-batch", FLAG_INT, "10000", "most events in one batch publish (413 past it)", NULL},
+    {"max-channels", FLAG_INT, "100000", "most channels (429 past it)", NULL},
+    {"max-events", FLAG_INT, "10000000", "most live events in all channels (429 past it)", NULL},
+    {"max-channel-events", FLAG_INT, "1000000", "most live events in one channel (429 past it)", NULL},
+    {"max-waiters", FLAG_INT, "10000", "most parked long-poll acquires (429 past it)", NULL},
+    {"max-connections", FLAG_INT, "10000", "most open client connections; more are closed at once", NULL},
+    {"request-timeout", FLAG_STR, "10s", "time to send a request's headers and body, and to keep an idle connection", NULL},
+    {"auth-token", FLAG_STR, "", "require Authorization: Bearer <token> (prefer the env or a file: flags show in ps)", NULL},
+    {"auth-token-file", FLAG_STR, "", "read the bearer token from this file (e.g. a Kubernetes secret)", NULL},
+    {"metrics-open", FLAG_BOOL, "false", "serve /metrics without the token (/healthz and /readyz always are)", NULL},
+    {"tls-cert", FLAG_STR, "", "serve HTTPS with this PEM certificate chain (needs -tls-key)", NULL},
+    {"tls-key", FLAG_STR, "", "the PEM private key for -tls-cert", NULL},
     {"log-format", FLAG_STR, "text", "log line format: text or json", NULL},
 };
 #define NFLAGS (int)(sizeof(flags) / sizeof(flags[0]))
@@ -166,6 +180,73 @@ static int flag_bool(const char *name, int *out)
     return 0;
 }
 
+/* The bearer token from -auth-token or -auth-token-file, or NULL for none.
+ * Sets *bad after printing why it cannot be used. The token is never
+ * logged. */
+static char *auth_token(int *bad)
+{
+    const char *t = flag_str("auth-token"), *file = flag_str("auth-token-file");
+    *bad = 0;
+    if (*t && *file) {
+        fprintf(stderr, "distribuerad: give -auth-token or -auth-token-file, not both\n");
+        *bad = 1;
+        return NULL;
+    }
+    if (*t)
+        return strdup(t);
+    if (!*file)
+        return NULL;
+    FILE *f = fopen(file, "r");
+    char buf[4096];
+    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+    if (!f || ferror(f)) {
+        fprintf(stderr, "distribuerad: cannot read the token file %s: %s\n", file, strerror(errno));
+        if (f)
+            fclose(f);
+        *bad = 1;
+        return NULL;
+    }
+    fclose(f);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+        n--; /* secrets written by editors and kubectl often end in a newline */
+    buf[n] = '\0';
+    if (n == 0) {
+        fprintf(stderr, "distribuerad: the token file %s is empty\n", file);
+        *bad = 1;
+        return NULL;
+    }
+    return strdup(buf);
+}
+
+static int flag_duration_ms(const char *name, uint64_t *ms)
+{
+    const char *s = flag_str(name);
+    int64_t ns;
+    char err[200];
+    if (duration_parse(s, strlen(s), &ns, err, sizeof(err)) != 0 || ns <= 0) {
+        fprintf(stderr, "distribuerad: invalid value \"%s\" for flag -%s: want a positive duration such as 10s\n", s, name);
+        return -1;
+    }
+    *ms = (uint64_t)((ns + NTIME_NS_PER_MS - 1) / NTIME_NS_PER_MS);
+    return 0;
+}
+
+/* Lets the process hold max connections plus its own files. */
+static void raise_fd_limit(size_t conns)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = (rlim_t)conns + 64;
+    if (rl.rlim_cur < want) {
+        rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur < want)
+        log_warn("the open-file limit (%llu) is below -max-connections (%zu) plus files",
+                 (unsigned long long)rl.rlim_cur, conns);
+}
+
 static void wal_log(const char *level, const char *msg)
 {
     if (!strcmp(level, "error"))
@@ -204,6 +285,9 @@ static wal_t *open_log(const char *dir, wal_fsync_t mode, int truncate_corrupt, 
 
 int main(int argc, char **argv)
 {
+    /* A log that hits the file-size limit must fail its write (EFBIG, then
+     * 503), not kill the process. */
+    signal(SIGXFSZ, SIG_IGN);
     load_env();
     int rc = parse_args(argc, argv);
     if (rc != 0)
@@ -229,9 +313,22 @@ int main(int argc, char **argv)
         fprintf(stderr, "distribuerad: invalid value \"%s\" for flag -fsync: want always, interval or never\n", fsync_s);
         return 2;
     }
-    long long rewrite_min;
-    int truncate_corrupt;
-    if (flag_int("log-rewrite-min-size", 0, 1LL << 50, &rewrite_min) || flag_bool("truncate-corrupt-log", &truncate_corrupt))
+    long long rewrite_min, max_channels, max_events, max_channel_events, max_waiters, max_conns;
+    int truncate_corrupt, metrics_open, bad_token;
+    uint64_t request_timeout_ms;
+    if (flag_int("log-rewrite-min-size", 0, 1LL << 50, &rewrite_min) || flag_bool("truncate-corrupt-log", &truncate_corrupt) ||
+        flag_int("max-channels", 1, 1LL << 40, &max_channels) || flag_int("max-events", 1, 1LL << 40, &max_events) ||
+        flag_int("max-channel-events", 1, 1LL << 40, &max_channel_events) ||
+        flag_int("max-waiters", 0, 1LL << 30, &max_waiters) || flag_int("max-connections", 1, 1LL << 30, &max_conns) ||
+        flag_duration_ms("request-timeout", &request_timeout_ms) || flag_bool("metrics-open", &metrics_open))
+        return 2;
+    const char *tls_cert = flag_str("tls-cert"), *tls_key = flag_str("tls-key");
+    if (!*tls_cert != !*tls_key) {
+        fprintf(stderr, "distribuerad: -tls-cert and -tls-key go together\n");
+        return 2;
+    }
+    char *token = auth_token(&bad_token);
+    if (bad_token)
         return 2;
 
     const tz_t *zone = tz_local();
@@ -243,19 +340,29 @@ int main(int argc, char **argv)
     } else if (!(wal = open_log(flag_str("data-dir"), fsync_mode, truncate_corrupt, (uint64_t)rewrite_min, core))) {
         core_free(core);
         tz_cleanup();
+        free(token);
         return 1;
     }
     http_config_t cfg = {
         .address = flag_str("address"),
         .port = (int)port,
-        .limits = {.max_body = (size_t)max_body, .max_data = (size_t)max_data, .max_batch = (size_t)max_batch},
+        .limits = {.max_body = (size_t)max_body, .max_data = (size_t)max_data, .max_batch = (size_t)max_batch,
+                   .max_channels = (size_t)max_channels, .max_events = (size_t)max_events,
+                   .max_channel_events = (size_t)max_channel_events, .max_waiters = (size_t)max_waiters,
+                   .max_connections = (size_t)max_conns, .request_timeout_ms = request_timeout_ms},
         .wal = wal,
+        .auth_token = token,
+        .metrics_open = metrics_open,
+        .tls_cert = *tls_cert ? tls_cert : NULL,
+        .tls_key = *tls_key ? tls_key : NULL,
     };
+    raise_fd_limit((size_t)max_conns);
     http_server_t *server = http_server_new(&cfg, core);
     if (!server) {
         wal_close(wal);
         core_free(core);
         tz_cleanup();
+        free(token);
         return 1;
     }
     http_server_run(server);
@@ -263,6 +370,7 @@ int main(int argc, char **argv)
     wal_close(wal); /* writes and fsyncs what is left */
     core_free(core);
     tz_cleanup();
+    free(token);
     log_info("stopped");
     return 0;
 }

@@ -101,6 +101,16 @@ const core_counters_t *core_counters(const core_t *c)
     return &c->counters;
 }
 
+channel_t *core_channel_find(core_t *c, const char *name, size_t len)
+{
+    return strmap_get(&c->channels, name, len);
+}
+
+size_t core_channel_count(const core_t *c)
+{
+    return c->channels.count;
+}
+
 channel_t *core_channel(core_t *c, const char *name, size_t len)
 {
     channel_t *ch = strmap_get(&c->channels, name, len);

@@ -102,10 +102,17 @@ struct job {
     cron_t *cron;
 };
 
+#define CORE_LATENESS_BUCKETS 9 /* <= 0.5 1 2 5 10 50 100 1000 ms, more */
+
 typedef struct core_counters {
     uint64_t published, deleted, expired, lock_expired, job_fires;
     uint64_t events;          /* live events, any state */
+    uint64_t lateness[CORE_LATENESS_BUCKETS]; /* job fires by how late they ran */
+    double lateness_sum;      /* seconds */
 } core_counters_t;
+
+/* Upper bounds of the lateness buckets, in ns (the last is unbounded). */
+extern const int64_t core_lateness_bounds[CORE_LATENESS_BUCKETS - 1];
 
 typedef struct core core_t;
 
@@ -143,6 +150,10 @@ void core_timer_cancel(core_t *c, tnode_t *node);
 /* The channel of that name, created if absent. The name is not checked
  * here (the HTTP layer validates it). */
 channel_t *core_channel(core_t *c, const char *name, size_t len);
+
+/* The channel of that name, or NULL if it does not exist. */
+channel_t *core_channel_find(core_t *c, const char *name, size_t len);
+size_t core_channel_count(const core_t *c);
 
 /* Every channel sorted by name (bytewise). *out is malloc'd; caller frees
  * the array. Returns the count. */

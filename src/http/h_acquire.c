@@ -30,10 +30,13 @@ typedef struct waiter {
     int linked;               /* on the channel's list */
 } waiter_t;
 
+static size_t nwaiters; /* parked now, all channels */
+
 static void unlink_waiter(waiter_t *w)
 {
     if (!w->linked)
         return;
+    nwaiters--;
     channel_t *ch = w->channel;
     if (w->prev)
         w->prev->next = w->next;
@@ -145,7 +148,9 @@ void handle_acquire(h2o_req_t *req, route_args_t *a)
     }
     json_decref(body);
     core_t *c = a->ctx->core;
-    channel_t *ch = core_channel(c, a->channel, a->channel_len);
+    channel_t *ch = route_channel(req, a);
+    if (!ch)
+        return;
     ntime_t now = http_now();
     event_t **evs = h2o_mem_alloc_pool(&req->pool, (size_t)max * sizeof(*evs));
     /* Earlier waiters go first: a newcomer only takes events directly when
@@ -157,6 +162,10 @@ void handle_acquire(h2o_req_t *req, route_args_t *a)
     }
     if (n > 0 || wait == 0) {
         answer(req, a->ctx, ch, evs, n);
+        return;
+    }
+    if (nwaiters >= a->ctx->limits->max_waiters) {
+        http_error_full(req, "parked acquire requests", a->ctx->limits->max_waiters);
         return;
     }
     waiter_t *w = h2o_mem_alloc_shared(&req->pool, sizeof(*w), on_waiter_dispose);
@@ -173,5 +182,6 @@ void handle_acquire(h2o_req_t *req, route_args_t *a)
         ch->wait_head = w;
     ch->wait_tail = w;
     w->linked = 1;
+    nwaiters++;
     core_timer_set(c, &w->timer, now + wait);
 }

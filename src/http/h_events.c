@@ -64,7 +64,9 @@ static void publish_one(h2o_req_t *req, route_args_t *a, json_t *o, ntime_t now)
         send_reqerr(req, &e);
         return;
     }
-    channel_t *ch = core_channel(a->ctx->core, a->channel, a->channel_len);
+    channel_t *ch = route_channel(req, a);
+    if (!ch || events_full(req, a, ch, 1))
+        return;
     event_t *ev = core_publish(a->ctx->core, ch, now, p.data, p.len, p.publish_at, p.ttl_ns);
     if (!ev) {
         http_error_io(req);
@@ -100,7 +102,9 @@ static void publish_batch(h2o_req_t *req, route_args_t *a, json_t *arr, ntime_t 
             return;
         }
     }
-    channel_t *ch = core_channel(a->ctx->core, a->channel, a->channel_len);
+    channel_t *ch = route_channel(req, a);
+    if (!ch || events_full(req, a, ch, n))
+        return;
     event_t **evs = h2o_mem_alloc_pool(&req->pool, n * sizeof(*evs));
     if (core_publish_batch(a->ctx->core, ch, now, p, n, evs) != CORE_OK) {
         http_error_io(req);
@@ -129,7 +133,9 @@ void handle_publish(h2o_req_t *req, route_args_t *a)
 void handle_events_list(h2o_req_t *req, route_args_t *a)
 {
     core_t *c = a->ctx->core;
-    channel_t *ch = core_channel(c, a->channel, a->channel_len);
+    channel_t *ch = route_channel(req, a);
+    if (!ch)
+        return;
     core_tick(c, http_now());
     jsonw_t *w = &a->ctx->out;
     jsonw_obj_begin(w);
@@ -155,7 +161,9 @@ static int path_id(route_args_t *a, eid_t *id)
 void handle_event_get(h2o_req_t *req, route_args_t *a)
 {
     eid_t id;
-    channel_t *ch = core_channel(a->ctx->core, a->channel, a->channel_len);
+    channel_t *ch = route_channel(req, a);
+    if (!ch)
+        return;
     event_t *e = path_id(a, &id) == 0 ? core_event_get(a->ctx->core, ch, http_now(), id) : NULL;
     if (!e) {
         http_error(req, 404, "no such event (unknown, expired or deleted)");
@@ -240,7 +248,9 @@ void handle_event_update(h2o_req_t *req, route_args_t *a)
     }
     json_decref(body);
     core_t *c = a->ctx->core;
-    channel_t *ch = core_channel(c, a->channel, a->channel_len);
+    channel_t *ch = route_channel(req, a);
+    if (!ch)
+        return;
     ntime_t now = http_now();
     eid_t id;
     event_t *ev = NULL;
@@ -274,7 +284,9 @@ void handle_event_delete(h2o_req_t *req, route_args_t *a)
     uint64_t token;
     int has_token = request_token(req, NULL, &token, &e);
     core_t *c = a->ctx->core;
-    channel_t *ch = core_channel(c, a->channel, a->channel_len);
+    channel_t *ch = route_channel(req, a);
+    if (!ch)
+        return;
     eid_t id;
     core_status_t st = CORE_NOT_FOUND;
     if (path_id(a, &id) == 0)

@@ -9,7 +9,9 @@
 
 void handle_jobs_list(h2o_req_t *req, route_args_t *a)
 {
-    channel_t *ch = core_channel(a->ctx->core, a->channel, a->channel_len);
+    channel_t *ch = route_channel(req, a);
+    if (!ch)
+        return;
     job_t **jobs;
     size_t n = core_jobs_sorted(ch, &jobs);
     jsonw_t *w = &a->ctx->out;
@@ -73,7 +75,9 @@ void handle_job_add(h2o_req_t *req, route_args_t *a)
         http_error(req, e.status, "%s", e.msg);
         return;
     }
-    channel_t *ch = core_channel(a->ctx->core, a->channel, a->channel_len);
+    channel_t *ch = route_channel(req, a);
+    if (!ch)
+        return;
     job_t *job;
     char err[300];
     core_status_t st = core_job_add(a->ctx->core, ch, http_now(), name, name_len, cron, cron_len,
@@ -91,18 +95,13 @@ void handle_job_add(h2o_req_t *req, route_args_t *a)
     }
 }
 
-static job_t *path_job(route_args_t *a)
-{
-    if (a->param_len == 0)
-        return NULL;
-    channel_t *ch = core_channel(a->ctx->core, a->channel, a->channel_len);
-    return core_job_get(a->ctx->core, ch, a->param, a->param_len);
-}
-
 void handle_job_get(h2o_req_t *req, route_args_t *a)
 {
     core_tick(a->ctx->core, http_now());
-    job_t *job = path_job(a);
+    channel_t *ch = route_channel(req, a);
+    if (!ch)
+        return;
+    job_t *job = a->param_len ? core_job_get(a->ctx->core, ch, a->param, a->param_len) : NULL;
     if (!job) {
         http_error(req, 404, "no such job");
         return;
@@ -113,7 +112,9 @@ void handle_job_get(h2o_req_t *req, route_args_t *a)
 
 void handle_job_delete(h2o_req_t *req, route_args_t *a)
 {
-    channel_t *ch = core_channel(a->ctx->core, a->channel, a->channel_len);
+    channel_t *ch = route_channel(req, a);
+    if (!ch)
+        return;
     core_status_t st = a->param_len == 0 ? CORE_NOT_FOUND
                                          : core_job_delete(a->ctx->core, ch, http_now(), a->param, a->param_len);
     if (st == CORE_NOT_FOUND)

@@ -13,7 +13,9 @@
 void handle_channel_stats(h2o_req_t *req, route_args_t *a)
 {
     core_tick(a->ctx->core, http_now());
-    channel_t *ch = core_channel(a->ctx->core, a->channel, a->channel_len);
+    channel_t *ch = route_channel(req, a);
+    if (!ch)
+        return;
     render_stats(&a->ctx->out, ch);
     http_respond(req, 200, &a->ctx->out);
 }
@@ -107,6 +109,9 @@ static void metric_value(jsonw_t *w, const char *name, const char *labels, doubl
     jsonw_raw(w, line, (size_t)n);
 }
 
+static void write_histogram(jsonw_t *w, const char *name, const uint64_t *counts, int n,
+                            const double *bounds_s, double sum);
+
 static void write_requests(jsonw_t *w)
 {
     metric_head(w, "distribuerad_http_requests_total", "counter", "HTTP requests answered, by route and status.");
@@ -124,18 +129,8 @@ static void write_requests(jsonw_t *w)
     }
     metric_head(w, "distribuerad_http_request_duration_seconds", "histogram",
                 "Time from a request's arrival to its answer, parked requests excluded.");
-    uint64_t cum = 0;
-    for (int b = 0; b <= NBUCKETS; b++) {
-        cum += m.latency[b];
-        char labels[64];
-        if (b < NBUCKETS)
-            snprintf(labels, sizeof(labels), "{le=\"%g\"}", buckets[b]);
-        else
-            snprintf(labels, sizeof(labels), "{le=\"+Inf\"}");
-        metric_value(w, "distribuerad_http_request_duration_seconds_bucket", labels, (double)cum);
-    }
-    metric_value(w, "distribuerad_http_request_duration_seconds_sum", "", m.latency_sum);
-    metric_value(w, "distribuerad_http_request_duration_seconds_count", "", (double)m.latency_count);
+    write_histogram(w, "distribuerad_http_request_duration_seconds", m.latency, NBUCKETS + 1, buckets,
+                    m.latency_sum);
 }
 
 static void write_core(jsonw_t *w, core_t *c)
@@ -172,12 +167,66 @@ static void write_core(jsonw_t *w, core_t *c)
     }
 }
 
+static void write_histogram(jsonw_t *w, const char *name, const uint64_t *counts, int n,
+                            const double *bounds_s, double sum)
+{
+    char full[128], labels[64];
+    uint64_t cum = 0;
+    snprintf(full, sizeof(full), "%s_bucket", name);
+    for (int b = 0; b < n; b++) {
+        cum += counts[b];
+        if (b < n - 1)
+            snprintf(labels, sizeof(labels), "{le=\"%g\"}", bounds_s[b]);
+        else
+            snprintf(labels, sizeof(labels), "{le=\"+Inf\"}");
+        metric_value(w, full, labels, (double)cum);
+    }
+    snprintf(full, sizeof(full), "%s_sum", name);
+    metric_value(w, full, "", sum);
+    snprintf(full, sizeof(full), "%s_count", name);
+    metric_value(w, full, "", (double)cum);
+}
+
+static void write_lateness(jsonw_t *w, core_t *c)
+{
+    const core_counters_t *k = core_counters(c);
+    double bounds[CORE_LATENESS_BUCKETS - 1];
+    for (int i = 0; i < CORE_LATENESS_BUCKETS - 1; i++)
+        bounds[i] = (double)core_lateness_bounds[i] / 1e9;
+    metric_head(w, "distribuerad_job_lateness_seconds", "histogram",
+                "How long after its scheduled time a job fire ran.");
+    write_histogram(w, "distribuerad_job_lateness_seconds", k->lateness, CORE_LATENESS_BUCKETS, bounds,
+                    k->lateness_sum);
+}
+
+static void write_wal(jsonw_t *w, wal_t *wal)
+{
+    wal_metrics_t m;
+    wal_get_metrics(wal, &m);
+    metric_head(w, "distribuerad_log_bytes_written_total", "counter", "Bytes appended to the log.");
+    metric_value(w, "distribuerad_log_bytes_written_total", "", (double)m.bytes_written);
+    metric_head(w, "distribuerad_log_size_bytes", "gauge", "Size of the log file.");
+    metric_value(w, "distribuerad_log_size_bytes", "", (double)m.size);
+    metric_head(w, "distribuerad_log_write_errors_total", "counter", "Log writes that failed (answered 503).");
+    metric_value(w, "distribuerad_log_write_errors_total", "", (double)m.write_errors);
+    metric_head(w, "distribuerad_log_rewrites_total", "counter", "Log rewrites done.");
+    metric_value(w, "distribuerad_log_rewrites_total", "", (double)m.rewrites);
+    metric_head(w, "distribuerad_log_fsync_errors_total", "counter", "fsync calls that failed.");
+    metric_value(w, "distribuerad_log_fsync_errors_total", "", (double)m.fsync_errors);
+    static const double bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1};
+    metric_head(w, "distribuerad_log_fsync_duration_seconds", "histogram", "Time one fsync of the log took.");
+    write_histogram(w, "distribuerad_log_fsync_duration_seconds", m.fsync_buckets, 8, bounds, m.fsync_seconds_sum);
+}
+
 void handle_metrics(h2o_req_t *req, route_args_t *a)
 {
     core_tick(a->ctx->core, http_now());
     jsonw_t *w = &a->ctx->out;
     write_requests(w);
     write_core(w, a->ctx->core);
+    write_lateness(w, a->ctx->core);
+    if (a->ctx->wal)
+        write_wal(w, a->ctx->wal);
     req->res.status = 200;
     req->res.reason = "OK";
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,

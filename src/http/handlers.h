@@ -19,6 +19,13 @@ typedef struct route_args {
     size_t param_len;
 } route_args_t;
 
+/* The request's channel, created on first use. NULL (after answering 429)
+ * if it does not exist and the channel limit is reached. */
+channel_t *route_channel(h2o_req_t *req, route_args_t *a);
+
+/* Answers 429 and returns 1 if adding n events to ch would pass a limit. */
+int events_full(h2o_req_t *req, route_args_t *a, channel_t *ch, size_t n);
+
 typedef void (*handler_fn)(h2o_req_t *req, route_args_t *a);
 
 void handle_channels(h2o_req_t *req, route_args_t *a);

@@ -233,3 +233,31 @@ int router_dispatch(h2o_req_t *req, http_ctx_t *ctx)
         http_error(req, 404, "no such resource");
     return -1;
 }
+
+channel_t *route_channel(h2o_req_t *req, route_args_t *a)
+{
+    core_t *c = a->ctx->core;
+    channel_t *ch = core_channel_find(c, a->channel, a->channel_len);
+    if (ch)
+        return ch;
+    if (core_channel_count(c) >= a->ctx->limits->max_channels) {
+        http_error_full(req, "channels", a->ctx->limits->max_channels);
+        return NULL;
+    }
+    return core_channel(c, a->channel, a->channel_len);
+}
+
+int events_full(h2o_req_t *req, route_args_t *a, channel_t *ch, size_t n)
+{
+    const http_limits_t *l = a->ctx->limits;
+    core_tick(a->ctx->core, http_now()); /* what expired frees room first */
+    if (core_counters(a->ctx->core)->events + n > l->max_events) {
+        http_error_full(req, "events in all channels", l->max_events);
+        return 1;
+    }
+    if (ch->st.ready + ch->st.scheduled + ch->st.locked + n > l->max_channel_events) {
+        http_error_full(req, "events in this channel", l->max_channel_events);
+        return 1;
+    }
+    return 0;
+}

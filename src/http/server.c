@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,6 +34,12 @@ struct http_server {
     h2o_socket_t *sync_sock;   /* the log's eventfd: an fsync finished */
     deferred_t *dhead, *dtail; /* answers waiting for fsync, oldest first */
     uint64_t sends;            /* answers handed to h2o, ever */
+    size_t nconns;             /* open client connections */
+    ntime_t full_logged_at;    /* last "too many connections" log line */
+    const char *auth_token;    /* NULL: no authentication */
+    size_t auth_len;
+    int metrics_open;
+    SSL_CTX *ssl_ctx;
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx;
     h2o_socket_t *listener;
@@ -199,6 +206,13 @@ void http_error(h2o_req_t *req, int status, const char *fmt, ...)
     jsonw_free(&w);
 }
 
+void http_error_full(h2o_req_t *req, const char *what, size_t limit)
+{
+    http_add_header(req, "retry-after", "1", 1);
+    http_error(req, 429, "the server holds its limit of %zu %s; nothing was changed, try again later",
+               limit, what);
+}
+
 void http_error_io(h2o_req_t *req)
 {
     http_error(req, 503, "the change could not be written to the log, so it was not made; try again later");
@@ -206,10 +220,54 @@ void http_error_io(h2o_req_t *req)
 
 /* ---- requests ---- */
 
+/* ---- authentication ---- */
+
+/* Compares in time that depends only on the lengths, not on where the
+ * first difference is. */
+static int same_secret(const char *a, size_t alen, const char *b, size_t blen)
+{
+    unsigned char diff = alen != blen;
+    for (size_t i = 0; i < blen; i++)
+        diff |= (unsigned char)(b[i] ^ (i < alen ? a[i] : 0));
+    return diff == 0;
+}
+
+/* Probes and (if asked) metrics stay open, so Kubernetes needs no token. */
+static int open_path(http_server_t *s, h2o_req_t *req)
+{
+    h2o_iovec_t p = req->path;
+    if (req->query_at != SIZE_MAX)
+        p.len = req->query_at;
+    if (p.len > 1 && p.base[p.len - 1] == '/')
+        p.len--;
+    return h2o_memis(p.base, p.len, H2O_STRLIT("/healthz")) || h2o_memis(p.base, p.len, H2O_STRLIT("/readyz")) ||
+           (s->metrics_open && h2o_memis(p.base, p.len, H2O_STRLIT("/metrics")));
+}
+
+static int authorized(http_server_t *s, h2o_req_t *req)
+{
+    if (!s->auth_token || open_path(s, req))
+        return 1;
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    if (i < 0)
+        return 0;
+    h2o_iovec_t v = req->headers.entries[i].value;
+    if (v.len < 7 || strncasecmp(v.base, "bearer ", 7) != 0)
+        return 0;
+    return same_secret(v.base + 7, v.len - 7, s->auth_token, s->auth_len);
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     http_server_t *s = ((dr_handler_t *)self)->server;
     ntime_t started = http_now();
+    if (!authorized(s, req)) {
+        static const char challenge[] = "Bearer realm=\"distribuerad\"";
+        http_add_header(req, "www-authenticate", challenge, sizeof(challenge) - 1);
+        http_error(req, 401, "this server needs a bearer token: send Authorization: Bearer <token>");
+        metrics_observe(-1, 401, started, http_now());
+        return 0;
+    }
     int route = router_dispatch(req, &s->hctx);
     /* Whatever the handler changed may have freed events for parked
      * acquirers (an UNLOCK, a publish). */
@@ -263,6 +321,11 @@ static void json_error_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
 
 /* ---- listener ---- */
 
+static void on_conn_close(void *data)
+{
+    ((http_server_t *)data)->nconns--;
+}
+
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
     http_server_t *s = listener->data;
@@ -273,8 +336,49 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
         if (!sock)
             break;
+        if (s->nconns >= s->hctx.limits->max_connections) {
+            /* Past the limit a connection is closed at once: cheaper than
+             * an answer, and the client's retry finds room later. */
+            ntime_t now = http_now();
+            if (now - s->full_logged_at > 10 * NTIME_NS_PER_S) {
+                log_warn("refusing connections: %zu open, the limit", s->nconns);
+                s->full_logged_at = now;
+            }
+            h2o_socket_close(sock);
+            continue;
+        }
+        s->nconns++;
+        sock->on_close.cb = on_conn_close;
+        sock->on_close.data = s;
         h2o_accept(&s->accept_ctx, sock);
     }
+}
+
+/* ---- TLS ---- */
+
+static SSL_CTX *tls_context(const char *cert, const char *key)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx)
+        return NULL;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION);
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+        log_error("cannot load the TLS certificate %s (PEM expected)", cert);
+        goto error;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+        log_error("cannot load the TLS key %s (PEM expected)", key);
+        goto error;
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        log_error("the TLS key %s does not match the certificate %s", key, cert);
+        goto error;
+    }
+    return ctx;
+error:
+    SSL_CTX_free(ctx);
+    return NULL;
 }
 
 static int listen_on(const char *address, int port, char *bound, size_t boundlen)
@@ -344,9 +448,15 @@ static void user_timer(tnode_t *node, ntime_t now, void *arg);
 http_server_t *http_server_new(const http_config_t *cfg, core_t *core)
 {
     http_server_t *s = xcalloc(1, sizeof(*s));
+    if (cfg->tls_cert && !(s->ssl_ctx = tls_context(cfg->tls_cert, cfg->tls_key))) {
+        free(s);
+        return NULL;
+    }
     char bound[NI_MAXHOST + NI_MAXSERV + 4];
     int fd = listen_on(cfg->address, cfg->port, bound, sizeof(bound));
     if (fd < 0) {
+        if (s->ssl_ctx)
+            SSL_CTX_free(s->ssl_ctx);
         free(s);
         return NULL;
     }
@@ -361,6 +471,9 @@ http_server_t *http_server_new(const http_config_t *cfg, core_t *core)
     /* h2o refuses bodies past this itself (plain-text 413); keep it above
      * our limit so ordinary over-size bodies get our JSON 413. */
     s->config.max_request_entity_size = cfg->limits.max_body * 2 + 4096;
+    /* Time to receive a request (a slow-loris client is cut off after it)
+     * and to keep an idle connection. */
+    s->config.http1.req_timeout = cfg->limits.request_timeout_ms;
     h2o_hostconf_t *host = h2o_config_register_host(&s->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
     h2o_create_filter(&host->fallback_path, sizeof(h2o_filter_t))->on_setup_ostream = json_error_setup;
@@ -372,6 +485,10 @@ http_server_t *http_server_new(const http_config_t *cfg, core_t *core)
     h2o_context_init(&s->ctx, h2o_evloop_create(), &s->config);
     s->accept_ctx.ctx = &s->ctx;
     s->accept_ctx.hosts = s->config.hosts;
+    s->accept_ctx.ssl_ctx = s->ssl_ctx;
+    s->auth_token = cfg->auth_token;
+    s->auth_len = cfg->auth_token ? strlen(cfg->auth_token) : 0;
+    s->metrics_open = cfg->metrics_open;
     s->listener = h2o_evloop_socket_create(s->ctx.loop, fd, H2O_SOCKET_FLAG_DONT_READ);
     s->listener->data = s;
     h2o_socket_read_start(s->listener, on_accept);
@@ -402,7 +519,8 @@ http_server_t *http_server_new(const http_config_t *cfg, core_t *core)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    log_info("listening on http://%s", bound);
+    log_info("listening on %s://%s%s", s->ssl_ctx ? "https" : "http", bound,
+             cfg->auth_token ? " (bearer token required)" : "");
     return s;
 }
 
@@ -488,5 +606,7 @@ void http_server_free(http_server_t *s)
     }
     h2o_config_dispose(&s->config);
     jsonw_free(&s->hctx.out);
+    if (s->ssl_ctx)
+        SSL_CTX_free(s->ssl_ctx);
     free(s);
 }

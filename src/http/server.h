@@ -24,6 +24,12 @@ typedef struct http_limits {
     size_t max_body;          /* bytes of a request body (413 past it) */
     size_t max_data;          /* bytes of one event's data (413 past it) */
     size_t max_batch;         /* events in one batch publish (413 past it) */
+    size_t max_channels;      /* channels in all (429 past it) */
+    size_t max_events;        /* live events in all (429 past it) */
+    size_t max_channel_events; /* live events in one channel (429 past it) */
+    size_t max_waiters;       /* parked long-poll acquires (429 past it) */
+    size_t max_connections;   /* open client connections; more are closed at once */
+    uint64_t request_timeout_ms; /* to receive a request's headers and body; idle keep-alive */
 } http_limits_t;
 
 typedef struct http_config {
@@ -31,6 +37,10 @@ typedef struct http_config {
     int port;                 /* 0 picks a free port (logged) */
     http_limits_t limits;
     wal_t *wal;               /* NULL: in memory only */
+    const char *auth_token;   /* NULL: no authentication */
+    int metrics_open;         /* /metrics needs no token */
+    const char *tls_cert;     /* PEM files; both NULL: plain HTTP */
+    const char *tls_key;
 } http_config_t;
 
 typedef struct http_server http_server_t;
@@ -76,6 +86,9 @@ void http_error(h2o_req_t *req, int status, const char *fmt, ...)
 
 /* 503: the change could not be written to the log and was not made. */
 void http_error_io(h2o_req_t *req);
+
+/* 429 with Retry-After: a limit is reached; nothing was changed. */
+void http_error_full(h2o_req_t *req, const char *what, size_t limit);
 
 /* Adds a response header (value copied into the request's pool). */
 void http_add_header(h2o_req_t *req, const char *name, const char *value, size_t len);
