@@ -81,8 +81,12 @@ void acquire_serve_waiters(http_ctx_t *ctx)
         while (ch->wait_head && ch->ready_len > 0) {
             waiter_t *w = ch->wait_head;
             unlink_waiter(w);
-            if (client_gone(w->req))
+            if (client_gone(w->req)) {
+                /* Nothing is locked for it; the empty answer lets h2o find
+                 * the closed socket and free the connection. */
+                answer(w->req, ctx, ch, NULL, 0);
                 continue;
+            }
             event_t **evs = h2o_mem_alloc_pool(&w->req->pool, w->max * sizeof(*evs));
             size_t n = core_acquire(ctx->core, ch, http_now(), w->max, w->ttl_ns, evs);
             answer(w->req, ctx, ch, evs, n);
