@@ -7,7 +7,7 @@ what=${1:-test}
 pkgs="build-essential pkg-config libh2o-evloop-dev libjansson-dev tzdata"
 case "$what" in
   build) ;;
-  test) pkgs="$pkgs libcmocka-dev python3 curl valgrind clang openssl prometheus util-linux" ;;
+  test) pkgs="$pkgs libcmocka-dev python3 curl valgrind clang libclang-rt-14-dev openssl prometheus util-linux" ;;
   bench) pkgs="$pkgs libcmocka-dev python3 curl beanstalkd" ;;
   *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
 esac
