@@ -4,7 +4,7 @@
 # Usage: scripts/deps.sh [build|test|bench]   (default: test)
 set -e
 what=${1:-test}
-pkgs="build-essential pkg-config libh2o-evloop-dev libjansson-dev tzdata"
+pkgs="build-essential pkg-config libh2o-evloop-dev libjansson-dev libssl-dev tzdata"
 case "$what" in
   build) ;;
   test) pkgs="$pkgs libcmocka-dev python3 curl valgrind clang libclang-rt-14-dev openssl prometheus util-linux" ;;
