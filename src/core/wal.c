@@ -12,7 +12,9 @@
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include "fsync.h"
@@ -45,6 +47,11 @@ struct wal {
     fsyncer_t *fsyncer;
     wal_metrics_t m;
     wal_log_fn log;
+    pid_t rw_pid;             /* the rewrite's writer process; 0 if none */
+    char *rw_tmp;             /* its file */
+    unsigned char *rw_buf;    /* records committed since it started */
+    size_t rw_len, rw_cap;
+    int64_t rw_started;       /* monotonic ns */
 };
 
 static void say(wal_t *w, const char *level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -325,6 +332,14 @@ static int journal_commit_cb(void *arg)
         if (w->write_failing)
             say(w, "info", "writing the log %s works again", w->path);
         w->write_failing = 0;
+        if (w->rw_pid > 0) {
+            if (w->rw_len + w->pending_len > w->rw_cap) {
+                w->rw_cap = (w->rw_len + w->pending_len) * 2;
+                w->rw_buf = xrealloc(w->rw_buf, w->rw_cap);
+            }
+            memcpy(w->rw_buf + w->rw_len, w->pending, w->pending_len);
+            w->rw_len += w->pending_len;
+        }
         w->size += w->pending_len;
         w->m.bytes_written += w->pending_len;
         w->m.records_written += w->pending_records;
@@ -359,6 +374,7 @@ wal_t *wal_open(const wal_config_t *cfg, char *err, size_t errlen)
     w->fd = w->lock_fd = w->dir_fd = w->sync_fd = -1;
     w->dir = xstrndup(cfg->dir, strlen(cfg->dir));
     w->path = join(cfg->dir, WAL_FILE);
+    w->rw_tmp = join(cfg->dir, WAL_TMP);
     w->mode = cfg->fsync;
     w->truncate_corrupt = cfg->truncate_corrupt;
     w->rewrite_min = cfg->rewrite_min;
@@ -575,47 +591,104 @@ static void rw_add(void *arg, const core_rec_t *r)
     rw->len += wal_encode(r, rw->buf + rw->len);
 }
 
-int wal_maybe_rewrite(wal_t *w, core_t *c, ntime_t now, int force)
+/* The child: writes the snapshot of its copy of the state to tmp and
+ * makes it durable. Exits 0 on success. */
+static void rewrite_child(wal_t *w, core_t *c, ntime_t now, const char *tmp)
 {
-    if (!force && (w->size < w->rewrite_min || w->size < 2 * w->base_size))
-        return 0;
-    int64_t t0 = mono_now();
-    char *tmp = join(w->dir, WAL_TMP);
     rewriter_t rw = {.w = w, .cap = 1 << 20, .size = WAL_HEADER};
     rw.buf = xmalloc(rw.cap);
     rw.fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (rw.fd < 0 || write_header(rw.fd) != 0) {
-        rw.failed = errno;
-    } else {
-        core_journal_t j = {rw_add, NULL, &rw};
-        core_snapshot(c, now, &j);
-        rw_flush(&rw);
-    }
-    /* The new file must be whole on disk before it replaces the old one,
-     * and the rename must be on disk before the old file's records are
-     * forgotten. */
-    if (!rw.failed && (fsync(rw.fd) != 0 || rename(tmp, w->path) != 0 || fsync_dir(w) != 0))
-        rw.failed = errno;
-    free(rw.buf);
-    if (rw.failed) {
-        say(w, "error", "rewriting the log %s failed: %s; still using the old log", w->path,
-            strerror(rw.failed));
-        if (rw.fd >= 0)
-            close(rw.fd);
-        unlink(tmp);
-        free(tmp);
+    if (rw.fd < 0 || write_header(rw.fd) != 0)
+        _exit(1);
+    core_journal_t j = {rw_add, NULL, &rw};
+    core_snapshot(c, now, &j);
+    rw_flush(&rw);
+    _exit(rw.failed || fsync(rw.fd) != 0 ? 1 : 0);
+}
+
+static void rewrite_abandon(wal_t *w, const char *why, int err)
+{
+    say(w, "error", "rewriting the log %s failed (%s%s%s); still using the old log", w->path, why,
+        err ? ": " : "", err ? strerror(err) : "");
+    unlink(w->rw_tmp);
+    w->rw_pid = 0;
+    w->rw_len = 0;
+}
+
+/* The parent, once the child succeeded: appends what was logged since the
+ * fork, makes the new file durable, puts it in place of the old one. */
+static int rewrite_finish(wal_t *w)
+{
+    int fd = open(w->rw_tmp, O_WRONLY | O_APPEND | O_CLOEXEC);
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) != 0) {
+        rewrite_abandon(w, "cannot open the new file", errno);
+        if (fd >= 0)
+            close(fd);
         return -1;
     }
-    free(tmp);
+    uint64_t size = (uint64_t)sb.st_size;
+    /* The rename must be on disk before the old file's records are
+     * forgotten, and the new file whole before the rename. */
+    if (write_all(fd, w->rw_buf, w->rw_len, size) != 0 || fsync(fd) != 0 ||
+        rename(w->rw_tmp, w->path) != 0 || fsync_dir(w) != 0) {
+        rewrite_abandon(w, "cannot complete the new file", errno);
+        close(fd);
+        return -1;
+    }
+    size += w->rw_len;
     uint64_t old = w->size;
-    fsyncer_set_fd(w->fsyncer, rw.fd, rw.size);
+    fsyncer_set_fd(w->fsyncer, fd, size);
     close(w->fd);
-    w->fd = rw.fd;
-    w->size = w->base_size = rw.size;
+    w->fd = fd;
+    w->size = w->base_size = size;
     w->m.rewrites++;
+    w->rw_pid = 0;
+    w->rw_len = 0;
     say(w, "info", "rewrote the log %s: %llu -> %llu bytes in %.1f ms", w->path, (unsigned long long)old,
-        (unsigned long long)rw.size, (double)(mono_now() - t0) / 1e6);
+        (unsigned long long)size, (double)(mono_now() - w->rw_started) / 1e6);
     return 1;
+}
+
+/* Checks on a running rewrite; wait: block until it ends. */
+static int rewrite_poll(wal_t *w, int wait)
+{
+    int status;
+    pid_t r = waitpid(w->rw_pid, &status, wait ? 0 : WNOHANG);
+    if (r == 0)
+        return 0;
+    if (r < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        rewrite_abandon(w, "the writer process failed", r < 0 ? errno : 0);
+        return -1;
+    }
+    return rewrite_finish(w);
+}
+
+int wal_maybe_rewrite(wal_t *w, core_t *c, ntime_t now, int force)
+{
+    if (w->rw_pid > 0)
+        return rewrite_poll(w, force);
+    if (!force && (w->size < w->rewrite_min || w->size < 2 * w->base_size))
+        return 0;
+    /* Like Redis's AOF rewrite: a child writes the state it inherited while
+     * the server goes on; what is logged meanwhile is kept in rw_buf and
+     * appended to the new file before it replaces the old one. */
+    w->rw_started = mono_now();
+    w->rw_len = 0;
+    pid_t pid = fork();
+    if (pid < 0) {
+        say(w, "error", "cannot start the log rewrite: fork: %s", strerror(errno));
+        return -1;
+    }
+    if (pid == 0)
+        rewrite_child(w, c, now, w->rw_tmp);
+    w->rw_pid = pid;
+    return force ? rewrite_poll(w, 1) : 0;
+}
+
+int wal_rewrite_running(const wal_t *w)
+{
+    return w->rw_pid > 0;
 }
 
 /* ==== state ==== */
@@ -663,6 +736,11 @@ void wal_close(wal_t *w)
 {
     if (!w)
         return;
+    if (w->rw_pid > 0) {
+        kill(w->rw_pid, SIGKILL);
+        waitpid(w->rw_pid, NULL, 0);
+        unlink(w->rw_tmp);
+    }
     if (w->fsyncer) {
         if (fsyncer_flush(w->fsyncer) != 0)
             say(w, "error", "the final fsync of the log %s failed: %s", w->path, strerror(errno));
@@ -677,6 +755,8 @@ void wal_close(wal_t *w)
     if (w->lock_fd >= 0)
         close(w->lock_fd); /* releases the flock */
     free(w->pending);
+    free(w->rw_buf);
+    free(w->rw_tmp);
     free(w->path);
     free(w->dir);
     free(w);

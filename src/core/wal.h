@@ -20,10 +20,12 @@
  * and names the file and offset, unless truncation was asked for.
  *
  * Rewrite: when the file passes rewrite_min bytes and twice its size after
- * the last rewrite, the state is written from memory as snapshot records
- * to DIR/distribuerad.log.rewrite, which is fsynced and renamed over the
- * log, and the directory is fsynced (so a crash leaves the old or the new
- * file, whole).
+ * the last rewrite, a forked child writes the state it inherited as
+ * snapshot records to DIR/distribuerad.log.rewrite and fsyncs it, while
+ * the server goes on and keeps what it logs meanwhile in memory too. When
+ * the child is done, that tail is appended, the file fsynced and renamed
+ * over the log, and the directory fsynced (so a crash leaves the old or
+ * the new file, whole).
  *
  * DIR/distribuerad.lock is held with flock so two servers never share a
  * directory.
@@ -67,10 +69,14 @@ wal_t *wal_open(const wal_config_t *cfg, char *err, size_t errlen);
  * -1 with err saying what is wrong and what to do. */
 int wal_replay(wal_t *w, core_t *c, ntime_t now, wal_replay_stats_t *st, char *err, size_t errlen);
 
-/* Rewrites the log from memory if it has grown enough (or force). Returns
- * 1 if it rewrote, 0 if not needed, -1 on failure (logged; the old log
- * stays in use). */
+/* Starts a rewrite if the log has grown enough, or completes one whose
+ * child has finished; call it once per loop turn. force: rewrite now and
+ * wait for it. Returns 1 when a rewrite completed, 0 if nothing completed
+ * yet, -1 on failure (logged; the old log stays in use). */
 int wal_maybe_rewrite(wal_t *w, core_t *c, ntime_t now, int force);
+
+/* Nonzero while a rewrite's child runs (the loop should wake to finish it). */
+int wal_rewrite_running(const wal_t *w);
 
 /* Bytes written to the log, and bytes known to be on disk. */
 uint64_t wal_written(wal_t *w);

@@ -542,6 +542,8 @@ static void turn(http_server_t *s, int32_t max_ms)
     /* An answer sent from here, outside h2o's callbacks, completes (and
      * lets its connection read the next request) only in h2o's next turn:
      * that turn must not sleep. */
+    if (s->hctx.wal && wal_rewrite_running(s->hctx.wal) && (max_ms < 0 || max_ms > 100))
+        max_ms = 100; /* look at the rewrite's child again soon */
     int32_t wait = s->sends != sends ? 0 : core_wait_ms(s->hctx.core, now, max_ms);
     h2o_evloop_run(s->ctx.loop, wait < 0 ? INT32_MAX : wait);
 }
