@@ -190,8 +190,8 @@ static void method_not_allowed(h2o_req_t *req, const h2o_iovec_t *segs, int n)
         strcat(allow, routes[i].method);
     }
     http_add_header(req, "allow", allow, strlen(allow));
-    http_error(req, 405, "method %.*s is not allowed here; allowed: %s", (int)req->method.len,
-               req->method.base, allow);
+    /* The method is not echoed: it is client bytes, not necessarily UTF-8. */
+    http_error(req, 405, "this method is not allowed here; allowed: %s", allow);
 }
 
 int router_dispatch(h2o_req_t *req, http_ctx_t *ctx)

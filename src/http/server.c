@@ -189,6 +189,28 @@ void http_respond_empty(h2o_req_t *req, int status)
         send_body(req, status, "", 0, 0);
 }
 
+/* Replaces every byte that does not start a valid UTF-8 sequence with
+ * '?': messages may quote client bytes, and the answer must be JSON. */
+static void utf8_sanitize(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        size_t len = *p < 0x80 ? 1 : *p >= 0xc2 && *p <= 0xdf ? 2 : *p >= 0xe0 && *p <= 0xef ? 3
+                                : *p >= 0xf0 && *p <= 0xf4 ? 4 : 0;
+        size_t i = 1;
+        while (i < len && (p[i] & 0xc0) == 0x80)
+            i++;
+        unsigned cp = len == 3 ? (p[0] & 0x0f) << 12 | (p[1] & 0x3f) << 6 : 0;
+        int bad = len == 0 || i < len || (len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+                  (len == 4 && ((p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90)));
+        if (bad) {
+            *p++ = '?';
+            continue;
+        }
+        p += len;
+    }
+}
+
 void http_error(h2o_req_t *req, int status, const char *fmt, ...)
 {
     char msg[512];
@@ -196,6 +218,7 @@ void http_error(h2o_req_t *req, int status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    utf8_sanitize(msg);
     jsonw_t w;
     jsonw_init(&w, 64 + strlen(msg));
     jsonw_obj_begin(&w);
