@@ -1,0 +1,261 @@
+/*
+ * test_core.c -- the core as a plain library: timers, the event lifecycle,
+ * leases, acquire order, jobs. Time is passed in, so nothing sleeps.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "core/core.h"
+#include "core/timers.h"
+
+#define S NTIME_NS_PER_S
+#define MS NTIME_NS_PER_MS
+static const ntime_t T0 = 1790000000LL * S; /* 2026-09-21 */
+
+/* ---- timers ---- */
+
+static void test_timers_order_and_ties(void **state)
+{
+    (void)state;
+    timers_t t;
+    timers_init(&t);
+    tnode_t n[6];
+    memset(n, 0, sizeof(n));
+    ntime_t at[6] = {50, 10, 30, 10, 40, 10};
+    for (int i = 0; i < 6; i++)
+        timers_set(&t, &n[i], at[i]);
+    /* equal times come out in the order they were first scheduled */
+    tnode_t *want[6] = {&n[1], &n[3], &n[5], &n[2], &n[4], &n[0]};
+    for (int i = 0; i < 6; i++)
+        assert_ptr_equal(timers_pop_due(&t, 100), want[i]);
+    assert_null(timers_pop_due(&t, 100));
+    timers_free(&t);
+}
+
+static void test_timers_move_and_cancel(void **state)
+{
+    (void)state;
+    timers_t t;
+    timers_init(&t);
+    tnode_t n[100];
+    memset(n, 0, sizeof(n));
+    for (int i = 0; i < 100; i++)
+        timers_set(&t, &n[i], 1000 + (i * 37) % 100);
+    for (int i = 0; i < 100; i += 3)
+        timers_cancel(&t, &n[i]);
+    for (int i = 1; i < 100; i += 3)
+        timers_set(&t, &n[i], 5000 - i); /* move later, reversed */
+    timers_cancel(&t, &n[0]); /* not scheduled: nothing happens */
+    ntime_t last = 0;
+    int count = 0;
+    tnode_t *x;
+    while ((x = timers_pop_due(&t, 1 << 20)) != NULL) {
+        assert_true(x->at >= last);
+        assert_int_equal(x->index, 0);
+        last = x->at;
+        count++;
+    }
+    assert_int_equal(count, 100 - 34);
+    timers_free(&t);
+}
+
+static void test_timers_wait_rounds_up(void **state)
+{
+    (void)state;
+    timers_t t;
+    timers_init(&t);
+    assert_int_equal(timers_wait_ms(&t, 0, -1), -1); /* nothing: sleep until woken */
+    assert_int_equal(timers_wait_ms(&t, 0, 250), 250);
+    tnode_t n = {0};
+    timers_set(&t, &n, 10 * MS + 1);
+    assert_int_equal(timers_wait_ms(&t, 0, -1), 11);   /* never wake early */
+    assert_int_equal(timers_wait_ms(&t, 0, 5), 5);
+    assert_int_equal(timers_wait_ms(&t, 10 * MS, -1), 1);
+    assert_int_equal(timers_wait_ms(&t, 10 * MS + 1, -1), 0);
+    assert_int_equal(timers_wait_ms(&t, 20 * MS, -1), 0); /* overdue */
+    timers_set(&t, &n, (ntime_t)1 << 62);
+    assert_int_equal(timers_wait_ms(&t, 0, -1), INT32_MAX);
+    timers_free(&t);
+}
+
+/* ---- events ---- */
+
+static event_t *pub(core_t *c, channel_t *ch, ntime_t now, const char *data, ntime_t at, int64_t ttl)
+{
+    event_t *e = core_publish(c, ch, now, data, strlen(data), at, ttl);
+    assert_non_null(e);
+    return e;
+}
+
+/* The data of the visible events, in queue order, joined by ','. */
+static const char *queue(channel_t *ch)
+{
+    static char buf[256];
+    buf[0] = '\0';
+    for (event_t *e = ch->vhead; e; e = e->vnext) {
+        if (buf[0])
+            strcat(buf, ",");
+        strcat(buf, e->data);
+    }
+    return buf;
+}
+
+static void test_publish_delay_expire(void **state)
+{
+    (void)state;
+    core_t *c = core_new(tz_utc());
+    channel_t *ch = core_channel(c, "c", 1);
+    pub(c, ch, T0, "a", T0, 10 * S);
+    event_t *late = pub(c, ch, T0, "late", T0 + 2 * S, 10 * S);
+    eid_t late_id = late->id;
+    pub(c, ch, T0 + 1 * S, "b", T0 + 1 * S, 10 * S);
+    assert_string_equal(queue(ch), "a,b");
+    assert_int_equal(ch->st.scheduled, 1);
+    assert_int_equal(core_wait_ms(c, T0 + 1 * S, -1), 1000);
+    core_tick(c, T0 + 2 * S);
+    assert_string_equal(queue(ch), "a,b,late"); /* in the order they became visible */
+    event_t *e = core_event_get(c, ch, T0 + 2 * S, late_id);
+    assert_int_equal(event_state(e), EVENT_READY);
+    core_tick(c, T0 + 10 * S); /* "a" lives until exactly T0+10s */
+    assert_string_equal(queue(ch), "b,late");
+    assert_int_equal(ch->st.expired, 1);
+    core_tick(c, T0 + 12 * S);
+    assert_string_equal(queue(ch), "");
+    assert_int_equal(core_counters(c)->events, 0);
+    assert_int_equal(core_wait_ms(c, T0 + 12 * S, -1), -1); /* nothing due: no wake-ups */
+    core_free(c);
+}
+
+static void test_lock_unlock_keeps_place(void **state)
+{
+    (void)state;
+    core_t *c = core_new(tz_utc());
+    channel_t *ch = core_channel(c, "c", 1);
+    event_t *a = pub(c, ch, T0, "a", T0, 60 * S);
+    eid_t ida = a->id;
+    pub(c, ch, T0, "b", T0, 60 * S);
+    event_t *out;
+    assert_int_equal(core_lock(c, ch, T0, ida, 5 * S, &out), CORE_OK);
+    uint64_t token = out->lock_token;
+    assert_int_not_equal(token, 0);
+    assert_int_equal(core_lock(c, ch, T0, ida, 5 * S, &out), CORE_GONE); /* exactly one wins */
+    uint64_t wrong = token + 1;
+    assert_int_equal(core_unlock(c, ch, T0, ida, &wrong, &out), CORE_CONFLICT);
+    assert_int_equal(core_delete(c, ch, T0, ida, &wrong), CORE_CONFLICT);
+    assert_int_equal(core_extend(c, ch, T0 + 1 * S, ida, 10 * S, &token, &out), CORE_OK);
+    assert_int_equal(out->locked_until, T0 + 11 * S);
+    assert_int_equal(out->lock_token, token); /* EXTEND keeps the token */
+    core_tick(c, T0 + 11 * S);                 /* the lock runs out */
+    assert_int_equal(event_state(core_event_get(c, ch, T0 + 11 * S, ida)), EVENT_READY);
+    assert_int_equal(ch->st.lock_expired, 1);
+    assert_string_equal(queue(ch), "a,b");
+    event_t *got[2];
+    assert_int_equal(core_acquire(c, ch, T0 + 11 * S, 1, S, got), 1);
+    assert_string_equal(got[0]->data, "a"); /* back at its place: oldest first */
+    /* the stale token of the first lock cannot delete it now */
+    assert_int_equal(core_delete(c, ch, T0 + 11 * S, ida, &token), CORE_CONFLICT);
+    uint64_t now_token = got[0]->lock_token;
+    assert_int_not_equal(now_token, token);
+    assert_int_equal(core_delete(c, ch, T0 + 11 * S, ida, &now_token), CORE_OK);
+    assert_int_equal(core_delete(c, ch, T0 + 11 * S, ida, NULL), CORE_NOT_FOUND);
+    core_free(c);
+}
+
+static void test_acquire_skips_locked_oldest_first(void **state)
+{
+    (void)state;
+    core_t *c = core_new(tz_utc());
+    channel_t *ch = core_channel(c, "c", 1);
+    char name[16];
+    eid_t ids[1000];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(name, sizeof(name), "%d", i);
+        ids[i] = pub(c, ch, T0, name, T0, 3600 * S)->id;
+    }
+    event_t *out;
+    for (int i = 0; i < 1000; i += 2) /* lock every even one */
+        assert_int_equal(core_lock(c, ch, T0, ids[i], 60 * S, &out), CORE_OK);
+    assert_int_equal(core_unlock(c, ch, T0, ids[500], NULL, &out), CORE_OK);
+    event_t *got[10];
+    assert_int_equal(core_acquire(c, ch, T0, 3, 60 * S, got), 3);
+    assert_string_equal(got[0]->data, "1");
+    assert_string_equal(got[1]->data, "3");
+    assert_string_equal(got[2]->data, "5");
+    event_t *all[600];
+    size_t n = core_acquire(c, ch, T0, 600, 60 * S, all);
+    assert_int_equal(n, 498); /* 497 odd ones left, and 500 */
+    assert_int_equal(ch->st.ready, 0);
+    assert_int_equal(ch->st.locked, 1000);
+    core_free(c);
+}
+
+static void test_delete_cancels_scheduled(void **state)
+{
+    (void)state;
+    core_t *c = core_new(tz_utc());
+    channel_t *ch = core_channel(c, "c", 1);
+    channel_t *other = core_channel(c, "d", 1);
+    eid_t id = pub(c, ch, T0, "x", T0 + 5 * S, 60 * S)->id;
+    event_t *out;
+    assert_int_equal(core_lock(c, ch, T0, id, S, &out), CORE_GONE); /* not yet published */
+    assert_null(core_event_get(c, other, T0, id));                  /* not in that channel */
+    assert_int_equal(core_delete(c, other, T0, id, NULL), CORE_NOT_FOUND);
+    assert_int_equal(core_delete(c, ch, T0, id, NULL), CORE_OK);
+    core_tick(c, T0 + 10 * S);
+    assert_string_equal(queue(ch), "");
+    assert_int_equal(ch->st.published, 0);
+    core_free(c);
+}
+
+/* ---- jobs ---- */
+
+static void test_job_fires_once_per_time_never_early(void **state)
+{
+    (void)state;
+    core_t *c = core_new(tz_utc());
+    channel_t *ch = core_channel(c, "c", 1);
+    job_t *j;
+    char err[256];
+    assert_int_equal(core_job_add(c, ch, T0, "j", 1, "@every 1s", 9, "tick", 4, 60 * S, &j, err, sizeof(err)),
+                     CORE_OK);
+    assert_int_equal(j->next_at, T0 + S);
+    assert_int_equal(core_job_add(c, ch, T0, "j", 1, "@hourly", 7, "", 0, S, &j, err, sizeof(err)),
+                     CORE_CONFLICT);
+    core_tick(c, T0 + S - 1);
+    assert_int_equal(ch->st.ready, 0); /* never early */
+    core_tick(c, T0 + S);
+    core_tick(c, T0 + S); /* the same time again: no second fire */
+    assert_int_equal(ch->st.ready, 1);
+    core_tick(c, T0 + 5 * S + 300 * MS); /* a late turn skips the missed times */
+    assert_int_equal(ch->st.ready, 2);
+    j = core_job_get(c, ch, "j", 1);
+    assert_int_equal(j->next_at, T0 + 6 * S); /* the phase is kept */
+    assert_int_equal(core_job_delete(c, ch, T0 + 6 * S, "j", 1), CORE_OK);
+    core_tick(c, T0 + 60 * S);
+    assert_int_equal(ch->st.ready, 2);
+    assert_int_equal(core_job_add(c, ch, T0, "k", 1, "61 * * * *", 10, "", 0, S, &j, err, sizeof(err)),
+                     CORE_INVALID);
+    assert_true(strlen(err) > 0);
+    core_free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_timers_order_and_ties),
+        cmocka_unit_test(test_timers_move_and_cancel),
+        cmocka_unit_test(test_timers_wait_rounds_up),
+        cmocka_unit_test(test_publish_delay_expire),
+        cmocka_unit_test(test_lock_unlock_keeps_place),
+        cmocka_unit_test(test_acquire_skips_locked_oldest_first),
+        cmocka_unit_test(test_delete_cancels_scheduled),
+        cmocka_unit_test(test_job_fires_once_per_time_never_early),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
