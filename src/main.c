@@ -231,20 +231,26 @@ static int flag_duration_ms(const char *name, uint64_t *ms)
     return 0;
 }
 
-/* Lets the process hold max connections plus its own files. */
-static void raise_fd_limit(size_t conns)
+/* Lets the process hold max connections plus its own files; where the
+ * open-file limit cannot be raised that far, fewer connections are
+ * allowed, so the excess is closed at once instead of failing accept. */
+static size_t fit_fd_limit(size_t conns)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return;
+        return conns;
     rlim_t want = (rlim_t)conns + 64;
     if (rl.rlim_cur < want) {
         rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
     }
-    if (rl.rlim_cur < want)
-        log_warn("the open-file limit (%llu) is below -max-connections (%zu) plus files",
-                 (unsigned long long)rl.rlim_cur, conns);
+    if (rl.rlim_cur >= want)
+        return conns;
+    size_t fit = rl.rlim_cur > 128 ? (size_t)rl.rlim_cur - 64 : 64;
+    log_warn("the open-file limit is %llu: allowing %zu connections, not %zu",
+             (unsigned long long)rl.rlim_cur, fit, conns);
+    return fit;
 }
 
 static void wal_log(const char *level, const char *msg)
@@ -356,7 +362,8 @@ int main(int argc, char **argv)
         .tls_cert = *tls_cert ? tls_cert : NULL,
         .tls_key = *tls_key ? tls_key : NULL,
     };
-    raise_fd_limit((size_t)max_conns);
+    cfg.limits.max_connections = fit_fd_limit(cfg.limits.max_connections);
+    core_set_limits(core, cfg.limits.max_events, cfg.limits.max_channel_events);
     http_server_t *server = http_server_new(&cfg, core);
     if (!server) {
         wal_close(wal);

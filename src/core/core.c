@@ -62,6 +62,7 @@ void core_free(core_t *c)
 
 void core_tick(core_t *c, ntime_t now)
 {
+    now = core_clock(c, now);
     tnode_t *n;
     while ((n = timers_pop_due(&c->timers, now)) != NULL) {
         if (n->kind == CORE_TIMER_EVENT)
@@ -71,6 +72,12 @@ void core_tick(core_t *c, ntime_t now)
         else
             c->timer_fn(n, now, c->timer_arg);
     }
+}
+
+void core_set_limits(core_t *c, size_t max_events, size_t max_channel_events)
+{
+    c->max_events = max_events;
+    c->max_channel_events = max_channel_events;
 }
 
 void core_set_timer_fn(core_t *c, core_timer_fn fn, void *arg)

@@ -106,6 +106,7 @@ struct job {
 
 typedef struct core_counters {
     uint64_t published, deleted, expired, lock_expired, job_fires;
+    uint64_t job_fires_skipped; /* the server or channel was full */
     uint64_t events;          /* live events, any state */
     uint64_t lateness[CORE_LATENESS_BUCKETS]; /* job fires by how late they ran */
     double lateness_sum;      /* seconds */
@@ -136,6 +137,11 @@ void core_tick(core_t *c, ntime_t now);
 int32_t core_wait_ms(core_t *c, ntime_t now, int32_t max_ms);
 
 const core_counters_t *core_counters(const core_t *c);
+
+/* Limits jobs respect: a fire that would pass them is skipped (counted in
+ * job_fires_skipped). 0 means no limit. The HTTP layer checks the same
+ * limits for requests. */
+void core_set_limits(core_t *c, size_t max_events, size_t max_channel_events);
 
 /* Caller deadlines share the core's one timer heap. fn runs from
  * core_tick for each due node scheduled with core_timer_set; the node is
@@ -233,7 +239,7 @@ size_t core_jobs_sorted(channel_t *ch, job_t ***out);
  * reproduces them. Records carry `now`, the instant of the change. */
 
 typedef enum core_rec_type {
-    CORE_REC_PUBLISH = 1, /* channel id t1=publish_at ttl data */
+    CORE_REC_PUBLISH = 1, /* channel id t1=publish_at ttl data [name: a job's fire] */
     CORE_REC_LOCK,        /* channel id t1=locked_until token */
     CORE_REC_UNLOCK,      /* channel id */
     CORE_REC_EXTEND,      /* channel id t1=locked_until */
@@ -284,6 +290,11 @@ core_status_t core_apply(core_t *c, const core_rec_t *r);
  * job fires, which resume at their next time after now. Counters since
  * start are reset. */
 void core_replay_end(core_t *c, ntime_t now);
+
+/* Writes a record that changes nothing (the id generator's position) and
+ * commits it: 0 if the log can be written again. For recovering from a
+ * failed write without waiting for a client's change. */
+int core_log_probe(core_t *c, ntime_t now);
 
 /* Writes the whole state as records (IDGEN, SNAP_JOB, SNAP_EVENT) to
  * j->add, in an order that replays to the same state. Returns how many. */

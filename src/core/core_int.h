@@ -21,7 +21,22 @@ struct core {
     void *timer_arg;
     core_journal_t journal;   /* add == NULL: nothing is logged */
     int replaying;            /* jobs do not fire; records give ids and tokens */
+    size_t max_events, max_channel_events; /* for job fires; 0: none */
+    ntime_t now;              /* the latest now seen (core_clock) */
+    const core_rec_t *replay_fire; /* replay: a job's PUBLISH, created when that
+                                      job's timer comes up in the tick */
 };
+
+/* The core's now: never before a now it has already seen. A wall-clock
+ * step back would otherwise let a change be logged before one already
+ * applied (a lock after the tick that ended the previous lock), which
+ * replay could not follow; time stands still until the clock catches up. */
+static inline ntime_t core_clock(core_t *c, ntime_t now)
+{
+    if (now < c->now)
+        return c->now;
+    return c->now = now;
+}
 
 /* Hands r to the journal, if any. */
 static inline void journal_add(core_t *c, const core_rec_t *r)

@@ -285,6 +285,7 @@ event_t *core_publish(core_t *c, channel_t *ch, ntime_t now, const char *data, s
 core_status_t core_publish_batch(core_t *c, channel_t *ch, ntime_t now, const core_pub_t *pubs,
                                  size_t n, event_t **out)
 {
+    now = core_clock(c, now);
     core_tick(c, now);
     /* Ids are taken first so the records hold them; a failed commit only
      * skips some ids, which stay unique. */
@@ -321,6 +322,7 @@ event_t *event_lookup(core_t *c, channel_t *ch, eid_t id)
 
 event_t *core_event_get(core_t *c, channel_t *ch, ntime_t now, eid_t id)
 {
+    now = core_clock(c, now);
     return find(c, ch, now, id);
 }
 
@@ -377,6 +379,7 @@ static int log1(core_t *c, const core_rec_t *r)
 core_status_t core_lock(core_t *c, channel_t *ch, ntime_t now, eid_t id, int64_t ttl_ns,
                         event_t **out)
 {
+    now = core_clock(c, now);
     event_t *e = find(c, ch, now, id);
     if (!e || e->state != EVENT_READY)
         return CORE_GONE;
@@ -399,6 +402,7 @@ static int token_ok(const event_t *e, const uint64_t *token)
 core_status_t core_unlock(core_t *c, channel_t *ch, ntime_t now, eid_t id,
                           const uint64_t *token, event_t **out)
 {
+    now = core_clock(c, now);
     event_t *e = find(c, ch, now, id);
     if (!e || e->state == EVENT_SCHEDULED)
         return CORE_GONE;
@@ -418,6 +422,7 @@ core_status_t core_unlock(core_t *c, channel_t *ch, ntime_t now, eid_t id,
 core_status_t core_extend(core_t *c, channel_t *ch, ntime_t now, eid_t id, int64_t ttl_ns,
                           const uint64_t *token, event_t **out)
 {
+    now = core_clock(c, now);
     event_t *e = find(c, ch, now, id);
     if (!e || e->state != EVENT_LOCKED)
         return CORE_GONE;
@@ -435,6 +440,7 @@ core_status_t core_extend(core_t *c, channel_t *ch, ntime_t now, eid_t id, int64
 
 core_status_t core_delete(core_t *c, channel_t *ch, ntime_t now, eid_t id, const uint64_t *token)
 {
+    now = core_clock(c, now);
     event_t *e = find(c, ch, now, id);
     if (!e)
         return CORE_NOT_FOUND;
@@ -451,6 +457,7 @@ core_status_t core_delete(core_t *c, channel_t *ch, ntime_t now, eid_t id, const
 size_t core_acquire(core_t *c, channel_t *ch, ntime_t now, size_t max, int64_t ttl_ns,
                     event_t **out)
 {
+    now = core_clock(c, now);
     core_tick(c, now);
     /* Lock first, then commit all records at once; if the commit fails,
      * every lock is undone, which puts each event back in its place (the

@@ -36,14 +36,34 @@ static void count_lateness(core_t *c, int64_t late_ns)
     c->counters.lateness_sum += (double)late_ns / 1e9;
 }
 
+/* Would one more event pass a limit? Then the fire is skipped, like a
+ * request past the limit: nothing stored is evicted to make room. */
+static int job_full(const core_t *c, const channel_t *ch)
+{
+    return (c->max_events && c->counters.events >= c->max_events) ||
+           (c->max_channel_events && ch->st.ready + ch->st.scheduled + ch->st.locked >= c->max_channel_events);
+}
+
 void job_fire(core_t *c, job_t *j, ntime_t now)
 {
     /* While replaying, the fires that happened are PUBLISH records of
      * their own; a job only keeps its schedule. */
-    if (!c->replaying) {
+    const core_rec_t *rf = c->replay_fire;
+    if (c->replaying && rf && rf->name_len == j->name_len && memcmp(rf->name, j->name, j->name_len) == 0 &&
+        rf->channel_len == j->channel->name_len && memcmp(rf->channel, j->channel->name, rf->channel_len) == 0) {
+        /* Replay: this is the fire the record describes, at the same point
+         * of the tick as it happened live. */
+        event_create(c, j->channel, now, rf->id, rf->data, rf->data_len, rf->t1, rf->ttl_ns);
+        id_gen_observe(&c->idgen, rf->id);
+        c->replay_fire = NULL;
+    } else if (!c->replaying && job_full(c, j->channel)) {
+        c->counters.job_fires_skipped++;
+    } else if (!c->replaying) {
         core_rec_t r;
         eid_t id = id_gen_next(&c->idgen, now);
         event_rec_publish(&r, j->channel, now, id, j->data, j->data_len, now, j->ttl_ns);
+        r.name = j->name; /* marks a job's fire, for replay */
+        r.name_len = j->name_len;
         journal_add(c, &r);
         /* A fire that cannot be logged is skipped, like one missed while
          * the server was down; the next one is tried as usual. */
@@ -82,6 +102,7 @@ core_status_t core_job_add(core_t *c, channel_t *ch, ntime_t now, const char *na
                            const char *cron_def, size_t cron_len, const char *data, size_t data_len,
                            int64_t ttl_ns, job_t **out, char *err, size_t errlen)
 {
+    now = core_clock(c, now);
     core_tick(c, now);
     if (strmap_get(&ch->jobs, name, name_len)) {
         snprintf(err, errlen, "a job with this name already exists in this channel");
@@ -121,6 +142,7 @@ void job_free(core_t *c, job_t *j)
 
 core_status_t core_job_delete(core_t *c, channel_t *ch, ntime_t now, const char *name, size_t len)
 {
+    now = core_clock(c, now);
     if (!strmap_get(&ch->jobs, name, len))
         return CORE_NOT_FOUND;
     core_rec_t r = {.type = CORE_REC_JOB_DEL, .now = now, .channel = ch->name,

@@ -13,6 +13,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -39,6 +40,8 @@ struct wal {
     int truncate_corrupt;
     uint64_t rewrite_min;
     uint64_t size;            /* bytes in the file, all whole records */
+    uint64_t pos;             /* bytes ever committed: only grows, also across
+                                 rewrites; the fsync thread counts in it */
     uint64_t base_size;       /* size after open or the last rewrite */
     unsigned char *pending;   /* records added, not yet committed */
     size_t pending_len, pending_cap;
@@ -52,6 +55,9 @@ struct wal {
     unsigned char *rw_buf;    /* records committed since it started */
     size_t rw_len, rw_cap;
     int64_t rw_started;       /* monotonic ns */
+    int64_t rw_retry_at;      /* after a failed rewrite, not before (monotonic ns) */
+    int64_t rw_backoff_ns;    /* doubles with each failure in a row */
+    uint64_t cut_at;          /* where replay cut a damaged tail; 0 if none */
 };
 
 static void say(wal_t *w, const char *level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -341,9 +347,10 @@ static int journal_commit_cb(void *arg)
             w->rw_len += w->pending_len;
         }
         w->size += w->pending_len;
+        w->pos += w->pending_len;
         w->m.bytes_written += w->pending_len;
         w->m.records_written += w->pending_records;
-        fsyncer_written(w->fsyncer, w->size);
+        fsyncer_written(w->fsyncer, w->pos);
     }
     w->pending_len = 0;
     w->pending_records = 0;
@@ -368,6 +375,36 @@ static int write_header(int fd)
     return write_all(fd, h, sizeof(h), 0);
 }
 
+/* Creates dir and its missing parents, fsyncing each parent so the new
+ * directory survives a crash. */
+static int mkdir_p(const char *dir)
+{
+    struct stat sb;
+    if (stat(dir, &sb) == 0)
+        return S_ISDIR(sb.st_mode) ? 0 : (errno = ENOTDIR, -1);
+    char *copy = xstrndup(dir, strlen(dir));
+    char *slash = strrchr(copy, '/');
+    int rc = 0;
+    if (slash && slash != copy) {
+        *slash = '\0';
+        rc = mkdir_p(copy);
+    }
+    if (rc == 0 && mkdir(dir, 0755) != 0 && errno != EEXIST)
+        rc = -1;
+    if (rc == 0) {
+        const char *parent = slash == copy ? "/" : slash ? copy : ".";
+        int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd >= 0) {
+            fsync(fd);
+            close(fd);
+        }
+    }
+    int saved = errno;
+    free(copy);
+    errno = saved;
+    return rc;
+}
+
 wal_t *wal_open(const wal_config_t *cfg, char *err, size_t errlen)
 {
     wal_t *w = xcalloc(1, sizeof(*w));
@@ -381,7 +418,7 @@ wal_t *wal_open(const wal_config_t *cfg, char *err, size_t errlen)
     w->log = cfg->log;
     char *lock = join(cfg->dir, WAL_LOCK);
     const char *what = "";
-    if (mkdir(cfg->dir, 0755) != 0 && errno != EEXIST) {
+    if (mkdir_p(cfg->dir) != 0) {
         what = cfg->dir;
         snprintf(err, errlen, "cannot create the data directory %s: %s", what, strerror(errno));
         goto error;
@@ -403,6 +440,8 @@ wal_t *wal_open(const wal_config_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "cannot open the log %s: %s", w->path, strerror(errno));
         goto error;
     }
+    /* A rewrite cut short by a crash left its file; the log is whole. */
+    unlink(w->rw_tmp);
     if ((w->sync_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
         snprintf(err, errlen, "cannot create an eventfd: %s", strerror(errno));
         goto error;
@@ -466,6 +505,38 @@ static int cut(wal_t *w, uint64_t off, const char *why, char *err, size_t errlen
         return -1;
     }
     w->size = off;
+    w->cut_at = off;
+    return 0;
+}
+
+static int all_zero(const unsigned char *p, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        if (p[i])
+            return 0;
+    return 1;
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Is there a whole, valid record anywhere after `off`? Only asked once
+ * damage is found, so a byte-by-byte search is affordable; the type and
+ * mask bytes are checked before the CRC to skip garbage cheaply. */
+static int record_after(const unsigned char *p, uint64_t off, uint64_t size)
+{
+    for (uint64_t q = off + 1; q + WAL_FRAME + 3 <= size; q++) {
+        uint32_t len = get32(p + q);
+        const unsigned char *payload = p + q + WAL_FRAME;
+        if (len < 3 || len > size - q - WAL_FRAME || payload[0] < CORE_REC_PUBLISH ||
+            payload[0] > CORE_REC_IDGEN || payload[2] >= 0x10)
+            continue;
+        core_rec_t r;
+        if (wal_crc32c(0, payload, len) == get32(p + q + 4) && wal_decode(payload, len, &r) == 0)
+            return 1;
+    }
     return 0;
 }
 
@@ -495,9 +566,11 @@ static int replay_records(wal_t *w, core_t *c, const unsigned char *p, wal_repla
                 why = "a record that does not fit the state before it";
         }
         if (why) {
-            /* Damage in the last record is what a crash mid-write leaves;
-             * damage with records after it is not. */
-            int at_tail = torn || off + WAL_FRAME + len == size;
+            /* Damage in the last record, or zeros to the end, is what a
+             * crash mid-write leaves; damage with a good record after it
+             * (even one a damaged length seems to swallow) is not. */
+            int at_tail = all_zero(p + off, size - off) ||
+                          ((torn || off + WAL_FRAME + len == size) && !record_after(p, off, size));
             if (at_tail || w->truncate_corrupt)
                 return cut(w, off, why, err, errlen);
             snprintf(err, errlen,
@@ -543,6 +616,7 @@ int wal_replay(wal_t *w, core_t *c, ntime_t now, wal_replay_stats_t *st, char *e
             return -1;
     }
     st->bytes = w->size;
+    st->cut_at = w->cut_at;
     core_replay_end(c, now);
     st->events = core_counters(c)->events;
     if (lseek(w->fd, (off_t)w->size, SEEK_SET) < 0) {
@@ -550,7 +624,8 @@ int wal_replay(wal_t *w, core_t *c, ntime_t now, wal_replay_stats_t *st, char *e
         return -1;
     }
     w->base_size = w->size;
-    w->fsyncer = fsyncer_start(w->fd, w->mode, w->size, w->sync_fd);
+    w->pos = w->size;
+    w->fsyncer = fsyncer_start(w->fd, w->mode, w->pos, w->sync_fd);
     core_journal_t j = {journal_add_cb, journal_commit_cb, w};
     core_set_journal(c, &j);
     st->elapsed_ns = mono_now() - t0;
@@ -593,8 +668,14 @@ static void rw_add(void *arg, const core_rec_t *r)
 
 /* The child: writes the snapshot of its copy of the state to tmp and
  * makes it durable. Exits 0 on success. */
-static void rewrite_child(wal_t *w, core_t *c, ntime_t now, const char *tmp)
+static void rewrite_child(wal_t *w, core_t *c, ntime_t now, const char *tmp, pid_t parent)
 {
+    /* The child must not outlive the server, nor hold its sockets, its
+     * log or the data directory's lock if it is killed. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(1);
+    close_range(3, ~0U, 0);
     rewriter_t rw = {.w = w, .cap = 1 << 20, .size = WAL_HEADER};
     rw.buf = xmalloc(rw.cap);
     rw.fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -608,8 +689,14 @@ static void rewrite_child(wal_t *w, core_t *c, ntime_t now, const char *tmp)
 
 static void rewrite_abandon(wal_t *w, const char *why, int err)
 {
-    say(w, "error", "rewriting the log %s failed (%s%s%s); still using the old log", w->path, why,
-        err ? ": " : "", err ? strerror(err) : "");
+    /* A rewrite fails when the disk is full or broken: retrying at once
+     * would fork and write the whole state every turn. */
+    w->rw_backoff_ns = w->rw_backoff_ns ? w->rw_backoff_ns * 2 : 10 * NTIME_NS_PER_S;
+    if (w->rw_backoff_ns > 600 * NTIME_NS_PER_S)
+        w->rw_backoff_ns = 600 * NTIME_NS_PER_S;
+    w->rw_retry_at = mono_now() + w->rw_backoff_ns;
+    say(w, "error", "rewriting the log %s failed (%s%s%s); still using the old log, next try in %lld s",
+        w->path, why, err ? ": " : "", err ? strerror(err) : "", (long long)(w->rw_backoff_ns / NTIME_NS_PER_S));
     unlink(w->rw_tmp);
     w->rw_pid = 0;
     w->rw_len = 0;
@@ -638,13 +725,18 @@ static int rewrite_finish(wal_t *w)
     }
     size += w->rw_len;
     uint64_t old = w->size;
-    fsyncer_set_fd(w->fsyncer, fd, size);
+    /* Everything committed so far is in the new file, on disk. */
+    fsyncer_set_fd(w->fsyncer, fd, w->pos);
     close(w->fd);
     w->fd = fd;
     w->size = w->base_size = size;
     w->m.rewrites++;
     w->rw_pid = 0;
     w->rw_len = 0;
+    w->rw_backoff_ns = 0;
+    uint64_t one = 1; /* answers waiting for an fsync can go now */
+    ssize_t r = write(w->sync_fd, &one, sizeof(one));
+    (void)r;
     say(w, "info", "rewrote the log %s: %llu -> %llu bytes in %.1f ms", w->path, (unsigned long long)old,
         (unsigned long long)size, (double)(mono_now() - w->rw_started) / 1e6);
     return 1;
@@ -668,20 +760,22 @@ int wal_maybe_rewrite(wal_t *w, core_t *c, ntime_t now, int force)
 {
     if (w->rw_pid > 0)
         return rewrite_poll(w, force);
-    if (!force && (w->size < w->rewrite_min || w->size < 2 * w->base_size))
+    if (!force && (w->size < w->rewrite_min || w->size < 2 * w->base_size || w->write_failing ||
+                   mono_now() < w->rw_retry_at))
         return 0;
     /* Like Redis's AOF rewrite: a child writes the state it inherited while
      * the server goes on; what is logged meanwhile is kept in rw_buf and
      * appended to the new file before it replaces the old one. */
     w->rw_started = mono_now();
     w->rw_len = 0;
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         say(w, "error", "cannot start the log rewrite: fork: %s", strerror(errno));
         return -1;
     }
     if (pid == 0)
-        rewrite_child(w, c, now, w->rw_tmp);
+        rewrite_child(w, c, now, w->rw_tmp, parent);
     w->rw_pid = pid;
     return force ? rewrite_poll(w, 1) : 0;
 }
@@ -695,12 +789,12 @@ int wal_rewrite_running(const wal_t *w)
 
 uint64_t wal_written(wal_t *w)
 {
-    return w->size;
+    return w->pos;
 }
 
 uint64_t wal_synced(wal_t *w)
 {
-    return w->fsyncer ? fsyncer_synced(w->fsyncer) : w->size;
+    return w->fsyncer ? fsyncer_synced(w->fsyncer) : w->pos;
 }
 
 wal_fsync_t wal_fsync_mode(const wal_t *w)

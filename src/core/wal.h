@@ -78,7 +78,10 @@ int wal_maybe_rewrite(wal_t *w, core_t *c, ntime_t now, int force);
 /* Nonzero while a rewrite's child runs (the loop should wake to finish it). */
 int wal_rewrite_running(const wal_t *w);
 
-/* Bytes written to the log, and bytes known to be on disk. */
+/* Positions in the log's history: bytes committed since the log was
+ * created, and how many of them are known to be on disk. They only grow,
+ * also across rewrites (which shrink the file, not the history), so an
+ * answer waiting for "synced >= its position" is never stranded. */
 uint64_t wal_written(wal_t *w);
 uint64_t wal_synced(wal_t *w);
 wal_fsync_t wal_fsync_mode(const wal_t *w);

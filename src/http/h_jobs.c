@@ -76,8 +76,10 @@ void handle_job_add(h2o_req_t *req, route_args_t *a)
         return;
     }
     channel_t *ch = route_channel(req, a);
-    if (!ch)
+    if (!ch) {
+        json_decref(body);
         return;
+    }
     job_t *job;
     char err[300];
     core_status_t st = core_job_add(a->ctx->core, ch, http_now(), name, name_len, cron, cron_len,

@@ -77,8 +77,6 @@ void metrics_observe(int route, int status, ntime_t started_at, ntime_t now)
     int r = route + 1;
     if (r < 0 || r > ROUTES_MAX)
         r = 0;
-    if (route == -2) /* a parked acquire answered later */
-        r = 0;
     int si = NSTATUS;
     for (int i = 0; i < NSTATUS; i++)
         if (statuses[i] == status)
@@ -160,6 +158,7 @@ static void write_core(jsonw_t *w, core_t *c)
         {"distribuerad_events_expired_total", "Visible events whose ttl ran out.", k->expired},
         {"distribuerad_lock_expiries_total", "Locks that ran out before unlock or delete.", k->lock_expired},
         {"distribuerad_job_fires_total", "Events published by recurring jobs.", k->job_fires},
+        {"distribuerad_job_fires_skipped_total", "Job fires skipped because an event limit was reached.", k->job_fires_skipped},
     };
     for (size_t i = 0; i < sizeof(cs) / sizeof(cs[0]); i++) {
         metric_head(w, cs[i].name, "counter", cs[i].help);

@@ -11,6 +11,7 @@
 
 typedef struct route_args {
     http_ctx_t *ctx;
+    int route;                        /* row of the route table, for metrics */
     h2o_iovec_t channel_raw;          /* first path segment as sent */
     char channel[HTTP_NAME_MAX + 1];  /* decoded, NUL-terminated */
     size_t channel_len;

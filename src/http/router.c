@@ -211,6 +211,7 @@ int router_dispatch(h2o_req_t *req, http_ctx_t *ctx)
         route_args_t a;
         memset(&a, 0, sizeof(a));
         a.ctx = ctx;
+        a.route = i;
         char err[128];
         if (strstr(routes[i].path, "{c}")) {
             a.channel_raw = segs[0];

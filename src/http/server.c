@@ -14,6 +14,9 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+#include <poll.h>
 #include "../core/util.h"
 #include "handlers.h"
 #include "log.h"
@@ -35,6 +38,8 @@ struct http_server {
     deferred_t *dhead, *dtail; /* answers waiting for fsync, oldest first */
     uint64_t sends;            /* answers handed to h2o, ever */
     size_t nconns;             /* open client connections */
+    ntime_t probe_at;          /* last write probe while the log was failing */
+    int accept_paused;         /* out of descriptors: listener not watched */
     ntime_t full_logged_at;    /* last "too many connections" log line */
     const char *auth_token;    /* NULL: no authentication */
     size_t auth_len;
@@ -59,9 +64,17 @@ static http_server_t *current; /* one server per process: for http_respond */
 
 ntime_t http_now(void)
 {
+    /* Never backwards: a wall-clock step back would otherwise log a change
+     * stamped before one already applied, which replay could not follow.
+     * After a step back the server's time stands still until the clock
+     * catches up. */
+    static ntime_t last;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (ntime_t)ts.tv_sec * NTIME_NS_PER_S + ts.tv_nsec;
+    ntime_t t = (ntime_t)ts.tv_sec * NTIME_NS_PER_S + ts.tv_nsec;
+    if (t < last)
+        return last;
+    return last = t;
 }
 
 /* ---- responses: the one way out ---- */
@@ -280,6 +293,19 @@ static int authorized(http_server_t *s, h2o_req_t *req)
     return same_secret(v.base + 7, v.len - 7, s->auth_token, s->auth_len);
 }
 
+/* Only reads need the check (they may render megabytes); a change is
+ * made whether or not its answer arrives. */
+static int client_hung_up(h2o_req_t *req)
+{
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")))
+        return 0;
+    h2o_socket_t *sock = req->conn->callbacks->get_socket ? req->conn->callbacks->get_socket(req->conn) : NULL;
+    if (!sock)
+        return 0;
+    struct pollfd pfd = {.fd = h2o_socket_get_fd(sock), .events = 0};
+    return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLERR));
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     http_server_t *s = ((dr_handler_t *)self)->server;
@@ -289,6 +315,14 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         http_add_header(req, "www-authenticate", challenge, sizeof(challenge) - 1);
         http_error(req, 401, "this server needs a bearer token: send Authorization: Bearer <token>");
         metrics_observe(-1, 401, started, http_now());
+        return 0;
+    }
+    if (client_hung_up(req)) {
+        /* A client that pipelined requests and left: do not render the
+         * rest of its queue for nobody. A tiny answer lets h2o find the
+         * closed socket and drop the connection. */
+        req->http1_is_persistent = 0;
+        http_respond_empty(req, 204);
         return 0;
     }
     int route = router_dispatch(req, &s->hctx);
@@ -344,9 +378,16 @@ static void json_error_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
 
 /* ---- listener ---- */
 
+static void on_accept(h2o_socket_t *listener, const char *err);
+
 static void on_conn_close(void *data)
 {
-    ((http_server_t *)data)->nconns--;
+    http_server_t *s = data;
+    s->nconns--;
+    if (s->accept_paused && s->listener) {
+        s->accept_paused = 0;
+        h2o_socket_read_start(s->listener, on_accept);
+    }
 }
 
 static void on_accept(h2o_socket_t *listener, const char *err)
@@ -357,8 +398,17 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     /* Drain the backlog: accept until there is nothing left. */
     for (int i = 0; i < 64; i++) {
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
-        if (!sock)
+        if (!sock) {
+            if (errno == EMFILE || errno == ENFILE) {
+                /* Out of descriptors: the listener stays readable, so stop
+                 * watching it until a connection closes, instead of
+                 * spinning. */
+                log_warn("out of file descriptors with %zu connections open; pausing accept", s->nconns);
+                h2o_socket_read_stop(listener);
+                s->accept_paused = 1;
+            }
             break;
+        }
         if (s->nconns >= s->hctx.limits->max_connections) {
             /* Past the limit a connection is closed at once: cheaper than
              * an answer, and the client's retry finds room later. */
@@ -387,11 +437,17 @@ static SSL_CTX *tls_context(const char *cert, const char *key)
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION);
     if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
-        log_error("cannot load the TLS certificate %s (PEM expected)", cert);
+        unsigned long e = ERR_peek_last_error();
+        log_error("cannot load the TLS certificate %s: %s", cert,
+                  ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "PEM expected");
         goto error;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
-        log_error("cannot load the TLS key %s (PEM expected)", key);
+        unsigned long e = ERR_peek_last_error();
+        if (ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH)
+            log_error("the TLS key %s does not match the certificate %s", key, cert);
+        else
+            log_error("cannot load the TLS key %s: %s", key, ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "PEM expected");
         goto error;
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
@@ -497,6 +553,10 @@ http_server_t *http_server_new(const http_config_t *cfg, core_t *core)
     /* Time to receive a request (a slow-loris client is cut off after it)
      * and to keep an idle connection. */
     s->config.http1.req_timeout = cfg->limits.request_timeout_ms;
+    s->config.handshake_timeout = cfg->limits.request_timeout_ms;
+    /* HTTP/1.1 only: h2o's HTTP/2 on a plain port (h2c) would not apply
+     * the request timeout. */
+    s->config.http1.upgrade_to_http2 = 0;
     h2o_hostconf_t *host = h2o_config_register_host(&s->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
     h2o_create_filter(&host->fallback_path, sizeof(h2o_filter_t))->on_setup_ostream = json_error_setup;
@@ -565,6 +625,21 @@ static void turn(http_server_t *s, int32_t max_ms)
     /* An answer sent from here, outside h2o's callbacks, completes (and
      * lets its connection read the next request) only in h2o's next turn:
      * that turn must not sleep. */
+    if (s->hctx.wal && wal_failing(s->hctx.wal)) {
+        /* Find out without a client's change whether the log can be
+         * written again, so /readyz recovers by itself: once a second, a
+         * page-sized record that changes nothing. */
+        if (!s->probe_at)
+            s->probe_at = now;
+        if (now - s->probe_at >= NTIME_NS_PER_S) {
+            s->probe_at = now;
+            core_log_probe(s->hctx.core, now);
+        }
+        if (max_ms < 0 || max_ms > 1000)
+            max_ms = 1000;
+    } else {
+        s->probe_at = 0;
+    }
     if (s->hctx.wal && wal_rewrite_running(s->hctx.wal) && (max_ms < 0 || max_ms > 100))
         max_ms = 100; /* look at the rewrite's child again soon */
     int32_t wait = s->sends != sends ? 0 : core_wait_ms(s->hctx.core, now, max_ms);
