@@ -4,11 +4,12 @@
  * DESIGN
  * A five-field definition becomes one bit mask per field (bit v set: value
  * v matches) plus, for day of month and day of week, whether the field was
- * a plain '*' or '?'. That flag, not the mask, picks between the AND and
- * the OR rule for days, as in robfig/cron: '*' with no step or a step of 1
- * keeps it, a larger step drops it. So a day of month of '*' with step 2
- * and a day of week of 1 fire on odd days or Mondays, while "0 0 * * 1"
- * fires on Mondays only.
+ * restricted. That flag, not the mask, picks between the AND and the OR
+ * rule for days, as the API defines it: a field that starts with '*' or
+ * '?' (with any step) is unrestricted. So a day of month of '*' with step
+ * 2 and a day of week of 1 fire on odd days that are Mondays, while
+ * "0 0 1 * 1" fires on the 1st or on Mondays. robfig/cron counts a step above 1 as restricted; the API
+ * document is followed here.
  * Descriptors other than "@every" are rewritten into their five fields and
  * parsed the same way, so they cannot drift from the field semantics.
  *
@@ -45,7 +46,7 @@ enum { F_MINUTE, F_HOUR, F_DOM, F_MONTH, F_DOW, F_COUNT };
 
 struct cron {
     uint64_t bits[F_COUNT]; /* bit v set: value v matches; day of week 0-6, 0 = Sunday */
-    bool star[F_COUNT];     /* field was '*' or '?' (step 1): only then do days AND */
+    bool star[F_COUNT];     /* field started with '*' or '?': then days AND */
     int64_t every_ns;       /* > 0 for "@every"; the masks are then unused */
     ntime_t created_at;     /* "@every" fires at created_at + k * every_ns, k >= 1 */
     const tz_t *tz;         /* borrowed: zones live until tz_cleanup() */
@@ -360,8 +361,8 @@ static int next_bit(uint64_t mask, int from, int max)
     return -1;
 }
 
-/* robfig/cron's day rule: if either day field was '*' or '?', both must
- * match (the starred one always does); otherwise either may. */
+/* The day rule: if either day field starts with '*' or '?', both must
+ * match; otherwise either may. */
 static bool day_matches(const cron_t *c, int64_t days, unsigned mday)
 {
     int wday = (int)(((days + 4) % 7 + 7) % 7); /* 1970-01-01 was a Thursday */

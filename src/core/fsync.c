@@ -134,8 +134,14 @@ fsyncer_t *fsyncer_start(int fd, int mode, uint64_t synced, int notify_fd)
 void fsyncer_written(fsyncer_t *f, uint64_t written)
 {
     pthread_mutex_lock(&f->mu);
+    /* INTERVAL: a thread already waiting for its next sync picks this up;
+     * only a clean log needs a wake-up. ALWAYS: a running sync is followed
+     * by another that covers this (group commit). */
+    int wake = f->mode == WAL_FSYNC_INTERVAL ? f->written == f->synced && !f->syncing
+               : f->mode == WAL_FSYNC_ALWAYS ? !f->syncing
+                                             : 0;
     f->written = written;
-    if (f->mode != WAL_FSYNC_NEVER)
+    if (wake)
         pthread_cond_signal(&f->cond);
     pthread_mutex_unlock(&f->mu);
 }

@@ -6,6 +6,9 @@
  * that arrive while a sync runs share the next one (group commit).
  * INTERVAL syncs at most every 50 ms while there is something unsynced.
  * NEVER leaves it to the kernel (fsyncer_flush still syncs, at stop).
+ * The loop wakes the thread only when the log goes from clean to dirty
+ * (INTERVAL) or when no sync is running (ALWAYS): a wake-up per commit
+ * would cost a context switch per request.
  * The thread reports progress through `synced` and, for the loop, by
  * writing to notify_fd (an eventfd).
  */
@@ -44,7 +47,8 @@ int fsyncer_flush(fsyncer_t *f);
 
 void fsyncer_stats(fsyncer_t *f, fsync_stats_t *out);
 
-/* Stops the thread (after a last sync unless NEVER) and frees f. */
+/* Stops the thread and frees f (the caller syncs first with
+ * fsyncer_flush, in every mode). */
 void fsyncer_stop(fsyncer_t *f);
 
 #endif

@@ -6,7 +6,7 @@
  *     u32 length | u32 CRC-32C of the payload | payload (length bytes)
  * and its payload is a core_rec_t: u8 type, u16 field mask, then each
  * field whose bit is set, in a fixed order, little-endian (see wal.c and
- * doc/WAL.md). Zero fields are left out.
+ * docs/WAL.md). Zero fields are left out.
  *
  * Writing: the core hands records to the journal (wal_journal) before it
  * applies a change; commit write()s them in one call before the answer is

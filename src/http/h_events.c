@@ -273,7 +273,10 @@ void handle_event_update(h2o_req_t *req, route_args_t *a)
     else if (st == CORE_IO)
         http_error_io(req);
     else {
-        render_event(&a->ctx->out, ev, act != ACT_UNLOCK);
+        /* The token goes to whoever took the lock; an EXTEND shows it only
+         * to a caller who proved it knows it, so the token cannot be
+         * learned by extending someone else's lock. */
+        render_event(&a->ctx->out, ev, act == ACT_LOCK || (act == ACT_EXTEND && has_token));
         http_respond(req, 202, &a->ctx->out);
     }
 }

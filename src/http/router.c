@@ -225,6 +225,7 @@ int router_dispatch(h2o_req_t *req, http_ctx_t *ctx)
             if (router_decode_name(segs[2], a.param, &a.param_len, err, sizeof(err)) != 0)
                 a.param_len = 0; /* handlers answer "not found" for an empty param */
         }
+        http_set_route(i);
         routes[i].handler(req, &a);
         return i;
     }

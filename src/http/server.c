@@ -27,6 +27,8 @@ typedef struct deferred {
     struct deferred *prev, *next;
     h2o_req_t *req;
     uint64_t offset;
+    int route;                 /* for metrics, counted when it is sent */
+    ntime_t started;
     int status;
     int json;
     h2o_iovec_t body;
@@ -37,6 +39,8 @@ struct http_server {
     h2o_socket_t *sync_sock;   /* the log's eventfd: an fsync finished */
     deferred_t *dhead, *dtail; /* answers waiting for fsync, oldest first */
     uint64_t sends;            /* answers handed to h2o, ever */
+    int cur_route;             /* the request being handled, for defer() */
+    ntime_t cur_started;
     size_t nconns;             /* open client connections */
     ntime_t probe_at;          /* last write probe while the log was failing */
     int accept_paused;         /* out of descriptors: listener not watched */
@@ -155,6 +159,8 @@ static int defer(h2o_req_t *req, int status, const char *body, size_t len, int j
     deferred_t *d = h2o_mem_alloc_shared(&req->pool, sizeof(*d), on_deferred_dispose);
     d->req = req;
     d->offset = wal_written(wal);
+    d->route = s->cur_route;
+    d->started = s->cur_started;
     d->status = status;
     d->json = json;
     d->body = h2o_strdup(&req->pool, body, len);
@@ -186,6 +192,7 @@ static void on_synced(h2o_socket_t *sock, const char *err)
             send_body(req, d->status, d->body.base, d->body.len, d->json);
         else
             http_error(req, 503, "the change was written but the log could not be synced to disk");
+        metrics_observe(d->route, req->res.status, d->started, http_now());
     }
 }
 
@@ -247,6 +254,12 @@ void http_error_full(h2o_req_t *req, const char *what, size_t limit)
     http_add_header(req, "retry-after", "1", 1);
     http_error(req, 429, "the server holds its limit of %zu %s; nothing was changed, try again later",
                limit, what);
+}
+
+void http_set_route(int route)
+{
+    if (current)
+        current->cur_route = route;
 }
 
 void http_error_io(h2o_req_t *req)
@@ -325,6 +338,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         http_respond_empty(req, 204);
         return 0;
     }
+    s->cur_route = -1;
+    s->cur_started = started;
     int route = router_dispatch(req, &s->hctx);
     /* Whatever the handler changed may have freed events for parked
      * acquirers (an UNLOCK, a publish). */

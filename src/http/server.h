@@ -84,6 +84,10 @@ void http_respond_empty(h2o_req_t *req, int status);
 void http_error(h2o_req_t *req, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Tells the server which route is handling the request (for metrics of
+ * answers sent later). */
+void http_set_route(int route);
+
 /* 503: the change could not be written to the log and was not made. */
 void http_error_io(h2o_req_t *req);
 

@@ -177,7 +177,8 @@ class LockTest(bb.ServerTestCase):
         locked, tok = self.locked_body(self.lock(ch, eid, {"ttl": "2s"}))
         u1 = ts_ns(locked["lockedUntil"])
         t0 = now_ns()
-        ext, tok2 = self.locked_body(self.lock(ch, eid, {"action": "EXTEND", "ttl": "5m"}), "EXTEND")
+        ext, tok2 = self.locked_body(self.lock(ch, eid, {"action": "EXTEND", "ttl": "5m", "lockToken": tok}),
+                                     "EXTEND")
         t1 = now_ns()
         u2 = ts_ns(ext["lockedUntil"])
         self.assertTrue(t0 + 300 * S - 50 * MS <= u2 <= t1 + 300 * S + 50 * MS,
@@ -187,18 +188,32 @@ class LockTest(bb.ServerTestCase):
         self.assertEqual(self.state(ch, eid)["lockedUntil"], ext["lockedUntil"])
         # default ttl 1m, PATCH, lower-case action
         t0 = now_ns()
-        ext, tok3 = self.locked_body(self.lock(ch, eid, {"action": "extend"}, method="PATCH"), "EXTEND")
+        ext, tok3 = self.locked_body(self.lock(ch, eid, {"action": "extend"}, method="PATCH",
+                                               headers={"Lock-Token": tok}), "EXTEND")
         u3 = ts_ns(ext["lockedUntil"])
         self.assertTrue(t0 + 60 * S - 50 * MS <= u3 <= now_ns() + 60 * S + 50 * MS,
                         "EXTEND without ttl is not now+1m: %s" % ext["lockedUntil"])
         self.assertEqual(tok3, tok)
 
+    def test_extend_without_token_does_not_reveal_it(self):
+        """Anyone may extend a lock without its token (as the original
+        allows LOCK without one), but the answer then carries no lockToken:
+        the token cannot be learned by extending someone else's lock."""
+        ch = self.chan()
+        eid = self.publish(ch)["eventID"]
+        self.locked_body(self.lock(ch, eid))
+        r = self.lock(ch, eid, {"action": "EXTEND", "ttl": "5m"})
+        self.assertStatus(r, 202)
+        self.assertTrue(r.json["isLocked"])
+        self.assertNotIn("lockToken", r.json)
+
     def test_extend_can_shorten(self):
         ch = self.chan()
         ev = self.publish(ch)
         eid = ev["eventID"]
-        self.locked_body(self.lock(ch, eid))
-        ext, _ = self.locked_body(self.lock(ch, eid, {"action": "EXTEND", "ttl": "%dms" % int(300 * SCALE)}))
+        _, tok = self.locked_body(self.lock(ch, eid))
+        ext, _ = self.locked_body(self.lock(ch, eid, {"action": "EXTEND", "ttl": "%dms" % int(300 * SCALE),
+                                                      "lockToken": tok}))
         until = ts_ns(ext["lockedUntil"])
         self.wait_until(lambda: self.state(ch, eid)["state"] == "ready", 3.0, msg="the shortened lock to end")
         self.assertGreaterEqual(now_ns(), until)
