@@ -57,6 +57,7 @@ static flag_t flags[] = {
     {"tls-cert", FLAG_STR, "", "serve HTTPS with this PEM certificate chain (needs -tls-key)", NULL},
     {"tls-key", FLAG_STR, "", "the PEM private key for -tls-cert", NULL},
     {"log-format", FLAG_STR, "text", "log line format: text or json", NULL},
+    {"access-log", FLAG_BOOL, "false", "log a line per answered request (never bodies, data or tokens)", NULL},
 };
 #define NFLAGS (int)(sizeof(flags) / sizeof(flags[0]))
 
@@ -320,13 +321,14 @@ int main(int argc, char **argv)
         return 2;
     }
     long long rewrite_min, max_channels, max_events, max_channel_events, max_waiters, max_conns;
-    int truncate_corrupt, metrics_open, bad_token;
+    int truncate_corrupt, metrics_open, bad_token, access_log;
     uint64_t request_timeout_ms;
     if (flag_int("log-rewrite-min-size", 0, 1LL << 50, &rewrite_min) || flag_bool("truncate-corrupt-log", &truncate_corrupt) ||
         flag_int("max-channels", 1, 1LL << 40, &max_channels) || flag_int("max-events", 1, 1LL << 40, &max_events) ||
         flag_int("max-channel-events", 1, 1LL << 40, &max_channel_events) ||
         flag_int("max-waiters", 0, 1LL << 30, &max_waiters) || flag_int("max-connections", 1, 1LL << 30, &max_conns) ||
-        flag_duration_ms("request-timeout", &request_timeout_ms) || flag_bool("metrics-open", &metrics_open))
+        flag_duration_ms("request-timeout", &request_timeout_ms) || flag_bool("metrics-open", &metrics_open) ||
+        flag_bool("access-log", &access_log))
         return 2;
     const char *tls_cert = flag_str("tls-cert"), *tls_key = flag_str("tls-key");
     if (!*tls_cert != !*tls_key) {
@@ -361,6 +363,7 @@ int main(int argc, char **argv)
         .metrics_open = metrics_open,
         .tls_cert = *tls_cert ? tls_cert : NULL,
         .tls_key = *tls_key ? tls_key : NULL,
+        .access_log = access_log,
     };
     cfg.limits.max_connections = fit_fd_limit(cfg.limits.max_connections);
     core_set_limits(core, cfg.limits.max_events, cfg.limits.max_channel_events);

@@ -28,6 +28,7 @@ typedef struct waiter {
     size_t max;
     int64_t ttl_ns;
     int route;                /* for metrics */
+    ntime_t started;          /* for the access log */
     int linked;               /* on the channel's list */
 } waiter_t;
 
@@ -91,7 +92,7 @@ void acquire_serve_waiters(http_ctx_t *ctx)
             event_t **evs = h2o_mem_alloc_pool(&w->req->pool, w->max * sizeof(*evs));
             size_t n = core_acquire(ctx->core, ch, http_now(), w->max, w->ttl_ns, evs);
             answer(w->req, ctx, ch, evs, n);
-            metrics_observe(w->route, 200, 0, 0);
+            http_finished(w->req, w->route, w->started, 1);
         }
     }
 }
@@ -102,7 +103,7 @@ void acquire_on_timeout(http_ctx_t *ctx, tnode_t *node, ntime_t now)
     waiter_t *w = (waiter_t *)(void *)((char *)node - offsetof(waiter_t, timer));
     unlink_waiter(w);
     answer(w->req, ctx, w->channel, NULL, 0);
-    metrics_observe(w->route, 200, 0, 0);
+    http_finished(w->req, w->route, w->started, 1);
 }
 
 void acquire_release_all(http_ctx_t *ctx)
@@ -181,6 +182,7 @@ void handle_acquire(h2o_req_t *req, route_args_t *a)
     w->max = (size_t)max;
     w->ttl_ns = ttl;
     w->route = a->route;
+    w->started = now;
     w->prev = ch->wait_tail;
     if (ch->wait_tail)
         ((waiter_t *)ch->wait_tail)->next = w;

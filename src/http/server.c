@@ -40,6 +40,8 @@ struct http_server {
     deferred_t *dhead, *dtail; /* answers waiting for fsync, oldest first */
     uint64_t sends;            /* answers handed to h2o, ever */
     int cur_route;             /* the request being handled, for defer() */
+    int access_log;            /* a line per answered request */
+    int fsync_failed_logged;   /* the fsync failure is logged; waiting for recovery */
     ntime_t cur_started;
     size_t nconns;             /* open client connections */
     ntime_t probe_at;          /* last write probe while the log was failing */
@@ -184,6 +186,13 @@ static void on_synced(h2o_socket_t *sock, const char *err)
         ;
     uint64_t synced = wal_synced(s->hctx.wal);
     int failing = wal_failing(s->hctx.wal);
+    if (failing && !s->fsync_failed_logged) {
+        log_error("syncing the log to disk failed; answers that wait for it get 503 until it works again");
+        s->fsync_failed_logged = 1;
+    } else if (!failing && s->fsync_failed_logged) {
+        log_info("syncing the log to disk works again");
+        s->fsync_failed_logged = 0;
+    }
     while (s->dhead && (s->dhead->offset <= synced || failing)) {
         deferred_t *d = s->dhead;
         h2o_req_t *req = d->req;
@@ -192,7 +201,7 @@ static void on_synced(h2o_socket_t *sock, const char *err)
             send_body(req, d->status, d->body.base, d->body.len, d->json);
         else
             http_error(req, 503, "the change was written but the log could not be synced to disk");
-        metrics_observe(d->route, req->res.status, d->started, http_now());
+        http_finished(req, d->route, d->started, 0);
     }
 }
 
@@ -254,6 +263,38 @@ void http_error_full(h2o_req_t *req, const char *what, size_t limit)
     http_add_header(req, "retry-after", "1", 1);
     http_error(req, 429, "the server holds its limit of %zu %s; nothing was changed, try again later",
                limit, what);
+}
+
+/* One access-log line: peer, method, path, status, time, bytes. The
+ * path is the only client text in it, cut and with unprintable bytes
+ * escaped; bodies, event data and tokens never appear. */
+static void access_line(h2o_req_t *req, ntime_t started, ntime_t now)
+{
+    char peer[64] = "-", path[256];
+    struct sockaddr_storage ss;
+    socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+    if (sl)
+        getnameinfo((struct sockaddr *)&ss, sl, peer, sizeof(peer), NULL, 0, NI_NUMERICHOST);
+    size_t n = 0;
+    for (size_t i = 0; i < req->path.len && n + 5 < sizeof(path); i++) {
+        unsigned char c = (unsigned char)req->path.base[i];
+        n += (size_t)(c > 0x20 && c < 0x7f && c != '"' ? snprintf(path + n, 2, "%c", c)
+                                                       : snprintf(path + n, 5, "\\x%02x", c));
+    }
+    path[n] = '\0';
+    log_info("access %s \"%.*s %s\" %d %.3fms %zu", peer, (int)(req->method.len < 16 ? req->method.len : 16),
+             req->method.base, path, req->res.status, started ? (double)(now - started) / 1e6 : 0.0,
+             req->res.content_length == SIZE_MAX ? 0 : req->res.content_length);
+}
+
+void http_finished(h2o_req_t *req, int route, ntime_t started, int parked)
+{
+    ntime_t now = http_now();
+    /* Parked requests stay out of the latency histogram: their wait is
+     * the client's choice. */
+    metrics_observe(route, req->res.status, parked ? 0 : started, now);
+    if (current && current->access_log)
+        access_line(req, started, now);
 }
 
 void http_set_route(int route)
@@ -327,7 +368,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         static const char challenge[] = "Bearer realm=\"distribuerad\"";
         http_add_header(req, "www-authenticate", challenge, sizeof(challenge) - 1);
         http_error(req, 401, "this server needs a bearer token: send Authorization: Bearer <token>");
-        metrics_observe(-1, 401, started, http_now());
+        http_finished(req, -1, started, 0);
         return 0;
     }
     if (client_hung_up(req)) {
@@ -345,7 +386,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
      * acquirers (an UNLOCK, a publish). */
     acquire_serve_waiters(&s->hctx);
     if (req->res.status)
-        metrics_observe(route, req->res.status, started, http_now());
+        http_finished(req, route, started, 0);
     return 0;
 }
 
@@ -587,6 +628,7 @@ http_server_t *http_server_new(const http_config_t *cfg, core_t *core)
     s->auth_token = cfg->auth_token;
     s->auth_len = cfg->auth_token ? strlen(cfg->auth_token) : 0;
     s->metrics_open = cfg->metrics_open;
+    s->access_log = cfg->access_log;
     s->listener = h2o_evloop_socket_create(s->ctx.loop, fd, H2O_SOCKET_FLAG_DONT_READ);
     s->listener->data = s;
     h2o_socket_read_start(s->listener, on_accept);

@@ -41,6 +41,7 @@ typedef struct http_config {
     int metrics_open;         /* /metrics needs no token */
     const char *tls_cert;     /* PEM files; both NULL: plain HTTP */
     const char *tls_key;
+    int access_log;           /* log a line per answered request */
 } http_config_t;
 
 typedef struct http_server http_server_t;
@@ -83,6 +84,10 @@ void http_respond_empty(h2o_req_t *req, int status);
 /* Sends {"error": "<message>"} with status. */
 void http_error(h2o_req_t *req, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Counts an answered request in /metrics and writes its access-log line.
+ * parked: it waited in a long-poll (kept out of the latency histogram). */
+void http_finished(h2o_req_t *req, int route, ntime_t started, int parked);
 
 /* Tells the server which route is handling the request (for metrics of
  * answers sent later). */
