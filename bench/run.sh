@@ -29,7 +29,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-for t in "$BIN" $O/loadgen $O/hello $O/beanstalk $O/core_bench $O/wakefloor; do
+for t in "$BIN" $O/loadgen $O/hello $O/beanstalk $O/core_bench $O/wakefloor $O/replay_bench; do
     [ -x "$t" ] || { echo "bench: $t is missing; run make bench" >&2; exit 1; }
 done
 command -v curl >/dev/null && command -v python3 >/dev/null ||
@@ -309,6 +309,14 @@ else
 fi
 
 # ---------------------------------------------------------------------------
+# Restart: a log of 1 000 000 published events, replayed by the real server.
+if [ "$HAVE_LOG" = 1 ]; then
+    log "restart with 1 000 000 events in the log"
+    run "$W/replay" $O/replay_bench -b "$BIN" -n 1000000 -d "$W/replay-data" || exit 1
+    REPLAY=$(cat "$W/replay")
+fi
+
+# ---------------------------------------------------------------------------
 # 5. The core in process.
 log "core in process (1 000, 100 000, 1 000 000 queued)"
 run "$W/core" $O/core_bench -t 0.3 -r 2 || exit 1
@@ -365,6 +373,8 @@ if [ "$HAVE_LOG" = 1 ]; then
         row "log, fsync $mode: batch (events/s)" "$(fmt "$(kv "$lb" publish_rate)")" "" "" "" ""
         row "  server CPU per event (us)" "$(calc "%.3f" "$(kv "$lb" cpu_us_per_req) / 1000")" "" "" "" ""
     done
+    row "restart, 1 000 000 events in the log: replay (ms)" "$(kv "$REPLAY" replay_ms)" "" "" "<= 1000" "$(met "$(kv "$REPLAY" replay_ms) <= 1000")"
+    row "  start to listening (ms); log size (MB)" "$(kv "$REPLAY" start_to_listen_ms); $(calc "%.0f" "$(kv "$REPLAY" log_bytes) / 1e6")" "" "" "" ""
 else
     row "with the log (-data-dir)" "not in this build" "" "" "" ""
 fi

@@ -36,6 +36,9 @@ import uuid
 
 BIN = os.path.abspath(os.environ.get("BLACKBOX_BIN", "./distribuerad"))
 VALGRIND = os.environ.get("BLACKBOX_VALGRIND") == "1"
+# A sanitizer build (make asan-test): ASan holds freed memory in quarantine,
+# so RSS growth says nothing there; LeakSanitizer checks leaks at exit.
+SANITIZED = os.environ.get("DISTRIBUERAD_SANITIZED") == "1"
 URL = os.environ.get("DISTRIBUERAD_URL") or None
 PART_B = os.environ.get("DISTRIBUERAD_PART_B") == "1"
 
