@@ -105,6 +105,10 @@ static int parse_error(const struct parser *p, const char *fmt, ...)
 {
     va_list ap;
     int shown = (int)(p->len > CRON_SPEC_SHOWN ? CRON_SPEC_SHOWN : p->len);
+    /* Never cut a UTF-8 character in two: the message ends up in JSON. */
+    if ((size_t)shown < p->len)
+        while (shown > 0 && ((unsigned char)p->spec[shown] & 0xc0) == 0x80)
+            shown--;
     int n = snprintf(p->err, p->errlen, "cron definition \"%.*s%s\": ", shown, p->spec,
                      p->len > CRON_SPEC_SHOWN ? "..." : "");
     if (n >= 0 && (size_t)n < p->errlen) {

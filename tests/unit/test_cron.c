@@ -552,9 +552,31 @@ static int cleanup(void **state)
     return 0;
 }
 
+/* Found by the cron fuzzer: an error message that quoted the definition
+ * cut a two-byte UTF-8 character in half, so the JSON error was invalid. */
+static void test_error_message_keeps_utf8_whole(void **state)
+{
+    (void)state;
+    char ones[160];
+    memset(ones, '1', sizeof(ones));
+    for (size_t pad = 0; pad < sizeof(ones); pad++) { /* the cut falls at every byte */
+        char spec[200], err[512];
+        int n = snprintf(spec, sizeof(spec), "@every %.*s\xd3\xae", (int)pad, ones);
+        assert_null(cron_parse(spec, (size_t)n, 0, tz_utc(), err, sizeof(err)));
+        for (const unsigned char *p = (const unsigned char *)err; *p; p++) {
+            if (*p < 0x80)
+                continue;
+            assert_true(*p >= 0xc2 && *p <= 0xdf); /* only Ӯ can appear: whole */
+            p++;
+            assert_true((*p & 0xc0) == 0x80);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_error_message_keeps_utf8_whole),
         cmocka_unit_test(test_parse_errors), cmocka_unit_test(test_parse_lengths),
         cmocka_unit_test(test_parse_accepts), cmocka_unit_test(test_next_table),
         cmocka_unit_test(test_every),         cmocka_unit_test(test_sweep_utc),
