@@ -67,7 +67,7 @@ blackbox: $(BIN)
 	@tests/run.sh --blackbox-only $(B) ./$(BIN)
 
 asan-test:
-	@$(MAKE) --no-print-directory test SANITIZER=address,undefined CC=clang
+	@DISTRIBUERAD_SANITIZED=1 $(MAKE) --no-print-directory test SANITIZER=address,undefined CC=clang
 
 valgrind: $(BIN) $(UNIT_BIN)
 	@tests/run.sh --valgrind $(B) ./$(BIN)
@@ -91,3 +91,12 @@ image-test:
 
 manifest-test: $(BIN)
 	@tests/image/test_manifests ./$(BIN)
+
+# Fuzzing with libFuzzer, ASan and UBSan (clang; see fuzz/README.md):
+#   make fuzz                   every target for FUZZ_SECONDS (default 60) each
+#   make fuzz FUZZ_SECONDS=600  longer
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+.PHONY: fuzz
+fuzz:
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) CC=$(FUZZ_CC) fuzz/run.sh

@@ -99,16 +99,37 @@ static bool is_space(char c)
 /* Parsing                                                                  */
 /* ------------------------------------------------------------------------ */
 
+/* How much of s[0..n) to quote, at most max bytes, without cutting a
+ * UTF-8 character in two (messages end up in JSON). */
+static int utf8_prefix(const char *s, size_t n, size_t max)
+{
+    if (n <= max)
+        return (int)n;
+    while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+        max--;
+    return (int)max;
+}
+
+/* Drops a character left incomplete at the end of a truncated message. */
+static void utf8_trim_end(char *s)
+{
+    size_t n = strlen(s), i = n;
+    while (i > 0 && ((unsigned char)s[i - 1] & 0xc0) == 0x80)
+        i--;
+    if (i == 0 || (unsigned char)s[i - 1] < 0xc0)
+        return;
+    unsigned char lead = (unsigned char)s[i - 1];
+    size_t need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
+    if (n - (i - 1) < need)
+        s[i - 1] = '\0';
+}
+
 /* Writes "cron definition \"<spec>\": <message>" into the caller's buffer.
  * Always returns -1, so error paths read "return parse_error(...)". */
 static int parse_error(const struct parser *p, const char *fmt, ...)
 {
     va_list ap;
-    int shown = (int)(p->len > CRON_SPEC_SHOWN ? CRON_SPEC_SHOWN : p->len);
-    /* Never cut a UTF-8 character in two: the message ends up in JSON. */
-    if ((size_t)shown < p->len)
-        while (shown > 0 && ((unsigned char)p->spec[shown] & 0xc0) == 0x80)
-            shown--;
+    int shown = utf8_prefix(p->spec, p->len, CRON_SPEC_SHOWN);
     int n = snprintf(p->err, p->errlen, "cron definition \"%.*s%s\": ", shown, p->spec,
                      p->len > CRON_SPEC_SHOWN ? "..." : "");
     if (n >= 0 && (size_t)n < p->errlen) {
@@ -116,6 +137,8 @@ static int parse_error(const struct parser *p, const char *fmt, ...)
         vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
         va_end(ap);
     }
+    if (p->errlen)
+        utf8_trim_end(p->err);
     return -1;
 }
 
@@ -146,9 +169,9 @@ static int parse_value(const struct parser *p, const struct field_def *f, const 
         }
     if (!parse_uint(s, n, out)) {
         if (f->names)
-            return parse_error(p, "%s \"%.*s\" is not a number or a name (%s-%s)", f->what, (int)n, s,
+            return parse_error(p, "%s \"%.*s\" is not a number or a name (%s-%s)", f->what, utf8_prefix(s, n, 40), s,
                                f == &FIELDS[F_MONTH] ? "JAN" : "SUN", f == &FIELDS[F_MONTH] ? "DEC" : "SAT");
-        return parse_error(p, "%s \"%.*s\" is not a number", f->what, (int)n, s);
+        return parse_error(p, "%s \"%.*s\" is not a number", f->what, utf8_prefix(s, n, 40), s);
     }
     if (*out < f->min || *out > f->max)
         return parse_error(p, "%s %d out of range %d-%d", f->what, *out, f->min, f->max);
@@ -164,9 +187,9 @@ static int parse_step(const struct parser *p, const struct field_def *f, const c
         return 0;
     const char *s = slash + 1;
     if (memchr(s, '/', (size_t)(end - s)))
-        return parse_error(p, "%s \"%.*s\" has more than one '/'", f->what, (int)(end - slash), slash);
+        return parse_error(p, "%s \"%.*s\" has more than one '/'", f->what, utf8_prefix(slash, (size_t)(end - slash), 40), slash);
     if (!parse_uint(s, (size_t)(end - s), step) || *step == 0)
-        return parse_error(p, "%s step \"%.*s\" is not a positive number", f->what, (int)(end - s), s);
+        return parse_error(p, "%s step \"%.*s\" is not a positive number", f->what, utf8_prefix(s, (size_t)(end - s), 40), s);
     return 0;
 }
 
@@ -192,7 +215,7 @@ static int parse_item(const struct parser *p, const struct field_def *f, const c
         *star = true;
     } else if (dash) {
         if (memchr(dash + 1, '-', (size_t)(range_end - dash - 1)))
-            return parse_error(p, "%s range \"%.*s\" has more than one '-'", f->what, (int)rn, s);
+            return parse_error(p, "%s range \"%.*s\" has more than one '-'", f->what, utf8_prefix(s, rn, 40), s);
         if (parse_value(p, f, s, (size_t)(dash - s), &lo) < 0 ||
             parse_value(p, f, dash + 1, (size_t)(range_end - dash - 1), &hi) < 0)
             return -1;
@@ -202,7 +225,7 @@ static int parse_item(const struct parser *p, const struct field_def *f, const c
         hi = slash ? f->open_max : lo;
     }
     if (lo > hi)
-        return parse_error(p, "%s range \"%.*s\" runs backwards (%d is after %d)", f->what, (int)rn, s, lo,
+        return parse_error(p, "%s range \"%.*s\" runs backwards (%d is after %d)", f->what, utf8_prefix(s, rn, 40), s, lo,
                            hi);
     for (int v = lo; v <= hi; v += step)
         *bits |= 1ULL << v;
@@ -278,7 +301,7 @@ static int parse_descriptor(const struct parser *p, const char *s, size_t n, cro
             return parse_fields(p, DESCRIPTORS[i].fields, strlen(DESCRIPTORS[i].fields), c);
     return parse_error(p, "unknown descriptor \"%.*s\" (expected @yearly, @annually, @monthly, @weekly, "
                           "@daily, @midnight, @hourly or @every <duration>)",
-                       (int)(n > 40 ? 40 : n), s);
+                       utf8_prefix(s, n, 40), s);
 }
 
 /* An optional "CRON_TZ=<zone> " or "TZ=<zone> " prefix: sets c->tz and

@@ -52,6 +52,7 @@ struct wal {
     wal_metrics_t m;
     wal_log_fn log;
     pid_t rw_pid;             /* the rewrite's writer process; 0 if none */
+    int rw_done_fd;           /* its pipe: one byte when it succeeded */
     char *rw_tmp;             /* its file */
     unsigned char *rw_buf;    /* records committed since it started */
     size_t rw_len, rw_cap;
@@ -409,7 +410,7 @@ static int mkdir_p(const char *dir)
 wal_t *wal_open(const wal_config_t *cfg, char *err, size_t errlen)
 {
     wal_t *w = xcalloc(1, sizeof(*w));
-    w->fd = w->lock_fd = w->dir_fd = w->sync_fd = -1;
+    w->fd = w->lock_fd = w->dir_fd = w->sync_fd = w->rw_done_fd = -1;
     w->dir = xstrndup(cfg->dir, strlen(cfg->dir));
     w->path = join(cfg->dir, WAL_FILE);
     w->rw_tmp = join(cfg->dir, WAL_TMP);
@@ -669,7 +670,7 @@ static void rw_add(void *arg, const core_rec_t *r)
 
 /* The child: writes the snapshot of its copy of the state to tmp and
  * makes it durable. Exits 0 on success. */
-static void rewrite_child(wal_t *w, core_t *c, ntime_t now, const char *tmp, pid_t parent)
+static void rewrite_child(wal_t *w, core_t *c, ntime_t now, const char *tmp, pid_t parent, int done_fd)
 {
     /* The child must not outlive the server, nor hold its sockets, its
      * log or the data directory's lock if it is killed. */
@@ -682,7 +683,8 @@ static void rewrite_child(wal_t *w, core_t *c, ntime_t now, const char *tmp, pid
     struct rlimit rl;
     int top = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 1 << 20 ? (int)rl.rlim_cur : 1 << 16;
     for (int fd = 3; fd < top; fd++)
-        close(fd);
+        if (fd != done_fd)
+            close(fd);
     rewriter_t rw = {.w = w, .cap = 1 << 20, .size = WAL_HEADER};
     rw.buf = xmalloc(rw.cap);
     rw.fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -691,7 +693,12 @@ static void rewrite_child(wal_t *w, core_t *c, ntime_t now, const char *tmp, pid
     core_journal_t j = {rw_add, NULL, &rw};
     core_snapshot(c, now, &j);
     rw_flush(&rw);
-    _exit(rw.failed || fsync(rw.fd) != 0 ? 1 : 0);
+    /* Success is a byte on the pipe, not the exit status: a tool such as
+     * valgrind may change the status of a child that exits with the
+     * parent's memory still allocated. */
+    if (!rw.failed && fsync(rw.fd) == 0 && write(done_fd, "1", 1) == 1)
+        _exit(0);
+    _exit(1);
 }
 
 static void rewrite_abandon(wal_t *w, const char *why, int err)
@@ -753,11 +760,19 @@ static int rewrite_finish(wal_t *w)
 static int rewrite_poll(wal_t *w, int wait)
 {
     int status;
-    pid_t r = waitpid(w->rw_pid, &status, wait ? 0 : WNOHANG);
+    pid_t r;
+    do
+        r = waitpid(w->rw_pid, &status, wait ? 0 : WNOHANG);
+    while (r < 0 && errno == EINTR);
     if (r == 0)
         return 0;
-    if (r < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        rewrite_abandon(w, "the writer process failed", r < 0 ? errno : 0);
+    int err = r < 0 ? errno : 0;
+    char ok = 0;
+    ssize_t got = read(w->rw_done_fd, &ok, 1);
+    close(w->rw_done_fd);
+    w->rw_done_fd = -1;
+    if (got != 1 || ok != '1') {
+        rewrite_abandon(w, "the writer process failed", err);
         return -1;
     }
     return rewrite_finish(w);
@@ -776,13 +791,23 @@ int wal_maybe_rewrite(wal_t *w, core_t *c, ntime_t now, int force)
     w->rw_started = mono_now();
     w->rw_len = 0;
     pid_t parent = getpid();
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        say(w, "error", "cannot start the log rewrite: pipe: %s", strerror(errno));
+        return -1;
+    }
     pid_t pid = fork();
     if (pid < 0) {
         say(w, "error", "cannot start the log rewrite: fork: %s", strerror(errno));
+        close(fds[0]);
+        close(fds[1]);
         return -1;
     }
     if (pid == 0)
-        rewrite_child(w, c, now, w->rw_tmp, parent);
+        rewrite_child(w, c, now, w->rw_tmp, parent, fds[1]);
+    close(fds[1]);
+    fcntl(fds[0], F_SETFL, O_NONBLOCK); /* read once the child has exited */
+    w->rw_done_fd = fds[0];
     w->rw_pid = pid;
     return force ? rewrite_poll(w, 1) : 0;
 }
@@ -840,6 +865,7 @@ void wal_close(wal_t *w)
     if (w->rw_pid > 0) {
         kill(w->rw_pid, SIGKILL);
         waitpid(w->rw_pid, NULL, 0);
+        close(w->rw_done_fd);
         unlink(w->rw_tmp);
     }
     if (w->fsyncer) {

@@ -402,6 +402,7 @@ class RestartTest(DurabilityCase):
         time.sleep(2.5)
         t_spawn = now_ns()
         self.start(d)
+        t_up = now_ns()  # times before this were missed while (re)starting, and are skipped
         after = self.listing(ch)["events"]
         t_list = now_ns()
         self.assertEqual([e["eventID"] for e in after[:len(before)]], [e["eventID"] for e in before],
@@ -421,7 +422,7 @@ class RestartTest(DurabilityCase):
         evs = self.listing(ch)["events"]
         new = [e for e in evs if ts_ns(e["publishedAt"]) > down_at]
         self.assertLessEqual(len(new), points(t_spawn, t_list))
-        self.assertGreaterEqual(len(new), points(t_spawn + 300 * MS, t_list - 100 * MS),
+        self.assertGreaterEqual(len(new), points(t_up + 100 * MS, t_list - 100 * MS),
                                 "the job stopped firing after the restart")
 
 
@@ -854,6 +855,8 @@ class RewriteTest(DurabilityCase, LoadMixin):
 
 
     def test_kill9_during_rewrite_restarts_at_once(self):
+        if bb.VALGRIND:
+            self.skipTest("under valgrind the parent-death signal does not reach the stopped child")
         """The child of a rewrite is caught and stopped (SIGSTOP) so the
         window is as long as a rewrite of a big state on a slow disk."""
         d = self.data_dir()

@@ -1,0 +1,93 @@
+/*
+ * fuzz_cron.c -- libFuzzer target for cron_parse and cron_next, zones
+ * included (CRON_TZ= and TZ= prefixes load real TZif files).
+ *
+ * Every spec is parsed with the same created_at and UTC as the default
+ * zone. For one that parses, a few fire times are computed, and checked:
+ *   - strictly increasing (cron_next(c, t) > t), NTIME_MAX ends the list;
+ *   - "first fire strictly after": from one nanosecond before a fire time,
+ *     and from a point between two fire times, the next fire is that one;
+ *   - a spec without "@every" fires on whole minutes;
+ *   - "@every d" fires at created_at + k*d: equal gaps.
+ * The error buffer is an exact-size heap buffer of the size handle_job_add
+ * passes (ASan sees an overrun) and must hold a non-empty sentence on
+ * failure, valid UTF-8 when the spec is (it ends up in a JSON error body).
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "../src/core/cron.h"
+#include "../src/core/rfc3339.h"
+#include "fuzz_util.h"
+
+#define FIRES 6
+#define MINUTE_NS (60 * NTIME_NS_PER_S)
+
+static ntime_t created_at;
+
+static void fail(const char *what, const uint8_t *s, size_t n, const ntime_t *fires, int nf)
+{
+    fprintf(stderr, "fuzz_cron: %s: \"%.*s\"\n", what, (int)n, (const char *)s);
+    for (int i = 0; i < nf; i++) {
+        char buf[RFC3339_LEN + 1];
+        rfc3339_format(fires[i], buf);
+        fprintf(stderr, "  fire[%d] = %s (%lld)\n", i, buf, (long long)fires[i]);
+    }
+    abort();
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    char err[100];
+    /* Not on a minute, so "@every" and five-field specs differ. */
+    const char *t = "2026-11-27T02:32:50.263508703Z";
+    if (rfc3339_parse(t, strlen(t), &created_at, err, sizeof(err)) != 0)
+        abort();
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    size_t errlen = 300;
+    char *err = malloc(errlen);
+    memset(err, 0x7f, errlen);
+    cron_t *c = cron_parse((const char *)data, size, created_at, tz_utc(), err, errlen);
+    if (!c) {
+        if (!memchr(err, '\0', errlen) || err[0] == '\0')
+            fail("failure left no error sentence", data, size, NULL, 0);
+        if (fuzz_check_utf8() && fuzz_utf8_valid((const char *)data, size) &&
+            !fuzz_utf8_valid(err, strlen(err))) {
+            fprintf(stderr, "fuzz_cron: error sentence: %s\n", err);
+            fail("the error sentence is not valid UTF-8", data, size, NULL, 0);
+        }
+        free(err);
+        return 0;
+    }
+    free(err);
+    int every = memmem(data, size, "@every", 6) != NULL;
+    ntime_t fires[FIRES];
+    int n = 0;
+    ntime_t after = created_at;
+    while (n < FIRES) {
+        ntime_t t = cron_next(c, after);
+        if (t == NTIME_MAX)
+            break;
+        fires[n++] = t;
+        if (t <= after)
+            fail("a fire time is not after the time given", data, size, fires, n);
+        if (!every && t % MINUTE_NS != 0)
+            fail("a five-field spec fired off a whole minute", data, size, fires, n);
+        if (every && n >= 2 && t - fires[n - 2] != fires[0] - created_at)
+            fail("@every fires are not evenly spaced from created_at", data, size, fires, n);
+        if (cron_next(c, t - 1) != t)
+            fail("the first fire after t-1ns is not t", data, size, fires, n);
+        if (n >= 2 && cron_next(c, fires[n - 2] + (t - fires[n - 2]) / 2) != t)
+            fail("a point between two fires does not lead to the later one", data, size, fires, n);
+        after = t;
+    }
+    cron_free(c);
+    return 0;
+}
