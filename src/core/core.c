@@ -131,14 +131,17 @@ channel_t *core_channel(core_t *c, const char *name, size_t len)
     return ch;
 }
 
+/* Bytewise order of two names, a shorter prefix first. */
+static int name_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+    int r = memcmp(a, b, alen < blen ? alen : blen);
+    return r ? r : (alen > blen) - (alen < blen);
+}
+
 static int channel_cmp(const void *a, const void *b)
 {
     const channel_t *x = *(channel_t *const *)a, *y = *(channel_t *const *)b;
-    size_t n = x->name_len < y->name_len ? x->name_len : y->name_len;
-    int r = memcmp(x->name, y->name, n);
-    if (r)
-        return r;
-    return (x->name_len > y->name_len) - (x->name_len < y->name_len);
+    return name_cmp(x->name, x->name_len, y->name, y->name_len);
 }
 
 struct collect {
@@ -164,11 +167,7 @@ size_t core_channels_sorted(core_t *c, channel_t ***out)
 static int job_cmp(const void *a, const void *b)
 {
     const job_t *x = *(job_t *const *)a, *y = *(job_t *const *)b;
-    size_t n = x->name_len < y->name_len ? x->name_len : y->name_len;
-    int r = memcmp(x->name, y->name, n);
-    if (r)
-        return r;
-    return (x->name_len > y->name_len) - (x->name_len < y->name_len);
+    return name_cmp(x->name, x->name_len, y->name, y->name_len);
 }
 
 size_t core_jobs_sorted(channel_t *ch, job_t ***out)
