@@ -205,11 +205,20 @@ static void on_synced(h2o_socket_t *sock, const char *err)
     }
 }
 
+#define RESPONSE_BUFFER_KEEP (64 * 1024)
+
 void http_respond(h2o_req_t *req, int status, jsonw_t *w)
 {
     if (!defer(req, status, w->buf, w->len, 1))
         send_body(req, status, w->buf, w->len, 1);
-    jsonw_reset(w);
+    /* h2o copied the body: after a large answer (a 20 000-event listing
+     * is megabytes) give the memory back rather than keep it for good. */
+    if (w->cap > RESPONSE_BUFFER_KEEP) {
+        jsonw_free(w);
+        jsonw_init(w, 4096);
+    } else {
+        jsonw_reset(w);
+    }
 }
 
 void http_respond_empty(h2o_req_t *req, int status)
