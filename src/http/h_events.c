@@ -138,17 +138,10 @@ void handle_events_list(h2o_req_t *req, route_args_t *a)
         return;
     core_tick(c, http_now());
     jsonw_t *w = &a->ctx->out;
-    jsonw_obj_begin(w);
-    jsonw_key(w, "channelName");
-    jsonw_str(w, ch->name, ch->name_len);
-    jsonw_key(w, "count");
-    jsonw_uint(w, ch->st.ready + ch->st.locked);
-    jsonw_key(w, "events");
-    jsonw_arr_begin(w);
+    render_list_open(w, ch, ch->st.ready + ch->st.locked);
     for (event_t *e = ch->vhead; e; e = e->vnext)
         render_event(w, e, 0);
-    jsonw_arr_end(w);
-    jsonw_obj_end(w);
+    render_list_close(w);
     http_respond(req, 200, w);
 }
 

@@ -35,8 +35,7 @@ void render_event(jsonw_t *w, const event_t *e, int with_token)
     jsonw_obj_end(w);
 }
 
-void render_event_list(jsonw_t *w, const channel_t *ch, event_t *const *events, size_t n,
-                       int with_token)
+void render_list_open(jsonw_t *w, const channel_t *ch, size_t n)
 {
     jsonw_obj_begin(w);
     jsonw_key(w, "channelName");
@@ -45,10 +44,21 @@ void render_event_list(jsonw_t *w, const channel_t *ch, event_t *const *events, 
     jsonw_uint(w, n);
     jsonw_key(w, "events");
     jsonw_arr_begin(w);
-    for (size_t i = 0; i < n; i++)
-        render_event(w, events[i], with_token);
+}
+
+void render_list_close(jsonw_t *w)
+{
     jsonw_arr_end(w);
     jsonw_obj_end(w);
+}
+
+void render_event_list(jsonw_t *w, const channel_t *ch, event_t *const *events, size_t n,
+                       int with_token)
+{
+    render_list_open(w, ch, n);
+    for (size_t i = 0; i < n; i++)
+        render_event(w, events[i], with_token);
+    render_list_close(w);
 }
 
 void render_job(jsonw_t *w, const job_t *j)

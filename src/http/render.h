@@ -11,6 +11,11 @@
  *  [,"lockedUntil"][,"lockToken" when with_token and locked]} */
 void render_event(jsonw_t *w, const event_t *e, int with_token);
 
+/* The envelope of an event list, {"channelName","count","events":[ ... ]}:
+ * open it for n events, render them, close it. */
+void render_list_open(jsonw_t *w, const channel_t *ch, size_t n);
+void render_list_close(jsonw_t *w);
+
 /* {"channelName","count","events":[...]} for n events. */
 void render_event_list(jsonw_t *w, const channel_t *ch, event_t *const *events, size_t n,
                        int with_token);
