@@ -103,6 +103,11 @@ int32_t core_wait_ms(core_t *c, ntime_t now, int32_t max_ms)
     return timers_wait_ms(&c->timers, now, max_ms);
 }
 
+ntime_t core_next_at(core_t *c, int64_t window_ns)
+{
+    return timers_wake_at(&c->timers, window_ns);
+}
+
 const core_counters_t *core_counters(const core_t *c)
 {
     return &c->counters;

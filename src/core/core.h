@@ -136,6 +136,13 @@ void core_tick(core_t *c, ntime_t now);
  * timers_wait_ms): -1 if nothing is scheduled. */
 int32_t core_wait_ms(core_t *c, ntime_t now, int32_t max_ms);
 
+/* The instant to wake for the next deadline, to the nanosecond, for a loop
+ * that can sleep more precisely than whole milliseconds: the latest
+ * deadline within window_ns of the earliest, so deadlines close together
+ * share one wake-up (see timers_wake_at); NTIME_MAX if nothing is
+ * scheduled. */
+ntime_t core_next_at(core_t *c, int64_t window_ns);
+
 const core_counters_t *core_counters(const core_t *c);
 
 /* Limits jobs respect: a fire that would pass them is skipped (counted in

@@ -130,6 +130,29 @@ int32_t timers_wait_ms(const timers_t *t, ntime_t now, int32_t max_ms)
     return (int32_t)ms;
 }
 
+ntime_t timers_wake_at(const timers_t *t, int64_t window_ns)
+{
+    if (!t->len)
+        return NTIME_MAX;
+    ntime_t first = t->heap[0]->at;
+    ntime_t limit = first > NTIME_MAX - window_ns ? NTIME_MAX : first + window_ns;
+    ntime_t wake = first;
+    /* A node past the limit has only later nodes below it: the walk stays
+     * inside the window. */
+    uint32_t stack[TIMERS_COALESCE_VISITS], top = 0, visits = 0;
+    stack[top++] = 0;
+    while (top && visits < TIMERS_COALESCE_VISITS) {
+        uint32_t i = stack[--top];
+        visits++;
+        if (t->heap[i]->at > wake)
+            wake = t->heap[i]->at;
+        for (uint32_t c = 2 * i + 1; c <= 2 * i + 2 && c < t->len; c++)
+            if (t->heap[c]->at <= limit && top < TIMERS_COALESCE_VISITS)
+                stack[top++] = c;
+    }
+    return wake;
+}
+
 uint32_t timers_count(const timers_t *t)
 {
     return t->len;

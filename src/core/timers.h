@@ -55,6 +55,13 @@ tnode_t *timers_pop_due(timers_t *t, ntime_t now);
  * due, at most max_ms when max_ms >= 0. */
 int32_t timers_wait_ms(const timers_t *t, ntime_t now, int32_t max_ms);
 
+/* When to wake for the earliest deadline: the latest deadline no more than
+ * window_ns after it, so a burst of deadlines costs one wake-up and none
+ * is woken for early; NTIME_MAX when nothing is scheduled. Visits only
+ * nodes inside the window, at most TIMERS_COALESCE_VISITS of them. */
+#define TIMERS_COALESCE_VISITS 64
+ntime_t timers_wake_at(const timers_t *t, int64_t window_ns);
+
 uint32_t timers_count(const timers_t *t);
 
 #endif

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 #include <openssl/err.h>
@@ -56,6 +57,8 @@ struct http_server {
     h2o_socket_t *listener;
     h2o_socket_t *wakeup;      /* read end of the self-pipe signals write to */
     int wakeup_fds[2];
+    h2o_socket_t *deadline;    /* timerfd armed at the core's next deadline */
+    ntime_t armed_at;          /* what it is armed at; NTIME_MAX: disarmed */
     volatile sig_atomic_t stop;
     http_ctx_t hctx;
 };
@@ -581,6 +584,40 @@ static void on_wakeup(h2o_socket_t *sock, const char *err)
         ;
 }
 
+/* The core's deadlines wake the loop through a timerfd, to the
+ * nanosecond: h2o's loop can only sleep whole milliseconds, and rounding
+ * up to them made every job fire up to 1 ms late. */
+static void on_deadline(h2o_socket_t *sock, const char *err)
+{
+    (void)err;
+    http_server_t *s = sock->data;
+    uint64_t expirations;
+    if (read(h2o_socket_get_fd(sock), &expirations, sizeof(expirations)) == sizeof(expirations))
+        s->armed_at = NTIME_MAX; /* one-shot: it has disarmed itself */
+}
+
+/* Deadlines this close after the earliest share its wake-up (the earliest
+ * then runs up to this late): a burst of jobs created together costs one
+ * wake-up a burst, while a lone deadline is met to the microsecond. */
+#define DEADLINE_COALESCE_NS (1 * NTIME_NS_PER_MS)
+
+/* Arms the timerfd at `at` (NTIME_MAX: disarms it), with no system call
+ * when it is already armed there. */
+static void arm_deadline(http_server_t *s, ntime_t at)
+{
+    if (at == s->armed_at)
+        return;
+    struct itimerspec its = {{0, 0}, {0, 0}};
+    if (at != NTIME_MAX) {
+        if (at < 1)
+            at = 1; /* an all-zero it_value would disarm */
+        its.it_value.tv_sec = (time_t)(at / NTIME_NS_PER_S);
+        its.it_value.tv_nsec = (long)(at % NTIME_NS_PER_S);
+    }
+    if (timerfd_settime(h2o_socket_get_fd(s->deadline), TFD_TIMER_ABSTIME, &its, NULL) == 0)
+        s->armed_at = at;
+}
+
 void http_server_stop(http_server_t *s)
 {
     on_signal(0);
@@ -606,6 +643,18 @@ http_server_t *http_server_new(const http_config_t *cfg, core_t *core)
     }
     if (pipe2(s->wakeup_fds, O_CLOEXEC | O_NONBLOCK) != 0) {
         log_error("cannot create the signal pipe: %s", strerror(errno));
+        close(fd);
+        free(s);
+        return NULL;
+    }
+    /* CLOCK_REALTIME, like every instant in the core: a deadline is a wall
+     * time, and the kernel keeps an absolute timer right across clock
+     * steps. */
+    int tfd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (tfd < 0) {
+        log_error("cannot create the deadline timer: %s", strerror(errno));
+        close(s->wakeup_fds[0]);
+        close(s->wakeup_fds[1]);
         close(fd);
         free(s);
         return NULL;
@@ -644,6 +693,10 @@ http_server_t *http_server_new(const http_config_t *cfg, core_t *core)
     s->wakeup = h2o_evloop_socket_create(s->ctx.loop, s->wakeup_fds[0], H2O_SOCKET_FLAG_DONT_READ);
     s->wakeup->data = s;
     h2o_socket_read_start(s->wakeup, on_wakeup);
+    s->deadline = h2o_evloop_socket_create(s->ctx.loop, tfd, H2O_SOCKET_FLAG_DONT_READ);
+    s->deadline->data = s;
+    s->armed_at = NTIME_MAX;
+    h2o_socket_read_start(s->deadline, on_deadline);
 
     s->hctx.server = s;
     s->hctx.core = core;
@@ -708,8 +761,13 @@ static void turn(http_server_t *s, int32_t max_ms)
     }
     if (s->hctx.wal && wal_rewrite_running(s->hctx.wal) && (max_ms < 0 || max_ms > 100))
         max_ms = 100; /* look at the rewrite's child again soon */
-    int32_t wait = s->sends != sends ? 0 : core_wait_ms(s->hctx.core, now, max_ms);
-    h2o_evloop_run(s->ctx.loop, wait < 0 ? INT32_MAX : wait);
+    int32_t wait = max_ms < 0 ? INT32_MAX : max_ms;
+    ntime_t next = core_next_at(s->hctx.core, DEADLINE_COALESCE_NS);
+    if (s->sends != sends || next <= now)
+        wait = 0;
+    else
+        arm_deadline(s, next); /* sleeps until it, a socket, or max_ms */
+    h2o_evloop_run(s->ctx.loop, wait);
 }
 
 static int shutdown_conn(h2o_req_t *req, void *arg)
@@ -758,6 +816,8 @@ void http_server_free(http_server_t *s)
         h2o_socket_close(s->listener);
     h2o_socket_read_stop(s->wakeup);
     h2o_socket_close(s->wakeup);
+    h2o_socket_read_stop(s->deadline);
+    h2o_socket_close(s->deadline);
     close(s->wakeup_fds[1]);
     h2o_evloop_run(s->ctx.loop, 0);
     /* h2o cannot dispose a context with connections still open; a client

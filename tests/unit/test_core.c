@@ -84,6 +84,32 @@ static void test_timers_wait_rounds_up(void **state)
     timers_free(&t);
 }
 
+static void test_timers_wake_at_coalesces(void **state)
+{
+    (void)state;
+    timers_t t;
+    timers_init(&t);
+    assert_true(timers_wake_at(&t, MS) == NTIME_MAX);
+    /* Deadlines at 10.0, 10.3, 10.6, 10.9, 11.2 ms and 50 ms, added out of order. */
+    static const int64_t us[] = {10900, 50000, 10000, 11200, 10600, 10300};
+    tnode_t n[6] = {{0}};
+    for (int i = 0; i < 6; i++)
+        timers_set(&t, &n[i], us[i] * 1000);
+    assert_true(timers_wake_at(&t, 0) == 10 * MS);            /* exact */
+    assert_true(timers_wake_at(&t, 500000) == 10300000);      /* 10.0 + 0.5 */
+    assert_true(timers_wake_at(&t, MS) == 10900000);          /* never past the window */
+    assert_true(timers_wake_at(&t, 100 * MS) == 50 * MS);
+    assert_true(timers_wake_at(&t, INT64_MAX) == 50 * MS);    /* no overflow */
+    /* Many deadlines inside the window: the walk stops early, and still
+     * never answers a time past the window. */
+    tnode_t many[1000] = {{0}};
+    for (int i = 0; i < 1000; i++)
+        timers_set(&t, &many[i], 10 * MS + i);
+    ntime_t w = timers_wake_at(&t, MS);
+    assert_true(w >= 10 * MS && w <= 11 * MS);
+    timers_free(&t);
+}
+
 /* ---- events ---- */
 
 static event_t *pub(core_t *c, channel_t *ch, ntime_t now, const char *data, ntime_t at, int64_t ttl)
@@ -118,6 +144,7 @@ static void test_publish_delay_expire(void **state)
     assert_string_equal(queue(ch), "a,b");
     assert_int_equal(ch->st.scheduled, 1);
     assert_int_equal(core_wait_ms(c, T0 + 1 * S, -1), 1000);
+    assert_true(core_next_at(c, 0) == T0 + 2 * S); /* to the nanosecond */
     core_tick(c, T0 + 2 * S);
     assert_string_equal(queue(ch), "a,b,late"); /* in the order they became visible */
     event_t *e = core_event_get(c, ch, T0 + 2 * S, late_id);
@@ -129,6 +156,7 @@ static void test_publish_delay_expire(void **state)
     assert_string_equal(queue(ch), "");
     assert_int_equal(core_counters(c)->events, 0);
     assert_int_equal(core_wait_ms(c, T0 + 12 * S, -1), -1); /* nothing due: no wake-ups */
+    assert_true(core_next_at(c, MS) == NTIME_MAX);
     core_free(c);
 }
 
@@ -251,6 +279,7 @@ int main(void)
         cmocka_unit_test(test_timers_order_and_ties),
         cmocka_unit_test(test_timers_move_and_cancel),
         cmocka_unit_test(test_timers_wait_rounds_up),
+        cmocka_unit_test(test_timers_wake_at_coalesces),
         cmocka_unit_test(test_publish_delay_expire),
         cmocka_unit_test(test_lock_unlock_keeps_place),
         cmocka_unit_test(test_acquire_skips_locked_oldest_first),
