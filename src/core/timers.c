@@ -17,11 +17,15 @@ static inline void place(timers_t *t, uint32_t i, tentry_t e)
     e.node->index = i + 1;
 }
 
+/* Four children per entry: half the depth of a binary heap, so half the
+ * moves, each of which writes the moved node (a cold event at a million). */
+#define ARITY 4
+
 static void sift_up(timers_t *t, uint32_t i)
 {
     tentry_t e = t->heap[i];
     while (i > 0) {
-        uint32_t parent = (i - 1) / 2;
+        uint32_t parent = (i - 1) / ARITY;
         if (!before(&e, &t->heap[parent]))
             break;
         place(t, i, t->heap[parent]);
@@ -34,11 +38,14 @@ static void sift_down(timers_t *t, uint32_t i)
 {
     tentry_t e = t->heap[i];
     for (;;) {
-        uint32_t child = 2 * i + 1;
-        if (child >= t->len)
+        uint32_t first = ARITY * i + 1;
+        if (first >= t->len)
             break;
-        if (child + 1 < t->len && before(&t->heap[child + 1], &t->heap[child]))
-            child++;
+        uint32_t end = first + ARITY < t->len ? first + ARITY : t->len;
+        uint32_t child = first;
+        for (uint32_t k = first + 1; k < end; k++)
+            if (before(&t->heap[k], &t->heap[child]))
+                child = k;
         if (!before(&t->heap[child], &e))
             break;
         place(t, i, t->heap[child]);
@@ -93,7 +100,7 @@ void timers_cancel(timers_t *t, tnode_t *n)
         return;
     place(t, i, last);
     /* The moved entry may belong above or below its new spot. */
-    if (i > 0 && before(&last, &t->heap[(i - 1) / 2]))
+    if (i > 0 && before(&last, &t->heap[(i - 1) / ARITY]))
         sift_up(t, i);
     else
         sift_down(t, i);
