@@ -103,7 +103,7 @@ static void publish_untimed(bench_t *b, size_t k)
 {
     for (size_t i = 0; i < k; i++) {
         event_t *e = core_publish(b->core, b->ch, b->now, DATA, DATA_LEN, b->now, TTL_NS);
-        ring_push(&b->ring, e->id);
+        ring_push(&b->ring, event_id(e));
     }
 }
 
@@ -136,7 +136,7 @@ static void bench_publish(bench_t *b)
         b->now += NTIME_NS_PER_US;
         uint64_t t = cpu_ns();
         for (size_t i = 0; i < b->k; i++)
-            mine[i] = core_publish(b->core, b->ch, b->now, DATA, DATA_LEN, b->now, TTL_NS)->id;
+            mine[i] = event_id(core_publish(b->core, b->ch, b->now, DATA, DATA_LEN, b->now, TTL_NS));
         ns += since(t);
         ops += b->k;
         for (size_t i = 0; i < b->k; i++)
@@ -155,8 +155,10 @@ static void bench_lock_delete(bench_t *b)
         for (size_t i = 0; i < b->k; i++) {
             eid_t id = ring_pop(&b->ring);
             event_t *e;
+            uint64_t token;
             if (core_lock(b->core, b->ch, b->now, id, 60 * NTIME_NS_PER_S, &e) != CORE_OK ||
-                core_delete(b->core, b->ch, b->now, id, &e->lock_token) != CORE_OK) {
+                (token = event_lock_token(e),
+                 core_delete(b->core, b->ch, b->now, id, &token) != CORE_OK)) {
                 fprintf(stderr, "core_bench: lock+delete failed\n");
                 exit(1);
             }
@@ -176,8 +178,10 @@ static void bench_acquire_delete(bench_t *b)
         uint64_t t = cpu_ns();
         for (size_t i = 0; i < b->k; i++) {
             event_t *e;
+            uint64_t token;
             if (core_acquire(b->core, b->ch, b->now, 1, 60 * NTIME_NS_PER_S, &e) != 1 ||
-                core_delete(b->core, b->ch, b->now, e->id, &e->lock_token) != CORE_OK) {
+                (token = event_lock_token(e),
+                 core_delete(b->core, b->ch, b->now, event_id(e), &token) != CORE_OK)) {
                 fprintf(stderr, "core_bench: acquire+delete failed\n");
                 exit(1);
             }

@@ -14,6 +14,8 @@ core_t *core_new(const tz_t *default_tz)
     core_t *c = xcalloc(1, sizeof(*c));
     timers_init(&c->timers);
     strmap_init(&c->channels);
+    slab_init(&c->events, sizeof(event_t));
+    slab_init(&c->leases, sizeof(lease_t));
     ids_init(c);
     c->next_vseq = 1;
     /* Tokens only fence stale workers, they are not secrets, but they should
@@ -64,10 +66,11 @@ void core_tick(core_t *c, ntime_t now)
 {
     now = core_clock(c, now);
     tnode_t *n;
-    while ((n = timers_pop_due(&c->timers, now)) != NULL) {
-        if (n->kind == CORE_TIMER_EVENT)
+    uint8_t kind;
+    while ((n = timers_pop_due(&c->timers, now, &kind)) != NULL) {
+        if (kind == CORE_TIMER_EVENT)
             event_fire(c, CONTAINER_OF(n, event_t, timer), now);
-        else if (n->kind == CORE_TIMER_JOB)
+        else if (kind == CORE_TIMER_JOB)
             job_fire(c, CONTAINER_OF(n, job_t, timer), now);
         else
             c->timer_fn(n, now, c->timer_arg);
@@ -89,8 +92,7 @@ void core_set_timer_fn(core_t *c, core_timer_fn fn, void *arg)
 void core_timer_set(core_t *c, tnode_t *node, ntime_t at)
 {
     ASSERT(c->timer_fn != NULL);
-    node->kind = CORE_TIMER_USER;
-    timers_set(&c->timers, node, at);
+    timers_set(&c->timers, node, at, CORE_TIMER_USER);
 }
 
 void core_timer_cancel(core_t *c, tnode_t *node)
@@ -133,6 +135,8 @@ channel_t *core_channel(core_t *c, const char *name, size_t len)
     strmap_entry_t *e = strmap_put(&c->channels, name, len, ch);
     ch->name = e->key;
     ch->name_len = (uint32_t)len;
+    ch->events = &c->events;
+    ch->leases = &c->leases;
     return ch;
 }
 

@@ -22,7 +22,9 @@
  * timer never exposes an expired event or hides a due one.
  *
  * Ownership: the core owns channels; a channel owns its events and jobs; an
- * event owns its data (stored inline). The hash, heaps and lists borrow.
+ * event owns its data (inline when short) and, while LOCKED, its lease.
+ * Events and leases sit in the core's slabs (slab.h). The hash, heaps and
+ * lists borrow.
  * Pointers returned by the core are valid until the next core call that
  * takes a `now` (which may expire or delete them) or that mutates.
  */
@@ -34,6 +36,7 @@
 #include "cron.h"
 #include "id.h"
 #include "ntime.h"
+#include "slab.h"
 #include "strmap.h"
 #include "timers.h"
 
@@ -51,23 +54,47 @@ typedef enum event_state { EVENT_SCHEDULED, EVENT_READY, EVENT_LOCKED } event_st
 typedef struct channel channel_t;
 typedef struct job job_t;
 
+/* Data of up to EVENT_INLINE bytes is kept in the event itself, without a
+ * NUL; longer data in its own allocation, NUL-terminated. */
+#define EVENT_INLINE 16
+#define EVENT_LEASE_BIT 0x80000000u
+
+/* An event: 80 bytes in the core's event slab, linked to the others by
+ * 32-bit slab indices (0: none). Read it through the accessors below; the
+ * lock's end, token and visibility order of a LOCKED event live in a lease
+ * record, and the visibility order of a READY one in its ready heap entry,
+ * so neither costs space in the event while it is not needed. */
 typedef struct event {
-    tnode_t timer;            /* its one pending wake-up */
-    struct event *vprev;      /* visible list, in visibility order */
-    struct event *vnext;
-    struct event *hnext;      /* id hash chain */
-    channel_t *channel;       /* owner */
-    eid_t id;
-    uint32_t rindex;          /* 1 + position in the ready heap; 0 if not READY */
-    uint32_t data_len;
-    uint64_t vseq;            /* visibility order within the server */
     ntime_t published_at;     /* when it is or became visible */
     ntime_t lives_until;      /* published_at + ttl: gone at this instant */
-    ntime_t locked_until;     /* lease end while LOCKED */
-    uint64_t lock_token;      /* lease token while LOCKED; new per lock */
-    uint8_t state;            /* event_state_t */
-    char data[];              /* data_len bytes, then a NUL */
+    uint64_t id_hi;           /* the id (eid_t.hi; split to save its padding) */
+    channel_t *channel;       /* owner */
+    uint32_t id_lo;           /* eid_t.lo */
+    uint32_t data_len;
+    uint32_t self;            /* its own slab index */
+    uint32_t vprev, vnext;    /* visible list, in visibility order */
+    uint32_t hnext;           /* id hash chain */
+    tnode_t timer;            /* its one pending wake-up */
+    uint32_t slot;            /* 0: SCHEDULED; READY: 1 + position in the
+                                 ready heap; LOCKED: EVENT_LEASE_BIT | lease */
+    union {
+        char inl[EVENT_INLINE];
+        char *ext;
+    } d;                      /* see event_data */
 } event_t;
+
+/* A LOCKED event's lease, in the core's lease slab. */
+typedef struct lease {
+    ntime_t locked_until;     /* lease end */
+    uint64_t token;           /* new per lock */
+    uint64_t vseq;            /* the event's visibility order, for its return */
+} lease_t;
+
+/* A ready heap entry: the key inline, so sifting never reads events. */
+typedef struct rentry {
+    uint64_t vseq;            /* visibility order within the server */
+    uint32_t ev;              /* event slab index */
+} __attribute__((packed)) rentry_t;
 
 typedef struct channel_stats {
     uint64_t ready, scheduled, locked, jobs; /* current */
@@ -78,9 +105,11 @@ typedef struct channel_stats {
 struct channel {
     char *name;               /* the key copy inside the registry entry */
     uint32_t name_len;
-    event_t *vhead, *vtail;   /* visible list */
-    event_t **ready;          /* min-heap by vseq */
+    uint32_t vhead, vtail;    /* visible list (event slab indices) */
+    rentry_t *ready;          /* min-heap by vseq */
     uint32_t ready_len, ready_cap;
+    const slab_t *events;     /* the core's slabs, for the accessors */
+    const slab_t *leases;
     channel_stats_t st;       /* jobs, ready, scheduled, locked kept current */
     strmap_t jobs;            /* name -> job_t* */
     channel_t *avail_next;    /* on core's "became available" list */
@@ -214,8 +243,57 @@ core_status_t core_delete(core_t *c, channel_t *ch, ntime_t now, eid_t id, const
 size_t core_acquire(core_t *c, channel_t *ch, ntime_t now, size_t max, int64_t ttl_ns,
                     event_t **out);
 
-/* Reports the event's state at now: visible state, or EVENT_SCHEDULED. */
-static inline event_state_t event_state(const event_t *e) { return (event_state_t)e->state; }
+/* ---- reading an event ---- */
+
+static inline event_state_t event_state(const event_t *e)
+{
+    return !e->slot ? EVENT_SCHEDULED : e->slot & EVENT_LEASE_BIT ? EVENT_LOCKED : EVENT_READY;
+}
+
+static inline eid_t event_id(const event_t *e)
+{
+    eid_t id = {e->id_hi, e->id_lo};
+    return id;
+}
+
+/* data_len bytes; NUL-terminated only when longer than EVENT_INLINE. */
+static inline const char *event_data(const event_t *e)
+{
+    return e->data_len <= EVENT_INLINE ? e->d.inl : e->d.ext;
+}
+
+/* The lease of a LOCKED event, else NULL. */
+static inline const lease_t *event_lease(const event_t *e)
+{
+    if (!(e->slot & EVENT_LEASE_BIT))
+        return NULL;
+    return (const lease_t *)slab_ptr(e->channel->leases, e->slot & ~EVENT_LEASE_BIT);
+}
+
+/* Lease end and token while LOCKED; 0 otherwise. */
+static inline ntime_t event_locked_until(const event_t *e)
+{
+    const lease_t *l = event_lease(e);
+    return l ? l->locked_until : 0;
+}
+
+static inline uint64_t event_lock_token(const event_t *e)
+{
+    const lease_t *l = event_lease(e);
+    return l ? l->token : 0;
+}
+
+/* The channel's visible events in visibility order: the first, or NULL. */
+static inline event_t *channel_first(const channel_t *ch)
+{
+    return (event_t *)slab_ptr0(ch->events, ch->vhead);
+}
+
+/* The one after e, or NULL. */
+static inline event_t *channel_next(const channel_t *ch, const event_t *e)
+{
+    return (event_t *)slab_ptr0(ch->events, e->vnext);
+}
 
 /* ---- jobs ---- */
 

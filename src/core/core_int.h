@@ -9,8 +9,15 @@
 struct core {
     timers_t timers;          /* every event's and job's wake-up */
     strmap_t channels;        /* name -> channel_t* (owned) */
-    event_t **ids;            /* id hash buckets; chains through event.hnext */
+    slab_t events;            /* every live event (event_t) */
+    slab_t leases;            /* the lease of every LOCKED event (lease_t) */
+    uint32_t *ids;            /* id hash buckets of event indices; chains
+                                 through event.hnext */
     uint32_t ids_mask;
+    uint32_t *ids_old;        /* while growing: the previous buckets, moved a
+                                 few per insert or delete (NULL otherwise) */
+    uint32_t ids_old_mask;
+    uint32_t ids_moved;       /* old buckets below this are moved */
     id_gen_t idgen;
     uint64_t next_vseq;
     uint64_t token_state;     /* lease token generator */
@@ -71,6 +78,11 @@ job_t *job_create(core_t *c, channel_t *ch, const char *name, size_t name_len, c
                   size_t cron_len, cron_t *cron, const char *data, size_t data_len, int64_t ttl_ns,
                   ntime_t created_at, ntime_t now);
 void ids_init(core_t *c);
+/* Every live event, in no particular order, into out (room for
+ * counters.events). Returns how many. */
+size_t event_collect(core_t *c, event_t **out);
+/* The visibility order of a visible event (0 for a SCHEDULED one). */
+uint64_t event_vseq(const event_t *e);
 
 /* job.c */
 void job_fire(core_t *c, job_t *j, ntime_t now);

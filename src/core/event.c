@@ -6,6 +6,10 @@
  * live event), the channel's visible list (READY and LOCKED, in visibility
  * order) and the channel's ready heap (READY only, by vseq). Each has a
  * back-link in the event, so every change is O(1) or O(log n).
+ *
+ * Events live in the core's event slab and name each other by slab index
+ * (4 bytes instead of an 8-byte pointer, no malloc header). A lease record
+ * exists only while an event is LOCKED.
  */
 #include "core_int.h"
 
@@ -13,133 +17,224 @@
 #include <string.h>
 #include "util.h"
 
+_Static_assert(sizeof(event_t) == 80, "event_t should stay 80 bytes");
+_Static_assert(sizeof(rentry_t) == 12, "ready heap entries are 12 bytes");
+
+static inline event_t *ev(const core_t *c, uint32_t i)
+{
+    return slab_ptr(&c->events, i);
+}
+
+static inline lease_t *lease_of(const core_t *c, const event_t *e)
+{
+    return slab_ptr(&c->leases, e->slot & ~EVENT_LEASE_BIT);
+}
+
 /* ---- id hash ----
  *
  * The bucket of an id is a mix of its millisecond plus its counter, so ids
  * made one after another (a batch, a replay) land in neighbouring buckets:
  * inserting them walks memory in order instead of missing the cache once
- * per event. Ids of different milliseconds still scatter. */
+ * per event. Ids of different milliseconds still scatter.
+ *
+ * The table doubles when there are more events than buckets. Moving every
+ * chain at once would stall the loop (27 ms at a million events), so the
+ * old buckets are moved a few at a time by each insert and delete, as
+ * Redis's incremental rehash does; until an old bucket is moved, its ids
+ * are looked up and inserted there. IDS_STEP buckets per insert finish the
+ * move long before the next doubling (which takes as many inserts as there
+ * were old buckets). */
 
-static uint64_t id_bucket(eid_t id)
+#define IDS_STEP 4
+
+static inline uint64_t id_bucket(uint64_t hi, uint32_t lo)
 {
-    uint64_t ms = id.hi >> 16, counter = (id.hi & 0xffff) << 32 | id.lo;
+    uint64_t ms = hi >> 16, counter = (hi & 0xffff) << 32 | lo;
     return ms * 0x9e3779b97f4a7c15ULL + counter;
 }
 
 void ids_init(core_t *c)
 {
-    c->ids_mask = 1023;
+    c->ids_mask = 255;
     c->ids = xcalloc((size_t)c->ids_mask + 1, sizeof(*c->ids));
+    c->ids_old = NULL;
 }
 
-static void ids_grow(core_t *c)
+static void ids_step(core_t *c)
 {
-    uint32_t nmask = c->ids_mask * 2 + 1;
-    event_t **nb = xcalloc((size_t)nmask + 1, sizeof(*nb));
-    for (uint32_t i = 0; i <= c->ids_mask; i++) {
-        event_t *e = c->ids[i];
-        while (e) {
-            event_t *next = e->hnext;
-            uint32_t b = (uint32_t)id_bucket(e->id) & nmask;
-            e->hnext = nb[b];
-            nb[b] = e;
-            e = next;
+    for (int k = 0; k < IDS_STEP && c->ids_moved <= c->ids_old_mask; k++) {
+        uint32_t i = c->ids_old[c->ids_moved++];
+        while (i) {
+            event_t *e = ev(c, i);
+            uint32_t next = e->hnext;
+            uint32_t *b = &c->ids[id_bucket(e->id_hi, e->id_lo) & c->ids_mask];
+            e->hnext = *b;
+            *b = i;
+            i = next;
         }
     }
-    free(c->ids);
-    c->ids = nb;
-    c->ids_mask = nmask;
+    if (c->ids_moved > c->ids_old_mask) {
+        free(c->ids_old);
+        c->ids_old = NULL;
+    }
 }
 
-static event_t **ids_slot(core_t *c, eid_t id)
+/* The bucket that holds (or will hold) an id with bucket hash h. */
+static inline uint32_t *ids_head(const core_t *c, uint64_t h)
 {
-    event_t **p = &c->ids[id_bucket(id) & c->ids_mask];
-    while (*p && id_cmp((*p)->id, id) != 0)
-        p = &(*p)->hnext;
+    if (c->ids_old && ((uint32_t)h & c->ids_old_mask) >= c->ids_moved)
+        return &c->ids_old[(uint32_t)h & c->ids_old_mask];
+    return &c->ids[(uint32_t)h & c->ids_mask];
+}
+
+/* The link that holds the index of the event with that id, or the 0 that
+ * ends its chain. */
+static uint32_t *ids_slot(const core_t *c, eid_t id)
+{
+    uint32_t *p = ids_head(c, id_bucket(id.hi, id.lo));
+    while (*p) {
+        event_t *e = ev(c, *p);
+        if (e->id_hi == id.hi && e->id_lo == id.lo)
+            break;
+        p = &e->hnext;
+    }
     return p;
 }
 
 static void ids_add(core_t *c, event_t *e)
 {
-    if (c->counters.events > c->ids_mask)
-        ids_grow(c);
-    event_t **slot = &c->ids[id_bucket(e->id) & c->ids_mask];
-    e->hnext = *slot;
-    *slot = e;
+    if (c->ids_old) {
+        ids_step(c);
+    } else if (c->counters.events > c->ids_mask) {
+        c->ids_old = c->ids;
+        c->ids_old_mask = c->ids_mask;
+        c->ids_moved = 0;
+        c->ids_mask = c->ids_mask * 2 + 1;
+        c->ids = xcalloc((size_t)c->ids_mask + 1, sizeof(*c->ids));
+    }
+    uint32_t *b = ids_head(c, id_bucket(e->id_hi, e->id_lo));
+    e->hnext = *b;
+    *b = e->self;
 }
 
 static void ids_del(core_t *c, event_t *e)
 {
-    event_t **p = ids_slot(c, e->id);
-    ASSERT(*p == e);
+    if (c->ids_old)
+        ids_step(c);
+    uint32_t *p = ids_slot(c, event_id(e));
+    ASSERT(*p == e->self);
     *p = e->hnext;
 }
 
-/* ---- ready heap: READY events of a channel, oldest visibility first ---- */
-
-static void rplace(channel_t *ch, uint32_t i, event_t *e)
+static size_t collect_table(core_t *c, const uint32_t *t, uint32_t from, uint32_t mask,
+                            event_t **out, size_t n)
 {
-    ch->ready[i] = e;
-    e->rindex = i + 1;
+    for (uint64_t b = from; b <= mask; b++)
+        for (uint32_t i = t[b]; i; i = ev(c, i)->hnext)
+            out[n++] = ev(c, i);
+    return n;
 }
+
+size_t event_collect(core_t *c, event_t **out)
+{
+    size_t n = collect_table(c, c->ids, 0, c->ids_mask, out, 0);
+    if (c->ids_old)
+        n = collect_table(c, c->ids_old, c->ids_moved, c->ids_old_mask, out, n);
+    return n;
+}
+
+/* ---- ready heap: READY events of a channel, oldest visibility first ----
+ *
+ * Entries carry the vseq they are ordered by, so a sift reads only the
+ * array; the event is written once per move (its position). */
+
+static inline void rplace(channel_t *ch, uint32_t i, rentry_t r)
+{
+    ch->ready[i] = r;
+    ((event_t *)slab_ptr(ch->events, r.ev))->slot = i + 1;
+}
+
+/* Four children per entry: half the depth of a binary heap, so half the
+ * moves (each a write to a cold event at a million), and the four
+ * children's keys sit in one or two cache lines. */
+#define RARITY 4
 
 static void rsift_up(channel_t *ch, uint32_t i)
 {
-    event_t *e = ch->ready[i];
+    rentry_t r = ch->ready[i];
     while (i > 0) {
-        uint32_t parent = (i - 1) / 2;
-        if (ch->ready[parent]->vseq < e->vseq)
+        uint32_t parent = (i - 1) / RARITY;
+        if (ch->ready[parent].vseq < r.vseq)
             break;
         rplace(ch, i, ch->ready[parent]);
         i = parent;
     }
-    rplace(ch, i, e);
+    rplace(ch, i, r);
 }
 
 static void rsift_down(channel_t *ch, uint32_t i)
 {
-    event_t *e = ch->ready[i];
+    rentry_t r = ch->ready[i];
     for (;;) {
-        uint32_t child = 2 * i + 1;
-        if (child >= ch->ready_len)
+        uint32_t first = RARITY * i + 1;
+        if (first >= ch->ready_len)
             break;
-        if (child + 1 < ch->ready_len && ch->ready[child + 1]->vseq < ch->ready[child]->vseq)
-            child++;
-        if (e->vseq < ch->ready[child]->vseq)
+        uint32_t end = first + RARITY < ch->ready_len ? first + RARITY : ch->ready_len;
+        uint32_t child = first;
+        for (uint32_t k = first + 1; k < end; k++)
+            if (ch->ready[k].vseq < ch->ready[child].vseq)
+                child = k;
+        if (r.vseq < ch->ready[child].vseq)
             break;
         rplace(ch, i, ch->ready[child]);
         i = child;
     }
-    rplace(ch, i, e);
+    rplace(ch, i, r);
 }
 
-static void ready_add(core_t *c, channel_t *ch, event_t *e)
+static void ready_add(core_t *c, channel_t *ch, event_t *e, uint64_t vseq)
 {
     if (ch->ready_len == ch->ready_cap) {
         ch->ready_cap = ch->ready_cap ? ch->ready_cap * 2 : 16;
         ch->ready = xrealloc(ch->ready, ch->ready_cap * sizeof(*ch->ready));
     }
-    rplace(ch, ch->ready_len++, e);
+    rentry_t r = {vseq, e->self};
+    ch->ready[ch->ready_len++] = r;
     rsift_up(ch, ch->ready_len - 1);
-    e->state = EVENT_READY;
     ch->st.ready++;
     core_mark_available(c, ch);
 }
 
-static void ready_del(channel_t *ch, event_t *e)
+/* Takes a READY e out of the heap; returns its vseq. e->slot is left for
+ * the caller to set. */
+static uint64_t ready_del(channel_t *ch, event_t *e)
 {
-    uint32_t i = e->rindex - 1;
-    ASSERT(e->rindex && ch->ready[i] == e);
-    e->rindex = 0;
+    uint32_t i = e->slot - 1;
+    ASSERT(e->slot && !(e->slot & EVENT_LEASE_BIT) && ch->ready[i].ev == e->self);
+    uint64_t vseq = ch->ready[i].vseq;
+    e->slot = 0;
     ch->st.ready--;
-    event_t *last = ch->ready[--ch->ready_len];
+    rentry_t last = ch->ready[--ch->ready_len];
     if (i == ch->ready_len)
-        return;
+        return vseq;
     rplace(ch, i, last);
-    if (i > 0 && last->vseq < ch->ready[(i - 1) / 2]->vseq)
+    if (i > 0 && last.vseq < ch->ready[(i - 1) / RARITY].vseq)
         rsift_up(ch, i);
     else
         rsift_down(ch, i);
+    return vseq;
+}
+
+uint64_t event_vseq(const event_t *e)
+{
+    switch (event_state(e)) {
+    case EVENT_READY:
+        return e->channel->ready[e->slot - 1].vseq;
+    case EVENT_LOCKED:
+        return event_lease(e)->vseq;
+    default:
+        return 0;
+    }
 }
 
 /* ---- lifecycle ---- */
@@ -148,27 +243,29 @@ static void ready_del(channel_t *ch, event_t *e)
 static void reschedule(core_t *c, event_t *e)
 {
     ntime_t at = e->lives_until;
-    if (e->state == EVENT_SCHEDULED)
+    if (!e->slot) {
         at = e->published_at;
-    else if (e->state == EVENT_LOCKED && e->locked_until < at)
-        at = e->locked_until;
-    timers_set(&c->timers, &e->timer, at);
+    } else if (e->slot & EVENT_LEASE_BIT) {
+        ntime_t until = lease_of(c, e)->locked_until;
+        if (until < at)
+            at = until;
+    }
+    timers_set(&c->timers, &e->timer, at, CORE_TIMER_EVENT);
 }
 
 static void make_visible(core_t *c, event_t *e)
 {
     channel_t *ch = e->channel;
-    e->vseq = c->next_vseq++;
     e->vprev = ch->vtail;
-    e->vnext = NULL;
+    e->vnext = 0;
     if (ch->vtail)
-        ch->vtail->vnext = e;
+        ev(c, ch->vtail)->vnext = e->self;
     else
-        ch->vhead = e;
-    ch->vtail = e;
+        ch->vhead = e->self;
+    ch->vtail = e->self;
     ch->st.published++;
     c->counters.published++;
-    ready_add(c, ch, e);
+    ready_add(c, ch, e, c->next_vseq++);
 }
 
 /* Unlinks e from every index and frees it. */
@@ -177,30 +274,35 @@ static void event_remove(core_t *c, event_t *e)
     channel_t *ch = e->channel;
     timers_cancel(&c->timers, &e->timer);
     ids_del(c, e);
-    if (e->state == EVENT_SCHEDULED) {
+    event_state_t state = event_state(e);
+    if (state == EVENT_SCHEDULED) {
         ch->st.scheduled--;
     } else {
-        if (e->state == EVENT_READY)
+        if (state == EVENT_READY) {
             ready_del(ch, e);
-        else
+        } else {
             ch->st.locked--;
+            slab_release(&c->leases, e->slot & ~EVENT_LEASE_BIT);
+        }
         if (e->vprev)
-            e->vprev->vnext = e->vnext;
+            ev(c, e->vprev)->vnext = e->vnext;
         else
             ch->vhead = e->vnext;
         if (e->vnext)
-            e->vnext->vprev = e->vprev;
+            ev(c, e->vnext)->vprev = e->vprev;
         else
             ch->vtail = e->vprev;
     }
     c->counters.events--;
-    free(e);
+    if (e->data_len > EVENT_INLINE)
+        free(e->d.ext);
+    slab_release(&c->events, e->self);
 }
 
 static void expire(core_t *c, event_t *e)
 {
     /* A scheduled event that dies before it is due was never published. */
-    if (e->state != EVENT_SCHEDULED) {
+    if (event_state(e) != EVENT_SCHEDULED) {
         e->channel->st.expired++;
         c->counters.expired++;
     }
@@ -209,10 +311,12 @@ static void expire(core_t *c, event_t *e)
 
 static void lock_end(core_t *c, event_t *e)
 {
+    uint32_t li = e->slot & ~EVENT_LEASE_BIT;
+    uint64_t vseq = ((lease_t *)slab_ptr(&c->leases, li))->vseq;
+    slab_release(&c->leases, li);
+    e->slot = 0;
     e->channel->st.locked--;
-    e->lock_token = 0;
-    e->locked_until = 0;
-    ready_add(c, e->channel, e);
+    ready_add(c, e->channel, e, vseq);
 }
 
 void event_fire(core_t *c, event_t *e, ntime_t now)
@@ -221,10 +325,11 @@ void event_fire(core_t *c, event_t *e, ntime_t now)
         expire(c, e);
         return;
     }
-    if (e->state == EVENT_SCHEDULED && now >= e->published_at) {
+    event_state_t state = event_state(e);
+    if (state == EVENT_SCHEDULED && now >= e->published_at) {
         e->channel->st.scheduled--;
         make_visible(c, e);
-    } else if (e->state == EVENT_LOCKED && now >= e->locked_until) {
+    } else if (state == EVENT_LOCKED && now >= lease_of(c, e)->locked_until) {
         e->channel->st.lock_expired++;
         c->counters.lock_expired++;
         lock_end(c, e);
@@ -235,24 +340,29 @@ void event_fire(core_t *c, event_t *e, ntime_t now)
 event_t *event_create(core_t *c, channel_t *ch, ntime_t now, eid_t id, const char *data, size_t len,
                       ntime_t publish_at, int64_t ttl_ns)
 {
-    event_t *e = xmalloc(sizeof(*e) + len + 1);
+    uint32_t i = slab_alloc(&c->events);
+    event_t *e = ev(c, i);
     memset(e, 0, sizeof(*e));
-    e->timer.kind = CORE_TIMER_EVENT;
+    e->self = i;
     e->channel = ch;
-    e->id = id;
+    e->id_hi = id.hi;
+    e->id_lo = id.lo;
     e->published_at = publish_at;
     e->lives_until = publish_at + ttl_ns;
     e->data_len = (uint32_t)len;
-    memcpy(e->data, data, len);
-    e->data[len] = '\0';
+    if (len <= EVENT_INLINE) {
+        memcpy(e->d.inl, data, len);
+    } else {
+        e->d.ext = xmalloc(len + 1);
+        memcpy(e->d.ext, data, len);
+        e->d.ext[len] = '\0';
+    }
     c->counters.events++;
     ids_add(c, e);
-    if (publish_at > now) {
-        e->state = EVENT_SCHEDULED;
+    if (publish_at > now)
         ch->st.scheduled++;
-    } else {
+    else
         make_visible(c, e);
-    }
     /* An event published with a past publishAt whose ttl has already run
      * out is due at once: the next tick expires it, before anyone can see it. */
     reschedule(c, e);
@@ -316,7 +426,8 @@ static event_t *find(core_t *c, channel_t *ch, ntime_t now, eid_t id)
 
 event_t *event_lookup(core_t *c, channel_t *ch, eid_t id)
 {
-    event_t *e = *ids_slot(c, id);
+    uint32_t i = *ids_slot(c, id);
+    event_t *e = i ? ev(c, i) : NULL;
     return e && e->channel == ch ? e : NULL;
 }
 
@@ -329,17 +440,21 @@ event_t *core_event_get(core_t *c, channel_t *ch, ntime_t now, eid_t id)
 void event_lock_apply(core_t *c, event_t *e, ntime_t locked_until, uint64_t token)
 {
     channel_t *ch = e->channel;
-    ready_del(ch, e);
-    e->state = EVENT_LOCKED;
+    uint64_t vseq = ready_del(ch, e);
+    uint32_t li = slab_alloc(&c->leases);
+    ASSERT(li < EVENT_LEASE_BIT);
+    lease_t *l = slab_ptr(&c->leases, li);
+    l->locked_until = locked_until;
+    l->token = token;
+    l->vseq = vseq;
+    e->slot = EVENT_LEASE_BIT | li;
     ch->st.locked++;
-    e->locked_until = locked_until;
-    e->lock_token = token;
     reschedule(c, e);
 }
 
 void event_unlock_apply(core_t *c, event_t *e)
 {
-    if (e->state != EVENT_LOCKED)
+    if (event_state(e) != EVENT_LOCKED)
         return;
     lock_end(c, e);
     reschedule(c, e);
@@ -347,7 +462,7 @@ void event_unlock_apply(core_t *c, event_t *e)
 
 void event_extend_apply(core_t *c, event_t *e, ntime_t locked_until)
 {
-    e->locked_until = locked_until;
+    lease_of(c, e)->locked_until = locked_until;
     reschedule(c, e);
 }
 
@@ -366,7 +481,7 @@ static void rec_event(core_rec_t *r, int type, ntime_t now, const event_t *e)
     r->now = now;
     r->channel = e->channel->name;
     r->channel_len = e->channel->name_len;
-    r->id = e->id;
+    r->id = event_id(e);
 }
 
 /* Journals one record and commits it. */
@@ -381,7 +496,7 @@ core_status_t core_lock(core_t *c, channel_t *ch, ntime_t now, eid_t id, int64_t
 {
     now = core_clock(c, now);
     event_t *e = find(c, ch, now, id);
-    if (!e || e->state != EVENT_READY)
+    if (!e || event_state(e) != EVENT_READY)
         return CORE_GONE;
     core_rec_t r;
     rec_event(&r, CORE_REC_LOCK, now, e);
@@ -396,7 +511,7 @@ core_status_t core_lock(core_t *c, channel_t *ch, ntime_t now, eid_t id, int64_t
 
 static int token_ok(const event_t *e, const uint64_t *token)
 {
-    return !token || (e->state == EVENT_LOCKED && e->lock_token == *token);
+    return !token || (event_state(e) == EVENT_LOCKED && event_lock_token(e) == *token);
 }
 
 core_status_t core_unlock(core_t *c, channel_t *ch, ntime_t now, eid_t id,
@@ -404,11 +519,11 @@ core_status_t core_unlock(core_t *c, channel_t *ch, ntime_t now, eid_t id,
 {
     now = core_clock(c, now);
     event_t *e = find(c, ch, now, id);
-    if (!e || e->state == EVENT_SCHEDULED)
+    if (!e || event_state(e) == EVENT_SCHEDULED)
         return CORE_GONE;
     if (!token_ok(e, token))
         return CORE_CONFLICT;
-    if (e->state == EVENT_LOCKED) {
+    if (event_state(e) == EVENT_LOCKED) {
         core_rec_t r;
         rec_event(&r, CORE_REC_UNLOCK, now, e);
         if (log1(c, &r) != 0)
@@ -424,7 +539,7 @@ core_status_t core_extend(core_t *c, channel_t *ch, ntime_t now, eid_t id, int64
 {
     now = core_clock(c, now);
     event_t *e = find(c, ch, now, id);
-    if (!e || e->state != EVENT_LOCKED)
+    if (!e || event_state(e) != EVENT_LOCKED)
         return CORE_GONE;
     if (!token_ok(e, token))
         return CORE_CONFLICT;
@@ -464,7 +579,7 @@ size_t core_acquire(core_t *c, channel_t *ch, ntime_t now, size_t max, int64_t t
      * ready heap orders by visibility, not by insertion). */
     size_t n = 0;
     while (n < max && ch->ready_len > 0) {
-        event_t *e = ch->ready[0];
+        event_t *e = ev(c, ch->ready[0].ev);
         core_rec_t r;
         rec_event(&r, CORE_REC_LOCK, now, e);
         r.t1 = now + ttl_ns;
@@ -496,14 +611,17 @@ void event_restore(core_t *c, channel_t *ch, const core_rec_t *r)
 
 void event_free_all(core_t *c)
 {
-    for (uint32_t i = 0; i <= c->ids_mask; i++) {
-        event_t *e = c->ids[i];
-        while (e) {
-            event_t *next = e->hnext;
-            free(e);
-            e = next;
-        }
-        c->ids[i] = NULL;
-    }
+    size_t n = c->counters.events;
+    event_t **all = xmalloc((n + 1) * sizeof(*all));
+    ASSERT(event_collect(c, all) == n);
+    for (size_t i = 0; i < n; i++)
+        if (all[i]->data_len > EVENT_INLINE)
+            free(all[i]->d.ext);
+    free(all);
+    memset(c->ids, 0, ((size_t)c->ids_mask + 1) * sizeof(*c->ids));
+    free(c->ids_old);
+    c->ids_old = NULL;
+    slab_free_all(&c->events);
+    slab_free_all(&c->leases);
     c->counters.events = 0;
 }

@@ -19,7 +19,7 @@ static void job_schedule(core_t *c, job_t *j, ntime_t after)
     if (j->next_at == NTIME_MAX)
         timers_cancel(&c->timers, &j->timer);
     else
-        timers_set(&c->timers, &j->timer, j->next_at);
+        timers_set(&c->timers, &j->timer, j->next_at, CORE_TIMER_JOB);
 }
 
 const int64_t core_lateness_bounds[CORE_LATENESS_BUCKETS - 1] = {
@@ -82,7 +82,6 @@ job_t *job_create(core_t *c, channel_t *ch, const char *name, size_t name_len, c
                   ntime_t created_at, ntime_t now)
 {
     job_t *j = xcalloc(1, sizeof(*j));
-    j->timer.kind = CORE_TIMER_JOB;
     j->channel = ch;
     j->cron = cron;
     j->cron_def = xstrndup(cron_def, cron_len);

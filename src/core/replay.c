@@ -50,7 +50,7 @@ static core_status_t apply_event_rec(core_t *c, channel_t *ch, const core_rec_t 
         return CORE_INVALID;
     switch (r->type) {
     case CORE_REC_LOCK:
-        if (e->state != EVENT_READY)
+        if (event_state(e) != EVENT_READY)
             return CORE_INVALID;
         event_lock_apply(c, e, r->t1, r->token);
         break;
@@ -58,7 +58,7 @@ static core_status_t apply_event_rec(core_t *c, channel_t *ch, const core_rec_t 
         event_unlock_apply(c, e);
         break;
     case CORE_REC_EXTEND:
-        if (e->state != EVENT_LOCKED)
+        if (event_state(e) != EVENT_LOCKED)
             return CORE_INVALID;
         event_extend_apply(c, e, r->t1);
         break;
@@ -156,15 +156,21 @@ int core_log_probe(core_t *c, ntime_t now)
 
 /* ---- snapshot ---- */
 
+/* A visible event and its visibility order, for sorting. */
+typedef struct vsorted {
+    uint64_t vseq;
+    event_t *e;
+} vsorted_t;
+
 static int by_vseq(const void *a, const void *b)
 {
-    const event_t *x = *(event_t *const *)a, *y = *(event_t *const *)b;
-    return (x->vseq > y->vseq) - (x->vseq < y->vseq);
+    uint64_t x = ((const vsorted_t *)a)->vseq, y = ((const vsorted_t *)b)->vseq;
+    return (x > y) - (x < y);
 }
 
 static int by_id(const void *a, const void *b)
 {
-    return id_cmp((*(event_t *const *)a)->id, (*(event_t *const *)b)->id);
+    return id_cmp(event_id(*(event_t *const *)a), event_id(*(event_t *const *)b));
 }
 
 struct snap_jobs {
@@ -203,25 +209,27 @@ uint64_t core_snapshot(core_t *c, ntime_t now, const core_journal_t *j)
      * scheduled ones in creation order, which is id order. */
     size_t n = c->counters.events, nv = 0, ns = 0;
     event_t **all = xmalloc((n + 1) * sizeof(*all));
-    for (uint32_t b = 0; b <= c->ids_mask; b++)
-        for (event_t *e = c->ids[b]; e; e = e->hnext) {
-            if (e->state == EVENT_SCHEDULED)
-                all[n - 1 - ns++] = e;
-            else
-                all[nv++] = e;
-        }
-    ASSERT(nv + ns == n);
-    qsort(all, nv, sizeof(*all), by_vseq);
-    qsort(all + nv, ns, sizeof(*all), by_id);
+    ASSERT(event_collect(c, all) == n);
+    vsorted_t *vis = xmalloc((n + 1) * sizeof(*vis));
     for (size_t i = 0; i < n; i++) {
-        event_t *e = all[i];
-        core_rec_t er = {.type = CORE_REC_SNAP_EVENT, .state = e->state, .now = now,
+        if (event_state(all[i]) == EVENT_SCHEDULED)
+            all[ns++] = all[i];
+        else
+            vis[nv++] = (vsorted_t){event_vseq(all[i]), all[i]};
+    }
+    ASSERT(nv + ns == n);
+    qsort(vis, nv, sizeof(*vis), by_vseq);
+    qsort(all, ns, sizeof(*all), by_id);
+    for (size_t i = 0; i < n; i++) {
+        event_t *e = i < nv ? vis[i].e : all[i - nv];
+        core_rec_t er = {.type = CORE_REC_SNAP_EVENT, .state = (uint8_t)event_state(e), .now = now,
                          .channel = e->channel->name, .channel_len = e->channel->name_len,
-                         .id = e->id, .t1 = e->published_at, .t2 = e->lives_until,
-                         .t3 = e->locked_until, .token = e->lock_token, .data = e->data,
-                         .data_len = e->data_len};
+                         .id = event_id(e), .t1 = e->published_at, .t2 = e->lives_until,
+                         .t3 = event_locked_until(e), .token = event_lock_token(e),
+                         .data = event_data(e), .data_len = e->data_len};
         j->add(j->arg, &er);
     }
+    free(vis);
     free(all);
     return sj.n + n;
 }

@@ -6,45 +6,52 @@
 #include <stdlib.h>
 #include "util.h"
 
-static int before(const tnode_t *a, const tnode_t *b)
+static inline int before(const tentry_t *a, const tentry_t *b)
 {
-    return a->at < b->at || (a->at == b->at && a->seq < b->seq);
+    return a->at < b->at || (a->at == b->at && a->key < b->key);
 }
 
-static void place(timers_t *t, uint32_t i, tnode_t *n)
+static inline void place(timers_t *t, uint32_t i, tentry_t e)
 {
-    t->heap[i] = n;
-    n->index = i + 1;
+    t->heap[i] = e;
+    e.node->index = i + 1;
 }
+
+/* Four children per entry: half the depth of a binary heap, so half the
+ * moves, each of which writes the moved node (a cold event at a million). */
+#define ARITY 4
 
 static void sift_up(timers_t *t, uint32_t i)
 {
-    tnode_t *n = t->heap[i];
+    tentry_t e = t->heap[i];
     while (i > 0) {
-        uint32_t parent = (i - 1) / 2;
-        if (!before(n, t->heap[parent]))
+        uint32_t parent = (i - 1) / ARITY;
+        if (!before(&e, &t->heap[parent]))
             break;
         place(t, i, t->heap[parent]);
         i = parent;
     }
-    place(t, i, n);
+    place(t, i, e);
 }
 
 static void sift_down(timers_t *t, uint32_t i)
 {
-    tnode_t *n = t->heap[i];
+    tentry_t e = t->heap[i];
     for (;;) {
-        uint32_t child = 2 * i + 1;
-        if (child >= t->len)
+        uint32_t first = ARITY * i + 1;
+        if (first >= t->len)
             break;
-        if (child + 1 < t->len && before(t->heap[child + 1], t->heap[child]))
-            child++;
-        if (!before(t->heap[child], n))
+        uint32_t end = first + ARITY < t->len ? first + ARITY : t->len;
+        uint32_t child = first;
+        for (uint32_t k = first + 1; k < end; k++)
+            if (before(&t->heap[k], &t->heap[child]))
+                child = k;
+        if (!before(&t->heap[child], &e))
             break;
         place(t, i, t->heap[child]);
         i = child;
     }
-    place(t, i, n);
+    place(t, i, e);
 }
 
 void timers_init(timers_t *t)
@@ -61,24 +68,24 @@ void timers_free(timers_t *t)
     t->len = t->cap = 0;
 }
 
-void timers_set(timers_t *t, tnode_t *n, ntime_t at)
+void timers_set(timers_t *t, tnode_t *n, ntime_t at, uint8_t kind)
 {
     if (n->index) {
-        ntime_t old = n->at;
-        n->at = at;
+        uint32_t i = n->index - 1;
+        ntime_t old = t->heap[i].at;
+        t->heap[i].at = at;
         if (at < old)
-            sift_up(t, n->index - 1);
+            sift_up(t, i);
         else
-            sift_down(t, n->index - 1);
+            sift_down(t, i);
         return;
     }
     if (t->len == t->cap) {
         t->cap = t->cap ? t->cap * 2 : 64;
         t->heap = xrealloc(t->heap, t->cap * sizeof(*t->heap));
     }
-    n->at = at;
-    n->seq = t->next_seq++;
-    place(t, t->len++, n);
+    tentry_t e = {at, t->next_seq++ << 8 | kind, n};
+    place(t, t->len++, e);
     sift_up(t, t->len - 1);
 }
 
@@ -88,12 +95,12 @@ void timers_cancel(timers_t *t, tnode_t *n)
         return;
     uint32_t i = n->index - 1;
     n->index = 0;
-    tnode_t *last = t->heap[--t->len];
+    tentry_t last = t->heap[--t->len];
     if (i == t->len)
         return;
     place(t, i, last);
-    /* The moved node may belong above or below its new spot. */
-    if (i > 0 && before(last, t->heap[(i - 1) / 2]))
+    /* The moved entry may belong above or below its new spot. */
+    if (i > 0 && before(&last, &t->heap[(i - 1) / ARITY]))
         sift_up(t, i);
     else
         sift_down(t, i);
@@ -101,28 +108,30 @@ void timers_cancel(timers_t *t, tnode_t *n)
 
 tnode_t *timers_peek(const timers_t *t)
 {
-    return t->len ? t->heap[0] : NULL;
+    return t->len ? t->heap[0].node : NULL;
 }
 
-tnode_t *timers_pop_due(timers_t *t, ntime_t now)
+tnode_t *timers_pop_due(timers_t *t, ntime_t now, uint8_t *kind)
 {
-    tnode_t *n = timers_peek(t);
-    if (!n || n->at > now)
+    if (!t->len || t->heap[0].at > now)
         return NULL;
+    tnode_t *n = t->heap[0].node;
+    if (kind)
+        *kind = (uint8_t)t->heap[0].key;
     timers_cancel(t, n);
     return n;
 }
 
 int32_t timers_wait_ms(const timers_t *t, ntime_t now, int32_t max_ms)
 {
-    const tnode_t *n = timers_peek(t);
-    if (!n)
+    if (!t->len)
         return max_ms >= 0 ? max_ms : -1;
-    if (n->at <= now)
+    ntime_t at = t->heap[0].at;
+    if (at <= now)
         return 0;
     /* Round up: waking a millisecond late is fine, waking early is a wasted
      * turn (and an early cron fire if someone trusted it). */
-    int64_t ms = (n->at - now + NTIME_NS_PER_MS - 1) / NTIME_NS_PER_MS;
+    int64_t ms = (at - now + NTIME_NS_PER_MS - 1) / NTIME_NS_PER_MS;
     if (max_ms >= 0 && ms > max_ms)
         ms = max_ms;
     if (ms > INT32_MAX)

@@ -74,7 +74,7 @@ static void publish_one(h2o_req_t *req, route_args_t *a, json_t *o, ntime_t now)
     }
     char loc[HTTP_NAME_MAX * 3 + ID_LEN + 16];
     char id[ID_LEN + 1];
-    id_format(ev->id, id);
+    id_format(event_id(ev), id);
     int n = snprintf(loc, sizeof(loc), "/%.*s/events/%s", (int)a->channel_raw.len,
                      a->channel_raw.base, id);
     http_add_header(req, "location", loc, (size_t)n);
@@ -139,7 +139,7 @@ void handle_events_list(h2o_req_t *req, route_args_t *a)
     core_tick(c, http_now());
     jsonw_t *w = &a->ctx->out;
     render_list_open(w, ch, ch->st.ready + ch->st.locked);
-    for (event_t *e = ch->vhead; e; e = e->vnext)
+    for (event_t *e = channel_first(ch); e; e = channel_next(ch, e))
         render_event(w, e, 0);
     render_list_close(w);
     http_respond(req, 200, w);

@@ -8,26 +8,27 @@ static const char *const state_names[] = {"scheduled", "ready", "locked"};
 void render_event(jsonw_t *w, const event_t *e, int with_token)
 {
     char id[ID_LEN + 1];
-    id_format(e->id, id);
+    id_format(event_id(e), id);
     jsonw_obj_begin(w);
     jsonw_key(w, "eventID");
     jsonw_str(w, id, ID_LEN);
     jsonw_key(w, "publishedAt");
     jsonw_time(w, e->published_at);
     jsonw_key(w, "data");
-    jsonw_str(w, e->data, e->data_len);
+    jsonw_str(w, event_data(e), e->data_len);
     jsonw_key(w, "livesUntil");
     jsonw_time(w, e->lives_until);
     jsonw_key(w, "isLocked");
-    jsonw_bool(w, e->state == EVENT_LOCKED);
+    event_state_t state = event_state(e);
+    jsonw_bool(w, state == EVENT_LOCKED);
     jsonw_key(w, "state");
-    jsonw_cstr(w, state_names[e->state]);
-    if (e->state == EVENT_LOCKED) {
+    jsonw_cstr(w, state_names[state]);
+    if (state == EVENT_LOCKED) {
         jsonw_key(w, "lockedUntil");
-        jsonw_time(w, e->locked_until);
+        jsonw_time(w, event_locked_until(e));
         if (with_token) {
             char tok[CORE_TOKEN_LEN + 1];
-            core_token_format(e->lock_token, tok);
+            core_token_format(event_lock_token(e), tok);
             jsonw_key(w, "lockToken");
             jsonw_str(w, tok, CORE_TOKEN_LEN);
         }

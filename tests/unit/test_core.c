@@ -29,12 +29,15 @@ static void test_timers_order_and_ties(void **state)
     memset(n, 0, sizeof(n));
     ntime_t at[6] = {50, 10, 30, 10, 40, 10};
     for (int i = 0; i < 6; i++)
-        timers_set(&t, &n[i], at[i]);
+        timers_set(&t, &n[i], at[i], (uint8_t)i);
     /* equal times come out in the order they were first scheduled */
     tnode_t *want[6] = {&n[1], &n[3], &n[5], &n[2], &n[4], &n[0]};
-    for (int i = 0; i < 6; i++)
-        assert_ptr_equal(timers_pop_due(&t, 100), want[i]);
-    assert_null(timers_pop_due(&t, 100));
+    for (int i = 0; i < 6; i++) {
+        uint8_t kind;
+        assert_ptr_equal(timers_pop_due(&t, 100, &kind), want[i]);
+        assert_int_equal(kind, want[i] - n); /* the tag given when scheduled */
+    }
+    assert_null(timers_pop_due(&t, 100, NULL));
     timers_free(&t);
 }
 
@@ -46,19 +49,21 @@ static void test_timers_move_and_cancel(void **state)
     tnode_t n[100];
     memset(n, 0, sizeof(n));
     for (int i = 0; i < 100; i++)
-        timers_set(&t, &n[i], 1000 + (i * 37) % 100);
+        timers_set(&t, &n[i], 1000 + (i * 37) % 100, 0);
     for (int i = 0; i < 100; i += 3)
         timers_cancel(&t, &n[i]);
     for (int i = 1; i < 100; i += 3)
-        timers_set(&t, &n[i], 5000 - i); /* move later, reversed */
+        timers_set(&t, &n[i], 5000 - i, 0); /* move later, reversed */
     timers_cancel(&t, &n[0]); /* not scheduled: nothing happens */
     ntime_t last = 0;
     int count = 0;
     tnode_t *x;
-    while ((x = timers_pop_due(&t, 1 << 20)) != NULL) {
-        assert_true(x->at >= last);
+    while ((x = timers_peek(&t)) != NULL) {
+        ntime_t at = timers_at(&t, x);
+        assert_ptr_equal(timers_pop_due(&t, 1 << 20, NULL), x);
+        assert_true(at >= last);
         assert_int_equal(x->index, 0);
-        last = x->at;
+        last = at;
         count++;
     }
     assert_int_equal(count, 100 - 34);
@@ -73,13 +78,13 @@ static void test_timers_wait_rounds_up(void **state)
     assert_int_equal(timers_wait_ms(&t, 0, -1), -1); /* nothing: sleep until woken */
     assert_int_equal(timers_wait_ms(&t, 0, 250), 250);
     tnode_t n = {0};
-    timers_set(&t, &n, 10 * MS + 1);
+    timers_set(&t, &n, 10 * MS + 1, 0);
     assert_int_equal(timers_wait_ms(&t, 0, -1), 11);   /* never wake early */
     assert_int_equal(timers_wait_ms(&t, 0, 5), 5);
     assert_int_equal(timers_wait_ms(&t, 10 * MS, -1), 1);
     assert_int_equal(timers_wait_ms(&t, 10 * MS + 1, -1), 0);
     assert_int_equal(timers_wait_ms(&t, 20 * MS, -1), 0); /* overdue */
-    timers_set(&t, &n, (ntime_t)1 << 62);
+    timers_set(&t, &n, (ntime_t)1 << 62, 0);
     assert_int_equal(timers_wait_ms(&t, 0, -1), INT32_MAX);
     timers_free(&t);
 }
@@ -112,6 +117,13 @@ static void test_timers_wake_at_coalesces(void **state)
 
 /* ---- events ---- */
 
+/* e's data is the string want (event data is not NUL-terminated). */
+static void assert_data(const event_t *e, const char *want)
+{
+    assert_int_equal(e->data_len, strlen(want));
+    assert_memory_equal(event_data(e), want, e->data_len);
+}
+
 static event_t *pub(core_t *c, channel_t *ch, ntime_t now, const char *data, ntime_t at, int64_t ttl)
 {
     event_t *e = core_publish(c, ch, now, data, strlen(data), at, ttl);
@@ -124,10 +136,10 @@ static const char *queue(channel_t *ch)
 {
     static char buf[256];
     buf[0] = '\0';
-    for (event_t *e = ch->vhead; e; e = e->vnext) {
+    for (event_t *e = channel_first(ch); e; e = channel_next(ch, e)) {
         if (buf[0])
             strcat(buf, ",");
-        strcat(buf, e->data);
+        strncat(buf, event_data(e), e->data_len);
     }
     return buf;
 }
@@ -139,7 +151,7 @@ static void test_publish_delay_expire(void **state)
     channel_t *ch = core_channel(c, "c", 1);
     pub(c, ch, T0, "a", T0, 10 * S);
     event_t *late = pub(c, ch, T0, "late", T0 + 2 * S, 10 * S);
-    eid_t late_id = late->id;
+    eid_t late_id = event_id(late);
     pub(c, ch, T0 + 1 * S, "b", T0 + 1 * S, 10 * S);
     assert_string_equal(queue(ch), "a,b");
     assert_int_equal(ch->st.scheduled, 1);
@@ -166,29 +178,29 @@ static void test_lock_unlock_keeps_place(void **state)
     core_t *c = core_new(tz_utc());
     channel_t *ch = core_channel(c, "c", 1);
     event_t *a = pub(c, ch, T0, "a", T0, 60 * S);
-    eid_t ida = a->id;
+    eid_t ida = event_id(a);
     pub(c, ch, T0, "b", T0, 60 * S);
     event_t *out;
     assert_int_equal(core_lock(c, ch, T0, ida, 5 * S, &out), CORE_OK);
-    uint64_t token = out->lock_token;
+    uint64_t token = event_lock_token(out);
     assert_int_not_equal(token, 0);
     assert_int_equal(core_lock(c, ch, T0, ida, 5 * S, &out), CORE_GONE); /* exactly one wins */
     uint64_t wrong = token + 1;
     assert_int_equal(core_unlock(c, ch, T0, ida, &wrong, &out), CORE_CONFLICT);
     assert_int_equal(core_delete(c, ch, T0, ida, &wrong), CORE_CONFLICT);
     assert_int_equal(core_extend(c, ch, T0 + 1 * S, ida, 10 * S, &token, &out), CORE_OK);
-    assert_int_equal(out->locked_until, T0 + 11 * S);
-    assert_int_equal(out->lock_token, token); /* EXTEND keeps the token */
+    assert_int_equal(event_locked_until(out), T0 + 11 * S);
+    assert_int_equal(event_lock_token(out), token); /* EXTEND keeps the token */
     core_tick(c, T0 + 11 * S);                 /* the lock runs out */
     assert_int_equal(event_state(core_event_get(c, ch, T0 + 11 * S, ida)), EVENT_READY);
     assert_int_equal(ch->st.lock_expired, 1);
     assert_string_equal(queue(ch), "a,b");
     event_t *got[2];
     assert_int_equal(core_acquire(c, ch, T0 + 11 * S, 1, S, got), 1);
-    assert_string_equal(got[0]->data, "a"); /* back at its place: oldest first */
+    assert_data(got[0], "a"); /* back at its place: oldest first */
     /* the stale token of the first lock cannot delete it now */
     assert_int_equal(core_delete(c, ch, T0 + 11 * S, ida, &token), CORE_CONFLICT);
-    uint64_t now_token = got[0]->lock_token;
+    uint64_t now_token = event_lock_token(got[0]);
     assert_int_not_equal(now_token, token);
     assert_int_equal(core_delete(c, ch, T0 + 11 * S, ida, &now_token), CORE_OK);
     assert_int_equal(core_delete(c, ch, T0 + 11 * S, ida, NULL), CORE_NOT_FOUND);
@@ -204,7 +216,7 @@ static void test_acquire_skips_locked_oldest_first(void **state)
     eid_t ids[1000];
     for (int i = 0; i < 1000; i++) {
         snprintf(name, sizeof(name), "%d", i);
-        ids[i] = pub(c, ch, T0, name, T0, 3600 * S)->id;
+        ids[i] = event_id(pub(c, ch, T0, name, T0, 3600 * S));
     }
     event_t *out;
     for (int i = 0; i < 1000; i += 2) /* lock every even one */
@@ -212,9 +224,9 @@ static void test_acquire_skips_locked_oldest_first(void **state)
     assert_int_equal(core_unlock(c, ch, T0, ids[500], NULL, &out), CORE_OK);
     event_t *got[10];
     assert_int_equal(core_acquire(c, ch, T0, 3, 60 * S, got), 3);
-    assert_string_equal(got[0]->data, "1");
-    assert_string_equal(got[1]->data, "3");
-    assert_string_equal(got[2]->data, "5");
+    assert_data(got[0], "1");
+    assert_data(got[1], "3");
+    assert_data(got[2], "5");
     event_t *all[600];
     size_t n = core_acquire(c, ch, T0, 600, 60 * S, all);
     assert_int_equal(n, 498); /* 497 odd ones left, and 500 */
@@ -229,7 +241,7 @@ static void test_delete_cancels_scheduled(void **state)
     core_t *c = core_new(tz_utc());
     channel_t *ch = core_channel(c, "c", 1);
     channel_t *other = core_channel(c, "d", 1);
-    eid_t id = pub(c, ch, T0, "x", T0 + 5 * S, 60 * S)->id;
+    eid_t id = event_id(pub(c, ch, T0, "x", T0 + 5 * S, 60 * S));
     event_t *out;
     assert_int_equal(core_lock(c, ch, T0, id, S, &out), CORE_GONE); /* not yet published */
     assert_null(core_event_get(c, other, T0, id));                  /* not in that channel */

@@ -320,21 +320,21 @@ static eid_t pub(core_t *c, idset_t *s, const char *chname, ntime_t now, const c
     channel_t *ch = chan(c, chname);
     event_t *e = core_publish(c, ch, now, data, len, at, ttl);
     assert_non_null(e);
-    ids_add(s, ch, e->id);
-    return e->id;
+    ids_add(s, ch, event_id(e));
+    return event_id(e);
 }
 
 static void assert_event_equal(const event_t *a, const event_t *b)
 {
-    assert_int_equal(id_cmp(a->id, b->id), 0);
-    assert_int_equal(a->state, b->state);
+    assert_int_equal(id_cmp(event_id(a), event_id(b)), 0);
+    assert_int_equal(event_state(a), event_state(b));
     assert_int_equal(a->published_at, b->published_at);
     assert_int_equal(a->lives_until, b->lives_until);
     assert_int_equal(a->data_len, b->data_len);
-    assert_memory_equal(a->data, b->data, a->data_len);
-    if (a->state == EVENT_LOCKED) {
-        assert_int_equal(a->locked_until, b->locked_until);
-        assert_int_equal(a->lock_token, b->lock_token);
+    assert_memory_equal(event_data(a), event_data(b), a->data_len);
+    if (event_state(a) == EVENT_LOCKED) {
+        assert_int_equal(event_locked_until(a), event_locked_until(b));
+        assert_int_equal(event_lock_token(a), event_lock_token(b));
     }
     assert_int_equal(a->channel->name_len, b->channel->name_len);
     assert_memory_equal(a->channel->name, b->channel->name, a->channel->name_len);
@@ -345,10 +345,10 @@ static void print_visible(const channel_t *x, const channel_t *y)
     const channel_t *chs[2] = {x, y};
     for (int k = 0; k < 2; k++) {
         print_message("%s %.*s:", k ? "replayed" : "original", (int)chs[k]->name_len, chs[k]->name);
-        for (const event_t *e = chs[k]->vhead; e; e = e->vnext) {
+        for (const event_t *e = channel_first(chs[k]); e; e = channel_next(chs[k], e)) {
             char id[ID_LEN + 1];
-            id_format(e->id, id);
-            print_message(" %s(%.*s,%d)", id, (int)e->data_len, e->data, e->state);
+            id_format(event_id(e), id);
+            print_message(" %s(%.*s,%d)", id, (int)e->data_len, event_data(e), event_state(e));
         }
         print_message("\n");
     }
@@ -375,9 +375,9 @@ static void assert_same_state(core_t *a, core_t *b, const idset_t *ids, ntime_t 
             assert_int_equal(x->st.scheduled, y->st.scheduled);
             assert_int_equal(x->st.locked, y->st.locked);
             assert_int_equal(x->st.jobs, y->st.jobs);
-            const event_t *ex = x->vhead, *ey = y->vhead;
-            for (; ex && ey; ex = ex->vnext, ey = ey->vnext) {
-                if (id_cmp(ex->id, ey->id) != 0)
+            const event_t *ex = channel_first(x), *ey = channel_first(y);
+            for (; ex && ey; ex = channel_next(x, ex), ey = channel_next(y, ey)) {
+                if (id_cmp(event_id(ex), event_id(ey)) != 0)
                     print_visible(x, y);
                 assert_event_equal(ex, ey);
             }
@@ -397,7 +397,7 @@ static void assert_same_state(core_t *a, core_t *b, const idset_t *ids, ntime_t 
             free(ja);
             free(jb);
         } else {
-            assert_null(x->vhead);
+            assert_null(channel_first(x));
             assert_int_equal(x->st.jobs + x->st.scheduled, 0);
         }
     }
@@ -453,17 +453,17 @@ static ntime_t history(fixture_t *f, idset_t *ids, int rewrite_at)
     event_t *out[3];
     assert_int_equal(core_publish_batch(c, chan(c, "b"), t, batch, 3, out), CORE_OK);
     for (int i = 0; i < 3; i++)
-        ids_add(ids, chan(c, "b"), out[i]->id);
+        ids_add(ids, chan(c, "b"), event_id(out[i]));
     STEP();
     assert_int_equal(core_lock(c, chan(c, "a"), t, e1, 60 * S, &e), CORE_OK);
     STEP();
     assert_int_equal(core_lock(c, chan(c, "a"), t, e2, 60 * S, &e), CORE_OK);
-    tok = e->lock_token;
+    tok = event_lock_token(e);
     STEP();
     assert_int_equal(core_unlock(c, chan(c, "a"), t, e2, &tok, &e), CORE_OK);
     STEP();
     assert_int_equal(core_lock(c, chan(c, "a"), t, e3, 10 * MS, &e), CORE_OK);
-    tok = e->lock_token;
+    tok = event_lock_token(e);
     STEP();
     assert_int_equal(core_extend(c, chan(c, "a"), t, e3, 300 * S, &tok, &e), CORE_OK);
     STEP();
@@ -525,12 +525,12 @@ static void replay_and_compare(fixture_t *f, int rewrite_at)
     size_t ny = core_acquire(f->c, chan(f->c, "a"), later, 8, S, y);
     assert_int_equal(nx, ny);
     for (size_t i = 0; i < nx; i++)
-        assert_int_equal(id_cmp(x[i]->id, y[i]->id), 0);
+        assert_int_equal(id_cmp(event_id(x[i]), event_id(y[i])), 0);
     /* ids stay unique: a new one is larger than any before */
     event_t *n = core_publish(f->c, chan(f->c, "a"), later, "new", 3, later, S);
     assert_non_null(n);
     for (int i = 0; i < ids.n; i++)
-        assert_true(id_cmp(n->id, ids.id[i]) > 0);
+        assert_true(id_cmp(event_id(n), ids.id[i]) > 0);
     core_free(old);
     /* and the log of the reopened core replays once more to the same */
     idset_t none = {.n = 0};
@@ -570,9 +570,9 @@ static void test_rewrite_shrinks(void **state)
         event_t *e = core_publish(f->c, ch, t, "0123456789012345678901234567890123456789", 40, t, 600 * S);
         assert_non_null(e);
         if (i % 100 != 0)
-            assert_int_equal(core_delete(f->c, ch, t, e->id, NULL), CORE_OK);
+            assert_int_equal(core_delete(f->c, ch, t, event_id(e), NULL), CORE_OK);
         else
-            ids_add(&ids, ch, e->id);
+            ids_add(&ids, ch, event_id(e));
         t += MS;
     }
     struct stat sb;
@@ -625,7 +625,7 @@ static void five_events(fixture_t *f, long off[6], eid_t id[5])
         off[i] = (long)wal_written(f->w);
         event_t *e = core_publish(f->c, chan(f->c, "x"), T0 + i, "payload", 7, T0 + i, 600 * S);
         assert_non_null(e);
-        id[i] = e->id;
+        id[i] = event_id(e);
     }
     off[5] = (long)wal_written(f->w);
     fx_free(f);
@@ -708,11 +708,11 @@ static void test_clock_step_back(void **state)
     fx_open(f, T0, 0, 1);
     channel_t *ch = chan(f->c, "x");
     event_t *e = core_publish(f->c, ch, T0, "e", 1, T0, 600 * S);
-    eid_t id = e->id;
+    eid_t id = event_id(e);
     assert_int_equal(core_lock(f->c, ch, T0, id, 1 * S, &e), CORE_OK);
     core_tick(f->c, T0 + 2 * S); /* the loop's turn: the lock ends */
     assert_int_equal(core_lock(f->c, ch, T0 + S / 2, id, 60 * S, &e), CORE_OK); /* clock stepped back */
-    ntime_t until = e->locked_until;
+    ntime_t until = event_locked_until(e);
     assert_non_null(core_publish(f->c, ch, T0 + S / 2 + 1, "after", 5, T0 + S / 2 + 1, 600 * S));
     fx_free(f);
     char err[1024] = "";
@@ -725,7 +725,7 @@ static void test_clock_step_back(void **state)
     int ok = rc == 0;
     if (ok) {
         e = core_event_get(f->c, chan(f->c, "x"), T0 + 3 * S, id);
-        ok = e && e->state == EVENT_LOCKED && e->locked_until == until;
+        ok = e && event_state(e) == EVENT_LOCKED && event_locked_until(e) == until;
     }
     fx_free(f);
     CHECK_BUG(ok, "B7", "a log written across a wall-clock step back does not replay (LOCK record does not fit)");
@@ -750,14 +750,14 @@ static void test_job_fire_order_replays(void **state)
     assert_non_null(e);
     core_tick(f->c, T0 + 2 * S); /* the fire and the delayed event: same instant */
     char live[256] = "", replayed[256] = "";
-    for (const event_t *v = ch->vhead; v; v = v->vnext)
-        snprintf(live + strlen(live), sizeof(live) - strlen(live), "%.*s ", (int)v->data_len, v->data);
+    for (const event_t *v = channel_first(ch); v; v = channel_next(ch, v))
+        snprintf(live + strlen(live), sizeof(live) - strlen(live), "%.*s ", (int)v->data_len, event_data(v));
     fx_free(f);
     fx_open(f, T0 + 2 * S, 0, 1);
     ch = chan(f->c, "x");
-    for (const event_t *v = ch->vhead; v; v = v->vnext)
+    for (const event_t *v = channel_first(ch); v; v = channel_next(ch, v))
         snprintf(replayed + strlen(replayed), sizeof(replayed) - strlen(replayed), "%.*s ", (int)v->data_len,
-                 v->data);
+                 event_data(v));
     fx_free(f);
     assert_string_equal(live, "job job delayed ");
     if (strcmp(live, replayed) != 0)
