@@ -143,7 +143,7 @@ ntime_t timers_wake_at(const timers_t *t, int64_t window_ns)
 {
     if (!t->len)
         return NTIME_MAX;
-    ntime_t first = t->heap[0]->at;
+    ntime_t first = t->heap[0].at;
     ntime_t limit = first > NTIME_MAX - window_ns ? NTIME_MAX : first + window_ns;
     ntime_t wake = first;
     /* A node past the limit has only later nodes below it: the walk stays
@@ -153,10 +153,10 @@ ntime_t timers_wake_at(const timers_t *t, int64_t window_ns)
     while (top && visits < TIMERS_COALESCE_VISITS) {
         uint32_t i = stack[--top];
         visits++;
-        if (t->heap[i]->at > wake)
-            wake = t->heap[i]->at;
-        for (uint32_t c = 2 * i + 1; c <= 2 * i + 2 && c < t->len; c++)
-            if (t->heap[c]->at <= limit && top < TIMERS_COALESCE_VISITS)
+        if (t->heap[i].at > wake)
+            wake = t->heap[i].at;
+        for (uint32_t c = ARITY * i + 1; c <= ARITY * i + ARITY && c < t->len; c++)
+            if (t->heap[c].at <= limit && top < TIMERS_COALESCE_VISITS)
                 stack[top++] = c;
     }
     return wake;

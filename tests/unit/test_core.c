@@ -99,7 +99,7 @@ static void test_timers_wake_at_coalesces(void **state)
     static const int64_t us[] = {10900, 50000, 10000, 11200, 10600, 10300};
     tnode_t n[6] = {{0}};
     for (int i = 0; i < 6; i++)
-        timers_set(&t, &n[i], us[i] * 1000);
+        timers_set(&t, &n[i], us[i] * 1000, 0);
     assert_true(timers_wake_at(&t, 0) == 10 * MS);            /* exact */
     assert_true(timers_wake_at(&t, 500000) == 10300000);      /* 10.0 + 0.5 */
     assert_true(timers_wake_at(&t, MS) == 10900000);          /* never past the window */
@@ -109,7 +109,7 @@ static void test_timers_wake_at_coalesces(void **state)
      * never answers a time past the window. */
     tnode_t many[1000] = {{0}};
     for (int i = 0; i < 1000; i++)
-        timers_set(&t, &many[i], 10 * MS + i);
+        timers_set(&t, &many[i], 10 * MS + i, 0);
     ntime_t w = timers_wake_at(&t, MS);
     assert_true(w >= 10 * MS && w <= 11 * MS);
     timers_free(&t);
