@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -243,6 +244,29 @@ static void test_text_order(void **state)
     }
 }
 
+/* The formatter against a plain snprintf of the general civil-date
+ * helper, at a random time of every day ntime_t can hold. */
+static void test_format_every_day(void **state)
+{
+    (void)state;
+    const int64_t ns_per_day = 86400 * NTIME_NS_PER_S;
+    for (int64_t days = INT64_MIN / ns_per_day; days <= INT64_MAX / ns_per_day; days++) {
+        ntime_t t;
+        uint64_t off = rng() % (uint64_t)ns_per_day;
+        if (__builtin_add_overflow(days * ns_per_day, (int64_t)off, &t))
+            continue;
+        int64_t y, sod = (int64_t)(off / NTIME_NS_PER_S);
+        unsigned m, d;
+        rfc3339_civil_from_days(days, &y, &m, &d);
+        char want[64], got[RFC3339_LEN + 1];
+        snprintf(want, sizeof want, "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%09lluZ", (long long)y, m,
+                 d, (long long)(sod / 3600), (long long)(sod / 60 % 60), (long long)(sod % 60),
+                 (unsigned long long)(off % NTIME_NS_PER_S));
+        assert_int_equal(rfc3339_format(t, got), RFC3339_LEN);
+        assert_string_equal(got, want);
+    }
+}
+
 /* Checks one day number both ways against the C library. */
 static void check_civil(int64_t days)
 {
@@ -295,6 +319,7 @@ int main(void)
         cmocka_unit_test(test_parse_respects_len),
         cmocka_unit_test(test_error_message),
         cmocka_unit_test(test_format),
+        cmocka_unit_test(test_format_every_day),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_text_order),
         cmocka_unit_test(test_civil_against_libc),
