@@ -283,10 +283,8 @@ static void civil_from_days_fast(int64_t days, uint32_t *y, uint32_t *m, uint32_
     *y = era * 400 + yoe + (*m <= 2);
 }
 
-/* Writes the fixed layout with a two-digit table: this runs twice for
- * every event of every listing, where the former digit-at-a-time loop and
- * the signed 64-bit date arithmetic cost ~440 instructions a call. */
-size_t rfc3339_format(ntime_t t, char out[RFC3339_LEN + 1])
+/* Splits t into whole seconds (floor) and nanoseconds [0, 1e9). */
+static int64_t split_secs(ntime_t t, uint32_t *ns)
 {
     /* Not t - secs * 1e9: for t near INT64_MIN that product overflows. */
     int64_t secs = t / NTIME_NS_PER_S;
@@ -295,28 +293,69 @@ size_t rfc3339_format(ntime_t t, char out[RFC3339_LEN + 1])
         nsec += NTIME_NS_PER_S;
         secs--;
     }
+    *ns = (uint32_t)nsec;
+    return secs;
+}
+
+/* Writes "YYYY-MM-DDTHH:MM:SS." (20 bytes) for secs. */
+static void format_secs(int64_t secs, char *p)
+{
     int64_t days = floor_div(secs, SECS_PER_DAY);
     uint32_t sod = (uint32_t)(secs - days * SECS_PER_DAY); /* [0, 86400) */
     uint32_t y, m, d;
     civil_from_days_fast(days, &y, &m, &d);
-
     /* Every ntime_t lies in years 1677..2262, so four digits always fit. */
     uint32_t hour = sod / 3600, min_sec = sod % 3600;
-    uint32_t ns = (uint32_t)nsec, ns_low = ns % 100000;
-    char *p = out;
     memcpy(p, two_digits + 2 * (y / 100), 2);
     p = put2(p + 2, y % 100, '-');
     p = put2(p, m, '-');
     p = put2(p, d, 'T');
     p = put2(p, hour, ':');
     p = put2(p, min_sec / 60, ':');
-    p = put2(p, min_sec % 60, '.');
+    put2(p, min_sec % 60, '.');
+}
+
+/* Writes the nine fraction digits, 'Z' and the NUL at p. */
+static void format_fraction(uint32_t ns, char *p)
+{
+    uint32_t low = ns % 100000;
     memcpy(p, two_digits + 2 * (ns / 10000000), 2);
     memcpy(p + 2, two_digits + 2 * (ns / 100000 % 100), 2);
-    memcpy(p + 4, two_digits + 2 * (ns_low / 1000), 2);
-    memcpy(p + 6, two_digits + 2 * (ns_low / 10 % 100), 2);
-    p[8] = (char)('0' + ns_low % 10);
+    memcpy(p + 4, two_digits + 2 * (low / 1000), 2);
+    memcpy(p + 6, two_digits + 2 * (low / 10 % 100), 2);
+    p[8] = (char)('0' + low % 10);
     p[9] = 'Z';
     p[10] = '\0';
+}
+
+/* Writes the fixed layout with a two-digit table: this runs twice for
+ * every event of every listing, where the former digit-at-a-time loop and
+ * the signed 64-bit date arithmetic cost ~440 instructions a call. */
+size_t rfc3339_format(ntime_t t, char out[RFC3339_LEN + 1])
+{
+    uint32_t ns;
+    format_secs(split_secs(t, &ns), out);
+    format_fraction(ns, out + 20);
+    return RFC3339_LEN;
+}
+
+/* Two entries, least recently used replaced: the two times of each event
+ * then stay cached while their seconds last, where one entry would swap
+ * on every call. */
+size_t rfc3339_format_cached(rfc3339_cache_t *c, ntime_t t, char out[RFC3339_LEN + 1])
+{
+    uint32_t ns;
+    int64_t secs = split_secs(t, &ns);
+    unsigned i = c->last;
+    if (c->secs[i] != secs || !c->text[i][0]) {
+        i ^= 1;
+        if (c->secs[i] != secs || !c->text[i][0]) {
+            c->secs[i] = secs;
+            format_secs(secs, c->text[i]);
+        }
+        c->last = (unsigned char)i;
+    }
+    memcpy(out, c->text[i], 20);
+    format_fraction(ns, out + 20);
     return RFC3339_LEN;
 }
