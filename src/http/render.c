@@ -62,6 +62,20 @@ void render_event(jsonw_t *w, const event_t *e, int with_token)
     jsonw_commit(w, p);
 }
 
+/* Two copies and the id: a snprintf("%.*s") here cost ~1 000 instructions
+ * of the ~25 000 a single publish took. */
+size_t render_event_path(char *out, const char *chan, size_t chan_len, eid_t id)
+{
+    char *p = out;
+    *p++ = '/';
+    memcpy(p, chan, chan_len);
+    p = LIT(p + chan_len, "/events/");
+    char text[ID_LEN + 1];
+    id_format(id, text);
+    memcpy(p, text, ID_LEN);
+    return (size_t)(p + ID_LEN - out);
+}
+
 void render_list_open(jsonw_t *w, const channel_t *ch, size_t n)
 {
     jsonw_obj_begin(w);

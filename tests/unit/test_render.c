@@ -157,12 +157,25 @@ static void test_event_known(void **state)
     free(e);
 }
 
+/* The Location of a published event: the channel segment as sent. */
+static void test_event_path(void **state)
+{
+    (void)state;
+    eid_t id = {0x0123456789abcdefULL, 0x01234567};
+    char out[RENDER_EVENT_PATH_LEN(9) + 1];
+    memset(out, '#', sizeof out);
+    assert_int_equal(render_event_path(out, "a%2Fb%20c", 9, id), RENDER_EVENT_PATH_LEN(9));
+    assert_int_equal(RENDER_EVENT_PATH_LEN(9), 38);
+    assert_memory_equal(out, "/a%2Fb%20c/events/04hkaps9lf6uu0938ljg#", 39);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_event_matches_reference),
         cmocka_unit_test(test_events_in_array),
         cmocka_unit_test(test_event_known),
+        cmocka_unit_test(test_event_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
