@@ -94,23 +94,27 @@ static const char id_pairs[2 * 1024 + 1] =
     ID_PAIRS_32("p") ID_PAIRS_32("q") ID_PAIRS_32("r") ID_PAIRS_32("s") ID_PAIRS_32("t")
     ID_PAIRS_32("u") ID_PAIRS_32("v");
 
-/* Writes the characters of the top 10*pairs bits of v (bits 63.. down). */
-static char *put_pairs(char *out, uint64_t v, int pairs)
-{
-    for (int i = 0; i < pairs; i++, v <<= 10)
-        memcpy(out + 2 * i, id_pairs + 2 * (v >> 54), 2);
-    return out + 2 * pairs;
-}
+/* The two characters of the ten bits of v at bit shift and below. */
+#define PAIR(out, v, shift) memcpy((out), id_pairs + 2 * ((v) >> (shift) & 1023), 2)
 
 /* The 100 bits (id and four padding bits) as two words of plain 64-bit
  * arithmetic: the top 60 bits (twelve characters) are hi's top 60, the
- * low 40 (eight characters) are hi's last four bits, lo and the padding. */
+ * low 40 (eight characters) are hi's last four bits, lo and the padding.
+ * Written out rather than as a loop, which the compiler keeps. */
 void id_format(eid_t id, char out[ID_LEN + 1])
 {
-    uint64_t top = id.hi >> 4 << 4;                            /* bits 99..40, left-aligned */
-    uint64_t low = ((id.hi & 15) << 36 | (uint64_t)id.lo << 4) << 24; /* bits 39..0, left-aligned */
-    char *p = put_pairs(out, top, 6);
-    put_pairs(p, low, 4);
+    uint64_t top = id.hi >> 4;                              /* bits 99..40 */
+    uint64_t low = (id.hi & 15) << 36 | (uint64_t)id.lo << 4; /* bits 39..0 */
+    PAIR(out, top, 50);
+    PAIR(out + 2, top, 40);
+    PAIR(out + 4, top, 30);
+    PAIR(out + 6, top, 20);
+    PAIR(out + 8, top, 10);
+    PAIR(out + 10, top, 0);
+    PAIR(out + 12, low, 30);
+    PAIR(out + 14, low, 20);
+    PAIR(out + 16, low, 10);
+    PAIR(out + 18, low, 0);
     out[ID_LEN] = '\0';
 }
 

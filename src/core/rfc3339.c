@@ -315,15 +315,27 @@ static void format_secs(int64_t secs, char *p)
     put2(p, min_sec % 60, '.');
 }
 
-/* Writes the nine fraction digits, 'Z' and the NUL at p. */
+/* Writes the nine fraction digits, 'Z' and the NUL at p. ns / 1e8 is
+ * taken in 7.57 fixed point (ns times 2^57 / 1e8, rounded up): the integer
+ * part is the first digit, and each multiplication of the fraction part
+ * by 100 moves the next two digits into the integer part. The rounding
+ * error, below 1e9 * 0.25 / 2^57 of a digit, grows by 100 per step and is
+ * still below 0.17 of the last pair, so every digit is exact (checked for
+ * all 10^9 values when written), at one multiply per pair instead of a
+ * division per pair. */
 static void format_fraction(uint32_t ns, char *p)
 {
-    uint32_t low = ns % 100000;
-    memcpy(p, two_digits + 2 * (ns / 10000000), 2);
-    memcpy(p + 2, two_digits + 2 * (ns / 100000 % 100), 2);
-    memcpy(p + 4, two_digits + 2 * (low / 1000), 2);
-    memcpy(p + 6, two_digits + 2 * (low / 10 % 100), 2);
-    p[8] = (char)('0' + low % 10);
+    const uint64_t mask = ((uint64_t)1 << 57) - 1;
+    uint64_t f = (uint64_t)ns * 1441151881; /* ceil(2^57 / 1e8) */
+    p[0] = (char)('0' + (f >> 57));
+    f = (f & mask) * 100;
+    memcpy(p + 1, two_digits + 2 * (f >> 57), 2);
+    f = (f & mask) * 100;
+    memcpy(p + 3, two_digits + 2 * (f >> 57), 2);
+    f = (f & mask) * 100;
+    memcpy(p + 5, two_digits + 2 * (f >> 57), 2);
+    f = (f & mask) * 100;
+    memcpy(p + 7, two_digits + 2 * (f >> 57), 2);
     p[9] = 'Z';
     p[10] = '\0';
 }

@@ -9,8 +9,8 @@
  * begin/end): those are our own code paths, checked by ASSERT where cheap.
  * The buffer always has room for a NUL after len, so a stolen buffer is a
  * C string too (handy for logging a body).
- * Escaping scans runs of bytes that need no escape, eight at a time, and
- * copies each run with one memcpy; event data is mostly such runs.
+ * Escaping checks and copies bytes that need no escape eight at a time;
+ * event data is mostly such runs.
  */
 #include "jsonw.h"
 
@@ -190,41 +190,37 @@ static int word_needs_escape(uint64_t x)
     return (ctl | quote | bslash) != 0;
 }
 
-/* The first byte at or after p that needs escaping, or end. Eight bytes at
- * a time while it can, which is most of any event's data. */
-static const unsigned char *scan_safe(const unsigned char *p, const unsigned char *end)
-{
-    while (end - p >= 8) {
-        uint64_t x;
-        memcpy(&x, p, 8); /* unaligned load without undefined behaviour */
-        if (word_needs_escape(x))
-            break;
-        p += 8;
-    }
-    while (p < end && !escape_of[*p])
-        p++;
-    return p;
-}
-
 void jsonw_escape_into(jsonw_t *w, const char *s, size_t len)
 {
     if (len == 0)
         return; /* (s, 0) may be (NULL, 0): no pointer arithmetic on it */
     const unsigned char *p = (const unsigned char *)s, *end = p + len;
-    /* Room for the common case of nothing to escape, taken once; runs are
-     * copied into it with no check per run. Each escape makes room for
-     * itself and the rest, rather than reserving 6x up front. */
+    /* Room for the common case of nothing to escape, taken once. Words
+     * without an escape are stored as they are checked, eight bytes at a
+     * time, which is most of any event's data; a word with one goes
+     * byte by byte, and each escape makes room for itself and the rest
+     * rather than reserving 6x up front. */
     char *o = jsonw_room(w, len);
-    for (;;) {
-        const unsigned char *run = p;
-        p = scan_safe(p, end);
-        memcpy(o, run, (size_t)(p - run));
-        o += p - run;
-        if (p == end)
-            break;
-        w->len = (size_t)(o - w->buf);
-        o = jsonw_room(w, 6 + (size_t)(end - p - 1));
-        o = write_escape(o, *p++);
+    while (p < end) {
+        while (end - p >= 8) {
+            uint64_t x;
+            memcpy(&x, p, 8); /* unaligned load without undefined behaviour */
+            if (word_needs_escape(x))
+                break;
+            memcpy(o, &x, 8);
+            p += 8;
+            o += 8;
+        }
+        const unsigned char *stop = end - p > 8 ? p + 8 : end;
+        for (; p < stop; p++) {
+            if (!escape_of[*p]) {
+                *o++ = (char)*p;
+                continue;
+            }
+            w->len = (size_t)(o - w->buf);
+            o = jsonw_room(w, 6 + (size_t)(end - p - 1));
+            o = write_escape(o, *p);
+        }
     }
     jsonw_commit(w, o);
 }
