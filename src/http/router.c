@@ -157,6 +157,18 @@ static size_t utf8_char(const unsigned char *s, size_t n)
 
 int router_decode_name(h2o_iovec_t seg, char *out, size_t *out_len, char *err, size_t errlen)
 {
+    /* Most names are printable ASCII without '%': nothing to decode and
+     * nothing for the UTF-8 check to find, so one scan and a copy. */
+    size_t plain = 0;
+    while (plain < seg.len && seg.base[plain] >= 0x20 && seg.base[plain] < 0x7f &&
+           seg.base[plain] != '%' && seg.base[plain] != '/')
+        plain++;
+    if (plain == seg.len && plain > 0 && plain <= HTTP_NAME_MAX) {
+        memcpy(out, seg.base, plain);
+        out[plain] = '\0';
+        *out_len = plain;
+        return 0;
+    }
     size_t n = 0;
     for (size_t i = 0; i < seg.len; i++) {
         char ch = seg.base[i];
