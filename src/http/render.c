@@ -12,8 +12,8 @@
  * copy is a few stores rather than a call. */
 #define LIT(p, s) (memcpy((p), (s), sizeof(s) - 1), (p) + sizeof(s) - 1)
 
-/* Everything of an event but its escaped data: the keys and punctuation
- * (about 130 bytes), the id, three times and a token. */
+/* Room for either piece of an event around its escaped data: 89 bytes up
+ * to the data, at most 160 after it (a locked event with its token). */
 #define EVENT_FIXED_MAX 256
 
 static char *put_time(jsonw_t *w, char *p, ntime_t t)
