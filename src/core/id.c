@@ -2,12 +2,16 @@
  * id.c -- 96-bit event ids and their 20-character text form.
  *
  * Design: the arithmetic is done on an unsigned __int128 holding the 96
- * bits, which keeps "last + 1" and the base32 shifts to one line each
+ * bits, which keeps "last + 1" and the parser's shifts to one line each
  * instead of carrying between hi and lo by hand. The text is the 96 bits
  * followed by four zero bits, read five bits at a time from the top, with
  * an alphabet in ASCII order, so comparing texts with memcmp compares ids.
+ * The formatter, which runs for every event rendered, reads ten bits at a
+ * time from two 64-bit words instead.
  */
 #include "id.h"
+
+#include <string.h>
 
 #include "util.h"
 
@@ -15,8 +19,6 @@ typedef unsigned __int128 u128;
 
 #define ID_BITS 96
 static const u128 ID_MAX = ((u128)1 << ID_BITS) - 1;
-
-static const char alphabet[32] = "0123456789abcdefghijklmnopqrstuv";
 
 static u128 to_u128(eid_t id)
 {
@@ -76,13 +78,43 @@ uint64_t id_hash(eid_t id)
     return h;
 }
 
+/* Every pair of base32hex characters, indexed by ten bits: "00" "01" ...
+ * "vv". Formatting ten bits per lookup halves the steps of the former
+ * five-bit loop over a 128-bit shift. */
+#define ID_PAIRS_32(c)                                                                            \
+    c "0" c "1" c "2" c "3" c "4" c "5" c "6" c "7" c "8" c "9" c "a" c "b" c "c" c "d" c "e" c  \
+    "f" c "g" c "h" c "i" c "j" c "k" c "l" c "m" c "n" c "o" c "p" c "q" c "r" c "s" c "t" c "u" \
+    c "v"
+static const char id_pairs[2 * 1024 + 1] =
+    ID_PAIRS_32("0") ID_PAIRS_32("1") ID_PAIRS_32("2") ID_PAIRS_32("3") ID_PAIRS_32("4")
+    ID_PAIRS_32("5") ID_PAIRS_32("6") ID_PAIRS_32("7") ID_PAIRS_32("8") ID_PAIRS_32("9")
+    ID_PAIRS_32("a") ID_PAIRS_32("b") ID_PAIRS_32("c") ID_PAIRS_32("d") ID_PAIRS_32("e")
+    ID_PAIRS_32("f") ID_PAIRS_32("g") ID_PAIRS_32("h") ID_PAIRS_32("i") ID_PAIRS_32("j")
+    ID_PAIRS_32("k") ID_PAIRS_32("l") ID_PAIRS_32("m") ID_PAIRS_32("n") ID_PAIRS_32("o")
+    ID_PAIRS_32("p") ID_PAIRS_32("q") ID_PAIRS_32("r") ID_PAIRS_32("s") ID_PAIRS_32("t")
+    ID_PAIRS_32("u") ID_PAIRS_32("v");
+
+/* The two characters of the ten bits of v at bit shift and below. */
+#define PAIR(out, v, shift) memcpy((out), id_pairs + 2 * ((v) >> (shift) & 1023), 2)
+
+/* The 100 bits (id and four padding bits) as two words of plain 64-bit
+ * arithmetic: the top 60 bits (twelve characters) are hi's top 60, the
+ * low 40 (eight characters) are hi's last four bits, lo and the padding.
+ * Written out rather than as a loop, which the compiler keeps. */
 void id_format(eid_t id, char out[ID_LEN + 1])
 {
-    u128 v = to_u128(id) << 4; /* 100 bits: the id and four padding bits */
-    for (int i = ID_LEN - 1; i >= 0; i--) {
-        out[i] = alphabet[(unsigned)(v & 31)];
-        v >>= 5;
-    }
+    uint64_t top = id.hi >> 4;                              /* bits 99..40 */
+    uint64_t low = (id.hi & 15) << 36 | (uint64_t)id.lo << 4; /* bits 39..0 */
+    PAIR(out, top, 50);
+    PAIR(out + 2, top, 40);
+    PAIR(out + 4, top, 30);
+    PAIR(out + 6, top, 20);
+    PAIR(out + 8, top, 10);
+    PAIR(out + 10, top, 0);
+    PAIR(out + 12, low, 30);
+    PAIR(out + 14, low, 20);
+    PAIR(out + 16, low, 10);
+    PAIR(out + 18, low, 0);
     out[ID_LEN] = '\0';
 }
 

@@ -29,6 +29,20 @@ int rfc3339_parse(const char *s, size_t len, ntime_t *out, char *err, size_t err
  * RFC3339_LEN. */
 size_t rfc3339_format(ntime_t t, char out[RFC3339_LEN + 1]);
 
+/* The text of the last two seconds formatted, "YYYY-MM-DDTHH:MM:SS.",
+ * kept by the caller (one per thread that formats). A listing formats
+ * publishedAt and livesUntil for each event, and consecutive events mostly
+ * share both seconds, so the date and time of day are reused and only the
+ * nine fraction digits are written. All zero is an empty cache. */
+typedef struct rfc3339_cache {
+    int64_t secs[2];
+    char text[2][20];   /* an entry is set when text[i][0] != 0 */
+    unsigned char last; /* the entry used most recently */
+} rfc3339_cache_t;
+
+/* rfc3339_format with the cache: the same bytes, and updates c. */
+size_t rfc3339_format_cached(rfc3339_cache_t *c, ntime_t t, char out[RFC3339_LEN + 1]);
+
 /* Civil-date helpers shared with tz.c and cron.c (proleptic Gregorian). */
 int64_t rfc3339_days_from_civil(int64_t y, unsigned m, unsigned d);
 void rfc3339_civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d);

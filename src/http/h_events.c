@@ -72,12 +72,10 @@ static void publish_one(h2o_req_t *req, route_args_t *a, json_t *o, ntime_t now)
         http_error_io(req);
         return;
     }
-    char loc[HTTP_NAME_MAX * 3 + ID_LEN + 16];
-    char id[ID_LEN + 1];
-    id_format(event_id(ev), id);
-    int n = snprintf(loc, sizeof(loc), "/%.*s/events/%s", (int)a->channel_raw.len,
-                     a->channel_raw.base, id);
-    http_add_header(req, "location", loc, (size_t)n);
+    size_t loc_len = RENDER_EVENT_PATH_LEN(a->channel_raw.len);
+    char *loc = h2o_mem_alloc_pool(&req->pool, loc_len);
+    render_event_path(loc, a->channel_raw.base, a->channel_raw.len, event_id(ev));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_LOCATION, NULL, loc, loc_len);
     render_event(&a->ctx->out, ev, 0);
     http_respond(req, 201, &a->ctx->out);
 }

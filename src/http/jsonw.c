@@ -9,8 +9,8 @@
  * begin/end): those are our own code paths, checked by ASSERT where cheap.
  * The buffer always has room for a NUL after len, so a stolen buffer is a
  * C string too (handy for logging a body).
- * Escaping scans runs of bytes that need no escape, eight at a time, and
- * copies each run with one memcpy; event data is mostly such runs.
+ * Escaping checks and copies bytes that need no escape eight at a time;
+ * event data is mostly such runs.
  */
 #include "jsonw.h"
 
@@ -22,7 +22,7 @@
 #define JSONW_DEFAULT_CAP 256
 
 /* Makes room for n more bytes plus the trailing NUL. */
-static void reserve(jsonw_t *w, size_t n)
+void jsonw_grow(jsonw_t *w, size_t n)
 {
     if (w->cap - w->len > n)
         return;
@@ -39,17 +39,16 @@ static void put(jsonw_t *w, const char *s, size_t n)
 {
     if (n == 0)
         return; /* s may be NULL then, which memcpy does not allow */
-    reserve(w, n);
-    memcpy(w->buf + w->len, s, n);
-    w->len += n;
-    w->buf[w->len] = '\0';
+    char *p = jsonw_room(w, n);
+    memcpy(p, s, n);
+    jsonw_commit(w, p + n);
 }
 
 static void put_char(jsonw_t *w, char c)
 {
-    reserve(w, 1);
-    w->buf[w->len++] = c;
-    w->buf[w->len] = '\0';
+    char *p = jsonw_room(w, 1);
+    *p = c;
+    jsonw_commit(w, p + 1);
 }
 
 void jsonw_init(jsonw_t *w, size_t initial_cap)
@@ -82,7 +81,7 @@ void jsonw_reset(jsonw_t *w)
  * the writer empty and usable; it allocates afresh on the next write. */
 char *jsonw_steal(jsonw_t *w, size_t *len)
 {
-    reserve(w, 0); /* a writer that was stolen from before has no buffer */
+    jsonw_grow(w, 0); /* a writer that was stolen from before has no buffer */
     w->buf[w->len] = '\0';
     char *buf = w->buf;
     if (len)
@@ -161,17 +160,20 @@ static const char escape_of[256] = {
     [0x1e] = 'u', [0x1f] = 'u', ['"'] = '"', ['\\'] = '\\',
 };
 
-static void put_escape(jsonw_t *w, unsigned char c)
+/* Writes the escape of c at p (2 or 6 bytes) and returns its end. */
+static char *write_escape(char *p, unsigned char c)
 {
     static const char hex[] = "0123456789abcdef";
     char e = escape_of[c];
-    if (e == 'u') {
-        char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-        put(w, u, sizeof u);
-    } else {
-        char two[2] = {'\\', e};
-        put(w, two, sizeof two);
+    p[0] = '\\';
+    if (e != 'u') {
+        p[1] = e;
+        return p + 2;
     }
+    memcpy(p + 1, "u00", 3);
+    p[4] = hex[c >> 4];
+    p[5] = hex[c & 15];
+    return p + 6;
 }
 
 /* Whether any byte of the word is < 0x20, '"' or '\\' (the classic
@@ -188,54 +190,62 @@ static int word_needs_escape(uint64_t x)
     return (ctl | quote | bslash) != 0;
 }
 
-/* The first byte at or after p that needs escaping, or end. Eight bytes at
- * a time while it can, which is most of any event's data. */
-static const unsigned char *scan_safe(const unsigned char *p, const unsigned char *end)
-{
-    while (end - p >= 8) {
-        uint64_t x;
-        memcpy(&x, p, 8); /* unaligned load without undefined behaviour */
-        if (word_needs_escape(x))
-            break;
-        p += 8;
-    }
-    while (p < end && !escape_of[*p])
-        p++;
-    return p;
-}
-
 void jsonw_escape_into(jsonw_t *w, const char *s, size_t len)
 {
     if (len == 0)
         return; /* (s, 0) may be (NULL, 0): no pointer arithmetic on it */
     const unsigned char *p = (const unsigned char *)s, *end = p + len;
-    /* One reserve for the common case of nothing to escape; escapes grow
-     * the buffer as they come rather than reserving 6x up front. */
-    reserve(w, len);
+    /* Room for the common case of nothing to escape, taken once. Words
+     * without an escape are stored as they are checked, eight bytes at a
+     * time, which is most of any event's data; a word with one goes
+     * byte by byte, and each escape makes room for itself and the rest
+     * rather than reserving 6x up front. */
+    char *o = jsonw_room(w, len);
     while (p < end) {
-        const unsigned char *run = p;
-        p = scan_safe(p, end);
-        if (p > run)
-            put(w, (const char *)run, (size_t)(p - run));
-        if (p < end)
-            put_escape(w, *p++);
+        while (end - p >= 8) {
+            uint64_t x;
+            memcpy(&x, p, 8); /* unaligned load without undefined behaviour */
+            if (word_needs_escape(x))
+                break;
+            memcpy(o, &x, 8);
+            p += 8;
+            o += 8;
+        }
+        const unsigned char *stop = end - p > 8 ? p + 8 : end;
+        for (; p < stop; p++) {
+            if (!escape_of[*p]) {
+                *o++ = (char)*p;
+                continue;
+            }
+            w->len = (size_t)(o - w->buf);
+            o = jsonw_room(w, 6 + (size_t)(end - p - 1));
+            o = write_escape(o, *p);
+        }
     }
+    jsonw_commit(w, o);
 }
 
 void jsonw_key(jsonw_t *w, const char *key)
 {
     ASSERT(!w->after_key && w->depth > 0);
     value_begin(w);
-    put_char(w, '"');
-    jsonw_escape_into(w, key, strlen(key));
-    put(w, "\":", 2);
+    size_t len = strlen(key);
+    char *p = jsonw_room(w, len + 3);
+    *p = '"';
+    jsonw_commit(w, p + 1);
+    jsonw_escape_into(w, key, len);
+    p = jsonw_room(w, 2);
+    memcpy(p, "\":", 2);
+    jsonw_commit(w, p + 2);
     w->after_key = 1;
 }
 
 void jsonw_str(jsonw_t *w, const char *s, size_t len)
 {
     value_begin(w);
-    put_char(w, '"');
+    char *p = jsonw_room(w, len + 2);
+    *p = '"';
+    jsonw_commit(w, p + 1);
     jsonw_escape_into(w, s, len);
     put_char(w, '"');
 }
@@ -298,16 +308,22 @@ void jsonw_null(jsonw_t *w)
 
 void jsonw_time(jsonw_t *w, ntime_t t)
 {
-    char q[RFC3339_LEN + 3];
     value_begin(w);
-    q[0] = '"';
-    rfc3339_format(t, q + 1);
-    q[RFC3339_LEN + 1] = '"';
-    put(w, q, RFC3339_LEN + 2);
+    char *p = jsonw_room(w, RFC3339_LEN + 2);
+    p[0] = '"';
+    rfc3339_format_cached(&w->times, t, p + 1); /* its NUL is overwritten by the quote */
+    p[RFC3339_LEN + 1] = '"';
+    jsonw_commit(w, p + RFC3339_LEN + 2);
 }
 
 void jsonw_raw(jsonw_t *w, const char *s, size_t len)
 {
     value_begin(w);
     put(w, s, len);
+}
+
+char *jsonw_value_room(jsonw_t *w, size_t n)
+{
+    value_begin(w);
+    return jsonw_room(w, n);
 }

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "../core/ntime.h"
+#include "../core/rfc3339.h"
 
 #define JSONW_MAX_DEPTH 64
 
@@ -25,6 +26,7 @@ typedef struct jsonw {
     unsigned depth;          /* open objects/arrays */
     uint64_t has_member;     /* bit d set: level d already has a member */
     int after_key;           /* a key was written; the next value needs no comma */
+    rfc3339_cache_t times;   /* recent seconds, for jsonw_time and render.c */
 } jsonw_t;
 
 void jsonw_init(jsonw_t *w, size_t initial_cap);
@@ -49,5 +51,30 @@ void jsonw_raw(jsonw_t *w, const char *s, size_t len);     /* already-valid JSON
 /* Appends s as JSON string content (escaped, no quotes) to any buffer; used
  * by jsonw_str and by error messages. */
 void jsonw_escape_into(jsonw_t *w, const char *s, size_t len);
+
+/* ---- writing a value in pieces, for fixed shapes (see render.c) ----
+ * A renderer that knows its value's layout writes it straight into the
+ * buffer: jsonw_value_room() puts the comma the value needs and returns
+ * where to write, with room for n bytes; the caller writes at most that
+ * many and hands the end to jsonw_commit(). jsonw_room() makes room for
+ * the next piece (after jsonw_commit and, say, jsonw_escape_into). The
+ * caller's pieces must form one complete JSON value: the writer does not
+ * look inside them. A pointer from either function is valid until the
+ * next call that writes. */
+char *jsonw_value_room(jsonw_t *w, size_t n);
+void jsonw_grow(jsonw_t *w, size_t n); /* the slow path of jsonw_room */
+
+static inline char *jsonw_room(jsonw_t *w, size_t n)
+{
+    if (w->cap - w->len <= n) /* <=: one byte more for the trailing NUL */
+        jsonw_grow(w, n);
+    return w->buf + w->len;
+}
+
+static inline void jsonw_commit(jsonw_t *w, char *end)
+{
+    w->len = (size_t)(end - w->buf);
+    *end = '\0';
+}
 
 #endif

@@ -41,6 +41,36 @@ static const route_t routes[] = {
 #define NROUTES (int)(sizeof(routes) / sizeof(routes[0]))
 #define MAX_SEGS 3
 
+/* A row of the table split once, at the first request, so matching
+ * compares lengths and bytes instead of re-scanning the path patterns
+ * with strchr/strlen for every row of every request. */
+typedef struct shape {
+    int nsegs;
+    h2o_iovec_t seg[MAX_SEGS]; /* a literal segment; base NULL for {c} or {p} */
+    size_t method_len;
+    int has_channel;           /* the first segment is {c} */
+} shape_t;
+
+static shape_t shapes[NROUTES];
+
+static void shapes_init(void)
+{
+    for (int i = 0; i < NROUTES; i++) {
+        shape_t *sh = &shapes[i];
+        const char *p = routes[i].path;
+        ASSERT(*p == '/');
+        while (*p == '/') {
+            p++;
+            size_t len = strcspn(p, "/");
+            ASSERT(len > 0 && sh->nsegs < MAX_SEGS);
+            sh->seg[sh->nsegs++] = h2o_iovec_init(p[0] == '{' ? NULL : p, len);
+            p += len;
+        }
+        sh->method_len = strlen(routes[i].method);
+        sh->has_channel = routes[i].path[1] == '{' && routes[i].path[2] == 'c';
+    }
+}
+
 int router_route_count(void)
 {
     return NROUTES;
@@ -82,22 +112,15 @@ static int split(h2o_iovec_t path, h2o_iovec_t segs[MAX_SEGS])
 }
 
 /* Does the route's shape match the segments? */
-static int shape_matches(const char *shape, const h2o_iovec_t *segs, int n)
+static int shape_matches(const shape_t *sh, const h2o_iovec_t *segs, int n)
 {
-    int i = 0;
-    const char *p = shape;
-    while (*p == '/') {
-        p++;
-        const char *q = strchr(p, '/');
-        size_t len = q ? (size_t)(q - p) : strlen(p);
-        if (i == n)
+    if (sh->nsegs != n)
+        return 0;
+    for (int i = 0; i < n; i++)
+        if (sh->seg[i].base &&
+            !(segs[i].len == sh->seg[i].len && memcmp(segs[i].base, sh->seg[i].base, segs[i].len) == 0))
             return 0;
-        if (p[0] != '{' && !(segs[i].len == len && memcmp(segs[i].base, p, len) == 0))
-            return 0;
-        i++;
-        p += len;
-    }
-    return i == n;
+    return 1;
 }
 
 static int hexval(char c)
@@ -134,6 +157,18 @@ static size_t utf8_char(const unsigned char *s, size_t n)
 
 int router_decode_name(h2o_iovec_t seg, char *out, size_t *out_len, char *err, size_t errlen)
 {
+    /* Most names are printable ASCII without '%': nothing to decode and
+     * nothing for the UTF-8 check to find, so one scan and a copy. */
+    size_t plain = 0;
+    while (plain < seg.len && seg.base[plain] >= 0x20 && seg.base[plain] < 0x7f &&
+           seg.base[plain] != '%' && seg.base[plain] != '/')
+        plain++;
+    if (plain == seg.len && plain > 0 && plain <= HTTP_NAME_MAX) {
+        memcpy(out, seg.base, plain);
+        out[plain] = '\0';
+        *out_len = plain;
+        return 0;
+    }
     size_t n = 0;
     for (size_t i = 0; i < seg.len; i++) {
         char ch = seg.base[i];
@@ -181,7 +216,7 @@ static void method_not_allowed(h2o_req_t *req, const h2o_iovec_t *segs, int n)
 {
     char allow[64] = "";
     for (int i = 0; i < NROUTES; i++) {
-        if (!shape_matches(routes[i].path, segs, n) || strstr(allow, routes[i].method))
+        if (!shape_matches(&shapes[i], segs, n) || strstr(allow, routes[i].method))
             continue;
         /* Literal routes shadow {c} only for the methods they have; the
          * shadowed GET /{c} has the same single method. */
@@ -196,6 +231,8 @@ static void method_not_allowed(h2o_req_t *req, const h2o_iovec_t *segs, int n)
 
 int router_dispatch(h2o_req_t *req, http_ctx_t *ctx)
 {
+    if (!shapes[0].nsegs)
+        shapes_init();
     h2o_iovec_t path = req->path;
     if (req->query_at != SIZE_MAX)
         path.len = req->query_at;
@@ -203,17 +240,17 @@ int router_dispatch(h2o_req_t *req, http_ctx_t *ctx)
     int n = split(path, segs);
     int shape = 0;
     for (int i = 0; n > 0 && i < NROUTES; i++) {
-        if (!shape_matches(routes[i].path, segs, n))
+        if (!shape_matches(&shapes[i], segs, n))
             continue;
         shape = 1;
-        if (!h2o_memis(req->method.base, req->method.len, routes[i].method, strlen(routes[i].method)))
+        if (!h2o_memis(req->method.base, req->method.len, routes[i].method, shapes[i].method_len))
             continue;
         route_args_t a;
         memset(&a, 0, sizeof(a));
         a.ctx = ctx;
         a.route = i;
         char err[128];
-        if (strstr(routes[i].path, "{c}")) {
+        if (shapes[i].has_channel) {
             a.channel_raw = segs[0];
             if (router_decode_name(segs[0], a.channel, &a.channel_len, err, sizeof(err)) != 0) {
                 http_error(req, 400, "invalid channel name: %s", err);

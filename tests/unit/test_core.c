@@ -285,6 +285,31 @@ static void test_job_fires_once_per_time_never_early(void **state)
     core_free(c);
 }
 
+/* Lease tokens: sixteen lower-case hex digits, most significant first,
+ * and back. */
+static void test_token_format(void **state)
+{
+    (void)state;
+    char out[CORE_TOKEN_LEN + 1];
+    core_token_format(0x0123456789abcdefULL, out);
+    assert_string_equal(out, "0123456789abcdef");
+    core_token_format(0, out);
+    assert_string_equal(out, "0000000000000000");
+    core_token_format(UINT64_MAX, out);
+    assert_string_equal(out, "ffffffffffffffff");
+    uint64_t v = 0x9e3779b97f4a7c15ULL;
+    for (int i = 0; i < 10000; i++) {
+        v = v * 6364136223846793005ULL + 1442695040888963407ULL;
+        char want[CORE_TOKEN_LEN + 1];
+        snprintf(want, sizeof want, "%016llx", (unsigned long long)v);
+        core_token_format(v, out);
+        assert_string_equal(out, want);
+        uint64_t back;
+        assert_int_equal(core_token_parse(out, CORE_TOKEN_LEN, &back), 0);
+        assert_true(back == v);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -297,6 +322,7 @@ int main(void)
         cmocka_unit_test(test_acquire_skips_locked_oldest_first),
         cmocka_unit_test(test_delete_cancels_scheduled),
         cmocka_unit_test(test_job_fires_once_per_time_never_early),
+        cmocka_unit_test(test_token_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -243,6 +244,61 @@ static void test_text_order(void **state)
     }
 }
 
+/* The formatter against a plain snprintf of the general civil-date
+ * helper, at a random time of every day ntime_t can hold. */
+static void test_format_every_day(void **state)
+{
+    (void)state;
+    const int64_t ns_per_day = 86400 * NTIME_NS_PER_S;
+    for (int64_t days = INT64_MIN / ns_per_day; days <= INT64_MAX / ns_per_day; days++) {
+        ntime_t t;
+        uint64_t off = rng() % (uint64_t)ns_per_day;
+        if (__builtin_add_overflow(days * ns_per_day, (int64_t)off, &t))
+            continue;
+        int64_t y, sod = (int64_t)(off / NTIME_NS_PER_S);
+        unsigned m, d;
+        rfc3339_civil_from_days(days, &y, &m, &d);
+        char want[64], got[RFC3339_LEN + 1];
+        snprintf(want, sizeof want, "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%09lluZ", (long long)y, m,
+                 d, (long long)(sod / 3600), (long long)(sod / 60 % 60), (long long)(sod % 60),
+                 (unsigned long long)(off % NTIME_NS_PER_S));
+        assert_int_equal(rfc3339_format(t, got), RFC3339_LEN);
+        assert_string_equal(got, want);
+    }
+}
+
+/* The cached formatter writes what the plain one does, whatever the
+ * cache held: random times, runs within one second, two interleaved
+ * streams (an event's two times), and second 0 into an empty (zeroed)
+ * cache. */
+static void test_format_cached(void **state)
+{
+    (void)state;
+    rfc3339_cache_t c;
+    memset(&c, 0, sizeof c);
+    char first[RFC3339_LEN + 1];
+    rfc3339_format_cached(&c, 5, first); /* second 0, as a zeroed entry's key */
+    assert_string_equal(first, "1970-01-01T00:00:00.000000005Z");
+    ntime_t base[3] = {0, -1, 1795746770263508703LL};
+    for (int i = 0; i < 300000; i++) {
+        ntime_t t;
+        uint64_t r = rng();
+        switch (i % 5) {
+        case 0: t = (ntime_t)r; break;
+        case 1: t = base[i % 3] + (ntime_t)(r % 3000000000ULL); break;
+        case 2: t = base[i % 3] - (ntime_t)(r % 3000000000ULL); break;
+        case 3: t = base[2] + (i % 2) * 3600 * NTIME_NS_PER_S + (ntime_t)(r % NTIME_NS_PER_S); break;
+        default: t = (ntime_t)(r % 2) + (i % 7 ? 0 : INT64_MIN); break;
+        }
+        if (i % 1000 == 0)
+            memset(&c, 0, sizeof c);
+        char want[RFC3339_LEN + 1], got[RFC3339_LEN + 1];
+        rfc3339_format(t, want);
+        assert_int_equal(rfc3339_format_cached(&c, t, got), RFC3339_LEN);
+        assert_string_equal(got, want);
+    }
+}
+
 /* Checks one day number both ways against the C library. */
 static void check_civil(int64_t days)
 {
@@ -295,6 +351,8 @@ int main(void)
         cmocka_unit_test(test_parse_respects_len),
         cmocka_unit_test(test_error_message),
         cmocka_unit_test(test_format),
+        cmocka_unit_test(test_format_every_day),
+        cmocka_unit_test(test_format_cached),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_text_order),
         cmocka_unit_test(test_civil_against_libc),
