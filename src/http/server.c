@@ -117,17 +117,26 @@ void http_add_header(h2o_req_t *req, const char *name, const char *value, size_t
     h2o_add_header_by_str(&req->pool, &req->res.headers, name, nlen, 1, NULL, v, len);
 }
 
-static void send_body(h2o_req_t *req, int status, const char *body, size_t len, int json)
+/* Sends a whole answer. owned: body lives as long as the request (it is
+ * in the request's pool), so h2o writes it from there; else it is copied
+ * into the pool first, as h2o_send_inline does. */
+static void send_body(h2o_req_t *req, int status, const char *body, size_t len, int json, int owned)
 {
+    static h2o_generator_t generator = {NULL, NULL}; /* final at once: never called */
     req->res.status = status;
     req->res.reason = reason_of(status);
     if (json)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
                        H2O_STRLIT("application/json"));
-    /* h2o_send_inline leaves the length unknown, which makes h2o chunk a
-     * 200 and close the connection after any other status. */
+    /* Without a length h2o would chunk a 200 and close the connection
+     * after any other status. */
     req->res.content_length = len;
-    h2o_send_inline(req, body, len);
+    h2o_iovec_t buf = owned ? h2o_iovec_init(body, len) : h2o_strdup(&req->pool, body, len);
+    h2o_start_response(req, &generator);
+    if (h2o_memis(req->input.method.base, req->input.method.len, H2O_STRLIT("HEAD")))
+        h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+    else
+        h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
     if (current)
         current->sends++;
 }
@@ -155,7 +164,7 @@ static void on_deferred_dispose(void *p)
 
 /* With -fsync always and something not yet on disk, queues the answer and
  * returns 1; else returns 0 and the caller sends it now. */
-static int defer(h2o_req_t *req, int status, const char *body, size_t len, int json)
+static int defer(h2o_req_t *req, int status, const char *body, size_t len, int json, int owned)
 {
     http_server_t *s = current;
     wal_t *wal = s ? s->hctx.wal : NULL;
@@ -168,7 +177,7 @@ static int defer(h2o_req_t *req, int status, const char *body, size_t len, int j
     d->started = s->cur_started;
     d->status = status;
     d->json = json;
-    d->body = h2o_strdup(&req->pool, body, len);
+    d->body = owned ? h2o_iovec_init(body, len) : h2o_strdup(&req->pool, body, len);
     d->next = NULL;
     d->prev = s->dtail;
     if (s->dtail)
@@ -201,22 +210,41 @@ static void on_synced(h2o_socket_t *sock, const char *err)
         h2o_req_t *req = d->req;
         deferred_unlink(s, d);
         if (d->offset <= synced)
-            send_body(req, d->status, d->body.base, d->body.len, d->json);
+            send_body(req, d->status, d->body.base, d->body.len, d->json, 1);
         else
             http_error(req, 503, "the change was written but the log could not be synced to disk");
         http_finished(req, d->route, d->started, 0);
     }
 }
 
+/* Answers at least this long are handed over rather than copied. */
+#define RESPONSE_ADOPT_MIN (8 * 1024)
 #define RESPONSE_BUFFER_KEEP (64 * 1024)
+
+static void on_body_dispose(void *slot)
+{
+    free(*(char **)slot);
+}
 
 void http_respond(h2o_req_t *req, int status, jsonw_t *w)
 {
-    if (!defer(req, status, w->buf, w->len, 1))
-        send_body(req, status, w->buf, w->len, 1);
-    /* h2o copied the body: after a large answer (a 20 000-event listing
-     * is megabytes) give the memory back rather than keep it for good. */
-    if (w->cap > RESPONSE_BUFFER_KEEP) {
+    if (w->len >= RESPONSE_ADOPT_MIN) {
+        /* A large answer (a 1 000-event batch is ~190 kB, a 20 000-event
+         * listing megabytes): the request's pool adopts the writer's
+         * buffer, h2o writes from it and it is freed with the request;
+         * the writer starts a new one. Copying it cost a memmove of
+         * every byte. */
+        size_t len;
+        char **slot = h2o_mem_alloc_shared(&req->pool, sizeof(*slot), on_body_dispose);
+        *slot = jsonw_steal(w, &len);
+        jsonw_init(w, 4096);
+        if (!defer(req, status, *slot, len, 1, 1))
+            send_body(req, status, *slot, len, 1, 1);
+        return;
+    }
+    if (!defer(req, status, w->buf, w->len, 1, 0))
+        send_body(req, status, w->buf, w->len, 1, 0);
+    if (w->cap > RESPONSE_BUFFER_KEEP) { /* give back what a large answer grew */
         jsonw_free(w);
         jsonw_init(w, 4096);
     } else {
@@ -226,8 +254,8 @@ void http_respond(h2o_req_t *req, int status, jsonw_t *w)
 
 void http_respond_empty(h2o_req_t *req, int status)
 {
-    if (!defer(req, status, "", 0, 0))
-        send_body(req, status, "", 0, 0);
+    if (!defer(req, status, "", 0, 0, 1))
+        send_body(req, status, "", 0, 0, 1);
 }
 
 /* Replaces every byte that does not start a valid UTF-8 sequence with
@@ -266,7 +294,7 @@ void http_error(h2o_req_t *req, int status, const char *fmt, ...)
     jsonw_key(&w, "error");
     jsonw_cstr(&w, msg);
     jsonw_obj_end(&w);
-    send_body(req, status, w.buf, w.len, 1);
+    send_body(req, status, w.buf, w.len, 1, 0);
     jsonw_free(&w);
 }
 
