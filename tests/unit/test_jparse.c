@@ -1,7 +1,8 @@
 /* test_jparse.c -- the request JSON parser: accepted and rejected inputs
  * (each also checked against jansson, whose behaviour jparse keeps), values,
- * error positions, depth, duplicate keys and the arena. fuzz/fuzz_jparse.c
- * does the same comparison on random input. */
+ * error positions, depth, duplicate keys, the arena, and the reqjson
+ * getters on top. fuzz/fuzz_jparse.c does the same comparison on random
+ * input. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "http/jparse.h"
+#include "http/reqjson.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define S(lit) lit, sizeof(lit) - 1
@@ -293,6 +295,52 @@ static void test_dense_values(void **state)
     free(s);
 }
 
+static void test_reqjson(void **state)
+{
+    (void)state;
+    static const char body[] = "{\"data\":\"x\\u0000y\",\"ttl\":\"1m\",\"bad\":5,\"nil\":null,"
+                               "\"max\":7,\"big\":1.0,\"at\":\"2026-01-02T03:04:05Z\"}";
+    jdoc_t doc;
+    reqerr_t e = {0};
+    assert_int_equal(reqjson_parse(body, sizeof(body) - 1, 0, 1 << 20, &doc, &e), 0);
+    const jval_t *o = doc.root;
+    const char *s;
+    size_t len;
+    assert_int_equal(reqjson_string(o, "data", &s, &len, &e), 1);
+    assert_int_equal(len, 3);
+    assert_memory_equal(s, "x\0y", 3);
+    assert_int_equal(reqjson_string(o, "nil", &s, &len, &e), 0);
+    assert_int_equal(reqjson_string(o, "none", &s, &len, &e), 0);
+    assert_int_equal(reqjson_string(o, "bad", &s, &len, &e), -1);
+    assert_string_equal(e.msg, "field \"bad\" must be a string");
+    int64_t v;
+    assert_int_equal(reqjson_duration(o, "ttl", 1, &v, &e), 1);
+    assert_true(v == 60000000000LL);
+    assert_int_equal(reqjson_int(o, "max", 1, 10, &v, &e), 1);
+    assert_int_equal(v, 7);
+    assert_int_equal(reqjson_int(o, "max", 8, 10, &v, &e), -1);
+    assert_int_equal(reqjson_int(o, "big", 0, 10, &v, &e), -1); /* a real is not an integer */
+    assert_string_equal(e.msg, "field \"big\" must be an integer from 0 to 10");
+    ntime_t t;
+    assert_int_equal(reqjson_time(o, "at", &t, &e), 1);
+    assert_int_equal(reqjson_time(o, "data", &t, &e), -1);
+    jparse_free(&doc);
+
+    assert_int_equal(reqjson_parse("", 0, 1, 10, &doc, &e), 0);
+    assert_null(doc.root);
+    jparse_free(&doc);
+    assert_int_equal(reqjson_parse("", 0, 0, 10, &doc, &e), -1);
+    assert_int_equal(e.status, 400);
+    jparse_free(&doc);
+    assert_int_equal(reqjson_parse("[1,2,3]", 7, 0, 6, &doc, &e), -1);
+    assert_int_equal(e.status, 413);
+    jparse_free(&doc);
+    assert_int_equal(reqjson_parse("{\"data\":\"x\"} x", 14, 0, 100, &doc, &e), -1);
+    assert_int_equal(e.status, 400);
+    assert_string_equal(e.msg, "malformed JSON at line 1, column 14: unexpected 'x' after the value");
+    jparse_free(&doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -303,6 +351,7 @@ int main(void)
         cmocka_unit_test(test_depth),
         cmocka_unit_test(test_large_batch),
         cmocka_unit_test(test_dense_values),
+        cmocka_unit_test(test_reqjson),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
