@@ -10,9 +10,14 @@
 CC      ?= cc
 CFLAGS  ?= -O2
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -MMD -MP
-PKGS    := libh2o-evloop jansson
+PKGS    := libh2o-evloop
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# jansson checks our JSON parser and writer in the unit tests and fuzz/;
+# the server itself does not link it.
+TEST_PKGS := jansson
+TEST_CFLAGS = $(shell pkg-config --cflags $(TEST_PKGS) 2>/dev/null)
+TEST_LIBS   = $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
 override CFLAGS += $(PKG_CFLAGS) -DH2O_USE_LIBUV=0
 LDLIBS  += $(PKG_LIBS) -lssl -lcrypto -lpthread -lm
 
@@ -48,7 +53,7 @@ $(B)/%.o: %.c
 
 $(B)/tests/test_%: tests/unit/test_%.c $(HTTP_OBJ) $(CORE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -Isrc -o $@ $(filter %.c %.o,$^) $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) $(TEST_CFLAGS) $(LDFLAGS) -Isrc -o $@ $(filter %.c %.o,$^) $(LDLIBS) $(TEST_LIBS) -lcmocka
 
 run:
 	@scripts/deps.sh build

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds the libFuzzer targets with ASan and UBSan and runs each for a while.
 #
-#   fuzz/run.sh [target ...]        default: request request_wal duration rfc3339 cron json
+#   fuzz/run.sh [target ...]        default: request request_wal duration rfc3339 cron json jparse
 #   FUZZ_SECONDS=60                 seconds per target
 #   FUZZ_BUILD_ONLY=1               build, run nothing
 #   FUZZ_FLAGS="-jobs=2"            more libFuzzer flags for every target
@@ -23,7 +23,7 @@ cd "$(dirname "$0")/.." || exit 2
 CC=${CC:-clang}
 B=build-fuzz
 SECONDS_EACH=${FUZZ_SECONDS:-60}
-TARGETS=${*:-request request_wal duration rfc3339 cron json}
+TARGETS=${*:-request request_wal duration rfc3339 cron json jparse}
 PKGS="libh2o-evloop jansson"
 
 CFLAGS="-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O1 -fno-omit-frame-pointer"
@@ -34,7 +34,7 @@ LIBS="$(pkg-config --libs $PKGS) -lssl -lcrypto -lpthread -lm"
 
 max_len() {
     case "$1" in
-    request*) echo 8192 ;; json) echo 4096 ;; cron) echo 160 ;; *) echo 64 ;;
+    request*|jparse) echo 8192 ;; json) echo 4096 ;; cron) echo 160 ;; *) echo 64 ;;
     esac
 }
 

@@ -120,14 +120,14 @@ void acquire_release_all(http_ctx_t *ctx)
     free(chans);
 }
 
-static int parse_acquire(json_t *body, int64_t *max, int64_t *ttl, int64_t *wait, reqerr_t *e)
+static int parse_acquire(const jval_t *body, int64_t *max, int64_t *ttl, int64_t *wait, reqerr_t *e)
 {
     *max = 1;
     *ttl = CORE_DEFAULT_LOCK_NS;
     *wait = 0;
     if (!body)
         return 0;
-    if (!json_is_object(body)) {
+    if (body->type != JV_OBJECT) {
         reqerr_set(e, 400, "expected a JSON object such as {\"max\":10,\"ttl\":\"1m\",\"wait\":\"20s\"}");
         return -1;
     }
@@ -144,15 +144,15 @@ static int parse_acquire(json_t *body, int64_t *max, int64_t *ttl, int64_t *wait
 void handle_acquire(h2o_req_t *req, route_args_t *a)
 {
     reqerr_t e;
-    json_t *body;
+    jdoc_t doc;
     int64_t max, ttl, wait;
-    if (reqjson_parse(req->entity.base, req->entity.len, 1, a->ctx->limits->max_body, &body, &e) ||
-        parse_acquire(body, &max, &ttl, &wait, &e)) {
-        json_decref(body);
+    if (reqjson_parse(req->entity.base, req->entity.len, 1, a->ctx->limits->max_body, &doc, &e) ||
+        parse_acquire(doc.root, &max, &ttl, &wait, &e)) {
+        jparse_free(&doc);
         http_error(req, e.status, "%s", e.msg);
         return;
     }
-    json_decref(body);
+    jparse_free(&doc);
     core_t *c = a->ctx->core;
     channel_t *ch = route_channel(req, a);
     if (!ch)

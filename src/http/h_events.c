@@ -16,9 +16,9 @@ static void send_reqerr(h2o_req_t *req, const reqerr_t *e)
 }
 
 /* Reads one publish body. Returns 0, or -1 with e set. */
-static int parse_pub(json_t *o, const http_limits_t *lim, ntime_t now, pub_t *p, reqerr_t *e)
+static int parse_pub(const jval_t *o, const http_limits_t *lim, ntime_t now, pub_t *p, reqerr_t *e)
 {
-    if (!json_is_object(o)) {
+    if (o->type != JV_OBJECT) {
         reqerr_set(e, 400, "expected a JSON object with \"data\" (or an array of them)");
         return -1;
     }
@@ -56,7 +56,7 @@ static int parse_pub(json_t *o, const http_limits_t *lim, ntime_t now, pub_t *p,
     return 0;
 }
 
-static void publish_one(h2o_req_t *req, route_args_t *a, json_t *o, ntime_t now)
+static void publish_one(h2o_req_t *req, route_args_t *a, const jval_t *o, ntime_t now)
 {
     reqerr_t e;
     pub_t p;
@@ -81,9 +81,9 @@ static void publish_one(h2o_req_t *req, route_args_t *a, json_t *o, ntime_t now)
 }
 
 /* All or nothing: every element is checked before any is published. */
-static void publish_batch(h2o_req_t *req, route_args_t *a, json_t *arr, ntime_t now)
+static void publish_batch(h2o_req_t *req, route_args_t *a, const jval_t *arr, ntime_t now)
 {
-    size_t n = json_array_size(arr);
+    size_t n = arr->u.kids.n;
     if (n == 0) {
         http_error(req, 400, "an empty array publishes nothing; send at least one event");
         return;
@@ -93,9 +93,10 @@ static void publish_batch(h2o_req_t *req, route_args_t *a, json_t *arr, ntime_t 
         return;
     }
     core_pub_t *p = h2o_mem_alloc_pool(&req->pool, n * sizeof(*p));
-    for (size_t i = 0; i < n; i++) {
+    size_t i = 0;
+    for (const jval_t *el = arr->u.kids.first; el; el = el->next, i++) {
         reqerr_t e;
-        if (parse_pub(json_array_get(arr, i), a->ctx->limits, now, &p[i], &e) != 0) {
+        if (parse_pub(el, a->ctx->limits, now, &p[i], &e) != 0) {
             http_error(req, e.status, "events[%zu]: %s", i, e.msg);
             return;
         }
@@ -115,17 +116,18 @@ static void publish_batch(h2o_req_t *req, route_args_t *a, json_t *arr, ntime_t 
 void handle_publish(h2o_req_t *req, route_args_t *a)
 {
     reqerr_t e;
-    json_t *body;
-    if (reqjson_parse(req->entity.base, req->entity.len, 0, a->ctx->limits->max_body, &body, &e)) {
+    jdoc_t doc;
+    if (reqjson_parse(req->entity.base, req->entity.len, 0, a->ctx->limits->max_body, &doc, &e)) {
+        jparse_free(&doc);
         send_reqerr(req, &e);
         return;
     }
     ntime_t now = http_now();
-    if (json_is_array(body))
-        publish_batch(req, a, body, now);
+    if (doc.root->type == JV_ARRAY)
+        publish_batch(req, a, doc.root, now);
     else
-        publish_one(req, a, body, now);
-    json_decref(body);
+        publish_one(req, a, doc.root, now);
+    jparse_free(&doc);
 }
 
 void handle_events_list(h2o_req_t *req, route_args_t *a)
@@ -168,7 +170,7 @@ void handle_event_get(h2o_req_t *req, route_args_t *a)
  * Lock-Token header. Returns 1 with *token set, 0 if none, -1 on a bad
  * type. A token that is not well-formed cannot match any lock: it becomes
  * 0, which is never issued. */
-static int request_token(h2o_req_t *req, json_t *body, uint64_t *token, reqerr_t *e)
+static int request_token(h2o_req_t *req, const jval_t *body, uint64_t *token, reqerr_t *e)
 {
     const char *s = NULL;
     size_t len = 0;
@@ -189,13 +191,13 @@ static int request_token(h2o_req_t *req, json_t *body, uint64_t *token, reqerr_t
 
 enum action { ACT_LOCK, ACT_UNLOCK, ACT_EXTEND };
 
-static int parse_update(json_t *body, enum action *act, int64_t *ttl, reqerr_t *e)
+static int parse_update(const jval_t *body, enum action *act, int64_t *ttl, reqerr_t *e)
 {
     *act = ACT_LOCK;
     *ttl = CORE_DEFAULT_LOCK_NS;
     if (!body)
         return 0;
-    if (!json_is_object(body)) {
+    if (body->type != JV_OBJECT) {
         reqerr_set(e, 400, "expected a JSON object such as {\"action\":\"LOCK\",\"ttl\":\"1m\"}");
         return -1;
     }
@@ -222,22 +224,24 @@ static int parse_update(json_t *body, enum action *act, int64_t *ttl, reqerr_t *
 void handle_event_update(h2o_req_t *req, route_args_t *a)
 {
     reqerr_t e;
-    json_t *body;
-    if (reqjson_parse(req->entity.base, req->entity.len, 1, a->ctx->limits->max_body, &body, &e)) {
+    jdoc_t doc;
+    if (reqjson_parse(req->entity.base, req->entity.len, 1, a->ctx->limits->max_body, &doc, &e)) {
+        jparse_free(&doc);
         send_reqerr(req, &e);
         return;
     }
+    const jval_t *body = doc.root;
     enum action act;
     int64_t ttl;
     uint64_t token;
     int has_token = 0;
     if (parse_update(body, &act, &ttl, &e) != 0 ||
         (has_token = request_token(req, body, &token, &e)) < 0) {
-        json_decref(body);
+        jparse_free(&doc);
         send_reqerr(req, &e);
         return;
     }
-    json_decref(body);
+    jparse_free(&doc);
     core_t *c = a->ctx->core;
     channel_t *ch = route_channel(req, a);
     if (!ch)

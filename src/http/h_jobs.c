@@ -29,11 +29,11 @@ void handle_jobs_list(h2o_req_t *req, route_args_t *a)
 }
 
 /* Reads the body of a job add. Returns 0 or -1 with e set. */
-static int parse_job(json_t *o, const char **name, size_t *name_len, const char **cron,
+static int parse_job(const jval_t *o, const char **name, size_t *name_len, const char **cron,
                      size_t *cron_len, const char **data, size_t *data_len, int64_t *ttl,
                      size_t max_data, reqerr_t *e)
 {
-    if (!json_is_object(o)) {
+    if (o->type != JV_OBJECT) {
         reqerr_set(e, 400, "expected a JSON object with \"name\" and \"cronDef\"");
         return -1;
     }
@@ -64,27 +64,27 @@ static int parse_job(json_t *o, const char **name, size_t *name_len, const char 
 void handle_job_add(h2o_req_t *req, route_args_t *a)
 {
     reqerr_t e;
-    json_t *body;
+    jdoc_t doc;
     const char *name, *cron, *data;
     size_t name_len, cron_len, data_len;
     int64_t ttl;
-    if (reqjson_parse(req->entity.base, req->entity.len, 0, a->ctx->limits->max_body, &body, &e) ||
-        parse_job(body, &name, &name_len, &cron, &cron_len, &data, &data_len, &ttl,
+    if (reqjson_parse(req->entity.base, req->entity.len, 0, a->ctx->limits->max_body, &doc, &e) ||
+        parse_job(doc.root, &name, &name_len, &cron, &cron_len, &data, &data_len, &ttl,
                   a->ctx->limits->max_data, &e)) {
-        json_decref(body);
+        jparse_free(&doc);
         http_error(req, e.status, "%s", e.msg);
         return;
     }
     channel_t *ch = route_channel(req, a);
     if (!ch) {
-        json_decref(body);
+        jparse_free(&doc);
         return;
     }
     job_t *job;
     char err[300];
     core_status_t st = core_job_add(a->ctx->core, ch, http_now(), name, name_len, cron, cron_len,
                                     data, data_len, ttl, &job, err, sizeof(err));
-    json_decref(body);
+    jparse_free(&doc);
     if (st == CORE_CONFLICT)
         http_error(req, 409, "a job named this already exists in this channel");
     else if (st == CORE_IO)

@@ -18,10 +18,10 @@ void reqerr_set(reqerr_t *e, int status, const char *fmt, ...)
     e->status = status;
 }
 
-int reqjson_parse(const char *body, size_t len, int empty_ok, size_t max_body, json_t **out,
+int reqjson_parse(const char *body, size_t len, int empty_ok, size_t max_body, jdoc_t *doc,
                   reqerr_t *e)
 {
-    *out = NULL;
+    jparse_init(doc);
     if (len > max_body) {
         reqerr_set(e, 413, "request body is %zu bytes; the limit is %zu", len, max_body);
         return -1;
@@ -32,11 +32,10 @@ int reqjson_parse(const char *body, size_t len, int empty_ok, size_t max_body, j
         reqerr_set(e, 400, "request body is empty; expected a JSON object");
         return -1;
     }
-    json_error_t jerr;
-    /* JSON_ALLOW_NUL: "\u0000" is valid JSON, and data is binary-safe.
-     * JSON_DECODE_ANY: a scalar parses, so we can say it is the wrong type. */
-    *out = json_loadb(body, len, JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
-    if (!*out) {
+    /* Any value parses (a scalar too, so we can say it is the wrong type);
+     * "\u0000" is valid JSON, and data is binary-safe. */
+    jparse_err_t jerr;
+    if (jparse(doc, body, len, &jerr) != 0) {
         reqerr_set(e, 400, "malformed JSON at line %d, column %d: %s", jerr.line, jerr.column,
                    jerr.text);
         return -1;
@@ -45,27 +44,27 @@ int reqjson_parse(const char *body, size_t len, int empty_ok, size_t max_body, j
 }
 
 /* The field, or NULL when missing or null. */
-static json_t *field(json_t *o, const char *key)
+static const jval_t *field(const jval_t *o, const char *key)
 {
-    json_t *v = json_object_get(o, key);
-    return v && !json_is_null(v) ? v : NULL;
+    const jval_t *v = jparse_get(o, key, strlen(key));
+    return v && v->type != JV_NULL ? v : NULL;
 }
 
-int reqjson_string(json_t *o, const char *key, const char **s, size_t *len, reqerr_t *e)
+int reqjson_string(const jval_t *o, const char *key, const char **s, size_t *len, reqerr_t *e)
 {
-    json_t *v = field(o, key);
+    const jval_t *v = field(o, key);
     if (!v)
         return 0;
-    if (!json_is_string(v)) {
+    if (v->type != JV_STRING) {
         reqerr_set(e, 400, "field \"%s\" must be a string", key);
         return -1;
     }
-    *s = json_string_value(v);
-    *len = json_string_length(v);
+    *s = v->u.str.s;
+    *len = v->u.str.len;
     return 1;
 }
 
-int reqjson_duration(json_t *o, const char *key, int positive, int64_t *ns, reqerr_t *e)
+int reqjson_duration(const jval_t *o, const char *key, int positive, int64_t *ns, reqerr_t *e)
 {
     const char *s;
     size_t len;
@@ -90,7 +89,7 @@ int reqjson_duration(json_t *o, const char *key, int positive, int64_t *ns, reqe
     return 1;
 }
 
-int reqjson_time(json_t *o, const char *key, ntime_t *t, reqerr_t *e)
+int reqjson_time(const jval_t *o, const char *key, ntime_t *t, reqerr_t *e)
 {
     const char *s;
     size_t len;
@@ -108,16 +107,17 @@ int reqjson_time(json_t *o, const char *key, ntime_t *t, reqerr_t *e)
     return 1;
 }
 
-int reqjson_int(json_t *o, const char *key, int64_t min, int64_t max, int64_t *v, reqerr_t *e)
+int reqjson_int(const jval_t *o, const char *key, int64_t min, int64_t max, int64_t *v,
+                reqerr_t *e)
 {
-    json_t *f = field(o, key);
+    const jval_t *f = field(o, key);
     if (!f)
         return 0;
-    if (!json_is_integer(f) || json_integer_value(f) < min || json_integer_value(f) > max) {
+    if (f->type != JV_INT || f->u.i < min || f->u.i > max) {
         reqerr_set(e, 400, "field \"%s\" must be an integer from %lld to %lld", key, (long long)min,
                    (long long)max);
         return -1;
     }
-    *v = json_integer_value(f);
+    *v = f->u.i;
     return 1;
 }
