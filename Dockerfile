@@ -5,7 +5,7 @@
 #
 # Two stages: the first compiles on debian:bookworm with the -dev packages, the
 # second is debian:bookworm-slim with only the shared libraries the binary
-# links (libh2o-evloop, libjansson and their own dependencies) and tzdata,
+# links (libh2o-evloop and its own dependencies) and tzdata,
 # which cron jobs need for CRON_TZ=/TZ= zones. Configure the server with
 # DISTRIBUERAD_* environment variables or flags after the image name; see
 # `docker run --rm distribuerad -help`. `make image-test` builds this file and
@@ -17,7 +17,7 @@ FROM debian:bookworm AS build
 # libh2o-evloop-dev does not depend on it.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        build-essential pkg-config libh2o-evloop-dev libjansson-dev libssl-dev \
+        build-essential pkg-config libh2o-evloop-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./
@@ -39,7 +39,7 @@ LABEL org.opencontainers.image.title="distribuerad" \
 # already keeps dpkg from installing docs and man pages.)
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        libh2o-evloop0.13 libjansson4 tzdata \
+        libh2o-evloop0.13 tzdata \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/debconf/*-old /var/lib/dpkg/*-old \
            /var/log/apt /var/log/dpkg.log \
