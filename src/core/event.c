@@ -4,11 +4,14 @@
  *
  * Three borrowed indexes point at each event: the global id hash (every
  * live event), the channel's visible list (READY and LOCKED, in visibility
- * order) and the channel's ready heap (READY only, by vseq). Each has a
- * back-link in the event, so every change is O(1) or O(log n).
+ * order) and the channel's ready heap (READY only, by vseq); a fourth holds
+ * its wake-up: the timer heap, or for most READY events the channel's
+ * expiry list. Each has a back-link in the event, so every change is O(1)
+ * or O(log n).
  *
  * Events live in the core's event slab and name each other by slab index
- * (4 bytes instead of an 8-byte pointer, no malloc header). A lease record
+ * (4 bytes instead of an 8-byte pointer, no malloc header); an event's own
+ * index follows from its address (slab_index). A lease record
  * exists only while an event is LOCKED.
  */
 #include "core_int.h"
