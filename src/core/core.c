@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 #include "util.h"
+#include "vmem.h"
 
 core_t *core_new(const tz_t *default_tz)
 {
@@ -43,7 +44,7 @@ static void channel_free_cb(strmap_entry_t *e, void *arg)
 {
     (void)arg;
     channel_t *ch = e->value;
-    free(ch->ready);
+    vmem_free(ch->ready, (size_t)ch->ready_cap * sizeof(*ch->ready));
     free(ch);
 }
 
@@ -58,7 +59,7 @@ void core_free(core_t *c)
     strmap_each(&c->channels, channel_free_cb, c);
     strmap_free(&c->channels);
     timers_free(&c->timers);
-    free(c->ids);
+    ids_free(c);
     free(c);
 }
 
@@ -70,6 +71,8 @@ void core_tick(core_t *c, ntime_t now)
     while ((n = timers_pop_due(&c->timers, now, &kind)) != NULL) {
         if (kind == CORE_TIMER_EVENT)
             event_fire(c, CONTAINER_OF(n, event_t, timer), now);
+        else if (kind == CORE_TIMER_EXPIRY)
+            event_expire_head(c, CONTAINER_OF(n, channel_t, xtimer), now);
         else if (kind == CORE_TIMER_JOB)
             job_fire(c, CONTAINER_OF(n, job_t, timer), now);
         else

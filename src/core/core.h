@@ -12,9 +12,14 @@
  * LOCKED) are in their channel's visible list in the order they became
  * visible (vseq); READY ones are also in the channel's ready heap ordered by
  * vseq, so acquire takes the oldest free event in O(log n) however many are
- * locked. Each event has exactly one pending wake-up in the timer heap: its
- * publish time (SCHEDULED), its expiry (READY), or the earlier of lock end
- * and expiry (LOCKED).
+ * locked. Each event has exactly one pending wake-up: its publish time
+ * (SCHEDULED), its expiry (READY), or the earlier of lock end and expiry
+ * (LOCKED). Events of a channel usually expire in the order they became
+ * visible (one ttl, published now), so a READY event whose expiry is no
+ * earlier than the last one on its channel's expiry list joins that list
+ * instead of the timer heap, and only the list's head is in the heap: a
+ * heap entry costs 24 bytes, a place on the list 4. Others (a shorter ttl,
+ * a publishAt in the past, an event whose lock ended) have their own entry.
  *
  * Times: all instants are ntime_t (wall-clock ns, UTC), durations int64 ns.
  * Callers pass `now`; the core never reads the clock. Every operation first
@@ -58,12 +63,17 @@ typedef struct job job_t;
  * NUL; longer data in its own allocation, NUL-terminated. */
 #define EVENT_INLINE 16
 #define EVENT_LEASE_BIT 0x80000000u
+#define EVENT_XLISTED 0x80000000u
 
 /* An event: 80 bytes in the core's event slab, linked to the others by
- * 32-bit slab indices (0: none). Read it through the accessors below; the
- * lock's end, token and visibility order of a LOCKED event live in a lease
- * record, and the visibility order of a READY one in its ready heap entry,
- * so neither costs space in the event while it is not needed. */
+ * 32-bit slab indices (0: none); its own index follows from its address
+ * (slab_index). Read it through the accessors below; the lock's end, token
+ * and visibility order of a LOCKED event live in a lease record, and the
+ * visibility order of a READY one in its ready heap entry, so neither costs
+ * space in the event while it is not needed.
+ * A READY event whose expiry comes no earlier than that of every event
+ * before it on its channel's expiry list joins the end of that list and has
+ * no timer entry of its own (see struct channel). */
 typedef struct event {
     ntime_t published_at;     /* when it is or became visible */
     ntime_t lives_until;      /* published_at + ttl: gone at this instant */
@@ -71,10 +81,13 @@ typedef struct event {
     channel_t *channel;       /* owner */
     uint32_t id_lo;           /* eid_t.lo */
     uint32_t data_len;
-    uint32_t self;            /* its own slab index */
     uint32_t vprev, vnext;    /* visible list, in visibility order */
     uint32_t hnext;           /* id hash chain */
-    tnode_t timer;            /* its one pending wake-up */
+    tnode_t timer;            /* its one pending wake-up; while on the
+                                 expiry list, the index of the event before
+                                 it there instead (0: none) */
+    uint32_t xnext;           /* on the expiry list: EVENT_XLISTED | the next
+                                 event's index (0: none); else 0 */
     uint32_t slot;            /* 0: SCHEDULED; READY: 1 + position in the
                                  ready heap; LOCKED: EVENT_LEASE_BIT | lease */
     union {
@@ -108,6 +121,9 @@ struct channel {
     uint32_t vhead, vtail;    /* visible list (event slab indices) */
     rentry_t *ready;          /* min-heap by vseq */
     uint32_t ready_len, ready_cap;
+    uint32_t xhead, xtail;    /* expiry list: READY events by lives_until */
+    tnode_t xtimer;           /* scheduled at xhead's lives_until while the
+                                 list is not empty */
     const slab_t *events;     /* the core's slabs, for the accessors */
     const slab_t *leases;
     channel_stats_t st;       /* jobs, ready, scheduled, locked kept current */
@@ -149,6 +165,7 @@ typedef struct core core_t;
 #define CORE_TIMER_EVENT 1
 #define CORE_TIMER_JOB 2
 #define CORE_TIMER_USER 3 /* a caller's deadline, e.g. a long-poll's end */
+#define CORE_TIMER_EXPIRY 4 /* a channel's expiry list */
 #define CORE_DEFAULT_TTL_NS (10LL * 60 * NTIME_NS_PER_S)
 #define CORE_DEFAULT_LOCK_NS (60LL * NTIME_NS_PER_S)
 

@@ -60,6 +60,8 @@ static inline int journal_commit(core_t *c)
 
 /* event.c */
 void event_fire(core_t *c, event_t *e, ntime_t now);
+/* Expires the first event on ch's expiry list, which is due at now. */
+void event_expire_head(core_t *c, channel_t *ch, ntime_t now);
 void event_free_all(core_t *c);
 /* Creates an event with a given id (no tick, no journal). */
 event_t *event_create(core_t *c, channel_t *ch, ntime_t now, eid_t id, const char *data, size_t len,
@@ -78,6 +80,7 @@ job_t *job_create(core_t *c, channel_t *ch, const char *name, size_t name_len, c
                   size_t cron_len, cron_t *cron, const char *data, size_t data_len, int64_t ttl_ns,
                   ntime_t created_at, ntime_t now);
 void ids_init(core_t *c);
+void ids_free(core_t *c);
 /* Every live event, in no particular order, into out (room for
  * counters.events). Returns how many. */
 size_t event_collect(core_t *c, event_t **out);

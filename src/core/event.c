@@ -4,11 +4,14 @@
  *
  * Three borrowed indexes point at each event: the global id hash (every
  * live event), the channel's visible list (READY and LOCKED, in visibility
- * order) and the channel's ready heap (READY only, by vseq). Each has a
- * back-link in the event, so every change is O(1) or O(log n).
+ * order) and the channel's ready heap (READY only, by vseq); a fourth holds
+ * its wake-up: the timer heap, or for most READY events the channel's
+ * expiry list. Each has a back-link in the event, so every change is O(1)
+ * or O(log n).
  *
  * Events live in the core's event slab and name each other by slab index
- * (4 bytes instead of an 8-byte pointer, no malloc header). A lease record
+ * (4 bytes instead of an 8-byte pointer, no malloc header); an event's own
+ * index follows from its address (slab_index). A lease record
  * exists only while an event is LOCKED.
  */
 #include "core_int.h"
@@ -16,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "util.h"
+#include "vmem.h"
 
 _Static_assert(sizeof(event_t) == 80, "event_t should stay 80 bytes");
 _Static_assert(sizeof(rentry_t) == 12, "ready heap entries are 12 bytes");
@@ -23,6 +27,12 @@ _Static_assert(sizeof(rentry_t) == 12, "ready heap entries are 12 bytes");
 static inline event_t *ev(const core_t *c, uint32_t i)
 {
     return slab_ptr(&c->events, i);
+}
+
+/* An event's own slab index, from its address. */
+static inline uint32_t idx(const core_t *c, const event_t *e)
+{
+    return slab_index(&c->events, e);
 }
 
 static inline lease_t *lease_of(const core_t *c, const event_t *e)
@@ -37,7 +47,10 @@ static inline lease_t *lease_of(const core_t *c, const event_t *e)
  * inserting them walks memory in order instead of missing the cache once
  * per event. Ids of different milliseconds still scatter.
  *
- * The table doubles when there are more events than buckets. Moving every
+ * The table doubles when there are more than two events per bucket: a
+ * chain of two costs one more event read on a lookup (the first is read
+ * anyway to compare its id), while half the buckets save 2 bytes per
+ * event. Moving every
  * chain at once would stall the loop (27 ms at a million events), so the
  * old buckets are moved a few at a time by each insert and delete, as
  * Redis's incremental rehash does; until an old bucket is moved, its ids
@@ -56,8 +69,15 @@ static inline uint64_t id_bucket(uint64_t hi, uint32_t lo)
 void ids_init(core_t *c)
 {
     c->ids_mask = 255;
-    c->ids = xcalloc((size_t)c->ids_mask + 1, sizeof(*c->ids));
+    c->ids = vmem_zalloc(((size_t)c->ids_mask + 1) * sizeof(*c->ids));
     c->ids_old = NULL;
+}
+
+void ids_free(core_t *c)
+{
+    vmem_free(c->ids, ((size_t)c->ids_mask + 1) * sizeof(*c->ids));
+    vmem_free(c->ids_old, c->ids_old ? ((size_t)c->ids_old_mask + 1) * sizeof(*c->ids) : 0);
+    c->ids = c->ids_old = NULL;
 }
 
 static void ids_step(core_t *c)
@@ -74,7 +94,7 @@ static void ids_step(core_t *c)
         }
     }
     if (c->ids_moved > c->ids_old_mask) {
-        free(c->ids_old);
+        vmem_free(c->ids_old, ((size_t)c->ids_old_mask + 1) * sizeof(*c->ids));
         c->ids_old = NULL;
     }
 }
@@ -105,16 +125,16 @@ static void ids_add(core_t *c, event_t *e)
 {
     if (c->ids_old) {
         ids_step(c);
-    } else if (c->counters.events > c->ids_mask) {
+    } else if (c->counters.events > 2 * (uint64_t)c->ids_mask + 1) {
         c->ids_old = c->ids;
         c->ids_old_mask = c->ids_mask;
         c->ids_moved = 0;
         c->ids_mask = c->ids_mask * 2 + 1;
-        c->ids = xcalloc((size_t)c->ids_mask + 1, sizeof(*c->ids));
+        c->ids = vmem_zalloc(((size_t)c->ids_mask + 1) * sizeof(*c->ids));
     }
     uint32_t *b = ids_head(c, id_bucket(e->id_hi, e->id_lo));
     e->hnext = *b;
-    *b = e->self;
+    *b = idx(c, e);
 }
 
 static void ids_del(core_t *c, event_t *e)
@@ -122,7 +142,7 @@ static void ids_del(core_t *c, event_t *e)
     if (c->ids_old)
         ids_step(c);
     uint32_t *p = ids_slot(c, event_id(e));
-    ASSERT(*p == e->self);
+    ASSERT(*p == idx(c, e));
     *p = e->hnext;
 }
 
@@ -195,10 +215,12 @@ static void rsift_down(channel_t *ch, uint32_t i)
 static void ready_add(core_t *c, channel_t *ch, event_t *e, uint64_t vseq)
 {
     if (ch->ready_len == ch->ready_cap) {
-        ch->ready_cap = ch->ready_cap ? ch->ready_cap * 2 : 16;
-        ch->ready = xrealloc(ch->ready, ch->ready_cap * sizeof(*ch->ready));
+        uint32_t cap = ch->ready_cap ? ch->ready_cap * 2 : 16;
+        ch->ready = vmem_resize(ch->ready, (size_t)ch->ready_cap * sizeof(*ch->ready),
+                                (size_t)cap * sizeof(*ch->ready));
+        ch->ready_cap = cap;
     }
-    rentry_t r = {vseq, e->self};
+    rentry_t r = {vseq, idx(c, e)};
     ch->ready[ch->ready_len++] = r;
     rsift_up(ch, ch->ready_len - 1);
     ch->st.ready++;
@@ -210,7 +232,7 @@ static void ready_add(core_t *c, channel_t *ch, event_t *e, uint64_t vseq)
 static uint64_t ready_del(channel_t *ch, event_t *e)
 {
     uint32_t i = e->slot - 1;
-    ASSERT(e->slot && !(e->slot & EVENT_LEASE_BIT) && ch->ready[i].ev == e->self);
+    ASSERT(e->slot && !(e->slot & EVENT_LEASE_BIT) && ch->ready[i].ev == slab_index(ch->events, e));
     uint64_t vseq = ch->ready[i].vseq;
     e->slot = 0;
     ch->st.ready--;
@@ -239,10 +261,63 @@ uint64_t event_vseq(const event_t *e)
 
 /* ---- lifecycle ---- */
 
+/* ---- expiry list: READY events of a channel in lives_until order ----
+ *
+ * Only the head is in the timer heap (the channel's xtimer). An event joins
+ * at the end when its expiry is no earlier than the end's, so the list stays
+ * sorted without searching; the previous link lives in the event's tnode,
+ * which is unused while it is on the list. */
+
+static void xlist_add(core_t *c, channel_t *ch, event_t *e)
+{
+    uint32_t i = idx(c, e);
+    e->timer.index = ch->xtail;
+    e->xnext = EVENT_XLISTED;
+    if (ch->xtail) {
+        ev(c, ch->xtail)->xnext = EVENT_XLISTED | i;
+    } else {
+        ch->xhead = i;
+        timers_set(&c->timers, &ch->xtimer, e->lives_until, CORE_TIMER_EXPIRY);
+    }
+    ch->xtail = i;
+}
+
+static void xlist_del(core_t *c, channel_t *ch, event_t *e)
+{
+    uint32_t prev = e->timer.index, next = e->xnext & ~EVENT_XLISTED;
+    if (next)
+        ev(c, next)->timer.index = prev;
+    else
+        ch->xtail = prev;
+    if (prev) {
+        ev(c, prev)->xnext = EVENT_XLISTED | next;
+    } else {
+        ch->xhead = next;
+        if (next)
+            timers_set(&c->timers, &ch->xtimer, ev(c, next)->lives_until, CORE_TIMER_EXPIRY);
+        else
+            timers_cancel(&c->timers, &ch->xtimer);
+    }
+    e->timer.index = 0;
+    e->xnext = 0;
+}
+
 /* The one pending wake-up for e's current state (core.h). */
 static void reschedule(core_t *c, event_t *e)
 {
+    channel_t *ch = e->channel;
     ntime_t at = e->lives_until;
+    if (event_state(e) == EVENT_READY) {
+        if (e->xnext)
+            return; /* on the list already: its expiry never moves */
+        if (!ch->xtail || at >= ev(c, ch->xtail)->lives_until) {
+            timers_cancel(&c->timers, &e->timer);
+            xlist_add(c, ch, e);
+            return;
+        }
+    } else if (e->xnext) {
+        xlist_del(c, ch, e);
+    }
     if (!e->slot) {
         at = e->published_at;
     } else if (e->slot & EVENT_LEASE_BIT) {
@@ -256,13 +331,14 @@ static void reschedule(core_t *c, event_t *e)
 static void make_visible(core_t *c, event_t *e)
 {
     channel_t *ch = e->channel;
+    uint32_t i = idx(c, e);
     e->vprev = ch->vtail;
     e->vnext = 0;
     if (ch->vtail)
-        ev(c, ch->vtail)->vnext = e->self;
+        ev(c, ch->vtail)->vnext = i;
     else
-        ch->vhead = e->self;
-    ch->vtail = e->self;
+        ch->vhead = i;
+    ch->vtail = i;
     ch->st.published++;
     c->counters.published++;
     ready_add(c, ch, e, c->next_vseq++);
@@ -272,7 +348,10 @@ static void make_visible(core_t *c, event_t *e)
 static void event_remove(core_t *c, event_t *e)
 {
     channel_t *ch = e->channel;
-    timers_cancel(&c->timers, &e->timer);
+    if (e->xnext)
+        xlist_del(c, ch, e);
+    else
+        timers_cancel(&c->timers, &e->timer);
     ids_del(c, e);
     event_state_t state = event_state(e);
     if (state == EVENT_SCHEDULED) {
@@ -296,7 +375,7 @@ static void event_remove(core_t *c, event_t *e)
     c->counters.events--;
     if (e->data_len > EVENT_INLINE)
         free(e->d.ext);
-    slab_release(&c->events, e->self);
+    slab_release(&c->events, idx(c, e));
 }
 
 static void expire(core_t *c, event_t *e)
@@ -337,13 +416,19 @@ void event_fire(core_t *c, event_t *e, ntime_t now)
     reschedule(c, e);
 }
 
+void event_expire_head(core_t *c, channel_t *ch, ntime_t now)
+{
+    event_t *e = ev(c, ch->xhead);
+    ASSERT(ch->xhead && e->lives_until <= now);
+    expire(c, e);
+}
+
 event_t *event_create(core_t *c, channel_t *ch, ntime_t now, eid_t id, const char *data, size_t len,
                       ntime_t publish_at, int64_t ttl_ns)
 {
     uint32_t i = slab_alloc(&c->events);
     event_t *e = ev(c, i);
     memset(e, 0, sizeof(*e));
-    e->self = i;
     e->channel = ch;
     e->id_hi = id.hi;
     e->id_lo = id.lo;
@@ -619,7 +704,8 @@ void event_free_all(core_t *c)
             free(all[i]->d.ext);
     free(all);
     memset(c->ids, 0, ((size_t)c->ids_mask + 1) * sizeof(*c->ids));
-    free(c->ids_old);
+    if (c->ids_old)
+        vmem_free(c->ids_old, ((size_t)c->ids_old_mask + 1) * sizeof(*c->ids));
     c->ids_old = NULL;
     slab_free_all(&c->events);
     slab_free_all(&c->leases);

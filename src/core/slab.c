@@ -6,6 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include "util.h"
+#include "vmem.h"
+
+static size_t chunk_bytes(const slab_t *s)
+{
+    return SLAB_HEADER + (size_t)SLAB_CHUNK_SLOTS * s->size;
+}
 
 void slab_init(slab_t *s, uint32_t size)
 {
@@ -13,12 +19,25 @@ void slab_init(slab_t *s, uint32_t size)
     memset(s, 0, sizeof(*s));
     s->size = size;
     s->next = 1;
+    uint32_t odd = size;
+    while (!(odd & 1)) {
+        odd >>= 1;
+        s->size_shift++;
+    }
+    /* Newton's iteration doubles the correct low bits each step, from 3. */
+    uint32_t inv = odd;
+    for (int k = 0; k < 4; k++)
+        inv *= 2 - odd * inv;
+    s->size_inv = inv;
+    s->chunk_align = 4096;
+    while (s->chunk_align < chunk_bytes(s))
+        s->chunk_align <<= 1;
 }
 
 void slab_free_all(slab_t *s)
 {
     for (uint32_t k = 0; k < s->nchunks; k++)
-        free(s->chunks[k]);
+        vmem_unmap(s->chunks[k] - SLAB_HEADER, chunk_bytes(s));
     free(s->chunks);
     slab_init(s, s->size);
 }
@@ -39,9 +58,11 @@ uint32_t slab_alloc(slab_t *s)
             s->chunks_cap = s->chunks_cap ? s->chunks_cap * 2 : 8;
             s->chunks = xrealloc(s->chunks, s->chunks_cap * sizeof(*s->chunks));
         }
-        /* malloc, not calloc: a large chunk is fresh mmap'd memory whose
-         * pages become resident only as slots are first used. */
-        s->chunks[s->nchunks++] = xmalloc((size_t)SLAB_CHUNK_SLOTS * s->size);
+        /* Fresh mapped memory: pages become resident only as slots are
+         * first used. */
+        char *base = vmem_map_aligned(chunk_bytes(s), s->chunk_align);
+        memcpy(base, &k, sizeof(k));
+        s->chunks[s->nchunks++] = base + SLAB_HEADER;
     }
     s->live++;
     return i;

@@ -8,6 +8,11 @@
  * links between records are 4 bytes. Index 0 means "none"; valid indices
  * start at 1.
  *
+ * A chunk is a mapping aligned to a power of two at least its size, with
+ * a small header holding its number ahead of the slots, so the index of a
+ * slot can be computed from its address (slab_index): records need not
+ * carry their own index.
+ *
  * Freed slots go on a free list (threaded through the slot's first 4 bytes)
  * and are reused first, newest first. A chunk is allocated on first use and
  * touched in order, so memory the process has never needed stays untouched
@@ -26,10 +31,16 @@
 #define SLAB_CHUNK_SLOTS (1u << SLAB_CHUNK_SHIFT)
 #define SLAB_MAX_INDEX 0x7fffffffu /* indices fit in 31 bits */
 
+#define SLAB_HEADER 64        /* bytes ahead of a chunk's first slot */
+
 typedef struct slab {
-    char **chunks;           /* chunk k holds indices k*SLAB_CHUNK_SLOTS + 1 ... */
+    char **chunks;           /* chunk k's first slot, which holds index
+                                k*SLAB_CHUNK_SLOTS + 1 */
     uint32_t nchunks, chunks_cap;
     uint32_t size;           /* bytes per slot, >= 4 */
+    uint32_t size_shift;     /* size = odd << size_shift */
+    uint32_t size_inv;       /* odd * size_inv == 1 (mod 2^32) */
+    uintptr_t chunk_align;   /* each chunk's mapping is aligned to this */
     uint32_t next;           /* next never-used index */
     uint32_t free_head;      /* most recently released slot, 0 if none */
     uint32_t live;           /* slots handed out and not released */
@@ -54,6 +65,17 @@ static inline void *slab_ptr(const slab_t *s, uint32_t i)
 {
     i--;
     return s->chunks[i >> SLAB_CHUNK_SHIFT] + (size_t)(i & (SLAB_CHUNK_SLOTS - 1)) * s->size;
+}
+
+/* The index of live slot p (an address slab_ptr gave). */
+static inline uint32_t slab_index(const slab_t *s, const void *p)
+{
+    uintptr_t base = (uintptr_t)p & ~(s->chunk_align - 1);
+    uint32_t k = *(const uint32_t *)base;
+    /* The offset is an exact multiple of size: dividing by the odd part is
+     * a multiplication by its inverse modulo 2^32. */
+    uint32_t off = (uint32_t)((uintptr_t)p - base - SLAB_HEADER);
+    return (k << SLAB_CHUNK_SHIFT) + ((off >> s->size_shift) * s->size_inv) + 1;
 }
 
 /* slab_ptr, or NULL for index 0. */

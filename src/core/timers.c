@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include "util.h"
+#include "vmem.h"
 
 static inline int before(const tentry_t *a, const tentry_t *b)
 {
@@ -63,7 +64,7 @@ void timers_init(timers_t *t)
 
 void timers_free(timers_t *t)
 {
-    free(t->heap);
+    vmem_free(t->heap, (size_t)t->cap * sizeof(*t->heap));
     t->heap = NULL;
     t->len = t->cap = 0;
 }
@@ -81,8 +82,9 @@ void timers_set(timers_t *t, tnode_t *n, ntime_t at, uint8_t kind)
         return;
     }
     if (t->len == t->cap) {
-        t->cap = t->cap ? t->cap * 2 : 64;
-        t->heap = xrealloc(t->heap, t->cap * sizeof(*t->heap));
+        uint32_t cap = t->cap ? t->cap * 2 : 64;
+        t->heap = vmem_resize(t->heap, (size_t)t->cap * sizeof(*t->heap), (size_t)cap * sizeof(*t->heap));
+        t->cap = cap;
     }
     tentry_t e = {at, t->next_seq++ << 8 | kind, n};
     place(t, t->len++, e);

@@ -172,6 +172,63 @@ static void test_publish_delay_expire(void **state)
     core_free(c);
 }
 
+static int listed(const event_t *e)
+{
+    return (e->xnext & EVENT_XLISTED) != 0;
+}
+
+/* READY events that expire in order share their channel's one timer entry;
+ * others keep their own, and each still goes at its own lives_until. */
+static void test_expiry_list(void **state)
+{
+    (void)state;
+    core_t *c = core_new(tz_utc());
+    channel_t *ch = core_channel(c, "c", 1), *other = core_channel(c, "o", 1);
+    event_t *a = pub(c, ch, T0, "a", T0, 10 * S);
+    eid_t a_id = event_id(a);
+    event_t *b = pub(c, ch, T0 + 1 * S, "b", T0 + 1 * S, 10 * S);
+    eid_t b_id = event_id(b);
+    event_t *x = pub(c, ch, T0 + 1 * S, "x", T0 + 1 * S, 3 * S); /* before b's end */
+    event_t *d = pub(c, ch, T0 + 2 * S, "d", T0 + 2 * S, 10 * S);
+    event_t *y = pub(c, ch, T0 + 2 * S, "y", T0 + 2 * S, 10 * S); /* same end as d */
+    event_t *s = pub(c, ch, T0 + 2 * S, "s", T0 + 5 * S, 1 * S);  /* scheduled */
+    event_t *o = pub(c, other, T0 + 2 * S, "o", T0 + 2 * S, 2500 * MS);
+    assert_true(listed(a) && listed(b) && listed(d) && listed(y) && listed(o));
+    assert_false(listed(x) || listed(s));
+    assert_true(core_next_at(c, 0) == T0 + 4 * S); /* x comes first */
+    /* out of the middle, then the head leaves when locked */
+    assert_int_equal(core_delete(c, ch, T0 + 3 * S, b_id, NULL), CORE_OK);
+    event_t *got;
+    assert_int_equal(core_lock(c, ch, T0 + 3 * S, a_id, 1 * S, &got), CORE_OK);
+    assert_false(listed(got));
+    assert_true(core_next_at(c, 0) == T0 + 4 * S);
+    core_tick(c, T0 + 4 * S); /* a's lock ends, x expires */
+    assert_string_equal(queue(ch), "a,d,y");
+    a = core_event_get(c, ch, T0 + 4 * S, a_id);
+    assert_int_equal(event_state(a), EVENT_READY);
+    assert_false(listed(a)); /* it ends before the list's last: its own entry */
+    core_tick(c, T0 + 4500 * MS); /* o's channel: its one event */
+    assert_string_equal(queue(other), "");
+    core_tick(c, T0 + 5 * S); /* s becomes visible, ends before d: not listed */
+    assert_string_equal(queue(ch), "a,d,y,s");
+    core_tick(c, T0 + 6 * S);
+    core_tick(c, T0 + 10 * S - 1);
+    assert_string_equal(queue(ch), "a,d,y");
+    core_tick(c, T0 + 10 * S);
+    assert_string_equal(queue(ch), "d,y");
+    core_tick(c, T0 + 12 * S - 1);
+    assert_string_equal(queue(ch), "d,y");
+    core_tick(c, T0 + 12 * S); /* both at the same instant */
+    assert_string_equal(queue(ch), "");
+    assert_int_equal(ch->st.expired, 5); /* x s a d y; b was deleted */
+    assert_true(core_next_at(c, 0) == NTIME_MAX);
+    /* an emptied list starts again */
+    event_t *z = pub(c, ch, T0 + 13 * S, "z", T0 + 13 * S, 1 * S);
+    assert_true(listed(z));
+    assert_true(core_next_at(c, 0) == T0 + 14 * S);
+    core_free(c);
+}
+
 static void test_lock_unlock_keeps_place(void **state)
 {
     (void)state;
@@ -318,6 +375,7 @@ int main(void)
         cmocka_unit_test(test_timers_wait_rounds_up),
         cmocka_unit_test(test_timers_wake_at_coalesces),
         cmocka_unit_test(test_publish_delay_expire),
+        cmocka_unit_test(test_expiry_list),
         cmocka_unit_test(test_lock_unlock_keeps_place),
         cmocka_unit_test(test_acquire_skips_locked_oldest_first),
         cmocka_unit_test(test_delete_cancels_scheduled),

@@ -37,6 +37,9 @@ static void test_slab_indices_and_reuse(void **state)
     assert_ptr_equal((char *)slab_ptr(&s, 2), (char *)slab_ptr(&s, 1) + 24);
     for (uint32_t i = 0; i < n; i++)
         assert_int_equal(((unsigned char *)slab_ptr(&s, idx[i]))[23], i & 0xff);
+    /* every slot's index follows from its address */
+    for (uint32_t i = 0; i < n; i++)
+        assert_int_equal(slab_index(&s, slab_ptr(&s, idx[i])), idx[i]);
     slab_release(&s, 7);
     slab_release(&s, SLAB_CHUNK_SLOTS + 1);
     assert_int_equal(s.live, n - 2);
@@ -138,10 +141,28 @@ static void test_long_data_and_leases(void **state)
     core_free(c);
 }
 
+static void test_slab_index_odd_and_even_sizes(void **state)
+{
+    (void)state;
+    uint32_t sizes[] = {4, 12, 24, 72, 76, 80, 96, 100};
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+        slab_t s;
+        slab_init(&s, sizes[k]);
+        for (uint32_t i = 1; i <= SLAB_CHUNK_SLOTS + 3; i++) {
+            assert_int_equal(slab_alloc(&s), i);
+            memset(slab_ptr(&s, i), 0xee, sizes[k]);
+        }
+        for (uint32_t i = 1; i <= SLAB_CHUNK_SLOTS + 3; i++)
+            assert_int_equal(slab_index(&s, slab_ptr(&s, i)), i);
+        slab_free_all(&s);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_slab_indices_and_reuse),
+        cmocka_unit_test(test_slab_index_odd_and_even_sizes),
         cmocka_unit_test(test_id_hash_grows_in_steps),
         cmocka_unit_test(test_long_data_and_leases),
     };
