@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "core/duration.h"
@@ -193,6 +194,76 @@ static void test_respects_len(void **state)
     assert_int_equal(d, 7 * 3600 * S);
 }
 
+/* The reason after the quoted input: "invalid duration \"...\": <why>". */
+static const char *why_of(const char *err)
+{
+    const char *w = strstr(err, "\": ");
+    return w ? w + 3 : err;
+}
+
+/* duration_parse takes a fast path for unsigned input of digits and ASCII
+ * units; a leading '+' always takes the general one. Both must agree on
+ * every input: same result, same value, same reason. */
+static void check_fast_matches_general(const char *s)
+{
+    char plus[128], err1[200] = "", err2[200] = "";
+    size_t n = strlen(s);
+    if (n == 0 || s[0] == '-' || s[0] == '+') /* "" is empty, "+" has no number */
+        return;
+    assert_true(n + 1 < sizeof plus);
+    plus[0] = '+';
+    memcpy(plus + 1, s, n);
+    int64_t v1 = 42, v2 = 42;
+    int rc1 = duration_parse(s, n, &v1, err1, sizeof err1);
+    int rc2 = duration_parse(plus, n + 1, &v2, err2, sizeof err2);
+    if (rc1 != rc2 || v1 != v2 || strcmp(why_of(err1), why_of(err2)) != 0)
+        fail_msg("\"%s\": %d %lld (%s) vs general %d %lld (%s)", s, rc1, (long long)v1, err1, rc2,
+                 (long long)v2, err2);
+}
+
+static void test_fast_path(void **state)
+{
+    (void)state;
+    static const char *nums[] = {"", "0", "1", "7", "00", "01", "30", "999", "2562047", "2562048",
+                                 "153722867", "153722868", "9223372036", "9223372036854",
+                                 "9223372036854775", "922337203685477580", "9223372036854775807",
+                                 "9223372036854775808", "99999999999999999999", "1.5", ".5", "1."};
+    static const char *units[] = {"", "h", "m", "s", "ms", "us", "ns", "\xc2\xb5s", "\xce\xbcs",
+                                  "mss", "hm", "x", "H", "u", "n", " ", "-", "sm"};
+    char s[96];
+    size_t nn = ARRAY_LEN(nums), nu = ARRAY_LEN(units);
+    for (size_t a = 0; a < nn; a++)
+        for (size_t b = 0; b < nu; b++) {
+            snprintf(s, sizeof s, "%s%s", nums[a], units[b]);
+            check_fast_matches_general(s);
+            /* and as the first or second of two parts */
+            for (size_t c = 0; c < nn; c += 3)
+                for (size_t d = 0; d < nu; d += 2) {
+                    snprintf(s, sizeof s, "%s%s%s%s", nums[a], units[b], nums[c], units[d]);
+                    check_fast_matches_general(s);
+                }
+        }
+    /* pseudo-random strings over the alphabet that matters */
+    static const char alpha[] = "0123456789hmsun.9";
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        size_t len = 1 + x % 24;
+        for (size_t k = 0; k < len; k++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            s[k] = alpha[x % (sizeof alpha - 1)];
+        }
+        s[len] = '\0';
+        check_fast_matches_general(s);
+    }
+    /* the edges of the sum */
+    check_fast_matches_general("2562047h47m16s854ms775us807ns");
+    check_fast_matches_general("2562047h47m16s854ms775us808ns");
+    check_fast_matches_general("9223372036854775807ns0s");
+    check_fast_matches_general("9223372036854775807ns1ns");
+    check_fast_matches_general("922337203685477580ns922337203685477580ns");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -200,6 +271,7 @@ int main(void)
         cmocka_unit_test(test_invalid),
         cmocka_unit_test(test_error_text),
         cmocka_unit_test(test_respects_len),
+        cmocka_unit_test(test_fast_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
