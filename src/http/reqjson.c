@@ -46,14 +46,17 @@ int reqjson_parse(const char *body, size_t len, int empty_ok, size_t max_body, j
 /* The field, or NULL when missing or null. */
 static const jval_t *field(const jval_t *o, const char *key)
 {
-    const jval_t *v = jparse_get(o, key, strlen(key));
+    return jparse_get(o, key, strlen(key));
+}
+
+static const jval_t *present(const jval_t *v)
+{
     return v && v->type != JV_NULL ? v : NULL;
 }
 
-int reqjson_string(const jval_t *o, const char *key, const char **s, size_t *len, reqerr_t *e)
+int reqjson_string_of(const jval_t *v, const char *key, const char **s, size_t *len, reqerr_t *e)
 {
-    const jval_t *v = field(o, key);
-    if (!v)
+    if (!(v = present(v)))
         return 0;
     if (v->type != JV_STRING) {
         reqerr_set(e, 400, "field \"%s\" must be a string", key);
@@ -64,53 +67,64 @@ int reqjson_string(const jval_t *o, const char *key, const char **s, size_t *len
     return 1;
 }
 
-int reqjson_duration(const jval_t *o, const char *key, int positive, int64_t *ns, reqerr_t *e)
+int reqjson_duration_of(const jval_t *v, const char *key, int positive, int64_t *ns, reqerr_t *e)
 {
-    const char *s;
-    size_t len;
-    int rc = reqjson_string(o, key, &s, &len, e);
-    if (rc <= 0) {
-        if (rc < 0)
-            reqerr_set(e, 400, "field \"%s\" must be a duration string such as \"1m30s\"", key);
-        return rc;
+    if (!(v = present(v)))
+        return 0;
+    if (v->type != JV_STRING) {
+        reqerr_set(e, 400, "field \"%s\" must be a duration string such as \"1m30s\"", key);
+        return -1;
     }
     char err[200];
-    int64_t v;
-    if (duration_parse(s, len, &v, err, sizeof(err)) != 0) {
+    int64_t d;
+    if (duration_parse(v->u.str.s, v->u.str.len, &d, err, sizeof(err)) != 0) {
         reqerr_set(e, 400, "field \"%s\": %s", key, err);
         return -1;
     }
-    if (positive ? v <= 0 : v < 0) {
+    if (positive ? d <= 0 : d < 0) {
         reqerr_set(e, 400, "field \"%s\" must be a %s duration", key,
                    positive ? "positive" : "non-negative");
         return -1;
     }
-    *ns = v;
+    *ns = d;
     return 1;
 }
 
-int reqjson_time(const jval_t *o, const char *key, ntime_t *t, reqerr_t *e)
+int reqjson_time_of(const jval_t *v, const char *key, ntime_t *t, reqerr_t *e)
 {
-    const char *s;
-    size_t len;
-    int rc = reqjson_string(o, key, &s, &len, e);
-    if (rc <= 0) {
-        if (rc < 0)
-            reqerr_set(e, 400, "field \"%s\" must be an RFC 3339 time string", key);
-        return rc;
+    if (!(v = present(v)))
+        return 0;
+    if (v->type != JV_STRING) {
+        reqerr_set(e, 400, "field \"%s\" must be an RFC 3339 time string", key);
+        return -1;
     }
     char err[200];
-    if (rfc3339_parse(s, len, t, err, sizeof(err)) != 0) {
+    if (rfc3339_parse(v->u.str.s, v->u.str.len, t, err, sizeof(err)) != 0) {
         reqerr_set(e, 400, "field \"%s\": %s", key, err);
         return -1;
     }
     return 1;
+}
+
+int reqjson_string(const jval_t *o, const char *key, const char **s, size_t *len, reqerr_t *e)
+{
+    return reqjson_string_of(field(o, key), key, s, len, e);
+}
+
+int reqjson_duration(const jval_t *o, const char *key, int positive, int64_t *ns, reqerr_t *e)
+{
+    return reqjson_duration_of(field(o, key), key, positive, ns, e);
+}
+
+int reqjson_time(const jval_t *o, const char *key, ntime_t *t, reqerr_t *e)
+{
+    return reqjson_time_of(field(o, key), key, t, e);
 }
 
 int reqjson_int(const jval_t *o, const char *key, int64_t min, int64_t max, int64_t *v,
                 reqerr_t *e)
 {
-    const jval_t *f = field(o, key);
+    const jval_t *f = present(field(o, key));
     if (!f)
         return 0;
     if (f->type != JV_INT || f->u.i < min || f->u.i > max) {

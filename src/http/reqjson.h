@@ -40,6 +40,13 @@ int reqjson_duration(const jval_t *o, const char *key, int positive, int64_t *ns
 /* An RFC 3339 time string. */
 int reqjson_time(const jval_t *o, const char *key, ntime_t *t, reqerr_t *e);
 
+/* The same three for a member already found (v NULL when absent), for a
+ * handler that reads an object's members in one pass; key only names the
+ * field in errors. */
+int reqjson_string_of(const jval_t *v, const char *key, const char **s, size_t *len, reqerr_t *e);
+int reqjson_duration_of(const jval_t *v, const char *key, int positive, int64_t *ns, reqerr_t *e);
+int reqjson_time_of(const jval_t *v, const char *key, ntime_t *t, reqerr_t *e);
+
 /* A JSON integer within [min, max]. */
 int reqjson_int(const jval_t *o, const char *key, int64_t min, int64_t max, int64_t *v,
                 reqerr_t *e);
