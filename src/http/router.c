@@ -49,6 +49,7 @@ typedef struct shape {
     h2o_iovec_t seg[MAX_SEGS]; /* a literal segment; base NULL for {c} or {p} */
     size_t method_len;
     int has_channel;           /* the first segment is {c} */
+    int same_as_prev;          /* the path of the row above: its match holds */
 } shape_t;
 
 static shape_t shapes[NROUTES];
@@ -68,6 +69,7 @@ static void shapes_init(void)
         }
         sh->method_len = strlen(routes[i].method);
         sh->has_channel = routes[i].path[1] == '{' && routes[i].path[2] == 'c';
+        sh->same_as_prev = i > 0 && strcmp(routes[i].path, routes[i - 1].path) == 0;
     }
 }
 
@@ -238,17 +240,24 @@ int router_dispatch(h2o_req_t *req, http_ctx_t *ctx)
         path.len = req->query_at;
     h2o_iovec_t segs[MAX_SEGS];
     int n = split(path, segs);
-    int shape = 0;
+    int shape = 0, match = 0;
     for (int i = 0; n > 0 && i < NROUTES; i++) {
-        if (!shape_matches(&shapes[i], segs, n))
+        /* Rows of one path sit together: check the path once for them. */
+        if (!shapes[i].same_as_prev)
+            match = shape_matches(&shapes[i], segs, n);
+        if (!match)
             continue;
         shape = 1;
         if (!h2o_memis(req->method.base, req->method.len, routes[i].method, shapes[i].method_len))
             continue;
+        /* Not a memset of the whole struct (two name buffers, ~460 bytes):
+         * the buffers are read only up to their lengths. */
         route_args_t a;
-        memset(&a, 0, sizeof(a));
         a.ctx = ctx;
         a.route = i;
+        a.channel_raw = a.param_raw = h2o_iovec_init(NULL, 0);
+        a.channel[0] = a.param[0] = '\0';
+        a.channel_len = a.param_len = 0;
         char err[128];
         if (shapes[i].has_channel) {
             a.channel_raw = segs[0];
