@@ -464,13 +464,17 @@ static void add_server_header(h2o_req_t *req)
     h->size++;
 }
 
+static int is_json(h2o_req_t *req)
+{
+    ssize_t ct = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    return ct >= 0 && h2o_memis(req->res.headers.entries[ct].value.base, 16, H2O_STRLIT("application/json"));
+}
+
 static void json_error_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
 {
     (void)self;
     add_server_header(req);
-    ssize_t ct = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
-    int json = ct >= 0 && h2o_memis(req->res.headers.entries[ct].value.base, 16, H2O_STRLIT("application/json"));
-    if (req->res.status >= 400 && !json) {
+    if (req->res.status >= 400 && !is_json(req)) {
         const char *msg = req->res.status == 413 ? "request body is larger than this server accepts"
                           : req->res.status == 400 ? "malformed HTTP request"
                                                    : req->res.reason;
