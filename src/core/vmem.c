@@ -8,6 +8,26 @@
 #include <sys/mman.h>
 #include "util.h"
 
+/* LeakSanitizer scans malloc'd blocks, stacks and globals, not private
+ * mappings: a malloc'd block whose only pointer sits in a mapping (an
+ * event's long data in a slab chunk) would look leaked. Under ASan every
+ * mapping is made a root region for as long as it lives. */
+#if defined(__SANITIZE_ADDRESS__)
+#define VMEM_LSAN_ROOTS 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define VMEM_LSAN_ROOTS 1
+#endif
+#endif
+#ifdef VMEM_LSAN_ROOTS
+#include <sanitizer/lsan_interface.h>
+#define roots_add(p, n) __lsan_register_root_region((p), (n))
+#define roots_del(p, n) __lsan_unregister_root_region((p), (n))
+#else
+#define roots_add(p, n) ((void)(p), (void)(n))
+#define roots_del(p, n) ((void)(p), (void)(n))
+#endif
+
 static size_t page_round(size_t n)
 {
     return (n + 4095) & ~(size_t)4095;
@@ -25,6 +45,7 @@ static void *map(size_t size)
         fprintf(stderr, "distribuerad: out of memory mapping %zu bytes\n", size);
         abort();
     }
+    roots_add(p, page_round(size));
     return p;
 }
 
@@ -47,6 +68,8 @@ void *vmem_resize(void *p, size_t old_size, size_t new_size)
             fprintf(stderr, "distribuerad: out of memory remapping %zu bytes\n", new_size);
             abort();
         }
+        roots_del(p, page_round(old_size));
+        roots_add(q, page_round(new_size));
         return q;
     }
     /* Crossing the threshold: copy once between malloc and a mapping. */
@@ -61,10 +84,12 @@ void vmem_free(void *p, size_t size)
 {
     if (!p)
         return;
-    if (mapped(size))
+    if (mapped(size)) {
+        roots_del(p, page_round(size));
         munmap(p, page_round(size));
-    else
+    } else {
         free(p);
+    }
 }
 
 void *vmem_map_aligned(size_t size, size_t align)
@@ -73,17 +98,21 @@ void *vmem_map_aligned(size_t size, size_t align)
     /* Map enough to contain an aligned block, then give back the ends. */
     size = page_round(size);
     char *p = map(size + align);
+    roots_del(p, size + align);
     uintptr_t start = ((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1);
     size_t head = start - (uintptr_t)p;
     if (head)
         munmap(p, head);
     if (align - head)
         munmap((char *)start + size, align - head);
+    roots_add((void *)start, size);
     return (void *)start;
 }
 
 void vmem_unmap(void *p, size_t size)
 {
-    if (p)
+    if (p) {
+        roots_del(p, page_round(size));
         munmap(p, page_round(size));
+    }
 }
