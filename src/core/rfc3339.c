@@ -364,10 +364,19 @@ size_t rfc3339_format_cached(rfc3339_cache_t *c, ntime_t t, char out[RFC3339_LEN
         if (c->secs[i] != secs || !c->text[i][0]) {
             c->secs[i] = secs;
             format_secs(secs, c->text[i]);
+            c->whole[i] = ~t; /* any time but t */
         }
         c->last = (unsigned char)i;
     }
     memcpy(out, c->text[i], 20);
-    format_fraction(ns, out + 20);
+    /* A batch's events share both their times: the whole text repeats. */
+    if (c->whole[i] == t) {
+        memcpy(out + 20, c->frac[i], 10);
+        out[30] = '\0';
+    } else {
+        format_fraction(ns, out + 20);
+        memcpy(c->frac[i], out + 20, 10);
+        c->whole[i] = t;
+    }
     return RFC3339_LEN;
 }

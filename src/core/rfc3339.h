@@ -37,6 +37,8 @@ size_t rfc3339_format(ntime_t t, char out[RFC3339_LEN + 1]);
 typedef struct rfc3339_cache {
     int64_t secs[2];
     char text[2][20];   /* an entry is set when text[i][0] != 0 */
+    ntime_t whole[2];   /* the last time formatted with entry i ... */
+    char frac[2][10];   /* ... and its nine digits and 'Z' */
     unsigned char last; /* the entry used most recently */
 } rfc3339_cache_t;
 

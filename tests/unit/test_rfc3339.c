@@ -269,8 +269,8 @@ static void test_format_every_day(void **state)
 
 /* The cached formatter writes what the plain one does, whatever the
  * cache held: random times, runs within one second, two interleaved
- * streams (an event's two times), and second 0 into an empty (zeroed)
- * cache. */
+ * streams (an event's two times), exact repeats (a batch's events share
+ * their times), and second 0 into an empty (zeroed) cache. */
 static void test_format_cached(void **state)
 {
     (void)state;
@@ -283,12 +283,13 @@ static void test_format_cached(void **state)
     for (int i = 0; i < 300000; i++) {
         ntime_t t;
         uint64_t r = rng();
-        switch (i % 5) {
+        switch (i % 6) {
         case 0: t = (ntime_t)r; break;
         case 1: t = base[i % 3] + (ntime_t)(r % 3000000000ULL); break;
         case 2: t = base[i % 3] - (ntime_t)(r % 3000000000ULL); break;
         case 3: t = base[2] + (i % 2) * 3600 * NTIME_NS_PER_S + (ntime_t)(r % NTIME_NS_PER_S); break;
-        default: t = (ntime_t)(r % 2) + (i % 7 ? 0 : INT64_MIN); break;
+        case 4: t = (ntime_t)(r % 2) + (i % 7 ? 0 : INT64_MIN); break;
+        default: t = base[2] + (ntime_t)(r % 3) * 3600 * NTIME_NS_PER_S; break; /* exact repeats */
         }
         if (i % 1000 == 0)
             memset(&c, 0, sizeof c);
