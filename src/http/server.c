@@ -649,11 +649,11 @@ static void on_deadline(h2o_socket_t *sock, const char *err)
 #define DEADLINE_COALESCE_NS (1 * NTIME_NS_PER_MS)
 
 /* Arms the timerfd at `at` (NTIME_MAX: disarms it), with no system call
- * when it is already armed there. */
-static void arm_deadline(http_server_t *s, ntime_t at)
+ * when it is already armed there. Returns 0, or -1 if the kernel refused. */
+static int arm_deadline(http_server_t *s, ntime_t at)
 {
     if (at == s->armed_at)
-        return;
+        return 0;
     struct itimerspec its = {{0, 0}, {0, 0}};
     if (at != NTIME_MAX) {
         if (at < 1)
@@ -661,8 +661,10 @@ static void arm_deadline(http_server_t *s, ntime_t at)
         its.it_value.tv_sec = (time_t)(at / NTIME_NS_PER_S);
         its.it_value.tv_nsec = (long)(at % NTIME_NS_PER_S);
     }
-    if (timerfd_settime(h2o_socket_get_fd(s->deadline), TFD_TIMER_ABSTIME, &its, NULL) == 0)
-        s->armed_at = at;
+    if (timerfd_settime(h2o_socket_get_fd(s->deadline), TFD_TIMER_ABSTIME, &its, NULL) != 0)
+        return -1;
+    s->armed_at = at;
+    return 0;
 }
 
 void http_server_stop(http_server_t *s)
@@ -813,8 +815,9 @@ static void turn(http_server_t *s, int32_t max_ms)
     ntime_t next = core_next_at(s->hctx.core, DEADLINE_COALESCE_NS);
     if (s->sends != sends || next <= now)
         wait = 0;
-    else
-        arm_deadline(s, next); /* sleeps until it, a socket, or max_ms */
+    else if (arm_deadline(s, next) != 0 && next != NTIME_MAX)
+        wait = core_wait_ms(s->hctx.core, now, max_ms); /* whole milliseconds, then */
+    /* else: sleeps until the timerfd, a socket, or max_ms */
     h2o_evloop_run(s->ctx.loop, wait);
 }
 
