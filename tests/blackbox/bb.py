@@ -433,7 +433,7 @@ class ServerTestCase(unittest.TestCase):
             cls.server = None
             cls.host, cls.port = None, None
             return
-        cls.server = Server(cls.SERVER_ARGS)
+        cls.server = cls.new_server()
         try:
             cls.server.start()
         except Exception:
@@ -441,6 +441,11 @@ class ServerTestCase(unittest.TestCase):
             cls.server = None
             raise
         cls.host, cls.port = cls.server.host, cls.server.port
+
+    @classmethod
+    def new_server(cls):
+        """The class server, not yet started; override for other kinds."""
+        return Server(cls.SERVER_ARGS)
 
     @classmethod
     def tearDownClass(cls):

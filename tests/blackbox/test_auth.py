@@ -62,17 +62,8 @@ class TokenServerCase(bb.ServerTestCase):
     ENV = {}
 
     @classmethod
-    def setUpClass(cls):
-        if bb.URL:
-            raise unittest.SkipTest("needs its own server, and DISTRIBUERAD_URL is set")
-        cls.server = bb.Server(cls.SERVER_ARGS or ["-in-memory"], env=server_env(**cls.ENV))
-        try:
-            cls.server.start()
-        except Exception:
-            cls.server.cleanup()
-            cls.server = None
-            raise
-        cls.host, cls.port = cls.server.host, cls.server.port
+    def new_server(cls):
+        return bb.Server(cls.SERVER_ARGS, env=server_env(**cls.ENV))
 
     def full_log(self):
         with open(type(self).server.log_path, "rb") as f:
@@ -343,19 +334,19 @@ class TlsTest(TokenServerCase):
         if bb.URL:
             raise unittest.SkipTest("needs its own server, and DISTRIBUERAD_URL is set")
         cls.dir = tempfile.mkdtemp(prefix="distribuerad-tls-")
-        cls.cert, cls.key = openssl_pair(cls.dir, "server")
-        cls.cert2, cls.key2 = openssl_pair(cls.dir, "other", cn="other")
-        cls.server = TlsServer(["-in-memory", "-tls-cert", cls.cert, "-tls-key", cls.key,
-                                "-request-timeout", "%gs" % cls.REQUEST_TIMEOUT],
-                               cafile=cls.cert, env=server_env(DISTRIBUERAD_AUTH_TOKEN=TOKEN))
         try:
-            cls.server.start()
+            cls.cert, cls.key = openssl_pair(cls.dir, "server")
+            cls.cert2, cls.key2 = openssl_pair(cls.dir, "other", cn="other")
+            super().setUpClass()
         except Exception:
-            cls.server.cleanup()
-            cls.server = None
             shutil.rmtree(cls.dir, ignore_errors=True)
             raise
-        cls.host, cls.port = cls.server.host, cls.server.port
+
+    @classmethod
+    def new_server(cls):
+        return TlsServer(["-in-memory", "-tls-cert", cls.cert, "-tls-key", cls.key,
+                          "-request-timeout", "%gs" % cls.REQUEST_TIMEOUT],
+                         cafile=cls.cert, env=server_env(DISTRIBUERAD_AUTH_TOKEN=TOKEN))
 
     @classmethod
     def tearDownClass(cls):

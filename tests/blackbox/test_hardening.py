@@ -678,17 +678,8 @@ class FdExhaustionTest(AbuseBase):
     NOFILE = 128
 
     @classmethod
-    def setUpClass(cls):
-        if bb.URL:
-            raise unittest.SkipTest("needs its own server, and DISTRIBUERAD_URL is set")
-        cls.server = FdLimitServer(cls.NOFILE, ["-in-memory", "-max-connections", "1000"])
-        try:
-            cls.server.start()
-        except Exception:
-            cls.server.cleanup()
-            cls.server = None
-            raise
-        cls.host, cls.port = cls.server.host, cls.server.port
+    def new_server(cls):
+        return FdLimitServer(cls.NOFILE, ["-in-memory", "-max-connections", "1000"])
 
     def test_out_of_descriptors(self):
         pid = proc_pid(self)
