@@ -515,6 +515,19 @@ class ServerTestCase(unittest.TestCase):
     def req(self, method, path, body=None, headers=None):
         return self.c.req(method, path, body, headers)
 
+    def post_chunked(self, path, pieces):
+        """POSTs the JSON body in pieces, chunked by http.client on a
+        connection of its own: (status, parsed body)."""
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=10 * SCALE)
+        try:
+            conn.request("POST", path, body=iter(pieces),
+                         headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+                         encode_chunked=True)
+            r = conn.getresponse()
+            return r.status, parse_json(r.read())
+        finally:
+            conn.close()
+
     def chan(self, prefix="c"):
         return "%s-%s" % (prefix, uuid.uuid4().hex[:12])
 

@@ -284,16 +284,8 @@ class AbuseTest(AbuseBase):
         ch = self.chan("chunk")
         p = self.ev_path(ch).encode()
         # http.client's own chunking
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=10 * SCALE)
-        try:
-            conn.request("POST", self.ev_path(ch), body=iter([b'{"da', b'ta":"one', b'"}']),
-                         headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
-                         encode_chunked=True)
-            r = conn.getresponse()
-            body = bb.parse_json(r.read())
-        finally:
-            conn.close()
-        self.assertEqual(r.status, 201, body)
+        status, body = self.post_chunked(self.ev_path(ch), [b'{"da', b'ta":"one', b'"}'])
+        self.assertEqual(status, 201, body)
         self.assertEqual(body["data"], "one")
         # by hand: upper-case hex, a chunk extension, a trailer, then a
         # second request on the same connection

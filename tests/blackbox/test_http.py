@@ -1,7 +1,6 @@
 """HTTP/1.1 behaviour: keep-alive, pipelining, chunked bodies, oversized and
 malformed requests, many connections, and a clean stop on SIGTERM/SIGINT."""
 
-import http.client
 import os
 import signal
 import socket
@@ -107,16 +106,8 @@ class HttpTest(bb.ServerTestCase):
 
     def test_chunked_request_body(self):
         ch = self.chan()
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=10 * SCALE)
-        try:
-            conn.request("POST", self.ev_path(ch), body=iter([b'{"data":', b'"chun', b'ked"}']),
-                         headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
-                         encode_chunked=True)
-            r = conn.getresponse()
-            body = bb.parse_json(r.read())
-        finally:
-            conn.close()
-        self.assertEqual(r.status, 201, body)
+        status, body = self.post_chunked(self.ev_path(ch), [b'{"data":', b'"chun', b'ked"}'])
+        self.assertEqual(status, 201, body)
         self.assertEqual(body["data"], "chunked")
 
     def test_huge_content_length_413(self):
