@@ -261,24 +261,16 @@ static int next_request(conn_t *c)
         req_get(c);
         return K_GET;
     case S_LOCKDEL: /* publish -> lock it -> delete it */
+    case S_ACQDEL:  /* publish -> acquire the oldest -> delete it */
         if (c->qn)
             return -1;
         if (c->step == 0) {
             buf_add(&c->w, publish_req, publish_req_len);
             return K_PUBLISH;
         }
-        if (c->step == 1) {
+        if (c->step == 1 && opt.scenario == S_LOCKDEL) {
             req_lock(c);
             return K_LOCK;
-        }
-        req_delete(c, &c->cur);
-        return K_DELETE;
-    case S_ACQDEL: /* publish -> acquire the oldest -> delete it */
-        if (c->qn)
-            return -1;
-        if (c->step == 0) {
-            buf_add(&c->w, publish_req, publish_req_len);
-            return K_PUBLISH;
         }
         if (c->step == 1) {
             req_acquire(c, 1, "0s");
