@@ -21,6 +21,7 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#include "../core/utf8.h"
 #include "../core/util.h"
 
 struct jchunk {
@@ -227,28 +228,6 @@ static inline const unsigned char *skip_plain(const unsigned char *p, const unsi
     return p;
 }
 
-/* Length of the valid UTF-8 sequence of two to four bytes at p, or 0: no
- * overlong forms, no surrogates, nothing past U+10FFFF (RFC 3629). */
-static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
-{
-    unsigned c = p[0], lo = 0x80, hi = 0xbf;
-    size_t n;
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 2;
-    else if (c >= 0xe0 && c <= 0xef)
-        n = 3, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
-    else if (c >= 0xf0 && c <= 0xf4)
-        n = 4, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
-    else
-        return 0;
-    if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-    return n;
-}
-
 static int hexval(unsigned c)
 {
     if (c >= '0' && c <= '9')
@@ -375,7 +354,7 @@ static int parse_string(parser_t *ps, const char **out, size_t *outlen, int *esc
                 fail(ps, p, "control character 0x%02x in a string", c);
             return -1;
         } else {
-            size_t n = utf8_seq(p, end);
+            size_t n = utf8_len(p, (size_t)(end - p)); /* c >= 0x80 here */
             if (!n) {
                 fail(ps, p, "invalid UTF-8 byte 0x%02x in a string", c);
                 return -1;

@@ -12,6 +12,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include "../core/utf8.h"
 #include "../core/util.h"
 
 typedef struct route {
@@ -137,22 +138,10 @@ static int hexval(char c)
  * control character, or 0. */
 static size_t utf8_char(const unsigned char *s, size_t n)
 {
-    unsigned c = s[0];
-    if (c < 0x80)
-        return c >= 0x20 && c != 0x7f ? 1 : 0;
-    size_t len = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
-    if (!len || len > n || (c >= 0xf5))
-        return 0;
-    unsigned cp = c & (0x7f >> len);
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    static const unsigned min[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    if (cp >= 0x80 && cp <= 0x9f) /* C1 controls */
+    size_t len = utf8_len(s, n);
+    if (len == 1)
+        return s[0] >= 0x20 && s[0] != 0x7f ? 1 : 0;
+    if (len == 2 && s[0] == 0xc2 && s[1] <= 0x9f) /* C1 controls, U+0080..U+009F */
         return 0;
     return len;
 }

@@ -18,6 +18,7 @@
 #include <openssl/err.h>
 #include <openssl/x509.h>
 #include <poll.h>
+#include "../core/utf8.h"
 #include "../core/util.h"
 #include "handlers.h"
 #include "log.h"
@@ -262,17 +263,10 @@ void http_respond_empty(h2o_req_t *req, int status)
  * '?': messages may quote client bytes, and the answer must be JSON. */
 static void utf8_sanitize(char *s)
 {
-    unsigned char *p = (unsigned char *)s;
-    while (*p) {
-        size_t len = *p < 0x80 ? 1 : *p >= 0xc2 && *p <= 0xdf ? 2 : *p >= 0xe0 && *p <= 0xef ? 3
-                                : *p >= 0xf0 && *p <= 0xf4 ? 4 : 0;
-        size_t i = 1;
-        while (i < len && (p[i] & 0xc0) == 0x80)
-            i++;
-        unsigned cp = len == 3 ? (p[0] & 0x0f) << 12 | (p[1] & 0x3f) << 6 : 0;
-        int bad = len == 0 || i < len || (len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-                  (len == 4 && ((p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90)));
-        if (bad) {
+    unsigned char *p = (unsigned char *)s, *end = p + strlen(s);
+    while (p < end) {
+        size_t len = utf8_len(p, (size_t)(end - p));
+        if (!len) {
             *p++ = '?';
             continue;
         }
