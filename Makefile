@@ -9,7 +9,7 @@
 
 CC      ?= cc
 CFLAGS  ?= -O2
-override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -MMD -MP
+override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -MMD -MP -Isrc
 PKGS    := libh2o-evloop
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -29,10 +29,12 @@ else
 B := build
 endif
 
-CORE_SRC := $(sort $(wildcard src/core/*.c))
-HTTP_SRC := $(sort $(wildcard src/http/*.c))
-CORE_OBJ := $(CORE_SRC:%.c=$(B)/%.o)
-HTTP_OBJ := $(HTTP_SRC:%.c=$(B)/%.o)
+# The folders in include order (docs/HACKING.md): each may include only
+# those before it, as scripts/check-layers.sh checks.
+LAYERS   := base time json core store http
+LIB_SRC  := $(foreach d,$(LAYERS),$(sort $(wildcard src/$(d)/*.c)))
+LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
+CORE_OBJ := $(filter $(B)/src/base/% $(B)/src/time/% $(B)/src/core/%,$(LIB_OBJ))
 MAIN_OBJ := $(B)/src/main.o
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
@@ -44,16 +46,16 @@ all: $(BIN)
 deps:
 	@scripts/deps.sh build
 
-$(BIN): $(MAIN_OBJ) $(HTTP_OBJ) $(CORE_OBJ)
+$(BIN): $(MAIN_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(B)/tests/test_%: tests/unit/test_%.c $(HTTP_OBJ) $(CORE_OBJ)
+$(B)/tests/test_%: tests/unit/test_%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(TEST_CFLAGS) $(LDFLAGS) -Isrc -o $@ $(filter %.c %.o,$^) $(LDLIBS) $(TEST_LIBS) -lcmocka
+	$(CC) $(CFLAGS) $(TEST_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS) $(TEST_LIBS) -lcmocka
 
 run:
 	@scripts/deps.sh build

@@ -31,9 +31,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "core.h"
+#include "core/core.h"
 #include "hist.h"
-#include "tz.h"
+#include "time/tz.h"
 
 #define DATA "0123456789abcdef"
 #define DATA_LEN 16

@@ -16,8 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core.h"
-#include "wal.h"
+#include "core/core.h"
+#include "store/wal.h"
 
 static double mono(void)
 {

@@ -17,8 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "../src/core/cron.h"
-#include "../src/core/rfc3339.h"
+#include "../src/time/cron.h"
+#include "../src/time/rfc3339.h"
 #include "fuzz_util.h"
 
 #define FIRES 6

@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "../src/core/duration.h"
+#include "../src/time/duration.h"
 #include "fuzz_util.h"
 
 #define UNTOUCHED INT64_C(0x5a5a5a5a5a5a5a5a)

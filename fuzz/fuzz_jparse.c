@@ -18,7 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "../src/http/jparse.h"
+#include "../src/json/jparse.h"
 #include "fuzz_util.h"
 
 static const uint8_t *in_data;

@@ -21,7 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "../src/http/jsonw.h"
+#include "../src/json/jsonw.h"
 #include "../src/http/reqjson.h"
 
 static const char *const string_keys[] = {"data", "action", "lockToken", "name", "cronDef"};

@@ -69,7 +69,7 @@
 #include <stdlib.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include "../src/core/rfc3339.h"
+#include "../src/time/rfc3339.h"
 #include "fuzz_util.h"
 
 #define FUZZ_SEP "~~~~"

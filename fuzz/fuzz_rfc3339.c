@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "../src/core/rfc3339.h"
+#include "../src/time/rfc3339.h"
 #include "fuzz_util.h"
 
 #define UNTOUCHED INT64_C(0x5a5a5a5a5a5a5a5a)

@@ -26,7 +26,7 @@ SECONDS_EACH=${FUZZ_SECONDS:-60}
 TARGETS=${*:-request request_wal duration rfc3339 cron json jparse}
 PKGS="libh2o-evloop jansson"
 
-CFLAGS="-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O1 -fno-omit-frame-pointer"
+CFLAGS="-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O1 -fno-omit-frame-pointer -Isrc"
 CFLAGS="$CFLAGS -fno-sanitize-recover=all -DH2O_USE_LIBUV=0 $(pkg-config --cflags $PKGS)"
 SAN_OBJ="-fsanitize=fuzzer-no-link,address,undefined"
 SAN_BIN="-fsanitize=fuzzer,address,undefined"
@@ -54,7 +54,7 @@ printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n){(void)d;(void
 "$CC" $SAN_BIN -o "$B/tmp/probe" "$B/tmp/probe.c" 2>"$B/tmp/probe.log" ||
     die "$CC cannot link -fsanitize=fuzzer ($(head -n 1 "$B/tmp/probe.log")); apt-get install libclang-rt-14-dev"
 
-for src in src/core/*.c src/http/*.c; do
+for src in src/base/*.c src/time/*.c src/json/*.c src/core/*.c src/store/*.c src/http/*.c; do
     [ "$src" = src/http/server.c ] && continue
     obj="$B/obj/$(echo "$src" | tr / _ | sed 's/\.c$/.o/')"
     echo "$src $obj"

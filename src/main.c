@@ -16,9 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 #include "core/core.h"
-#include "core/tz.h"
-#include "core/wal.h"
-#include "core/duration.h"
+#include "time/tz.h"
+#include "store/wal.h"
+#include "time/duration.h"
 #include "http/log.h"
 #include "http/server.h"
 

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "util.h"
-#include "vmem.h"
+#include "base/util.h"
+#include "base/vmem.h"
 
 core_t *core_new(const tz_t *default_tz)
 {

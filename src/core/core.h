@@ -38,9 +38,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "cron.h"
+#include "time/cron.h"
 #include "id.h"
-#include "ntime.h"
+#include "base/ntime.h"
 #include "slab.h"
 #include "strmap.h"
 #include "timers.h"

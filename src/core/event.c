@@ -18,8 +18,8 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include "util.h"
-#include "vmem.h"
+#include "base/util.h"
+#include "base/vmem.h"
 
 _Static_assert(sizeof(event_t) == 80, "event_t should stay 80 bytes");
 _Static_assert(sizeof(rentry_t) == 12, "ready heap entries are 12 bytes");

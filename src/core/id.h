@@ -15,7 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "ntime.h"
+#include "base/ntime.h"
 
 #define ID_LEN 20
 

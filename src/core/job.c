@@ -11,7 +11,7 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include "util.h"
+#include "base/util.h"
 
 static void job_schedule(core_t *c, job_t *j, ntime_t after)
 {

@@ -5,8 +5,8 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include "util.h"
-#include "vmem.h"
+#include "base/util.h"
+#include "base/vmem.h"
 
 static size_t chunk_bytes(const slab_t *s)
 {

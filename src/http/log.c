@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-#include "../core/rfc3339.h"
-#include "jsonw.h"
+#include "time/rfc3339.h"
+#include "json/jsonw.h"
 
 static int json_lines;
 

@@ -5,8 +5,8 @@
 
 #include <string.h>
 
-#include "../core/rfc3339.h"
-#include "../core/util.h"
+#include "time/rfc3339.h"
+#include "base/util.h"
 
 /* Appends a string literal with a length known at compile time, so the
  * copy is a few stores rather than a call. */

@@ -4,8 +4,8 @@
 #ifndef HTTP_RENDER_H
 #define HTTP_RENDER_H
 
-#include "../core/core.h"
-#include "jsonw.h"
+#include "core/core.h"
+#include "json/jsonw.h"
 
 /* {"eventID","publishedAt","data","livesUntil","isLocked","state"
  *  [,"lockedUntil"][,"lockToken" when with_token and locked]} */

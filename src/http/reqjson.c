@@ -6,8 +6,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include "../core/duration.h"
-#include "../core/rfc3339.h"
+#include "time/duration.h"
+#include "time/rfc3339.h"
 
 void reqerr_set(reqerr_t *e, int status, const char *fmt, ...)
 {

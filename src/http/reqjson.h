@@ -12,8 +12,8 @@
 #define HTTP_REQJSON_H
 
 #include <stddef.h>
-#include "../core/ntime.h"
-#include "jparse.h"
+#include "base/ntime.h"
+#include "json/jparse.h"
 
 typedef struct reqerr {
     int status;      /* 400, 413, ... */

@@ -12,8 +12,8 @@
 
 #include <stdio.h>
 #include <string.h>
-#include "../core/utf8.h"
-#include "../core/util.h"
+#include "base/utf8.h"
+#include "base/util.h"
 
 typedef struct route {
     const char *path;

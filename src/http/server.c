@@ -18,8 +18,8 @@
 #include <openssl/err.h>
 #include <openssl/x509.h>
 #include <poll.h>
-#include "../core/utf8.h"
-#include "../core/util.h"
+#include "base/utf8.h"
+#include "base/util.h"
 #include "handlers.h"
 #include "log.h"
 #include "router.h"

@@ -16,9 +16,9 @@
 #define H2O_USE_LIBUV 0
 #include <h2o.h>
 #include <stdint.h>
-#include "../core/core.h"
-#include "../core/wal.h"
-#include "jsonw.h"
+#include "core/core.h"
+#include "store/wal.h"
+#include "json/jsonw.h"
 
 typedef struct http_limits {
     size_t max_body;          /* bytes of a request body (413 past it) */

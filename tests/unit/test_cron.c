@@ -15,8 +15,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/cron.h"
-#include "core/tz.h"
+#include "time/cron.h"
+#include "time/tz.h"
 
 #define NS NTIME_NS_PER_S
 

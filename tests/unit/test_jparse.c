@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/jparse.h"
+#include "json/jparse.h"
 #include "http/reqjson.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))

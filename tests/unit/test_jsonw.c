@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/rfc3339.h"
-#include "http/jsonw.h"
+#include "time/rfc3339.h"
+#include "json/jsonw.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/rfc3339.h"
+#include "time/rfc3339.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -14,7 +14,7 @@
 
 #include "core/core.h"
 #include "core/slab.h"
-#include "core/tz.h"
+#include "time/tz.h"
 
 #define S NTIME_NS_PER_S
 static const ntime_t T0 = 1790000000LL * S;

@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/tz.h"
+#include "time/tz.h"
 
 static const char *const ZONES[] = {
     "Europe/Berlin", "America/New_York", "Australia/Lord_Howe",

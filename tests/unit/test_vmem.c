@@ -12,7 +12,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "core/vmem.h"
+#include "base/vmem.h"
 
 static void fill(uint32_t *a, size_t from, size_t to)
 {

@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 #include "core/core.h"
-#include "core/tz.h"
-#include "core/wal.h"
+#include "time/tz.h"
+#include "store/wal.h"
 
 #define S NTIME_NS_PER_S
 #define MS NTIME_NS_PER_MS

@@ -24,7 +24,7 @@
  */
 #include "tz.h"
 #include "rfc3339.h"
-#include "util.h"
+#include "base/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -15,8 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "../core/ntime.h"
-#include "../core/rfc3339.h"
+#include "base/ntime.h"
 
 #define JSONW_MAX_DEPTH 64
 

@@ -35,7 +35,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "core.h"
+#include "core/core.h"
 
 #define WAL_VERSION 1
 

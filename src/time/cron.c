@@ -29,7 +29,7 @@
 #include "cron.h"
 #include "duration.h"
 #include "rfc3339.h"
-#include "util.h"
+#include "base/util.h"
 
 #include <stdarg.h>
 #include <stdbool.h>

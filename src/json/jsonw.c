@@ -16,8 +16,8 @@
 
 #include <string.h>
 
-#include "../core/rfc3339.h"
-#include "../core/util.h"
+#include "base/ntime.h"
+#include "base/util.h"
 
 #define JSONW_DEFAULT_CAP 256
 

@@ -24,7 +24,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "ntime.h"
+#include "base/ntime.h"
 #include "tz.h"
 
 typedef struct cron cron_t;

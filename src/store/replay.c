@@ -8,8 +8,8 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include "core_int.h"
-#include "util.h"
+#include "core/core_int.h"
+#include "base/util.h"
 
 void core_set_journal(core_t *c, const core_journal_t *j)
 {

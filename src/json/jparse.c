@@ -21,8 +21,8 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
-#include "../core/utf8.h"
-#include "../core/util.h"
+#include "base/utf8.h"
+#include "base/util.h"
 
 struct jchunk {
     jchunk_t *next;

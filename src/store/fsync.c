@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
-#include "util.h"
+#include "base/util.h"
 #include "wal.h"
 
 struct fsyncer {

@@ -1,28 +1,29 @@
 /*
- * rfc3339.h -- RFC 3339 timestamps in and out.
+ * ntime.h -- the one clock of the core.
  *
- * Input: "YYYY-MM-DDTHH:MM:SS[.fraction](Z|+hh:mm|-hh:mm)", 'T'/'t' and
- * 'Z'/'z' in either case, any number of fraction digits (1 or more; digits
- * past the ninth are truncated). Field ranges are checked (month 1-12, day
- * valid for the month and year, hour 0-23, minute 0-59, second 0-59; a leap
- * second "60" is rejected), offsets up to +-23:59. The instant must fit an
- * ntime_t (years 1678-2262); outside is an error.
- * Output: always UTC with exactly nine fraction digits and 'Z', fixed width
- * RFC3339_LEN, so strings sort as times: "2026-11-27T02:32:50.263508703Z".
- * Pure functions.
+ * Times: every instant in the core is an ntime_t, nanoseconds since the Unix
+ * epoch in UTC (wall clock, because users give absolute times such as
+ * publishAt). Every duration is an int64_t count of nanoseconds and its name
+ * ends in _ns. The core never reads the clock itself: the loop reads it once
+ * per turn and passes `now` in, so core tests are deterministic.
  */
-#ifndef RFC3339_H
-#define RFC3339_H
+#ifndef NTIME_H
+#define NTIME_H
 
 #include <stddef.h>
-#include "ntime.h"
+#include <stdint.h>
 
+typedef int64_t ntime_t; /* ns since 1970-01-01T00:00:00Z */
+
+#define NTIME_NS_PER_US 1000LL
+#define NTIME_NS_PER_MS 1000000LL
+#define NTIME_NS_PER_S 1000000000LL
+#define NTIME_MAX INT64_MAX
+
+/* RFC 3339 output: always UTC with exactly nine fraction digits and 'Z',
+ * fixed width RFC3339_LEN, so strings sort as times:
+ * "2026-11-27T02:32:50.263508703Z". The parser is time/rfc3339.h. */
 #define RFC3339_LEN 30 /* strlen("2026-11-27T02:32:50.263508703Z") */
-
-/* Parses s[0..len) into *out. Returns 0 on success; on failure -1, *out
- * untouched, and one sentence in err[errlen] such as
- * "invalid time \"2026-13-01T00:00:00Z\": month out of range". */
-int rfc3339_parse(const char *s, size_t len, ntime_t *out, char *err, size_t errlen);
 
 /* Writes t as UTC with nine fraction digits into out and NUL-terminates it.
  * Works for every ntime_t (negative too, years before 1970). Returns
@@ -48,5 +49,6 @@ size_t rfc3339_format_cached(rfc3339_cache_t *c, ntime_t t, char out[RFC3339_LEN
 /* Civil-date helpers shared with tz.c and cron.c (proleptic Gregorian). */
 int64_t rfc3339_days_from_civil(int64_t y, unsigned m, unsigned d);
 void rfc3339_civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d);
+
 
 #endif

@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "fsync.h"
-#include "util.h"
+#include "base/util.h"
 
 #define WAL_FILE "distribuerad.log"
 #define WAL_TMP "distribuerad.log.rewrite"
