@@ -39,7 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "time/cron.h"
-#include "id.h"
+#include "base/id.h"
 #include "base/ntime.h"
 #include "slab.h"
 #include "strmap.h"

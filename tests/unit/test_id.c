@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-#include "core/id.h"
+#include "base/id.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define MS NTIME_NS_PER_MS

@@ -15,7 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "base/ntime.h"
+#include "ntime.h"
 
 #define ID_LEN 20
 

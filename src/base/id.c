@@ -13,7 +13,7 @@
 
 #include <string.h>
 
-#include "base/util.h"
+#include "util.h"
 
 typedef unsigned __int128 u128;
 
