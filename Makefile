@@ -10,7 +10,7 @@
 CC      ?= cc
 CFLAGS  ?= -O2
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -MMD -MP -Isrc
-PKGS    := libh2o-evloop
+PKGS    := libh2o-evloop libpq
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # jansson checks our JSON parser and writer in the unit tests and fuzz/;
@@ -107,3 +107,6 @@ FUZZ_CC      ?= clang
 .PHONY: fuzz
 fuzz:
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) CC=$(FUZZ_CC) fuzz/run.sh
+
+# The PostgreSQL store embeds its migrations (.incbin in pgmigrate.c).
+$(B)/src/store/pgmigrate.o: $(wildcard src/store/migrations/*.sql)

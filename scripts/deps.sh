@@ -4,12 +4,12 @@
 # Usage: scripts/deps.sh [build|test|bench]   (default: test)
 set -e
 what=${1:-test}
-pkgs="build-essential pkg-config libh2o-evloop-dev libssl-dev tzdata"
+pkgs="build-essential pkg-config libh2o-evloop-dev libssl-dev libpq-dev tzdata"
 # libjansson-dev: the unit tests and fuzz targets check our JSON parser and
 # writer against jansson; the server does not link it.
 case "$what" in
   build) ;;
-  test) pkgs="$pkgs libjansson-dev libcmocka-dev python3 curl valgrind clang libclang-rt-14-dev openssl prometheus util-linux" ;;
+  test) pkgs="$pkgs libjansson-dev libcmocka-dev python3 curl valgrind clang libclang-rt-14-dev openssl prometheus util-linux postgresql-15" ;;
   bench) pkgs="$pkgs libcmocka-dev python3 curl beanstalkd" ;;
   *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
 esac

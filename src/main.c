@@ -18,6 +18,7 @@
 #include "core/core.h"
 #include "time/tz.h"
 #include "store/wal.h"
+#include "store/pgstart.h"
 #include "time/duration.h"
 #include "http/log.h"
 #include "http/server.h"
@@ -58,6 +59,10 @@ static flag_t flags[] = {
     {"tls-key", FLAG_STR, "", "the PEM private key for -tls-cert", NULL},
     {"log-format", FLAG_STR, "text", "log line format: text or json", NULL},
     {"access-log", FLAG_BOOL, "false", "log a line per answered request (never bodies, data or tokens)", NULL},
+    {"database-url", FLAG_STR, "", "keep the state in PostgreSQL (a libpq URI or key=value string) instead of the log; replicas with the same URL and schema share it", NULL},
+    {"database-schema", FLAG_STR, "distribuerad", "the PostgreSQL schema of the tables (created and migrated at start)", NULL},
+    {"database-pool", FLAG_INT, "8", "PostgreSQL connections of this replica (plus one for notifications)", NULL},
+    {"database-timeout", FLAG_STR, "5s", "a request the database has not answered by then fails with 503", NULL},
 };
 #define NFLAGS (int)(sizeof(flags) / sizeof(flags[0]))
 
@@ -290,6 +295,40 @@ static wal_t *open_log(const char *dir, wal_fsync_t mode, int truncate_corrupt, 
     return wal;
 }
 
+/* The PostgreSQL flags, checked; *url is NULL without -database-url.
+ * Returns 0, or -1 after a message. */
+static int database_flags(int in_memory, const char **url, const char **schema, long long *pool,
+                          uint64_t *timeout_ms)
+{
+    const char *u = flag_str("database-url");
+    *url = *u ? u : NULL;
+    *schema = flag_str("database-schema");
+    if (flag_int("database-pool", 1, 1000, pool) || flag_duration_ms("database-timeout", timeout_ms))
+        return -1;
+    if (*url && in_memory) {
+        fprintf(stderr, "distribuerad: -database-url and -in-memory exclude each other: the state lives in the database\n");
+        return -1;
+    }
+    if (!**schema || strlen(*schema) > 63) {
+        fprintf(stderr, "distribuerad: invalid value \"%s\" for flag -database-schema: want 1 to 63 bytes\n", *schema);
+        return -1;
+    }
+    return 0;
+}
+
+/* Connects to the database and migrates its schema. 0, or -1 after
+ * logging why (never the password). */
+static int open_database(const char *url, const char *schema)
+{
+    char info[1024], err[2048];
+    if (pg_start(url, schema, info, sizeof(info), err, sizeof(err)) != 0) {
+        log_error("%s", err);
+        return -1;
+    }
+    log_info("%s", info);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     /* A log that hits the file-size limit must fail its write (EFBIG, then
@@ -338,6 +377,22 @@ int main(int argc, char **argv)
     char *token = auth_token(&bad_token);
     if (bad_token)
         return 2;
+    const char *db_url, *db_schema;
+    long long db_pool;
+    uint64_t db_timeout_ms;
+    if (database_flags(in_memory, &db_url, &db_schema, &db_pool, &db_timeout_ms) != 0) {
+        free(token);
+        return 2;
+    }
+    if (db_url) {
+        /* TODO: serve from the PostgreSQL store once it is behind
+         * store.h; until then only the schema is set up. */
+        int rc = open_database(db_url, db_schema);
+        if (rc == 0)
+            log_error("the PostgreSQL store cannot serve requests yet: only its schema was set up");
+        free(token);
+        return 1;
+    }
 
     const tz_t *zone = tz_local();
     log_info("distribuerad %s starting (pid %d, cron zone %s)", VERSION, (int)getpid(), tz_name(zone));
