@@ -20,6 +20,14 @@ typedef int64_t ntime_t; /* ns since 1970-01-01T00:00:00Z */
 #define NTIME_NS_PER_S 1000000000LL
 #define NTIME_MAX INT64_MAX
 
+/* t + d for a duration d >= 0, or NTIME_MAX if the sum would pass it: the
+ * HTTP layer keeps requested times below 2262-01-01, and this keeps a sum
+ * it cannot check (a job's fire, a clock run far ahead) from wrapping. */
+static inline ntime_t ntime_add(ntime_t t, int64_t d)
+{
+    return t > 0 && d > NTIME_MAX - t ? NTIME_MAX : t + d;
+}
+
 /* RFC 3339 output: always UTC with exactly nine fraction digits and 'Z',
  * fixed width RFC3339_LEN, so strings sort as times:
  * "2026-11-27T02:32:50.263508703Z". The parser is time/rfc3339.h. */

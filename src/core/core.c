@@ -143,6 +143,18 @@ channel_t *core_channel(core_t *c, const char *name, size_t len)
     return ch;
 }
 
+void core_channel_drop(core_t *c, channel_t *ch)
+{
+    ASSERT(!ch->vhead && !ch->ready_len && !ch->xhead && !ch->st.scheduled && !ch->st.jobs &&
+           !ch->avail_pending && !ch->wait_head);
+    /* The name lives in the registry entry: free the channel's own parts
+     * first, then the entry (strmap_del reads the key before freeing it). */
+    strmap_free(&ch->jobs);
+    vmem_free(ch->ready, (size_t)ch->ready_cap * sizeof(*ch->ready));
+    strmap_del(&c->channels, ch->name, ch->name_len);
+    free(ch);
+}
+
 /* Bytewise order of two names, a shorter prefix first. */
 static int name_cmp(const char *a, size_t alen, const char *b, size_t blen)
 {

@@ -210,6 +210,11 @@ void core_timer_cancel(core_t *c, tnode_t *node);
  * here (the HTTP layer validates it). */
 channel_t *core_channel(core_t *c, const char *name, size_t len);
 
+/* Removes a channel that holds nothing (no events in any state, no jobs,
+ * no parked acquirers), such as one created for a change that then failed,
+ * so a failed request leaves no channel behind. ch is invalid afterwards. */
+void core_channel_drop(core_t *c, channel_t *ch);
+
 /* The channel of that name, or NULL if it does not exist. */
 channel_t *core_channel_find(core_t *c, const char *name, size_t len);
 size_t core_channel_count(const core_t *c);

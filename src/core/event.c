@@ -433,7 +433,7 @@ event_t *event_create(core_t *c, channel_t *ch, ntime_t now, eid_t id, const cha
     e->id_hi = id.hi;
     e->id_lo = id.lo;
     e->published_at = publish_at;
-    e->lives_until = publish_at + ttl_ns;
+    e->lives_until = ntime_add(publish_at, ttl_ns);
     e->data_len = (uint32_t)len;
     if (len <= EVENT_INLINE) {
         memcpy(e->d.inl, data, len);
@@ -585,7 +585,7 @@ core_status_t core_lock(core_t *c, channel_t *ch, ntime_t now, eid_t id, int64_t
         return CORE_GONE;
     core_rec_t r;
     rec_event(&r, CORE_REC_LOCK, now, e);
-    r.t1 = now + ttl_ns;
+    r.t1 = ntime_add(now, ttl_ns);
     r.token = core_token_next(c);
     if (log1(c, &r) != 0)
         return CORE_IO;
@@ -630,7 +630,7 @@ core_status_t core_extend(core_t *c, channel_t *ch, ntime_t now, eid_t id, int64
         return CORE_CONFLICT;
     core_rec_t r;
     rec_event(&r, CORE_REC_EXTEND, now, e);
-    r.t1 = now + ttl_ns;
+    r.t1 = ntime_add(now, ttl_ns);
     if (log1(c, &r) != 0)
         return CORE_IO;
     event_extend_apply(c, e, r.t1);
@@ -667,7 +667,7 @@ size_t core_acquire(core_t *c, channel_t *ch, ntime_t now, size_t max, int64_t t
         event_t *e = ev(c, ch->ready[0].ev);
         core_rec_t r;
         rec_event(&r, CORE_REC_LOCK, now, e);
-        r.t1 = now + ttl_ns;
+        r.t1 = ntime_add(now, ttl_ns);
         r.token = core_token_next(c);
         journal_add(c, &r);
         event_lock_apply(c, e, r.t1, r.token);

@@ -367,6 +367,40 @@ static void test_token_format(void **state)
     }
 }
 
+/* A channel can be dropped while it holds nothing; the others stay. */
+static void test_channel_drop(void **state)
+{
+    (void)state;
+    core_t *c = core_new(tz_utc());
+    channel_t *keep = core_channel(c, "keep", 4);
+    pub(c, keep, T0, "a", T0, 10 * S);
+    channel_t *ch = core_channel(c, "gone", 4);
+    assert_int_equal(core_channel_count(c), 2);
+    core_channel_drop(c, ch);
+    assert_int_equal(core_channel_count(c), 1);
+    assert_null(core_channel_find(c, "gone", 4));
+    assert_ptr_equal(core_channel_find(c, "keep", 4), keep);
+    assert_string_equal(queue(keep), "a");
+    ch = core_channel(c, "gone", 4); /* the name is free again */
+    assert_int_equal(ch->st.published, 0);
+    core_free(c);
+}
+
+/* Sums of times and durations saturate instead of wrapping. */
+static void test_time_sums_saturate(void **state)
+{
+    (void)state;
+    assert_true(ntime_add(T0, S) == T0 + S);
+    assert_true(ntime_add(NTIME_MAX - 1, 2) == NTIME_MAX);
+    assert_true(ntime_add(-5 * S, 2 * S) == -3 * S);
+    assert_true(ntime_add(INT64_MIN, INT64_MAX) == -1);
+    core_t *c = core_new(tz_utc());
+    channel_t *ch = core_channel(c, "c", 1);
+    event_t *e = pub(c, ch, T0, "x", NTIME_MAX - S, 2 * S);
+    assert_true(e->lives_until == NTIME_MAX);
+    core_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -381,6 +415,8 @@ int main(void)
         cmocka_unit_test(test_delete_cancels_scheduled),
         cmocka_unit_test(test_job_fires_once_per_time_never_early),
         cmocka_unit_test(test_token_format),
+        cmocka_unit_test(test_channel_drop),
+        cmocka_unit_test(test_time_sums_saturate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
