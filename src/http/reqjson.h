@@ -7,6 +7,15 @@
  * invalid, after writing the status and a sentence naming the field into
  * the reqerr_t. Nothing is sent from here: the handler sends the error, so
  * a batch can prefix it with the element's index.
+ *
+ * Each kind of body accepts a fixed set of fields (the tables below); a
+ * member that names none of them is an error, so a typo such as "delay"
+ * cannot silently change what happens. Names match without regard to case,
+ * as Go's encoding/json matches them in the original.
+ *
+ * Times: every duration is at most REQ_DURATION_MAX_NS (100 years) and
+ * every instant computed from one lies before REQ_TIME_END (2262-01-01),
+ * so no sum of a time and a duration can wrap.
  */
 #ifndef HTTP_REQJSON_H
 #define HTTP_REQJSON_H
@@ -14,6 +23,45 @@
 #include <stddef.h>
 #include "base/ntime.h"
 #include "json/jparse.h"
+
+#define REQ_DURATION_MAX_NS (876000LL * 3600 * NTIME_NS_PER_S) /* 876000h, 100 years */
+#define REQ_TIME_END 9214646400000000000LL /* 2262-01-01T00:00:00Z */
+
+/* ---- accepted fields ----
+ * One list per kind of body: X(enum constant, name as documented). A
+ * handler gets an array indexed by the constants from reqjson_fields();
+ * accepting one more field is one more line here. */
+#define REQ_PUBLISH_FIELDS(X) \
+    X(FPUB_DATA, "data")          \
+    X(FPUB_PUBLISH_AT, "publishAt") \
+    X(FPUB_PUBLISH_IN, "publishIn") \
+    X(FPUB_TTL, "ttl")
+#define REQ_UPDATE_FIELDS(X)  \
+    X(FUPD_ACTION, "action")    \
+    X(FUPD_TTL, "ttl")          \
+    X(FUPD_LOCK_TOKEN, "lockToken")
+#define REQ_ACQUIRE_FIELDS(X) \
+    X(FACQ_MAX, "max")          \
+    X(FACQ_TTL, "ttl")          \
+    X(FACQ_WAIT, "wait")
+#define REQ_JOB_FIELDS(X)     \
+    X(FJOB_NAME, "name")        \
+    X(FJOB_CRON_DEF, "cronDef") \
+    X(FJOB_DATA, "data")        \
+    X(FJOB_TTL, "ttl")
+
+#define REQ_FIELD_ENUM(id, name) id,
+enum { REQ_PUBLISH_FIELDS(REQ_FIELD_ENUM) FPUB_N };
+enum { REQ_UPDATE_FIELDS(REQ_FIELD_ENUM) FUPD_N };
+enum { REQ_ACQUIRE_FIELDS(REQ_FIELD_ENUM) FACQ_N };
+enum { REQ_JOB_FIELDS(REQ_FIELD_ENUM) FJOB_N };
+
+typedef struct reqbody {
+    const char *const *names; /* the accepted fields, in the enum's order */
+    size_t n;
+} reqbody_t;
+
+extern const reqbody_t req_publish_body, req_update_body, req_acquire_body, req_job_body;
 
 typedef struct reqerr {
     int status;      /* 400, 413, ... */
@@ -34,7 +82,8 @@ int reqjson_parse(const char *body, size_t len, int empty_ok, size_t max_body, j
  * occur), owned by the document. */
 int reqjson_string(const jval_t *o, const char *key, const char **s, size_t *len, reqerr_t *e);
 
-/* A Go duration string. positive: must be > 0 (else >= 0). */
+/* A Go duration string of at most REQ_DURATION_MAX_NS. positive: must be
+ * > 0 (else >= 0). */
 int reqjson_duration(const jval_t *o, const char *key, int positive, int64_t *ns, reqerr_t *e);
 
 /* An RFC 3339 time string. */
@@ -50,5 +99,22 @@ int reqjson_time_of(const jval_t *v, const char *key, ntime_t *t, reqerr_t *e);
 /* A JSON integer within [min, max]. */
 int reqjson_int(const jval_t *o, const char *key, int64_t min, int64_t max, int64_t *v,
                 reqerr_t *e);
+int reqjson_int_of(const jval_t *v, const char *key, int64_t min, int64_t max, int64_t *out,
+                   reqerr_t *e);
+
+/* Sorts the members of object o into out[0..b->n), indexed by the body's
+ * enum: out[i] is the member named b->names[i], NULL if there is none.
+ * A name matches without regard to ASCII case, and U+017F and U+212A match
+ * 's' and 'k', as in Go's encoding/json; a member given as JSON null is
+ * skipped (null counts as absent), and of two members that match one field
+ * the later wins. Returns 0, or -1 with e naming the first member that
+ * matches no field and listing the accepted ones. o must be an object. */
+int reqjson_fields(const jval_t *o, const reqbody_t *b, const jval_t **out, reqerr_t *e);
+
+/* Does at + d fall before REQ_TIME_END? d is >= 0; at may be any time. */
+static inline int reqjson_fits(ntime_t at, int64_t d)
+{
+    return at < REQ_TIME_END - d;
+}
 
 #endif

@@ -341,6 +341,80 @@ static void test_reqjson(void **state)
     jparse_free(&doc);
 }
 
+/* Parses body and sorts it into the fields of b; returns reqjson_fields'
+ * result, with the members in f (valid until the jparse_free). */
+static int fields_of(jdoc_t *doc, const char *body, const reqbody_t *b, const jval_t **f, reqerr_t *e)
+{
+    assert_int_equal(reqjson_parse(body, strlen(body), 0, 1 << 20, doc, e), 0);
+    return reqjson_fields(doc->root, b, f, e);
+}
+
+static void test_reqjson_fields(void **state)
+{
+    (void)state;
+    jdoc_t doc;
+    reqerr_t e = {0};
+    const jval_t *f[FPUB_N];
+    /* any ASCII case; a later member wins; null is skipped */
+    assert_int_equal(fields_of(&doc, "{\"DATA\":\"a\",\"data\":\"b\",\"Data\":null,\"TtL\":\"1m\"}",
+                               &req_publish_body, f, &e), 0);
+    assert_non_null(f[FPUB_DATA]);
+    assert_memory_equal(f[FPUB_DATA]->u.str.s, "b", 1);
+    assert_non_null(f[FPUB_TTL]);
+    assert_null(f[FPUB_PUBLISH_AT]);
+    assert_null(f[FPUB_PUBLISH_IN]);
+    jparse_free(&doc);
+    /* U+017F matches s, U+212A matches k, as in Go; other look-alikes do not */
+    assert_int_equal(fields_of(&doc, "{\"publi\u017fhin\":\"1s\"}", &req_publish_body, f, &e), 0);
+    assert_non_null(f[FPUB_PUBLISH_IN]);
+    jparse_free(&doc);
+    const jval_t *u[FUPD_N];
+    assert_int_equal(fields_of(&doc, "{\"loc\u212atoken\":\"t\"}", &req_update_body, u, &e), 0);
+    assert_non_null(u[FUPD_LOCK_TOKEN]);
+    jparse_free(&doc);
+    assert_int_equal(fields_of(&doc, "{\"d\u00e1ta\":\"x\"}", &req_publish_body, f, &e), -1);
+    jparse_free(&doc);
+    assert_int_equal(fields_of(&doc, "{\"data\":\"x\",\"delay\":\"1s\"}", &req_publish_body, f, &e), -1);
+    assert_int_equal(e.status, 400);
+    assert_string_equal(e.msg, "unknown field \"delay\"; the fields accepted here are data, publishAt, "
+                               "publishIn, ttl");
+    jparse_free(&doc);
+    /* a prefix or an extension of a name is not the name */
+    assert_int_equal(fields_of(&doc, "{\"dat\":1}", &req_publish_body, f, &e), -1);
+    jparse_free(&doc);
+    assert_int_equal(fields_of(&doc, "{\"datas\":1}", &req_publish_body, f, &e), -1);
+    jparse_free(&doc);
+    /* a long name is cut in the message at a character boundary */
+    char body[400] = "{\"";
+    for (int i = 0; i < 100; i++)
+        strcat(body, "\u00e9");
+    strcat(body, "\":1}");
+    assert_int_equal(fields_of(&doc, body, &req_job_body, f, &e), -1);
+    assert_non_null(strstr(e.msg, "...\""));
+    assert_non_null(strstr(e.msg, "name, cronDef, data, ttl"));
+    jparse_free(&doc);
+}
+
+static void test_reqjson_limits(void **state)
+{
+    (void)state;
+    jdoc_t doc;
+    reqerr_t e = {0};
+    static const char body[] = "{\"a\":\"876000h\",\"b\":\"876000h0.000000001s\",\"c\":\"2562047h\"}";
+    assert_int_equal(reqjson_parse(body, sizeof(body) - 1, 0, 1 << 20, &doc, &e), 0);
+    int64_t v;
+    assert_int_equal(reqjson_duration(doc.root, "a", 1, &v, &e), 1);
+    assert_true(v == REQ_DURATION_MAX_NS);
+    assert_int_equal(reqjson_duration(doc.root, "b", 1, &v, &e), -1);
+    assert_string_equal(e.msg, "field \"b\" must be at most 876000h (100 years)");
+    assert_int_equal(reqjson_duration(doc.root, "c", 0, &v, &e), -1);
+    jparse_free(&doc);
+    assert_true(reqjson_fits(REQ_TIME_END - 2, 1));
+    assert_false(reqjson_fits(REQ_TIME_END - 1, 1));
+    assert_false(reqjson_fits(INT64_MAX, REQ_DURATION_MAX_NS));
+    assert_true(reqjson_fits(INT64_MIN, REQ_DURATION_MAX_NS));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -352,6 +426,8 @@ int main(void)
         cmocka_unit_test(test_large_batch),
         cmocka_unit_test(test_dense_values),
         cmocka_unit_test(test_reqjson),
+        cmocka_unit_test(test_reqjson_fields),
+        cmocka_unit_test(test_reqjson_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
