@@ -13,10 +13,8 @@
 void handle_channel_stats(h2o_req_t *req, route_args_t *a)
 {
     core_tick(a->ctx->core, http_now());
-    channel_t *ch = route_channel(req, a);
-    if (!ch)
-        return;
-    render_stats(&a->ctx->out, ch);
+    channel_t blank;
+    render_stats(&a->ctx->out, route_channel_view(a, &blank));
     http_respond(req, 200, &a->ctx->out);
 }
 

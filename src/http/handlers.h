@@ -18,14 +18,33 @@ typedef struct route_args {
     h2o_iovec_t param_raw;            /* {id} or {name} as sent */
     char param[HTTP_NAME_MAX + 1];    /* decoded {name}, NUL-terminated */
     size_t param_len;
+    channel_t *created;               /* made by this request, until it succeeds */
 } route_args_t;
 
-/* The request's channel, created on first use. NULL (after answering 429)
- * if it does not exist and the channel limit is reached. */
-channel_t *route_channel(h2o_req_t *req, route_args_t *a);
+/* Channels: only a change that succeeds creates one (a publish, a job add);
+ * reads, failed requests and acquires never do, so a mistyped name leaves
+ * nothing behind and does not count against -max-channels. */
 
-/* Answers 429 and returns 1 if adding n events to ch would pass a limit. */
-int events_full(h2o_req_t *req, route_args_t *a, channel_t *ch, size_t n);
+/* The request's channel, or NULL if it does not exist (nothing answered). */
+channel_t *route_channel_find(route_args_t *a);
+
+/* The request's channel for reading: the channel, or (if it does not exist)
+ * *blank made into an empty stand-in with the request's name, to render as
+ * an empty channel. The stand-in must never be passed to the core. */
+const channel_t *route_channel_view(route_args_t *a, channel_t *blank);
+
+/* The request's channel for a change that adds n events (0: none, a job):
+ * created if absent, unless the channel limit or an event limit is
+ * reached, when it answers 429 and returns NULL. If the change then fails,
+ * the handler calls route_channel_undo. */
+channel_t *route_channel_create(h2o_req_t *req, route_args_t *a, size_t n);
+
+/* Drops the channel this request created, if any (its change failed). */
+void route_channel_undo(route_args_t *a);
+
+/* Answers 429 and returns 1 if adding n events to ch (NULL: a channel not
+ * yet created) would pass a limit. */
+int events_full(h2o_req_t *req, route_args_t *a, const channel_t *ch, size_t n);
 
 typedef void (*handler_fn)(h2o_req_t *req, route_args_t *a);
 
@@ -48,6 +67,13 @@ void handle_acquire(h2o_req_t *req, route_args_t *a);
 /* Serves parked acquirers of every channel that gained available events.
  * Called by the loop after each turn and after each request. */
 void acquire_serve_waiters(http_ctx_t *ctx);
+
+/* A channel was just created: acquirers parked on its name while it did not
+ * exist move onto it, in the order they came. */
+void acquire_adopt_waiters(http_ctx_t *ctx, channel_t *ch);
+
+/* The reverse, for a channel about to be dropped again. */
+void acquire_orphan_waiters(http_ctx_t *ctx, channel_t *ch);
 
 /* A parked acquirer's wait ended (its tnode fired): answer count 0. */
 void acquire_on_timeout(http_ctx_t *ctx, tnode_t *node, ntime_t now);

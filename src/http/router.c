@@ -247,6 +247,7 @@ int router_dispatch(h2o_req_t *req, http_ctx_t *ctx)
         a.channel_raw = a.param_raw = h2o_iovec_init(NULL, 0);
         a.channel[0] = a.param[0] = '\0';
         a.channel_len = a.param_len = 0;
+        a.created = NULL;
         char err[128];
         if (shapes[i].has_channel) {
             a.channel_raw = segs[0];
@@ -271,20 +272,50 @@ int router_dispatch(h2o_req_t *req, http_ctx_t *ctx)
     return -1;
 }
 
-channel_t *route_channel(h2o_req_t *req, route_args_t *a)
+channel_t *route_channel_find(route_args_t *a)
 {
-    core_t *c = a->ctx->core;
-    channel_t *ch = core_channel_find(c, a->channel, a->channel_len);
+    return core_channel_find(a->ctx->core, a->channel, a->channel_len);
+}
+
+const channel_t *route_channel_view(route_args_t *a, channel_t *blank)
+{
+    channel_t *ch = route_channel_find(a);
     if (ch)
         return ch;
+    memset(blank, 0, sizeof(*blank));
+    blank->name = a->channel;
+    blank->name_len = (uint32_t)a->channel_len;
+    return blank;
+}
+
+channel_t *route_channel_create(h2o_req_t *req, route_args_t *a, size_t n)
+{
+    core_t *c = a->ctx->core;
+    channel_t *ch = route_channel_find(a);
+    if (ch)
+        return n && events_full(req, a, ch, n) ? NULL : ch;
     if (core_channel_count(c) >= a->ctx->limits->max_channels) {
         http_error_full(req, "channels", a->ctx->limits->max_channels);
         return NULL;
     }
-    return core_channel(c, a->channel, a->channel_len);
+    if (n && events_full(req, a, NULL, n))
+        return NULL;
+    ch = core_channel(c, a->channel, a->channel_len);
+    a->created = ch;
+    acquire_adopt_waiters(a->ctx, ch);
+    return ch;
 }
 
-int events_full(h2o_req_t *req, route_args_t *a, channel_t *ch, size_t n)
+void route_channel_undo(route_args_t *a)
+{
+    if (!a->created)
+        return;
+    acquire_orphan_waiters(a->ctx, a->created);
+    core_channel_drop(a->ctx->core, a->created);
+    a->created = NULL;
+}
+
+int events_full(h2o_req_t *req, route_args_t *a, const channel_t *ch, size_t n)
 {
     const http_limits_t *l = a->ctx->limits;
     core_tick(a->ctx->core, http_now()); /* what expired frees room first */
@@ -292,7 +323,8 @@ int events_full(h2o_req_t *req, route_args_t *a, channel_t *ch, size_t n)
         http_error_full(req, "events in all channels", l->max_events);
         return 1;
     }
-    if (ch->st.ready + ch->st.scheduled + ch->st.locked + n > l->max_channel_events) {
+    uint64_t held = ch ? ch->st.ready + ch->st.scheduled + ch->st.locked : 0;
+    if (held + n > l->max_channel_events) {
         http_error_full(req, "events in this channel", l->max_channel_events);
         return 1;
     }

@@ -88,14 +88,19 @@ class ChannelNameTest(bb.ServerTestCase):
             r = self.req(method, path, {"data": "x"} if method == "POST" else None)
             self.assertError(r, 404, what="%s %s" % (method, path))
 
-    def test_channel_created_on_first_use(self):
+    def test_channel_created_by_publish_not_by_reads(self):
         a, b, c = self.chan("first-a"), self.chan("first-b"), self.chan("first-c")
         self.assertStatus(self.req("GET", "/%s/events" % a), 200)
         self.assertStatus(self.req("GET", "/%s/jobs" % b), 200)
         self.assertStatus(self.req("GET", "/%s" % c), 200)
         names = [x["channelName"] for x in self.req("GET", "/channels").json["channels"]]
         for n in (a, b, c):
-            self.assertIn(n, names)
+            self.assertNotIn(n, names)
+        self.publish(a)
+        self.assertStatus(self.req("POST", "/%s/jobs" % b, {"name": "j", "cronDef": "@yearly"}), 201)
+        names = [x["channelName"] for x in self.req("GET", "/channels").json["channels"]]
+        self.assertIn(a, names)
+        self.assertIn(b, names)
 
 
 class TrailingSlashTest(bb.ServerTestCase):
