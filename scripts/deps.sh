@@ -9,7 +9,7 @@ pkgs="build-essential pkg-config libh2o-evloop-dev libssl-dev libpq-dev tzdata"
 # writer against jansson; the server does not link it.
 case "$what" in
   build) ;;
-  test) pkgs="$pkgs libjansson-dev libcmocka-dev python3 curl valgrind clang libclang-rt-14-dev openssl prometheus util-linux postgresql-15" ;;
+  test) pkgs="$pkgs libjansson-dev libcmocka-dev python3 curl valgrind clang libclang-rt-14-dev openssl prometheus util-linux postgresql-15 faketime" ;;
   bench) pkgs="$pkgs libcmocka-dev python3 curl beanstalkd" ;;
   *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
 esac
