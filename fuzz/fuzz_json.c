@@ -80,6 +80,25 @@ static void check_escape(const char *s, size_t len)
     jsonw_free(&w);
 }
 
+/* Each body's table: 0 with every member placed, or -1 with a message. */
+static void check_tables(const jval_t *o)
+{
+    const reqbody_t *bodies[] = {&req_publish_body, &req_update_body, &req_acquire_body, &req_job_body};
+    for (size_t b = 0; b < sizeof(bodies) / sizeof(bodies[0]); b++) {
+        const jval_t *f[16];
+        reqerr_t e;
+        memset(&e, 0, sizeof(e));
+        int rc = reqjson_fields(o, bodies[b], f, &e);
+        if (rc == -1 && (e.status != 400 || !e.msg[0]))
+            fail("reqjson_fields failed without a 400 and a message");
+        if (rc != 0 && rc != -1)
+            fail("reqjson_fields returned something other than 0 or -1");
+        for (size_t i = 0; rc == 0 && i < bodies[b]->n; i++)
+            if (f[i] && f[i]->type == JV_NULL)
+                fail("reqjson_fields placed a null member");
+    }
+}
+
 static void check_fields(const jval_t *o)
 {
     reqerr_t e;
@@ -99,7 +118,7 @@ static void check_fields(const jval_t *o)
             memset(&e, 0, sizeof(e));
             int rc = reqjson_duration(o, duration_keys[i], positive, &v, &e);
             check_rc(rc, &e);
-            if (rc == 1 && (positive ? v <= 0 : v < 0))
+            if (rc == 1 && ((positive ? v <= 0 : v < 0) || v > REQ_DURATION_MAX_NS))
                 fail("a duration outside the range asked for");
         }
     }
@@ -114,6 +133,8 @@ static void check_fields(const jval_t *o)
     if (o->type == JV_OBJECT)
         for (const jval_t *m = o->u.kids.first; m; m = m->next)
             check_escape(m->key, m->klen);
+    if (o->type == JV_OBJECT)
+        check_tables(o);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
