@@ -44,7 +44,7 @@ static flag_t flags[] = {
     {"truncate-corrupt-log", FLAG_BOOL, "false", "at start, cut the log at a damaged record instead of refusing to start", NULL},
     {"log-rewrite-min-size", FLAG_INT, "67108864", "rewrite the log once it is this many bytes and twice its size after the last rewrite", NULL},
     {"max-body-size", FLAG_INT, "1048576", "largest request body in bytes (413 past it)", NULL},
-    {"max-data-size", FLAG_INT, "262144", "largest event data in bytes (413 past it)", NULL},
+    {"max-data-size", FLAG_INT, "262144", "largest event data in bytes (413 past it; at most 1 GiB - 64 KiB, so an event fits one log record)", NULL},
     {"max-batch", FLAG_INT, "10000", "most events in one batch publish (413 past it)", NULL},
     {"max-channels", FLAG_INT, "100000", "most channels (429 past it)", NULL},
     {"max-events", FLAG_INT, "10000000", "most live events in all channels (429 past it)", NULL},
@@ -340,8 +340,8 @@ int main(int argc, char **argv)
         return rc > 0 ? 0 : 2;
     long long port, max_body, max_data, max_batch;
     int in_memory;
-    if (flag_int("port", 0, 65535, &port) || flag_int("max-body-size", 1, 1LL << 30, &max_body) ||
-        flag_int("max-data-size", 0, 1LL << 30, &max_data) || flag_int("max-batch", 1, 1000000, &max_batch) ||
+    if (flag_int("port", 0, 65535, &port) || flag_int("max-body-size", 1, WAL_MAX_DATA, &max_body) ||
+        flag_int("max-data-size", 0, WAL_MAX_DATA, &max_data) || flag_int("max-batch", 1, 1000000, &max_batch) ||
         flag_bool("in-memory", &in_memory))
         return 2;
     const char *log_format = flag_str("log-format");

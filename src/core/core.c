@@ -10,9 +10,8 @@
 #include "base/util.h"
 #include "base/vmem.h"
 
-core_t *core_new(const tz_t *default_tz)
+static void core_init(core_t *c, const tz_t *default_tz)
 {
-    core_t *c = xcalloc(1, sizeof(*c));
     timers_init(&c->timers);
     strmap_init(&c->channels);
     slab_init(&c->events, sizeof(event_t));
@@ -25,6 +24,12 @@ core_t *core_new(const tz_t *default_tz)
     clock_gettime(CLOCK_REALTIME, &ts);
     c->token_state = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ (uint64_t)(uintptr_t)c;
     c->default_tz = default_tz;
+}
+
+core_t *core_new(const tz_t *default_tz)
+{
+    core_t *c = xcalloc(1, sizeof(*c));
+    core_init(c, default_tz);
     return c;
 }
 
@@ -48,10 +53,8 @@ static void channel_free_cb(strmap_entry_t *e, void *arg)
     free(ch);
 }
 
-void core_free(core_t *c)
+static void core_fini(core_t *c)
 {
-    if (!c)
-        return;
     /* Jobs first: cancelling their timers moves heap entries, which must
      * still point at live events. */
     strmap_each(&c->channels, jobs_free_cb, c);
@@ -60,7 +63,25 @@ void core_free(core_t *c)
     strmap_free(&c->channels);
     timers_free(&c->timers);
     ids_free(c);
+    free(c->fires);
+    free(c->fire_claimed);
+}
+
+void core_free(core_t *c)
+{
+    if (!c)
+        return;
+    core_fini(c);
     free(c);
+}
+
+void core_replay_reset(core_t *c)
+{
+    const tz_t *tz = c->default_tz;
+    core_fini(c);
+    memset(c, 0, sizeof(*c));
+    core_init(c, tz);
+    c->replaying = 1;
 }
 
 void core_tick(core_t *c, ntime_t now)

@@ -343,7 +343,10 @@ size_t core_jobs_sorted(channel_t *ch, job_t ***out);
  * operation returns CORE_IO (or NULL), so memory never holds what the log
  * does not. Derived changes (a delayed event falling due, a lock or ttl
  * running out) are not logged: replaying the records at their times
- * reproduces them. Records carry `now`, the instant of the change. */
+ * reproduces them. Records carry `now`, the instant of the change. A
+ * change of several records (a batch publish, an acquire of several
+ * events) sets `more` on each but the last: replay applies such a change
+ * only when its last record is there. */
 
 typedef enum core_rec_type {
     CORE_REC_PUBLISH = 1, /* channel id t1=publish_at ttl data [name: a job's fire] */
@@ -362,6 +365,9 @@ typedef enum core_rec_type {
 typedef struct core_rec {
     uint8_t type;             /* core_rec_type_t */
     uint8_t state;            /* SNAP_EVENT: event_state_t */
+    uint8_t more;             /* 1: the next record belongs to the same change
+                                 (a batch, an acquire); the log keeps a change's
+                                 records whole or drops them all */
     ntime_t now;
     const char *channel;
     uint32_t channel_len;
@@ -393,6 +399,14 @@ void core_set_journal(core_t *c, const core_journal_t *j);
  * from this history). */
 void core_replay_begin(core_t *c);
 core_status_t core_apply(core_t *c, const core_rec_t *r);
+/* Applies job fires that core_apply held back (fires logged in one tick
+ * are replayed in one tick, so they take their places in the queue as
+ * they did live). Records handed to core_apply must stay valid until
+ * this or core_replay_end has run. */
+void core_replay_flush(core_t *c);
+/* Drops everything replayed so far: c is as new (same zone), still
+ * replaying. For a replay that must start again after cutting the log. */
+void core_replay_reset(core_t *c);
 /* Ends replay at now: what fell due while down happens at once, except
  * job fires, which resume at their next time after now. Counters since
  * start are reset. */

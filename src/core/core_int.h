@@ -30,8 +30,10 @@ struct core {
     int replaying;            /* jobs do not fire; records give ids and tokens */
     size_t max_events, max_channel_events; /* for job fires; 0: none */
     ntime_t now;              /* the latest now seen (core_clock) */
-    const core_rec_t *replay_fire; /* replay: a job's PUBLISH, created when that
-                                      job's timer comes up in the tick */
+    core_rec_t *fires;        /* replay: jobs' PUBLISH records of one tick (one
+                                 now), created when each job's timer comes up */
+    uint8_t *fire_claimed;    /* fires[i] was created by its job's timer */
+    size_t nfires, fires_cap, fire_next; /* fire_next: the first unclaimed */
 };
 
 /* The core's now: never before a now it has already seen. A wall-clock
@@ -86,6 +88,9 @@ void ids_free(core_t *c);
 size_t event_collect(core_t *c, event_t **out);
 /* The visibility order of a visible event (0 for a SCHEDULED one). */
 uint64_t event_vseq(const event_t *e);
+
+/* replay.c: the held-back fire of job j, if any (and marks it claimed). */
+const core_rec_t *replay_claim_fire(core_t *c, const job_t *j);
 
 /* job.c */
 void job_fire(core_t *c, job_t *j, ntime_t now);

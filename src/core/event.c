@@ -489,6 +489,7 @@ core_status_t core_publish_batch(core_t *c, channel_t *ch, ntime_t now, const co
         core_rec_t r;
         event_rec_publish(&r, ch, now, id_gen_next(&c->idgen, now), pubs[i].data, pubs[i].len,
                           pubs[i].publish_at, pubs[i].ttl_ns);
+        r.more = i + 1 < n; /* one change: replay keeps all or none */
         journal_add(c, &r);
     }
     if (journal_commit(c) != 0)
@@ -662,13 +663,14 @@ size_t core_acquire(core_t *c, channel_t *ch, ntime_t now, size_t max, int64_t t
     /* Lock first, then commit all records at once; if the commit fails,
      * every lock is undone, which puts each event back in its place (the
      * ready heap orders by visibility, not by insertion). */
-    size_t n = 0;
-    while (n < max && ch->ready_len > 0) {
+    size_t n = 0, want = max < ch->ready_len ? max : ch->ready_len;
+    while (n < want) {
         event_t *e = ev(c, ch->ready[0].ev);
         core_rec_t r;
         rec_event(&r, CORE_REC_LOCK, now, e);
         r.t1 = ntime_add(now, ttl_ns);
         r.token = core_token_next(c);
+        r.more = n + 1 < want; /* one change: replay keeps all or none */
         journal_add(c, &r);
         event_lock_apply(c, e, r.t1, r.token);
         out[n++] = e;

@@ -48,14 +48,12 @@ void job_fire(core_t *c, job_t *j, ntime_t now)
 {
     /* While replaying, the fires that happened are PUBLISH records of
      * their own; a job only keeps its schedule. */
-    const core_rec_t *rf = c->replay_fire;
-    if (c->replaying && rf && rf->name_len == j->name_len && memcmp(rf->name, j->name, j->name_len) == 0 &&
-        rf->channel_len == j->channel->name_len && memcmp(rf->channel, j->channel->name, rf->channel_len) == 0) {
+    const core_rec_t *rf = c->replaying ? replay_claim_fire(c, j) : NULL;
+    if (rf) {
         /* Replay: this is the fire the record describes, at the same point
          * of the tick as it happened live. */
         event_create(c, j->channel, now, rf->id, rf->data, rf->data_len, rf->t1, rf->ttl_ns);
         id_gen_observe(&c->idgen, rf->id);
-        c->replay_fire = NULL;
     } else if (!c->replaying && job_full(c, j->channel)) {
         c->counters.job_fires_skipped++;
     } else if (!c->replaying) {

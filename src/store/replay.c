@@ -34,6 +34,7 @@ static void reset_totals(strmap_entry_t *e, void *arg)
 
 void core_replay_end(core_t *c, ntime_t now)
 {
+    core_replay_flush(c);
     /* Still replaying: jobs whose times passed while down skip them. */
     core_tick(c, now);
     c->replaying = 0;
@@ -87,30 +88,78 @@ static core_status_t apply_job_rec(core_t *c, channel_t *ch, const core_rec_t *r
     return CORE_OK;
 }
 
-/* A job's fire: created inside the tick when the job's timer comes up, so
- * it lands in the queue where it did live (say, before a delayed event due
- * at the same instant); if no timer claims it, after the tick. */
-static core_status_t apply_fire(core_t *c, const core_rec_t *r)
+/* ---- job fires ----
+ *
+ * A job's fire is created inside the tick, when the job's timer comes up,
+ * so it lands in the queue where it did live (say, before a delayed event
+ * due at the same instant). Fires logged in one tick share its `now` and
+ * follow each other in the log; they are held back until the group ends
+ * and replayed in one tick, since a tick that claimed only the first would
+ * move the others' jobs on and let events due later in that tick get
+ * ahead of them. A fire no timer claims is created after the tick. */
+
+static int same_job(const core_rec_t *r, const job_t *j)
 {
-    channel_t *ch = core_channel(c, r->channel, r->channel_len);
-    if (event_lookup(c, ch, r->id) || r->ttl_ns <= 0)
-        return CORE_INVALID;
-    c->replay_fire = r;
-    core_tick(c, r->now);
-    if (c->replay_fire) {
-        c->replay_fire = NULL;
+    return r->name_len == j->name_len && memcmp(r->name, j->name, j->name_len) == 0 &&
+           r->channel_len == j->channel->name_len && memcmp(r->channel, j->channel->name, r->channel_len) == 0;
+}
+
+const core_rec_t *replay_claim_fire(core_t *c, const job_t *j)
+{
+    /* Jobs come up in the order they fired live: the next unclaimed fire
+     * is nearly always the one. */
+    for (size_t i = c->fire_next; i < c->nfires; i++) {
+        if (c->fire_claimed[i] || !same_job(&c->fires[i], j))
+            continue;
+        c->fire_claimed[i] = 1;
+        while (c->fire_next < c->nfires && c->fire_claimed[c->fire_next])
+            c->fire_next++;
+        return &c->fires[i];
+    }
+    return NULL;
+}
+
+void core_replay_flush(core_t *c)
+{
+    if (c->nfires == 0)
+        return;
+    core_tick(c, c->fires[0].now);
+    for (size_t i = c->fire_next; i < c->nfires; i++) {
+        const core_rec_t *r = &c->fires[i];
+        if (c->fire_claimed[i])
+            continue;
+        channel_t *ch = core_channel(c, r->channel, r->channel_len);
         id_gen_observe(&c->idgen, r->id);
         event_create(c, ch, r->now, r->id, r->data, r->data_len, r->t1, r->ttl_ns);
     }
+    c->nfires = c->fire_next = 0;
+}
+
+static core_status_t hold_fire(core_t *c, const core_rec_t *r)
+{
+    if (c->nfires > 0 && r->now != c->fires[0].now)
+        core_replay_flush(c);
+    channel_t *ch = core_channel(c, r->channel, r->channel_len);
+    /* Ids grow within a history, so a held fire's id must be above the
+     * one before (and not live) to be new. */
+    if (event_lookup(c, ch, r->id) || r->ttl_ns <= 0 ||
+        (c->nfires > 0 && id_cmp(r->id, c->fires[c->nfires - 1].id) <= 0))
+        return CORE_INVALID;
+    if (c->nfires == c->fires_cap) {
+        c->fires_cap = c->fires_cap ? 2 * c->fires_cap : 16;
+        c->fires = xrealloc(c->fires, c->fires_cap * sizeof(*c->fires));
+        c->fire_claimed = xrealloc(c->fire_claimed, c->fires_cap);
+    }
+    c->fire_claimed[c->nfires] = 0;
+    c->fires[c->nfires++] = *r;
     return CORE_OK;
 }
 
 core_status_t core_apply(core_t *c, const core_rec_t *r)
 {
-    /* Records of one history never go back in time; the clamp only
-     * matters for logs written before the core clamped its clock. */
     if (r->type == CORE_REC_PUBLISH && r->name_len > 0)
-        return apply_fire(c, r);
+        return hold_fire(c, r);
+    core_replay_flush(c);
     core_tick(c, r->now);
     if (r->type == CORE_REC_IDGEN) {
         id_gen_observe(&c->idgen, r->id);

@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -27,8 +28,8 @@
 #define WAL_LOCK "distribuerad.lock"
 #define WAL_MAGIC "DISTRLOG"
 #define WAL_HEADER 16
-#define WAL_FRAME 8               /* length + CRC */
-#define WAL_MAX_RECORD (1u << 30) /* a record longer than this is damage */
+#define WAL_FRAME 12              /* length, payload CRC, frame CRC */
+#define WAL_FRAME_V1 8            /* version 1: length, payload CRC */
 
 struct wal {
     char *dir;
@@ -40,6 +41,9 @@ struct wal {
     wal_fsync_t mode;
     int truncate_corrupt;
     uint64_t rewrite_min;
+    uint32_t version;         /* of the file as read at replay */
+    uint32_t salt;            /* seeds every record's CRC (from the header) */
+    unsigned frame;           /* frame size of the file as read */
     uint64_t size;            /* bytes in the file, all whole records */
     uint64_t pos;             /* bytes ever committed: only grows, also across
                                  rewrites; the fsync thread counts in it */
@@ -56,6 +60,7 @@ struct wal {
     char *rw_tmp;             /* its file */
     unsigned char *rw_buf;    /* records committed since it started */
     size_t rw_len, rw_cap;
+    uint32_t rw_salt;         /* the new file's salt */
     int64_t rw_started;       /* monotonic ns */
     int64_t rw_retry_at;      /* after a failed rewrite, not before (monotonic ns) */
     int64_t rw_backoff_ns;    /* doubles with each failure in a row */
@@ -118,7 +123,7 @@ uint32_t wal_crc32c(uint32_t crc, const void *buf, size_t len)
 enum {
     F_STATE = 1 << 0, F_NOW = 1 << 1, F_ID = 1 << 2, F_T1 = 1 << 3, F_T2 = 1 << 4, F_T3 = 1 << 5,
     F_TOKEN = 1 << 6, F_TTL = 1 << 7, F_CHANNEL = 1 << 8, F_NAME = 1 << 9, F_CRON = 1 << 10,
-    F_DATA = 1 << 11,
+    F_DATA = 1 << 11, F_MORE = 1 << 12, /* version 2: the change goes on in the next record */
 };
 
 static unsigned mask_of(const core_rec_t *r)
@@ -136,6 +141,7 @@ static unsigned mask_of(const core_rec_t *r)
     m |= r->name_len ? F_NAME : 0;
     m |= r->cron_len ? F_CRON : 0;
     m |= r->data_len ? F_DATA : 0;
+    m |= r->more ? F_MORE : 0;
     return m;
 }
 
@@ -174,7 +180,8 @@ static unsigned char *putstr(unsigned char *p, const char *s, uint32_t len)
     return p + len;
 }
 
-size_t wal_encode(const core_rec_t *r, unsigned char *buf)
+/* Encodes r as a framed record whose CRC is seeded with the file's salt. */
+static size_t encode(const core_rec_t *r, uint32_t salt, unsigned char *buf)
 {
     unsigned m = mask_of(r);
     unsigned char *p = buf + WAL_FRAME;
@@ -209,8 +216,14 @@ size_t wal_encode(const core_rec_t *r, unsigned char *buf)
         p = putstr(p, r->data, r->data_len);
     uint32_t len = (uint32_t)(p - buf - WAL_FRAME);
     put32(buf, len);
-    put32(buf + 4, wal_crc32c(0, buf + WAL_FRAME, len));
+    put32(buf + 4, wal_crc32c(salt, buf + WAL_FRAME, len));
+    put32(buf + 8, wal_crc32c(salt, buf, 8));
     return (size_t)(p - buf);
+}
+
+size_t wal_encode(const core_rec_t *r, unsigned char *buf)
+{
+    return encode(r, 0, buf);
 }
 
 typedef struct reader {
@@ -277,7 +290,8 @@ int wal_decode(const unsigned char *p, size_t len, core_rec_t *r)
         r->cron = get_str(&rd, &r->cron_len);
     if (m & F_DATA)
         r->data = get_str(&rd, &r->data_len);
-    if (rd.bad || rd.p != rd.end || (m >> 12) != 0)
+    r->more = (m & F_MORE) != 0;
+    if (rd.bad || rd.p != rd.end || (m >> 13) != 0)
         return -1;
     /* Records that name an event or a job need a channel. */
     if (r->type != CORE_REC_IDGEN && r->channel_len == 0)
@@ -295,7 +309,7 @@ static void journal_add_cb(void *arg, const core_rec_t *r)
         w->pending_cap = (w->pending_len + need) * 2;
         w->pending = xrealloc(w->pending, w->pending_cap);
     }
-    w->pending_len += wal_encode(r, w->pending + w->pending_len);
+    w->pending_len += encode(r, w->salt, w->pending + w->pending_len);
     w->pending_records++;
 }
 
@@ -369,12 +383,28 @@ static char *join(const char *dir, const char *name)
     return p;
 }
 
-static int write_header(int fd)
+static int write_header(int fd, uint32_t salt)
 {
     unsigned char h[WAL_HEADER] = WAL_MAGIC;
     put32(h + 8, WAL_VERSION);
-    put32(h + 12, 0);
+    put32(h + 12, salt);
     return write_all(fd, h, sizeof(h), 0);
+}
+
+/* A new file's salt: random, so no event data can hold a record that
+ * passes for one of this file's (see record_after); never 0, which marks
+ * a file upgraded from version 1. */
+static uint32_t new_salt(void)
+{
+    uint32_t s = 0;
+    while (s == 0) {
+        if (getrandom(&s, sizeof(s), 0) != (ssize_t)sizeof(s)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            s = (uint32_t)ts.tv_nsec ^ (uint32_t)ts.tv_sec ^ (uint32_t)getpid() << 16;
+        }
+    }
+    return s;
 }
 
 /* Creates dir and its missing parents, fsyncing each parent so the new
@@ -473,7 +503,10 @@ static int fsync_dir(wal_t *w)
 /* Starts a new, empty log file (or completes a header cut short). */
 static int init_file(wal_t *w, char *err, size_t errlen)
 {
-    if (ftruncate(w->fd, 0) != 0 || lseek(w->fd, 0, SEEK_SET) < 0 || write_header(w->fd) != 0 ||
+    w->salt = new_salt();
+    w->version = WAL_VERSION;
+    w->frame = WAL_FRAME;
+    if (ftruncate(w->fd, 0) != 0 || lseek(w->fd, 0, SEEK_SET) < 0 || write_header(w->fd, w->salt) != 0 ||
         fsync(w->fd) != 0 || fsync_dir(w) != 0) {
         snprintf(err, errlen, "cannot write the log %s: %s", w->path, strerror(errno));
         return -1;
@@ -482,32 +515,47 @@ static int init_file(wal_t *w, char *err, size_t errlen)
     return 0;
 }
 
+static uint32_t get32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
 static int check_header(wal_t *w, const unsigned char *p, char *err, size_t errlen)
 {
     if (memcmp(p, WAL_MAGIC, 8) != 0) {
         snprintf(err, errlen, "%s is not a distribuerad log (bad magic); move it away to start empty", w->path);
         return -1;
     }
-    uint32_t v = (uint32_t)p[8] | (uint32_t)p[9] << 8 | (uint32_t)p[10] << 16 | (uint32_t)p[11] << 24;
-    if (v != WAL_VERSION) {
-        snprintf(err, errlen, "%s has log format version %u; this distribuerad reads version %d", w->path,
-                 v, WAL_VERSION);
+    w->version = get32(p + 8);
+    w->salt = get32(p + 12);
+    w->frame = w->version == 1 ? WAL_FRAME_V1 : WAL_FRAME;
+    if (w->version == 1 && w->salt == 0)
+        return 0; /* read, then rewritten as version 2 */
+    if (w->version != WAL_VERSION) {
+        snprintf(err, errlen, "%s has log format version %u; this distribuerad reads versions 1 and %d",
+                 w->path, w->version, WAL_VERSION);
         return -1;
     }
     return 0;
 }
 
-/* Cuts the file at off (a torn or corrupt tail). */
-static int cut(wal_t *w, uint64_t off, const char *why, char *err, size_t errlen)
+/* Cuts the file at `at`, the start of the change holding the damage found
+ * at `off` (a torn or corrupt tail). */
+static int cut(wal_t *w, uint64_t off, uint64_t at, const char *why, char *err, size_t errlen)
 {
-    say(w, "warn", "log %s: %s at offset %llu; cutting the log there (%llu bytes dropped)", w->path, why,
-        (unsigned long long)off, (unsigned long long)(w->size - off));
-    if (ftruncate(w->fd, (off_t)off) != 0 || fsync(w->fd) != 0) {
+    if (at == off)
+        say(w, "warn", "log %s: %s at offset %llu; cutting the log there (%llu bytes dropped)", w->path, why,
+            (unsigned long long)off, (unsigned long long)(w->size - at));
+    else
+        say(w, "warn", "log %s: %s at offset %llu, in a change that begins at offset %llu; cutting the log "
+            "there (%llu bytes dropped)", w->path, why, (unsigned long long)off, (unsigned long long)at,
+            (unsigned long long)(w->size - at));
+    if (ftruncate(w->fd, (off_t)at) != 0 || fsync(w->fd) != 0) {
         snprintf(err, errlen, "cannot cut the log %s: %s", w->path, strerror(errno));
         return -1;
     }
-    w->size = off;
-    w->cut_at = off;
+    w->size = at;
+    w->cut_at = at;
     return 0;
 }
 
@@ -519,72 +567,191 @@ static int all_zero(const unsigned char *p, uint64_t n)
     return 1;
 }
 
-static uint32_t get32(const unsigned char *p)
+/* Is the frame at q, of a file with this salt, whole and sound? Version 2
+ * only. Its length is then the payload's. */
+static int frame_ok(const unsigned char *p, uint64_t q, uint64_t size, uint32_t salt, uint32_t *len)
 {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    if (size - q < WAL_FRAME || wal_crc32c(salt, p + q, 8) != get32(p + q + 8))
+        return 0;
+    *len = get32(p + q);
+    return *len >= 3 && *len <= WAL_MAX_RECORD && *len <= size - q - WAL_FRAME;
 }
 
-/* Is there a whole, valid record anywhere after `off`? Only asked once
- * damage is found, so a byte-by-byte search is affordable; the type and
- * mask bytes are checked before the CRC to skip garbage cheaply. */
-static int record_after(const unsigned char *p, uint64_t off, uint64_t size)
+/* Does a whole, valid record that ends a change start at `from` or after?
+ * If so, a change after the damage was written whole: the damage is not a
+ * torn tail. Only asked once damage is found, so a byte-by-byte search is
+ * affordable; the type and mask bytes are checked before the CRCs to skip
+ * garbage cheaply. The CRCs' seed is the file's random salt, which no
+ * client sees: event data cannot hold a frame that passes. */
+static int change_after(const wal_t *w, const unsigned char *p, uint64_t from)
 {
-    for (uint64_t q = off + 1; q + WAL_FRAME + 3 <= size; q++) {
+    uint64_t size = w->size;
+    for (uint64_t q = from; q + w->frame + 3 <= size; q++) {
+        const unsigned char *payload = p + q + w->frame;
         uint32_t len = get32(p + q);
-        const unsigned char *payload = p + q + WAL_FRAME;
-        if (len < 3 || len > size - q - WAL_FRAME || payload[0] < CORE_REC_PUBLISH ||
-            payload[0] > CORE_REC_IDGEN || payload[2] >= 0x10)
+        if (payload[0] < CORE_REC_PUBLISH || payload[0] > CORE_REC_IDGEN || payload[2] >= 0x20)
+            continue;
+        if (w->frame == WAL_FRAME ? !frame_ok(p, q, size, w->salt, &len)
+                                  : len < 3 || len > size - q - w->frame)
             continue;
         core_rec_t r;
-        if (wal_crc32c(0, payload, len) == get32(p + q + 4) && wal_decode(payload, len, &r) == 0)
+        if (wal_crc32c(w->salt, payload, len) == get32(p + q + 4) && wal_decode(payload, len, &r) == 0 &&
+            !r.more)
             return 1;
     }
     return 0;
 }
 
-/* Replays records from p[WAL_HEADER..size). Returns 0 or -1. */
+/* The records of one change, read whole but not yet applied. Strings
+ * point into the mapped file. */
+typedef struct unit {
+    core_rec_t *recs;
+    uint64_t *offs;
+    size_t n, cap;
+    uint64_t start;           /* offset of its first record */
+} unit_t;
+
+static void unit_push(unit_t *u, const core_rec_t *r, uint64_t off)
+{
+    if (u->n == u->cap) {
+        u->cap = u->cap ? 2 * u->cap : 64;
+        u->recs = xrealloc(u->recs, u->cap * sizeof(*u->recs));
+        u->offs = xrealloc(u->offs, u->cap * sizeof(*u->offs));
+    }
+    u->offs[u->n] = off;
+    u->recs[u->n++] = *r;
+}
+
+/* Checks the frame at off and decodes it into r: NULL, or what is wrong.
+ * *skip: where a search for good records after damage may start. A sound
+ * version-2 frame says where its record ends, so the search skips its
+ * payload (event data, which may look like anything); a record that runs
+ * past the end of the file behind a sound frame is torn for certain. */
+static const char *read_record(wal_t *w, const unsigned char *p, uint64_t off, uint32_t *len, core_rec_t *r,
+                               uint64_t *skip)
+{
+    uint64_t rest = w->size - off;
+    *skip = off + 1;
+    *len = rest >= 4 ? get32(p + off) : 0;
+    if (w->frame == WAL_FRAME && rest >= WAL_FRAME && wal_crc32c(w->salt, p + off, 8) == get32(p + off + 8))
+        *skip = (uint64_t)*len + WAL_FRAME > rest ? w->size : off + WAL_FRAME + *len;
+    else if (w->frame == WAL_FRAME && rest >= WAL_FRAME)
+        return "a record with a bad frame checksum";
+    if (rest < w->frame || (uint64_t)*len + w->frame > rest)
+        return "a record cut short (the server stopped while writing it)";
+    if (*len == 0 || *len > WAL_MAX_RECORD || wal_crc32c(w->salt, p + off + w->frame, *len) != get32(p + off + 4))
+        return "a record with a bad checksum";
+    if (wal_decode(p + off + w->frame, *len, r) != 0 || (w->version == 1 && r->more))
+        return "a record that cannot be decoded";
+    return NULL;
+}
+
+static int damaged(wal_t *w, const char *why, uint64_t off, char *err, size_t errlen)
+{
+    snprintf(err, errlen,
+             "log %s is damaged: %s at offset %llu, with %llu bytes after it. Nothing was changed. Restore "
+             "the file from a backup, or start with -truncate-corrupt-log to drop that record and "
+             "everything after it", w->path, why, (unsigned long long)off, (unsigned long long)(w->size - off));
+    return -1;
+}
+
+enum { REPLAY_ON, REPLAY_CUT, REPLAY_AGAIN, REPLAY_FAILED = -1 };
+
+/* Applies a change read whole: REPLAY_ON, REPLAY_FAILED (err set),
+ * REPLAY_CUT (the log ends before it now) or REPLAY_AGAIN (cut after part
+ * of it was applied: replay must start over). */
+static int apply_unit(wal_t *w, core_t *c, const unit_t *u, uint64_t end, char *err, size_t errlen)
+{
+    for (size_t k = 0; k < u->n; k++) {
+        if (core_apply(c, &u->recs[k]) == CORE_OK)
+            continue;
+        /* A whole, valid record that does not fit is never what a crash
+         * leaves; it is cut only at the very end of the file. */
+        const char *why = "a record that does not fit the state before it";
+        if (!w->truncate_corrupt && end != w->size)
+            return damaged(w, why, u->offs[k], err, errlen);
+        if (cut(w, u->offs[k], u->start, why, err, errlen) != 0)
+            return REPLAY_FAILED;
+        return k > 0 ? REPLAY_AGAIN : REPLAY_CUT;
+    }
+    return REPLAY_ON;
+}
+
+/* Damage at off, inside the change that begins at u->start: a torn tail
+ * (zeros to the end, or no whole change after it) is cut at the change's
+ * start; anything else stops start-up unless cutting was asked for. */
+static int on_damage(wal_t *w, const unsigned char *p, const unit_t *u, uint64_t off, uint64_t skip,
+                     const char *why, char *err, size_t errlen)
+{
+    int torn = all_zero(p + off, w->size - off) || !change_after(w, p, skip);
+    if (!torn && !w->truncate_corrupt)
+        return damaged(w, why, off, err, errlen);
+    return cut(w, off, u->start, why, err, errlen) == 0 ? REPLAY_CUT : REPLAY_FAILED;
+}
+
+/* Replays the records of p[WAL_HEADER..size), a change at a time. */
 static int replay_records(wal_t *w, core_t *c, const unsigned char *p, wal_replay_stats_t *st,
                           char *err, size_t errlen)
 {
-    uint64_t off = WAL_HEADER, size = w->size;
-    while (off < size) {
-        const char *why = NULL;
-        uint64_t rest = size - off;
-        uint32_t len = rest >= 4 ? (uint32_t)p[off] | (uint32_t)p[off + 1] << 8 |
-                                       (uint32_t)p[off + 2] << 16 | (uint32_t)p[off + 3] << 24
-                                 : 0;
-        int torn = rest < WAL_FRAME || (uint64_t)len + WAL_FRAME > rest;
+    unit_t u = {.start = WAL_HEADER};
+    uint64_t off = WAL_HEADER;
+    int rc = REPLAY_ON;
+    while (rc == REPLAY_ON && off < w->size) {
+        uint32_t len;
+        uint64_t skip;
         core_rec_t r;
-        if (torn) {
-            why = "a record cut short (the server stopped while writing it)";
-        } else {
-            uint32_t crc = (uint32_t)p[off + 4] | (uint32_t)p[off + 5] << 8 |
-                           (uint32_t)p[off + 6] << 16 | (uint32_t)p[off + 7] << 24;
-            if (len == 0 || len > WAL_MAX_RECORD || wal_crc32c(0, p + off + WAL_FRAME, len) != crc)
-                why = "a record with a bad checksum";
-            else if (wal_decode(p + off + WAL_FRAME, len, &r) != 0)
-                why = "a record that cannot be decoded";
-            else if (core_apply(c, &r) != CORE_OK)
-                why = "a record that does not fit the state before it";
-        }
+        const char *why = read_record(w, p, off, &len, &r, &skip);
         if (why) {
-            /* Damage in the last record, or zeros to the end, is what a
-             * crash mid-write leaves; damage with a good record after it
-             * (even one a damaged length seems to swallow) is not. */
-            int at_tail = all_zero(p + off, size - off) ||
-                          ((torn || off + WAL_FRAME + len == size) && !record_after(p, off, size));
-            if (at_tail || w->truncate_corrupt)
-                return cut(w, off, why, err, errlen);
-            snprintf(err, errlen,
-                     "log %s is damaged: %s at offset %llu, with %llu bytes after it. Nothing was "
-                     "changed. Restore the file from a backup, or start with -truncate-corrupt-log to "
-                     "drop that record and everything after it",
-                     w->path, why, (unsigned long long)off, (unsigned long long)(size - off));
-            return -1;
+            rc = on_damage(w, p, &u, off, skip, why, err, errlen);
+            break;
         }
-        st->records++;
-        off += WAL_FRAME + len;
+        unit_push(&u, &r, off);
+        off += w->frame + len;
+        if (r.more)
+            continue;
+        rc = apply_unit(w, c, &u, off, err, errlen);
+        if (rc == REPLAY_ON)
+            st->records += u.n;
+        u.n = 0;
+        u.start = off;
     }
+    /* The file ends inside a change: its last records were never written. */
+    if (rc == REPLAY_ON && u.n > 0)
+        rc = cut(w, off, u.start, "a change cut short (the server stopped while writing it)", err, errlen) == 0
+                 ? REPLAY_CUT : REPLAY_FAILED;
+    free(u.recs);
+    free(u.offs);
+    return rc;
+}
+
+/* Replays a mapped file of at least a header; core_replay_end runs before
+ * the mapping goes, since held-back records point into it. */
+static int replay_mapped(wal_t *w, core_t *c, const unsigned char *p, ntime_t now, wal_replay_stats_t *st,
+                         char *err, size_t errlen)
+{
+    if (check_header(w, p, err, errlen) != 0)
+        return -1;
+    int rc;
+    while ((rc = replay_records(w, c, p, st, err, errlen)) == REPLAY_AGAIN) {
+        core_replay_reset(c);
+        st->records = 0;
+    }
+    if (rc == REPLAY_FAILED)
+        return -1;
+    core_replay_end(c, now);
+    return 0;
+}
+
+/* A version-1 file (no salt, 8-byte frames, each record a change of its
+ * own) is rewritten as version 2 right after it is read. */
+static int upgrade(wal_t *w, core_t *c, ntime_t now, char *err, size_t errlen)
+{
+    if (wal_maybe_rewrite(w, c, now, 1) != 1) {
+        snprintf(err, errlen, "cannot rewrite the log %s (format version 1) as version %d; see the error "
+                 "above, fix it and start again (the log is unchanged)", w->path, WAL_VERSION);
+        return -1;
+    }
+    say(w, "info", "log %s: format version 1 rewritten as version %d", w->path, WAL_VERSION);
     return 0;
 }
 
@@ -603,6 +770,7 @@ int wal_replay(wal_t *w, core_t *c, ntime_t now, wal_replay_stats_t *st, char *e
         /* Empty, or the header itself was cut short: nothing was logged. */
         if (init_file(w, err, errlen) != 0)
             return -1;
+        core_replay_end(c, now);
     } else {
         unsigned char *p = mmap(NULL, w->size, PROT_READ, MAP_PRIVATE, w->fd, 0);
         if (p == MAP_FAILED) {
@@ -610,16 +778,13 @@ int wal_replay(wal_t *w, core_t *c, ntime_t now, wal_replay_stats_t *st, char *e
             return -1;
         }
         madvise(p, w->size, MADV_SEQUENTIAL);
-        int rc = check_header(w, p, err, errlen);
-        if (rc == 0)
-            rc = replay_records(w, c, p, st, err, errlen);
+        int rc = replay_mapped(w, c, p, now, st, err, errlen);
         munmap(p, sb.st_size);
         if (rc != 0)
             return -1;
     }
     st->bytes = w->size;
     st->cut_at = w->cut_at;
-    core_replay_end(c, now);
     st->events = core_counters(c)->events;
     if (lseek(w->fd, (off_t)w->size, SEEK_SET) < 0) {
         snprintf(err, errlen, "cannot seek in the log %s: %s", w->path, strerror(errno));
@@ -630,6 +795,8 @@ int wal_replay(wal_t *w, core_t *c, ntime_t now, wal_replay_stats_t *st, char *e
     w->fsyncer = fsyncer_start(w->fd, w->mode, w->pos, w->sync_fd);
     core_journal_t j = {journal_add_cb, journal_commit_cb, w};
     core_set_journal(c, &j);
+    if (w->version != WAL_VERSION && upgrade(w, c, now, err, errlen) != 0)
+        return -1;
     st->elapsed_ns = mono_now() - t0;
     return 0;
 }
@@ -642,6 +809,7 @@ typedef struct rewriter {
     unsigned char *buf;
     size_t len, cap;
     uint64_t size;
+    uint32_t salt;
     int failed;
 } rewriter_t;
 
@@ -665,7 +833,7 @@ static void rw_add(void *arg, const core_rec_t *r)
             rw->buf = xrealloc(rw->buf, rw->cap);
         }
     }
-    rw->len += wal_encode(r, rw->buf + rw->len);
+    rw->len += encode(r, rw->salt, rw->buf + rw->len);
 }
 
 /* The child: writes the snapshot of its copy of the state to tmp and
@@ -685,10 +853,10 @@ static void rewrite_child(wal_t *w, core_t *c, ntime_t now, const char *tmp, pid
     for (int fd = 3; fd < top; fd++)
         if (fd != done_fd)
             close(fd);
-    rewriter_t rw = {.w = w, .cap = 1 << 20, .size = WAL_HEADER};
+    rewriter_t rw = {.w = w, .cap = 1 << 20, .size = WAL_HEADER, .salt = w->rw_salt};
     rw.buf = xmalloc(rw.cap);
     rw.fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (rw.fd < 0 || write_header(rw.fd) != 0)
+    if (rw.fd < 0 || write_header(rw.fd, rw.salt) != 0)
         _exit(1);
     core_journal_t j = {rw_add, NULL, &rw};
     core_snapshot(c, now, &j);
@@ -729,6 +897,9 @@ static int rewrite_finish(wal_t *w)
         return -1;
     }
     uint64_t size = (uint64_t)sb.st_size;
+    /* Only the version-1 upgrade changes the salt, and nothing is
+     * committed while it runs. */
+    ASSERT(w->rw_salt == w->salt || w->rw_len == 0);
     /* The rename must be on disk before the old file's records are
      * forgotten, and the new file whole before the rename. */
     if (write_all(fd, w->rw_buf, w->rw_len, size) != 0 || fsync(fd) != 0 ||
@@ -743,6 +914,9 @@ static int rewrite_finish(wal_t *w)
     fsyncer_set_fd(w->fsyncer, fd, w->pos);
     close(w->fd);
     w->fd = fd;
+    w->salt = w->rw_salt;
+    w->version = WAL_VERSION;
+    w->frame = WAL_FRAME;
     w->size = w->base_size = size;
     w->m.rewrites++;
     w->rw_pid = 0;
@@ -790,6 +964,8 @@ int wal_maybe_rewrite(wal_t *w, core_t *c, ntime_t now, int force)
      * appended to the new file before it replaces the old one. */
     w->rw_started = mono_now();
     w->rw_len = 0;
+    /* A version-1 file has no salt: its rewrite gets one. */
+    w->rw_salt = w->version == WAL_VERSION ? w->salt : new_salt();
     pid_t parent = getpid();
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {

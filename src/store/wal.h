@@ -2,22 +2,33 @@
  * wal.h -- the append-only log of changes: append, replay, rewrite.
  *
  * One file, DIR/distribuerad.log: a 16-byte header ("DISTRLOG", u32 format
- * version, u32 zero) then records. A record is
- *     u32 length | u32 CRC-32C of the payload | payload (length bytes)
- * and its payload is a core_rec_t: u8 type, u16 field mask, then each
+ * version, u32 salt) then records. A record is
+ *     u32 length | u32 CRC-32C of the payload | u32 CRC-32C of the 8 bytes
+ *     before | payload (length bytes)
+ * (both CRCs seeded with the salt), and its payload is a core_rec_t: u8 type, u16 field mask, then each
  * field whose bit is set, in a fixed order, little-endian (see wal.c and
- * docs/WAL.md). Zero fields are left out.
+ * docs/WAL.md). Zero fields are left out. The frame's own CRC vouches for
+ * the length, so a record cut short is told from a damaged length without
+ * looking inside the payload; the salt is random per file, so event data
+ * cannot contain a frame that passes for one of the file's own.
+ *
+ * Changes: the records of one change (a batch publish, an acquire) carry
+ * the "more" bit on all but the last. Replay applies a change only once
+ * its last record is read, so a change is in the log whole or not at all.
  *
  * Writing: the core hands records to the journal (wal_journal) before it
  * applies a change; commit write()s them in one call before the answer is
  * sent. A failed or short write is cut back, so the file always ends on a
- * whole record, and the change is not applied. fsync runs on the thread
+ * whole change, and the change is not applied. fsync runs on the thread
  * of fsync.h, by the chosen policy.
  *
- * Replay: records are applied in order through core_apply. A record cut
- * short at the end of the file (a crash mid-write) is cut off with a log
- * line. A bad record followed by more data is corruption: start-up stops
- * and names the file and offset, unless truncation was asked for.
+ * Replay: changes are applied in order through core_apply. Damage that a
+ * crash mid-write leaves (zeros to the end, or no whole change after it)
+ * is a torn tail: the log is cut at the start of the change it is in, with
+ * a log line. Damage with a whole change after it is corruption: start-up
+ * stops and names the file and offset, unless truncation was asked for.
+ * A version-1 file (8-byte frames, no salt, each record a change) is read,
+ * then rewritten as version 2 before the server starts.
  *
  * Rewrite: when the file passes rewrite_min bytes and twice its size after
  * the last rewrite, a forked child writes the state it inherited as
@@ -37,7 +48,14 @@
 #include <stdint.h>
 #include "core/core.h"
 
-#define WAL_VERSION 1
+#define WAL_VERSION 2
+
+/* The largest record payload; a longer one is damage. */
+#define WAL_MAX_RECORD (1u << 30)
+/* The most bytes of data (and of a request body) the server may accept:
+ * room is left for the other fields of a record, names included, so every
+ * accepted event or job fits one record. */
+#define WAL_MAX_DATA (WAL_MAX_RECORD - 64 * 1024)
 
 typedef enum wal_fsync { WAL_FSYNC_ALWAYS, WAL_FSYNC_INTERVAL, WAL_FSYNC_NEVER } wal_fsync_t;
 

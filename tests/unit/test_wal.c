@@ -24,6 +24,7 @@
 #define S NTIME_NS_PER_S
 #define MS NTIME_NS_PER_MS
 #define T0 ((ntime_t)1795746770263508703LL) /* 2026-11-27T02:32:50.263508703Z */
+#define FRAME 12 /* length, payload CRC, frame CRC */
 
 /* A check named after the bug it once caught (B5, B7, ...). */
 #define CHECK_BUG(ok, tag, what)                                                              \
@@ -89,6 +90,7 @@ static void assert_rec_equal(const core_rec_t *a, const core_rec_t *b)
     assert_str(a->name, a->name_len, b->name, b->name_len);
     assert_str(a->cron, a->cron_len, b->cron, b->cron_len);
     assert_str(a->data, a->data_len, b->data, b->data_len);
+    assert_int_equal(a->more, b->more);
 }
 
 static uint32_t get32(const unsigned char *p)
@@ -106,10 +108,11 @@ static size_t roundtrip(const core_rec_t *r)
     assert_int_equal(m, n);
     assert_int_equal(buf[n], 0xa5); /* nothing written past the size */
     uint32_t len = get32(buf);
-    assert_int_equal(len + 8, n);
-    assert_int_equal(get32(buf + 4), wal_crc32c(0, buf + 8, len));
+    assert_int_equal(len + FRAME, n);
+    assert_int_equal(get32(buf + 4), wal_crc32c(0, buf + FRAME, len));
+    assert_int_equal(get32(buf + 8), wal_crc32c(0, buf, 8));
     core_rec_t d;
-    assert_int_equal(wal_decode(buf + 8, len, &d), 0);
+    assert_int_equal(wal_decode(buf + FRAME, len, &d), 0);
     assert_rec_equal(r, &d);
     free(buf);
     return n;
@@ -129,7 +132,7 @@ static void test_record_roundtrip_every_type(void **state)
                         .channel_len = 4, .id = id, .t1 = T0 + S, .t2 = T0 + 2 * S, .t3 = T0 + 3 * S,
                         .token = 0xdeadbeefcafef00dULL, .ttl_ns = 600 * S, .name = "job name",
                         .name_len = 8, .cron = "@every 1h30m", .cron_len = 12, .data = BIN_DATA,
-                        .data_len = sizeof(BIN_DATA)};
+                        .data_len = sizeof(BIN_DATA), .more = 1};
         roundtrip(&r);
         /* only the fields that type uses, empty data */
         core_rec_t m = {.type = (uint8_t)type, .now = T0, .channel = "c", .channel_len = 1, .id = id};
@@ -164,9 +167,26 @@ static void test_record_roundtrip_every_type(void **state)
     /* zero fields take no room: the smallest record is the frame, type,
      * mask and the channel */
     core_rec_t z = {.type = CORE_REC_UNLOCK, .channel = "c", .channel_len = 1};
-    assert_int_equal(roundtrip(&z), 8 + 3 + 4 + 1);
+    assert_int_equal(roundtrip(&z), FRAME + 3 + 4 + 1);
     core_rec_t g = {.type = CORE_REC_IDGEN};
-    assert_int_equal(roundtrip(&g), 8 + 3);
+    assert_int_equal(roundtrip(&g), FRAME + 3);
+}
+
+/* The largest data the flags allow, with the longest names, fits one
+ * record: replay would take a longer one for damage. */
+static void test_largest_event_fits_a_record(void **state)
+{
+    (void)state;
+    static char name[200];
+    core_rec_t r = {.type = CORE_REC_SNAP_EVENT, .state = EVENT_LOCKED, .now = T0, .channel = name,
+                    .channel_len = sizeof(name), .id = {1, 1}, .t1 = T0, .t2 = T0 + S, .t3 = T0 + S,
+                    .token = 1, .ttl_ns = S, .name = name, .name_len = sizeof(name), .data = NULL,
+                    .data_len = WAL_MAX_DATA, .more = 1};
+    assert_true(wal_record_size(&r) - FRAME <= WAL_MAX_RECORD);
+    /* a job: cron and data together come from one body of at most WAL_MAX_DATA */
+    r.cron_len = 1;
+    r.data_len = WAL_MAX_DATA - 1;
+    assert_true(wal_record_size(&r) - FRAME <= WAL_MAX_RECORD);
 }
 
 static void test_decode_rejects_damage(void **state)
@@ -177,10 +197,10 @@ static void test_decode_rejects_damage(void **state)
                     .name = "n", .name_len = 1, .cron = "@hourly", .cron_len = 7, .token = 3,
                     .state = 1, .t2 = 1, .t3 = 2};
     size_t n = wal_record_size(&r);
-    unsigned char *buf = malloc(n + 8);
+    unsigned char *buf = malloc(n + FRAME);
     wal_encode(&r, buf);
-    unsigned char *p = buf + 8;
-    size_t len = n - 8;
+    unsigned char *p = buf + FRAME;
+    size_t len = n - FRAME;
     core_rec_t d;
     /* every truncation */
     for (size_t cut = 0; cut < len; cut++)
@@ -191,7 +211,7 @@ static void test_decode_rejects_damage(void **state)
     /* an unknown field bit */
     unsigned char *q = malloc(len);
     memcpy(q, p, len);
-    q[2] |= 0x10; /* bit 12 */
+    q[2] |= 0x20; /* bit 13 (bit 12 is "more", version 2) */
     assert_int_equal(wal_decode(q, len, &d), -1);
     /* a string length past the end: the data length is the last field */
     memcpy(q, p, len);
@@ -206,7 +226,7 @@ static void test_decode_rejects_damage(void **state)
     core_rec_t nc = {.type = CORE_REC_DELETE, .now = T0, .id = {1, 1}};
     unsigned char b2[64];
     size_t n2 = wal_encode(&nc, b2);
-    assert_int_equal(wal_decode(b2 + 8, n2 - 8, &d), -1);
+    assert_int_equal(wal_decode(b2 + FRAME, n2 - FRAME, &d), -1);
     /* garbage never crashes and never reads past len */
     srand(1);
     for (int i = 0; i < 20000; i++) {
@@ -778,6 +798,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc32c_vectors),
         cmocka_unit_test(test_record_roundtrip_every_type),
+        cmocka_unit_test(test_largest_event_fits_a_record),
         cmocka_unit_test(test_decode_rejects_damage),
         cmocka_unit_test_setup_teardown(test_replay_plain, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_replay_rewrite_middle, setup_dir, teardown_dir),
