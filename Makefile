@@ -53,6 +53,9 @@ $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+# The dashboard and the OpenAPI document are compiled in (src/http/assets.c).
+$(B)/src/http/assets.o: $(wildcard src/http/assets/*)
+
 $(B)/tests/test_%: tests/unit/test_%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(TEST_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS) $(TEST_LIBS) -lcmocka

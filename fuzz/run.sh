@@ -24,7 +24,7 @@ CC=${CC:-clang}
 B=build-fuzz
 SECONDS_EACH=${FUZZ_SECONDS:-60}
 TARGETS=${*:-request request_wal duration rfc3339 cron json jparse}
-PKGS="libh2o-evloop jansson"
+PKGS="libh2o-evloop jansson libpq"
 
 CFLAGS="-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O1 -fno-omit-frame-pointer -Isrc"
 CFLAGS="$CFLAGS -fno-sanitize-recover=all -DH2O_USE_LIBUV=0 $(pkg-config --cflags $PKGS)"

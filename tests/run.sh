@@ -1,6 +1,7 @@
 #!/bin/sh
-# Runs the unit tests (cmocka binaries in $B/tests) and then the black-box
-# suite against the server binary, and prints one closing line:
+# Runs the unit tests (cmocka binaries in $B/tests), then the black-box
+# suite against the server binary and the dashboard's browser test
+# (tests/ui), and prints one closing line:
 #   N passed, M failed
 # Usage: tests/run.sh [--unit-only|--blackbox-only|--valgrind] BUILD_DIR BINARY
 # DISTRIBUERAD_URL=http://host:port points the black-box suite at a running
@@ -49,6 +50,11 @@ if [ "$mode" = all ] || [ "$mode" = blackbox-only ] || [ "$mode" = valgrind ]; t
     extra=""
     [ "$mode" = valgrind ] && extra="--valgrind"
     python3 tests/blackbox/run.py --bin "$BIN" $extra 2>&1 | tee "$log"
+    count
+fi
+
+if [ "$mode" = all ] || [ "$mode" = blackbox-only ]; then
+    node tests/ui/dashboard.test.mjs "$BIN" 2>&1 | tee "$log"
     count
 fi
 

@@ -63,6 +63,13 @@ void handle_job_add(h2o_req_t *req, route_args_t *a);
 void handle_job_get(h2o_req_t *req, route_args_t *a);
 void handle_job_delete(h2o_req_t *req, route_args_t *a);
 void handle_acquire(h2o_req_t *req, route_args_t *a);
+void handle_openapi(h2o_req_t *req, route_args_t *a);
+void handle_ui(h2o_req_t *req, route_args_t *a);
+void handle_ui_asset(h2o_req_t *req, route_args_t *a);
+
+/* Is req a GET of /openapi.json, /ui or /ui/assets/...? Those hold no data
+ * and need no token (h_static.c). */
+int static_open_path(h2o_req_t *req);
 
 /* Serves parked acquirers of every channel that gained available events.
  * Called by the loop after each turn and after each request. */

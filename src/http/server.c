@@ -370,7 +370,7 @@ static int open_path(http_server_t *s, h2o_req_t *req)
 
 static int authorized(http_server_t *s, h2o_req_t *req)
 {
-    if (!s->auth_token || open_path(s, req))
+    if (!s->auth_token || open_path(s, req) || static_open_path(req))
         return 1;
     ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
     if (i < 0)

@@ -34,6 +34,8 @@ import unittest
 import urllib.parse
 import uuid
 
+import openapi_check
+
 BIN = os.path.abspath(os.environ.get("BLACKBOX_BIN", "./distribuerad"))
 VALGRIND = os.environ.get("BLACKBOX_VALGRIND") == "1"
 # A sanitizer build (make asan-test): ASan holds freed memory in quarantine,
@@ -279,6 +281,7 @@ class Client:
             self.used = True
             if r.will_close:
                 self.close()
+            openapi_check.check(method, path, r.status, r.headers, raw)
             return Resp(r.status, r.headers, parse_json(raw), raw)
 
     def close(self):
@@ -524,7 +527,9 @@ class ServerTestCase(unittest.TestCase):
                          headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
                          encode_chunked=True)
             r = conn.getresponse()
-            return r.status, parse_json(r.read())
+            raw = r.read()
+            openapi_check.check("POST", path, r.status, r.headers, raw)
+            return r.status, parse_json(raw)
         finally:
             conn.close()
 
