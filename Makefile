@@ -1,5 +1,5 @@
 # Distribuerad -- build, test, bench, run.
-#   make            build ./distribuerad
+#   make            build ./distribuerad and ./dq (the command-line client)
 #   make run        install missing packages, build, serve on :3333 with ./data
 #   make test       install missing packages, build, run unit + black-box tests
 #   make asan-test  the same tests against an ASan/UBSan build
@@ -20,6 +20,9 @@ TEST_CFLAGS = $(shell pkg-config --cflags $(TEST_PKGS) 2>/dev/null)
 TEST_LIBS   = $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
 override CFLAGS += $(PKG_CFLAGS) -DH2O_USE_LIBUV=0
 LDLIBS  += $(PKG_LIBS) -lssl -lcrypto -lpthread -lm
+# dq, the command-line client, links libcurl and nothing of the server's.
+DQ_CFLAGS = $(shell pkg-config --cflags libcurl 2>/dev/null)
+DQ_LIBS   = $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl) -lpthread -lm
 
 ifdef SANITIZER
 B := build-san
@@ -39,15 +42,24 @@ MAIN_OBJ := $(B)/src/main.o
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 BIN      := $(if $(SANITIZER),$(B)/distribuerad,distribuerad)
+# dq: its own files plus the JSON parser and the allocation wrappers.
+DQ_SRC   := $(sort $(wildcard src/cli/*.c)) src/json/jparse.c src/base/util.c
+DQ_OBJ   := $(DQ_SRC:%.c=$(B)/%.o)
+DQ       := $(if $(SANITIZER),$(B)/dq,dq)
 
 .PHONY: all deps run test unit blackbox asan-test valgrind bench clean
-all: $(BIN)
+all: $(BIN) $(DQ)
 
 deps:
 	@scripts/deps.sh build
 
 $(BIN): $(MAIN_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(DQ): $(DQ_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DQ_LIBS)
+
+$(B)/src/cli/%.o: override CFLAGS += $(DQ_CFLAGS)
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -67,19 +79,19 @@ run:
 
 test:
 	@scripts/deps.sh test
-	@$(MAKE) --no-print-directory $(BIN) $(UNIT_BIN)
+	@$(MAKE) --no-print-directory $(BIN) $(DQ) $(UNIT_BIN)
 	@tests/run.sh $(B) ./$(BIN)
 
 unit: $(UNIT_BIN)
 	@tests/run.sh --unit-only $(B) ./$(BIN)
 
-blackbox: $(BIN)
+blackbox: $(BIN) $(DQ)
 	@tests/run.sh --blackbox-only $(B) ./$(BIN)
 
 asan-test:
 	@DISTRIBUERAD_SANITIZED=1 $(MAKE) --no-print-directory test SANITIZER=address,undefined CC=clang
 
-valgrind: $(BIN) $(UNIT_BIN)
+valgrind: $(BIN) $(DQ) $(UNIT_BIN)
 	@tests/run.sh --valgrind $(B) ./$(BIN)
 
 bench:
@@ -87,7 +99,7 @@ bench:
 	@$(MAKE) --no-print-directory -C bench
 
 clean:
-	rm -rf build build-san distribuerad
+	rm -rf build build-san distribuerad dq
 
 -include $(wildcard $(B)/src/*.d $(B)/src/*/*.d $(B)/tests/*.d)
 

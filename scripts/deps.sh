@@ -4,7 +4,7 @@
 # Usage: scripts/deps.sh [build|test|bench]   (default: test)
 set -e
 what=${1:-test}
-pkgs="build-essential pkg-config libh2o-evloop-dev libssl-dev libpq-dev tzdata"
+pkgs="build-essential pkg-config libh2o-evloop-dev libssl-dev libpq-dev tzdata libcurl4-openssl-dev"
 # libjansson-dev: the unit tests and fuzz targets check our JSON parser and
 # writer against jansson; the server does not link it.
 case "$what" in
