@@ -359,6 +359,18 @@ static char **build_headers(const dq_cmd_t *cmd, const dq_args_t *a)
     return h;
 }
 
+/* Whether the route reads a body (then "{}" at least is sent): the command
+ * has fixed members or a positional or option that fills one. */
+static int takes_body(const dq_cmd_t *cmd)
+{
+    int yes = cmd->fixed != NULL;
+    for (int i = 0; i < DQ_MAX_POS && cmd->pos[i].name; i++)
+        yes |= cmd->pos[i].field && cmd->pos[i].field[0] != '?';
+    for (int i = 0; i < DQ_MAX_OPTS && cmd->opts[i].name; i++)
+        yes |= cmd->opts[i].kind == DQ_STR || cmd->opts[i].kind == DQ_INT;
+    return yes;
+}
+
 static int run_request(const dq_cmd_t *cmd, dq_client_t *c, const dq_args_t *a)
 {
     jtext_t b;
@@ -375,7 +387,7 @@ static int run_request(const dq_cmd_t *cmd, dq_client_t *c, const dq_args_t *a)
         return rc;
     }
     const char *method = b.members && cmd->method_body ? cmd->method_body : cmd->method;
-    int send_body = b.members > 0 && strcmp(method, "GET") != 0;
+    int send_body = strcmp(method, "GET") != 0 && takes_body(cmd);
     char *path = build_path(cmd, a);
     char **hdrs = build_headers(cmd, a);
     dq_resp_t r;
@@ -431,9 +443,12 @@ int main(int argc, char **argv)
     if (strcmp(argv[i], "help") == 0 && i + 1 == argc)
         return print_help(NULL), DQ_OK;
     const dq_cmd_t *cmd = find_cmd(argv[i], i + 1 < argc ? argv[i + 1] : NULL, &words);
+    if (!cmd && strcmp(argv[i], "job") == 0 && i + 1 < argc &&
+        (strcmp(argv[i + 1], "--help") == 0 || strcmp(argv[i + 1], "-h") == 0))
+        return print_help("job"), DQ_OK;
     if (!cmd && strcmp(argv[i], "job") == 0)
-        return print_help("job"), i + 1 < argc && strcmp(argv[i + 1], "--help") != 0 &&
-                                          strcmp(argv[i + 1], "-h") != 0 ? DQ_USAGE : DQ_OK;
+        return usage_error(NULL, "unknown job subcommand '%s' (dq job --help lists them)",
+                           i + 1 < argc ? argv[i + 1] : "");
     if (!cmd)
         return usage_error(NULL, "unknown command '%s'", argv[i]);
     dq_args_t a;
