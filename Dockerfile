@@ -5,8 +5,10 @@
 #
 # Two stages: the first compiles on debian:bookworm with the -dev packages, the
 # second is debian:bookworm-slim with only the shared libraries the binary
-# links (libh2o-evloop and its own dependencies) and tzdata,
-# which cron jobs need for CRON_TZ=/TZ= zones. Configure the server with
+# links (libh2o-evloop and its own dependencies), libcurl for the dq client
+# (also the health check of docker-compose.yml) and tzdata, which cron jobs
+# need for CRON_TZ=/TZ= zones. The man pages distribuerad(8) and dq(1) are in
+# /usr/local/share/man. Configure the server with
 # DISTRIBUERAD_* environment variables or flags after the image name; see
 # `docker run --rm distribuerad -help`. `make image-test` builds this file and
 # tests the result (tests/image/run.sh).
@@ -17,14 +19,17 @@ FROM debian:bookworm AS build
 # libh2o-evloop-dev does not depend on it.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        build-essential pkg-config libh2o-evloop-dev libssl-dev \
+        build-essential pkg-config libh2o-evloop-dev libssl-dev libcurl4-openssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./
 COPY src ./src
-RUN make -j"$(nproc)" CFLAGS=-O2 distribuerad \
- && strip --strip-unneeded distribuerad \
- && ./distribuerad -version
+COPY man ./man
+RUN make -j"$(nproc)" CFLAGS=-O2 distribuerad dq \
+ && strip --strip-unneeded distribuerad dq \
+ && ./distribuerad -version \
+ && ./dq --help >/dev/null \
+ && gzip -9n man/dq.1 man/distribuerad.8
 
 FROM debian:bookworm-slim
 ARG VERSION=0.1.0
@@ -39,7 +44,7 @@ LABEL org.opencontainers.image.title="distribuerad" \
 # already keeps dpkg from installing docs and man pages.)
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        libh2o-evloop0.13 tzdata \
+        libh2o-evloop0.13 libcurl4 tzdata \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/debconf/*-old /var/lib/dpkg/*-old \
            /var/log/apt /var/log/dpkg.log \
@@ -47,7 +52,9 @@ RUN apt-get update \
  && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /data \
         --shell /usr/sbin/nologin distribuerad \
  && install -d -o 10001 -g 10001 -m 0750 /data
-COPY --from=build /src/distribuerad /usr/local/bin/distribuerad
+COPY --from=build /src/distribuerad /src/dq /usr/local/bin/
+COPY --from=build /src/man/dq.1.gz /usr/local/share/man/man1/
+COPY --from=build /src/man/distribuerad.8.gz /usr/local/share/man/man8/
 ENV DISTRIBUERAD_DATA_DIR=/data
 VOLUME ["/data"]
 WORKDIR /data

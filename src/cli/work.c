@@ -397,6 +397,26 @@ static void *slot_main(void *arg)
     return NULL;
 }
 
+/* 0 if argv0 names an executable file, directly or through PATH, as
+ * posix_spawnp will look for it; else -1 with errno set. Checked once at
+ * start, so that a typo fails at once instead of for every event. */
+static int find_program(const char *argv0)
+{
+    if (strchr(argv0, '/'))
+        return access(argv0, X_OK);
+    const char *path = getenv("PATH");
+    char full[4096];
+    for (path = path && *path ? path : "/bin:/usr/bin"; *path;) {
+        size_t n = strcspn(path, ":");
+        snprintf(full, sizeof(full), "%.*s%s%s", (int)n, path, n ? "/" : "", argv0);
+        if (access(full, X_OK) == 0)
+            return 0;
+        path += n + (path[n] == ':');
+    }
+    errno = ENOENT;
+    return -1;
+}
+
 /* Reads the options into w; DQ_OK or DQ_USAGE (message printed). */
 static int work_options(const dq_cmd_t *cmd, const dq_args_t *a, work_t *w, long *parallel)
 {
@@ -413,6 +433,8 @@ static int work_options(const dq_cmd_t *cmd, const dq_args_t *a, work_t *w, long
         return fprintf(stderr, "dq work: --retry-delay %s is not a duration\n", w->retry), DQ_USAGE;
     if (par && (*end || *parallel < 1 || *parallel > 1000))
         return fprintf(stderr, "dq work: --parallel needs a number from 1 to 1000\n"), DQ_USAGE;
+    if (find_program(w->argv[0]) != 0)
+        return fprintf(stderr, "dq work: cannot run %s: %s\n", w->argv[0], strerror(errno)), DQ_USAGE;
     return DQ_OK;
 }
 

@@ -134,6 +134,11 @@ check "tzdata in the image" test -f "$ROOT/usr/share/zoneinfo/Europe/Stockholm"
 check "/data belongs to 10001" test "$(stat -c %u:%g "$ROOT/data")" = 10001:10001
 missing_libs=$("$CHROOT" "$ROOT" ldd "${ENTRYPOINT[0]}" 2>&1 | grep 'not found')
 check "every shared library resolves${missing_libs:+: $missing_libs}" test -z "$missing_libs"
+missing_dq=$("$CHROOT" "$ROOT" ldd /usr/local/bin/dq 2>&1 | grep 'not found')
+check "dq is in the image and its libraries resolve${missing_dq:+: $missing_dq}" \
+    test -x "$ROOT/usr/local/bin/dq" -a -z "$missing_dq"
+check "man pages dq(1) and distribuerad(8) in /usr/local/share/man" \
+    test -f "$ROOT/usr/local/share/man/man1/dq.1.gz" -a -f "$ROOT/usr/local/share/man/man8/distribuerad.8.gz"
 help=$("$CHROOT" --userspec="$IMAGE_USER" --groups= "$ROOT" "${ENTRYPOINT[0]}" -help 2>&1)
 check "-help runs as the image user and lists DISTRIBUERAD_PORT" grep -q DISTRIBUERAD_PORT <<<"$help"
 check "OCI version label is the binary's -version" test "distribuerad $(image_field \
@@ -194,6 +199,8 @@ start_server "$WORK/run2.log" "${extra_env[@]}"
 if wait_ready "$t0"; then
     pass "restart on the same /data: /readyz 200 after $READY_MS ms"
     READY2_MS=$READY_MS
+    check "dq ready (the docker-compose.yml health check) exits 0 inside the image" \
+        "$CHROOT" --userspec="$IMAGE_USER" --groups= "$ROOT" /usr/local/bin/dq -s "$URL" ready
 else
     cat "$WORK/run2.log"
     die "the server did not become ready again"
