@@ -13,7 +13,9 @@ case "$what" in
         # the PostgreSQL store's tests; libfaketime moves a server's clock
         pkgs="$pkgs postgresql-15 faketime"
         # the OpenAPI checks, deploy/ checks and the dashboard's browser test
-        pkgs="$pkgs python3-jsonschema python3-yaml chromium" ;;
+        pkgs="$pkgs python3-jsonschema python3-yaml chromium"
+        # the systemd unit and the man pages (tests/blackbox/test_packaging.py)
+        pkgs="$pkgs systemd groff-base" ;;
   bench) pkgs="$pkgs libcmocka-dev python3 curl beanstalkd" ;;
   *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
 esac
