@@ -4,6 +4,7 @@
  */
 #include "dq.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +46,7 @@ static void print_usage_line(FILE *f, const dq_cmd_t *cmd)
 static void print_cmd_help(const dq_cmd_t *cmd)
 {
     print_usage_line(stdout, cmd);
-    printf("\n%s%s.\n", (char[]){(char)(cmd->summary[0] - 32), 0}, cmd->summary + 1);
+    printf("\n%c%s.\n", toupper((unsigned char)cmd->summary[0]), cmd->summary + 1);
     if (cmd->method) {
         printf("Sends %s ", cmd->method_body ? "GET (with options PUT)" : cmd->method);
         for (const char *s = cmd->path; *s; s++)
@@ -164,7 +165,7 @@ static int count_pos(const dq_cmd_t *cmd, int *required)
 /* Fills a from argv (after the command's words); DQ_OK, DQ_USAGE, or -1 for --help. */
 static int parse_args(const dq_cmd_t *cmd, int argc, char **argv, dq_args_t *a)
 {
-    int required, max = count_pos(cmd, &required);
+    int required, max = count_pos(cmd, &required), only_pos = 0;
     memset(a, 0, sizeof(*a));
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0 && cmd->rest) {
@@ -172,7 +173,11 @@ static int parse_args(const dq_cmd_t *cmd, int argc, char **argv, dq_args_t *a)
             a->nrest = argc - i - 1;
             break;
         }
-        if (argv[i][0] == '-' && argv[i][1] != '\0' && strcmp(argv[i], "--") != 0) {
+        if (strcmp(argv[i], "--") == 0 && !only_pos) { /* the rest are arguments: data "-5" */
+            only_pos = 1;
+            continue;
+        }
+        if (!only_pos && argv[i][0] == '-' && argv[i][1] != '\0') {
             int rc = parse_opt(cmd, argc, argv, &i, a);
             if (rc != 0)
                 return rc > 0 ? -1 : DQ_USAGE;

@@ -184,6 +184,7 @@ class DqCommandsTest(DqCase):
         stats = self.dq_json("stats", ch)
         self.assertEqual(stats["channelName"], ch)
         self.assertEqual(self.dq_json("publish", ch)["data"], "")
+        self.assertEqual(self.dq_json("publish", ch, "--ttl", "1m", "--", "-5")["data"], "-5")
 
     def test_publish_delayed(self):
         ch = self.chan()
