@@ -19,7 +19,7 @@ FROM debian:bookworm AS build
 # libh2o-evloop-dev does not depend on it.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        build-essential pkg-config libh2o-evloop-dev libssl-dev libcurl4-openssl-dev \
+        build-essential pkg-config libh2o-evloop-dev libssl-dev libpq-dev libcurl4-openssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./
@@ -44,7 +44,7 @@ LABEL org.opencontainers.image.title="distribuerad" \
 # already keeps dpkg from installing docs and man pages.)
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        libh2o-evloop0.13 libcurl4 tzdata \
+        libh2o-evloop0.13 libpq5 libcurl4 tzdata \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/debconf/*-old /var/lib/dpkg/*-old \
            /var/log/apt /var/log/dpkg.log \
