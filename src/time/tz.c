@@ -500,18 +500,10 @@ static void tz_free(struct tz *z)
     free(z);
 }
 
-/* Loads the zone file for a validated name. Returns a new zone, or NULL
- * with one sentence in err. */
-static struct tz *tz_load(const char *name, size_t len, char *err, size_t errlen)
+/* Loads the TZif file at path and names the zone name[0..len). Returns a
+ * new zone, or NULL with one sentence in err. */
+static struct tz *tz_load_path(const char *path, const char *name, size_t len, char *err, size_t errlen)
 {
-    const char *dir = getenv("TZDIR");
-    char path[4096];
-    if (!dir || !*dir)
-        dir = "/usr/share/zoneinfo";
-    if ((size_t)snprintf(path, sizeof path, "%s/%.*s", dir, (int)len, name) >= sizeof path) {
-        snprintf(err, errlen, "time zone directory path \"%s\" is too long", dir);
-        return NULL;
-    }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     size_t size = 0;
     uint8_t *buf = fd < 0 ? NULL : read_file(fd, &size);
@@ -535,6 +527,21 @@ static struct tz *tz_load(const char *name, size_t len, char *err, size_t errlen
     }
     z->name = xstrndup(name, len);
     return z;
+}
+
+/* Loads the zone file for a validated name from $TZDIR or the system
+ * zoneinfo. Returns a new zone, or NULL with one sentence in err. */
+static struct tz *tz_load(const char *name, size_t len, char *err, size_t errlen)
+{
+    const char *dir = getenv("TZDIR");
+    char path[4096];
+    if (!dir || !*dir)
+        dir = "/usr/share/zoneinfo";
+    if ((size_t)snprintf(path, sizeof path, "%s/%.*s", dir, (int)len, name) >= sizeof path) {
+        snprintf(err, errlen, "time zone directory path \"%s\" is too long", dir);
+        return NULL;
+    }
+    return tz_load_path(path, name, len, err, errlen);
 }
 
 /* Copies up to 64 bytes of an untrusted name into out for an error
@@ -574,21 +581,49 @@ const tz_t *tz_utc(void)
     return &utc_zone;
 }
 
+/* A zone read from an absolute path ($TZ=/path or /etc/localtime), named
+ * after the file it resolves to below the system zoneinfo when it does
+ * ("Europe/Berlin"), else after the path. It joins the cache, so
+ * tz_cleanup frees it, but tz_get never finds it: no valid name starts
+ * with '/'. */
+static const struct tz *tz_local_file(const char *path, char *err, size_t errlen)
+{
+    static const char ZONEINFO[] = "/usr/share/zoneinfo/";
+    char *real = realpath(path, NULL);
+    const char *name = path;
+    if (real && strncmp(real, ZONEINFO, sizeof ZONEINFO - 1) == 0 && real[sizeof ZONEINFO - 1])
+        name = real + sizeof ZONEINFO - 1;
+    struct tz *z = tz_load_path(path, name, strlen(name), err, errlen);
+    free(real);
+    if (z) {
+        z->next = zone_cache;
+        zone_cache = z;
+    }
+    return z;
+}
+
+/* As Go's time.Local: $TZ unset means /etc/localtime; $TZ empty, ":" or
+ * "UTC" means UTC, and so does a missing /etc/localtime; a leading ':' is dropped; an absolute path is read as a
+ * file, anything else as a zone name. What cannot be loaded is UTC (with a
+ * warning here, where Go is silent). */
 const tz_t *tz_local(void)
 {
     if (local_zone)
         return local_zone;
     const char *env = getenv("TZ");
-    local_zone = &utc_zone;
-    if (env && *env) {
-        char err[256];
-        const char *name = env[0] == ':' ? env + 1 : env;
-        const tz_t *z = tz_get(name, strlen(name), err, sizeof err);
-        if (z)
-            local_zone = z;
-        else
-            fprintf(stderr, "distribuerad: TZ=%s: %s; using UTC\n", env, err);
-    }
+    const char *name = !env ? NULL : env[0] == ':' ? env + 1 : env;
+    const tz_t *z = &utc_zone;
+    char err[256] = "";
+    if (!env && access("/etc/localtime", F_OK) == 0) /* no file: UTC, silently */
+        z = tz_local_file("/etc/localtime", err, sizeof err);
+    else if (name[0] == '/')
+        z = tz_local_file(name, err, sizeof err);
+    else if (name[0])
+        z = tz_get(name, strlen(name), err, sizeof err);
+    if (!z)
+        fprintf(stderr, "distribuerad: %s%s: %s; using UTC\n", env ? "TZ=" : "", env ? env : "/etc/localtime",
+                err);
+    local_zone = z ? z : &utc_zone;
     return local_zone;
 }
 

@@ -28,9 +28,11 @@ const tz_t *tz_get(const char *name, size_t len, char *err, size_t errlen);
 /* UTC, always available (no file needed). */
 const tz_t *tz_utc(void);
 
-/* The server's zone: $TZ if set and loadable (a leading ':' is ignored),
- * else UTC. If $TZ is set but cannot be loaded, writes a warning to stderr
- * once and uses UTC. */
+/* The server's zone, as Go's time.Local: $TZ if set (a leading ':' is
+ * ignored; an absolute path names a TZif file; empty means UTC), else
+ * /etc/localtime, else UTC. A zone that cannot be loaded writes a warning
+ * to stderr once and is UTC. Named after the zoneinfo file it resolves to
+ * ("Europe/Berlin"), else its path. */
 const tz_t *tz_local(void);
 
 /* The zone's name as given to tz_get ("UTC" for tz_utc()). */
