@@ -573,8 +573,49 @@ static void test_error_message_keeps_utf8_whole(void **state)
     }
 }
 
-int main(void)
+/* ------------------------------------------------------------------------ */
+/* The differential test's driver (tests/crondiff/run.py)                   */
+/* ------------------------------------------------------------------------ */
+
+/* "test_cron --diff": for each stdin line "start_ns 0x1f count 0x1f
+ * definition [0x1f ...]" prints the definition's fire times as
+ * tests/crondiff/robfig.go does: "E" if it is rejected, else up to count
+ * times in Unix nanoseconds, each cron_next of the one before (the first of
+ * start_ns, which is also the creation time), and "-" if there is no
+ * further time. The default zone is the server's, tz_local(). */
+static int diff_driver(void)
 {
+    static char line[1 << 16];
+    while (fgets(line, sizeof line, stdin)) {
+        char *f1 = strchr(line, '\x1f'), *f2 = f1 ? strchr(f1 + 1, '\x1f') : NULL, *end, err[512];
+        if (!f2)
+            return fprintf(stderr, "test_cron --diff: bad input line\n"), 2;
+        end = f2 + 1 + strcspn(f2 + 1, "\x1f\n");
+        ntime_t t = strtoll(line, NULL, 10);
+        int count = atoi(f1 + 1);
+        cron_t *c = cron_parse(f2 + 1, (size_t)(end - f2 - 1), t, tz_local(), err, sizeof err);
+        if (!c) {
+            puts("E");
+            continue;
+        }
+        for (int i = 0; i < count; i++) {
+            t = cron_next(c, t);
+            printf(i ? " %s" : "%s", t == NTIME_MAX ? "-" : "");
+            if (t == NTIME_MAX)
+                break;
+            printf("%lld", (long long)t);
+        }
+        putchar('\n');
+        cron_free(c);
+    }
+    tz_cleanup();
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 2 && strcmp(argv[1], "--diff") == 0)
+        return diff_driver();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_error_message_keeps_utf8_whole),
         cmocka_unit_test(test_parse_errors), cmocka_unit_test(test_parse_lengths),
