@@ -12,6 +12,8 @@ case "$what" in
   test) pkgs="$pkgs libjansson-dev libcmocka-dev python3 curl valgrind clang libclang-rt-14-dev openssl prometheus util-linux"
         # the PostgreSQL store's tests; libfaketime moves a server's clock
         pkgs="$pkgs postgresql-15 faketime"
+        # tests/crondiff: our cron against robfig/cron's, built offline from Debian's source
+        pkgs="$pkgs golang-go golang-github-robfig-cron-dev"
         # the OpenAPI checks, deploy/ checks and the dashboard's browser test
         pkgs="$pkgs python3-jsonschema python3-yaml chromium"
         # the systemd unit and the man pages (tests/blackbox/test_packaging.py)

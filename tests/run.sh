@@ -46,6 +46,15 @@ if [ "$mode" != blackbox-only ]; then
     done
 fi
 
+# Cron against robfig/cron v3 (needs Go; not under valgrind, where the Go
+# reference program would be slow and is no code of ours).
+if [ "$mode" = all ] || [ "$mode" = unit-only ]; then
+    python3 tests/crondiff/run.py "$B" >"$log" 2>&1
+    rc=$?
+    if [ "$rc" -ne 0 ]; then cat "$log"; else grep '^crondiff:' "$log"; fi
+    count
+fi
+
 if [ "$mode" = all ] || [ "$mode" = blackbox-only ] || [ "$mode" = valgrind ]; then
     extra=""
     [ "$mode" = valgrind ] && extra="--valgrind"

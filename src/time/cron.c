@@ -239,7 +239,9 @@ static int parse_value(const struct parser *p, const struct field_def *f, const 
             return 0;
         }
     if (parse_int(s, n, out))
-        return 0;
+        return *out <= f->max ? 0
+                              : parse_error(p, "%s %.*s out of range %d-%d", f->what, utf8_prefix(s, n, 40), s,
+                                            f->min, f->max);
     if (f->names)
         return parse_error(p, "%s \"%.*s\" is not a number or a name (%s)", f->what, utf8_prefix(s, n, 40), s,
                            f == &FIELDS[F_MONTH] ? "JAN-DEC" : "SUN-SAT");

@@ -259,13 +259,23 @@ static void test_local_zone(void **state)
     (void)state;
     const char *saved = getenv("TZ");
     char *copy = saved ? strdup(saved) : NULL;
-    unsetenv("TZ");
+    unsetenv("TZ"); /* /etc/localtime, as Go's time.Local; UTC without it */
+    tz_cleanup();
+    if (access("/etc/localtime", F_OK) != 0)
+        assert_ptr_equal(tz_local(), tz_utc());
+    else
+        assert_true(tz_local() != tz_utc() && tz_name(tz_local())[0] != '\0');
+    setenv("TZ", "", 1);
     tz_cleanup();
     assert_ptr_equal(tz_local(), tz_utc());
     setenv("TZ", ":Asia/Kolkata", 1);
     tz_cleanup();
     assert_string_equal(tz_name(tz_local()), "Asia/Kolkata");
     assert_ptr_equal(tz_local(), tz_local());
+    setenv("TZ", "/usr/share/zoneinfo/Asia/Kathmandu", 1); /* a file, named after its zone */
+    tz_cleanup();
+    assert_string_equal(tz_name(tz_local()), "Asia/Kathmandu");
+    assert_int_equal(tz_offset_at(tz_local(), 1700000000), 5 * 3600 + 45 * 60);
     setenv("TZ", "Mars/Olympus", 1); /* warns on stderr once, then UTC */
     tz_cleanup();
     assert_ptr_equal(tz_local(), tz_utc());
