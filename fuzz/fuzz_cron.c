@@ -8,7 +8,8 @@
  *   - "first fire strictly after": from one nanosecond before a fire time,
  *     and from a point between two fire times, the next fire is that one;
  *   - a spec without "@every" fires on whole minutes;
- *   - "@every d" fires at created_at + k*d: equal gaps.
+ *   - "@every d" fires on whole seconds, created_at's whole second + k*d:
+ *     equal gaps.
  * The error buffer is an exact-size heap buffer of the size handle_job_add
  * passes (ASan sees an overrun) and must hold a non-empty sentence on
  * failure, valid UTF-8 when the spec is (it ends up in a JSON error body).
@@ -80,8 +81,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fail("a fire time is not after the time given", data, size, fires, n);
         if (!every && t % MINUTE_NS != 0)
             fail("a five-field spec fired off a whole minute", data, size, fires, n);
-        if (every && n >= 2 && t - fires[n - 2] != fires[0] - created_at)
-            fail("@every fires are not evenly spaced from created_at", data, size, fires, n);
+        if (every && (t % NTIME_NS_PER_S != 0 || (n >= 3 && t - fires[n - 2] != fires[1] - fires[0])))
+            fail("@every fires are not evenly spaced whole seconds", data, size, fires, n);
+        if (every && n == 1 && (t - created_at / NTIME_NS_PER_S * NTIME_NS_PER_S) % NTIME_NS_PER_S != 0)
+            fail("@every does not start from created_at's whole second", data, size, fires, n);
         if (cron_next(c, t - 1) != t)
             fail("the first fire after t-1ns is not t", data, size, fires, n);
         if (n >= 2 && cron_next(c, fires[n - 2] + (t - fires[n - 2]) / 2) != t)

@@ -141,7 +141,7 @@ class Server:
             self.port = free_port()
             if self.env is None:
                 env = dict(os.environ)
-                env.pop("TZ", None)  # the server's zone is then UTC
+                env["TZ"] = "UTC"  # else the server's zone is /etc/localtime's
             else:
                 env = self.env
             with open(self.log_path, "ab") as logf:
