@@ -1271,9 +1271,11 @@ class LogDefectTest(DurabilityCase):
         self.assertEqual(os.path.getsize(path), recs[4][0])
 
     def test_issue_job_fires_and_delayed_event_keep_order(self):
-        """Two @every 2s jobs created pipelined fire in one tick, and an
-        event due just after the second fire's time becomes visible in
-        that tick too: J1, J2, S live, and the same after a restart."""
+        """Two @every 2s jobs created pipelined fire in one tick (on the
+        same whole second, or a second apart if their creations straddle
+        one), and an event due just after the second fire's time becomes
+        visible in that tick too: J1, J2, S live, and the same after a
+        restart."""
         d = self.data_dir()
         srv = self.start(d)
         ch = self.chan("order")
@@ -1290,8 +1292,8 @@ class LogDefectTest(DurabilityCase):
                 got += chunk
         jobs = sorted(self.req("GET", self.jobs_path(ch)).json["jobs"], key=lambda j: j["jobID"])
         j1, j2 = (ts_ns(j["nextRunAt"]) for j in jobs)
-        self.assertLess(j1, j2, "the jobs were created at the same instant: %r" % jobs)
-        self.assertLess(j2 - j1, 100 * MS, "the jobs were not created one right after the other")
+        self.assertLessEqual(j1, j2, "J2 fires before J1: %r" % jobs)
+        self.assertLessEqual(j2 - j1, S, "the jobs were not created one right after the other")
         self.publish(ch, {"data": "S", "publishAt": bb.fmt_ts(j2 + 20000)})  # 20 us after J2's time
         time.sleep(max(0.0, (j2 - now_ns()) / S) + 0.3)
         before = [(e["eventID"], e["data"]) for e in self.listing(ch)["events"]]
