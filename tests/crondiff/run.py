@@ -176,7 +176,10 @@ class Generator:
         if k == 3:
             return " ".join(s.split()[:-1])
         if k == 4:
-            pos = r.randint(0, len(s))
+            # not inside a zone name: Distribuerad refuses names like "Asia//Kolkata" or
+            # "./UTC" (documented), which Go would open
+            start = s.index(" ") + 1 if s.startswith(("CRON_TZ=", "TZ=")) and " " in s else 0
+            pos = r.randint(start, len(s))
             return s[:pos] + r.choice("-/,*?xX@=#0") + s[pos:]
         return s.upper()
 
