@@ -106,7 +106,8 @@ clean:
 # Container image and Kubernetes manifests (see tests/image/):
 #   make image-test     as root: build ./Dockerfile with podman, run the image
 #                       under chroot, walk the API, restart, report sizes
-#   make manifest-test  validate deploy/kubernetes against the Kubernetes schemas
+#   make manifest-test  validate deploy/kubernetes and deploy/kubernetes/postgres
+#                       against the Kubernetes schemas
 .PHONY: image-test manifest-test
 image-test:
 	@tests/image/run.sh

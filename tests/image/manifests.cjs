@@ -1,7 +1,9 @@
-// tests/image/manifests.cjs -- checks deploy/kubernetes (run by test_manifests).
+// tests/image/manifests.cjs -- checks deploy/kubernetes and
+// deploy/kubernetes/postgres (run by test_manifests).
 //
-// Usage: node manifests.cjs NODE_MODULES_DIR MANIFEST_DIR BINARY DOCKERFILE
+// Usage: node manifests.cjs NODE_MODULES_DIR BINARY DOCKERFILE MANIFEST_DIR...
 //
+// For each MANIFEST_DIR (its check names start with the folder's name):
 // 1. Every object in every *.yaml of MANIFEST_DIR (but kustomization.yaml)
 //    validates against the Kubernetes API schemas of the npm package
 //    kubernetes-models (types, required fields, enums, formats).
@@ -12,6 +14,11 @@
 // 3. The manifests agree with the binary and the image: probe paths, the
 //    port (from `BINARY -help`), the data directory and volume (the image's
 //    DISTRIBUERAD_DATA_DIR), the user, the environment names, the Secret.
+//    A folder with a StatefulSet is the one-process server on a volume; one
+//    with a Deployment is replicas on PostgreSQL: several of them, a rolling
+//    update that never drops below the replica count, the database URL from
+//    a required Secret, no data volume, a PodDisruptionBudget that lets one
+//    pod go at a time.
 // Prints one line per check and "manifests: N passed, M failed".
 "use strict";
 const fs = require("fs");
@@ -19,7 +26,9 @@ const path = require("path");
 const { execFileSync } = require("child_process");
 const { createRequire } = require("module");
 
-const [nodeModules, dir, binary, dockerfile] = process.argv.slice(2);
+const [nodeModules, binary, dockerfile, ...dirs] = process.argv.slice(2);
+let dir = null;
+let prefix = "";
 const need = createRequire(path.join(nodeModules, "noop.js"));
 const YAML = need("yaml");
 let passed = 0;
@@ -27,6 +36,7 @@ let failed = 0;
 let skipped = 0;
 
 function check(name, ok, detail) {
+  name = prefix + name;
   if (ok) {
     passed++;
     console.log(`ok   ${name}`);
@@ -36,6 +46,7 @@ function check(name, ok, detail) {
   }
 }
 function skip(name, why) {
+  name = prefix + name;
   skipped++;
   console.log(`SKIP ${name} -- ${why}`);
 }
@@ -182,26 +193,17 @@ function portNumber(port, container) {
   return p ? p.containerPort : NaN;
 }
 
-function checkAgreement(objects) {
-  const flags = helpFlags();
-  const image = imageConfig();
-  check("-help lists -port, -data-dir, -address with their env names",
-    ["port", "data-dir", "address"].every((f) => flags[f] && flags[f].env));
-  const sts = byKind(objects, "StatefulSet")[0];
-  const svc = byKind(objects, "Service")[0];
-  const secret = byKind(objects, "Secret")[0];
-  check("one StatefulSet and one Service", sts && svc);
-  if (!sts || !svc) return;
-  const pod = sts.spec.template.spec;
+// The checks every workload shares: the port, the probes, the user and its
+// lockdown, the environment names, the optional auth token.
+function checkPod(w, svc, secrets, flags, image) {
+  const pod = w.spec.template.spec;
   const c = pod.containers[0];
   const env = Object.fromEntries((c.env || []).map((e) => [e.name, e]));
   const envValue = (flag) => (env[flags[flag].env] && env[flags[flag].env].value);
 
-  check("one replica", sts.spec.replicas === 1, `replicas ${sts.spec.replicas}`);
-  check("StatefulSet selector matches its pod labels",
-    sameLabels(sts.spec.selector.matchLabels, sts.spec.template.metadata.labels));
-  check("Service selector matches the pod labels", sameLabels(svc.spec.selector, sts.spec.template.metadata.labels));
-  check("serviceName names the Service", sts.spec.serviceName === svc.metadata.name);
+  check(`${w.kind} selector matches its pod labels`,
+    sameLabels(w.spec.selector.matchLabels, w.spec.template.metadata.labels));
+  check("Service selector matches the pod labels", sameLabels(svc.spec.selector, w.spec.template.metadata.labels));
 
   // Port: the binary's default (or the DISTRIBUERAD_PORT the manifest sets),
   // also what the image EXPOSEs.
@@ -221,19 +223,6 @@ function checkAgreement(objects) {
   probe("liveness", c.livenessProbe, "/healthz");
   probe("readiness", c.readinessProbe, "/readyz");
   if (c.startupProbe) probe("startup", c.startupProbe, "/healthz");
-
-  // Data: the directory the server will use (manifest env, else the image's
-  // ENV, else the binary's default from the working directory) is the mount
-  // of the PersistentVolumeClaim, and a VOLUME of the image.
-  const dataDir = path.posix.resolve(image.workdir,
-    envValue("data-dir") || image.env[flags["data-dir"].env] || flags["data-dir"].def);
-  const mount = (c.volumeMounts || []).find((m) => m.mountPath === dataDir);
-  check(`a volume is mounted at the data directory ${dataDir}`, !!mount, JSON.stringify(c.volumeMounts));
-  const claims = (sts.spec.volumeClaimTemplates || []).map((t) => t.metadata.name);
-  check("the data volume is a PersistentVolumeClaim", mount && claims.includes(mount.name), claims.join(" "));
-  const claim = (sts.spec.volumeClaimTemplates || []).find((t) => mount && t.metadata.name === mount.name);
-  check("the data claim requests storage", claim && claim.spec.resources.requests.storage);
-  check(`the image declares VOLUME ${dataDir}`, image.volumes.includes(dataDir), image.volumes.join(" "));
   check("in-memory mode is off", !/^(true|1|t)$/i.test(envValue("in-memory") || flags["in-memory"].def));
 
   // Security: as the image's user, locked down.
@@ -247,6 +236,7 @@ function checkAgreement(objects) {
   check("capabilities drop ALL", ((csc.capabilities || {}).drop || []).includes("ALL"));
   check("seccomp RuntimeDefault",
     ((csc.seccompProfile || psc.seccompProfile) || {}).type === "RuntimeDefault");
+  check("automountServiceAccountToken false", pod.automountServiceAccountToken === false);
   check("terminationGracePeriodSeconds covers the graceful stop (>= 10 s)",
     (pod.terminationGracePeriodSeconds ?? 30) >= 10);
   const res = c.resources || {};
@@ -262,13 +252,94 @@ function checkAgreement(objects) {
     else check(`env ${name} is a flag of the binary`, false, "not in -help");
   }
 
-  // The auth token: from the Secret that secret.yaml shows, optional.
-  const ref = env.DISTRIBUERAD_AUTH_TOKEN && env.DISTRIBUERAD_AUTH_TOKEN.valueFrom &&
-    env.DISTRIBUERAD_AUTH_TOKEN.valueFrom.secretKeyRef;
+  // The auth token: from a Secret, optional (shown in deploy/kubernetes's
+  // secret.yaml, which a folder of its own may repeat).
+  const ref = secretRef(env, "DISTRIBUERAD_AUTH_TOKEN");
   check("DISTRIBUERAD_AUTH_TOKEN comes from a Secret, optional", ref && ref.optional === true);
-  check("secret.yaml has that Secret and key",
-    ref && secret && secret.metadata.name === ref.name &&
-      Object.keys({ ...(secret.stringData || {}), ...(secret.data || {}) }).includes(ref.key));
+  check("an example Secret has that name and key", ref && hasSecretKey(secrets, ref),
+    ref && `${ref.name}/${ref.key}`);
+  return { pod, c, env, envValue };
+}
+
+function secretRef(env, name) {
+  return env[name] && env[name].valueFrom && env[name].valueFrom.secretKeyRef;
+}
+
+function hasSecretKey(secrets, ref) {
+  return secrets.some((s) => s.metadata.name === ref.name &&
+    Object.keys({ ...(s.stringData || {}), ...(s.data || {}) }).includes(ref.key));
+}
+
+// The one-process server: a StatefulSet of one replica on a volume.
+function checkStatefulSet(sts, svc, secrets, flags, image) {
+  const { c, envValue } = checkPod(sts, svc, secrets, flags, image);
+  check("one replica", sts.spec.replicas === 1, `replicas ${sts.spec.replicas}`);
+  check("serviceName names the Service", sts.spec.serviceName === svc.metadata.name);
+
+  // Data: the directory the server will use (manifest env, else the image's
+  // ENV, else the binary's default from the working directory) is the mount
+  // of the PersistentVolumeClaim, and a VOLUME of the image.
+  const dataDir = path.posix.resolve(image.workdir,
+    envValue("data-dir") || image.env[flags["data-dir"].env] || flags["data-dir"].def);
+  const mount = (c.volumeMounts || []).find((m) => m.mountPath === dataDir);
+  check(`a volume is mounted at the data directory ${dataDir}`, !!mount, JSON.stringify(c.volumeMounts));
+  const claims = (sts.spec.volumeClaimTemplates || []).map((t) => t.metadata.name);
+  check("the data volume is a PersistentVolumeClaim", mount && claims.includes(mount.name), claims.join(" "));
+  const claim = (sts.spec.volumeClaimTemplates || []).find((t) => mount && t.metadata.name === mount.name);
+  check("the data claim requests storage", claim && claim.spec.resources.requests.storage);
+  check(`the image declares VOLUME ${dataDir}`, image.volumes.includes(dataDir), image.volumes.join(" "));
+}
+
+// Replicas on PostgreSQL: a Deployment, the URL from a Secret, a budget.
+function checkDeployment(dep, svc, secrets, pdbs, flags, image) {
+  const { c, env, envValue } = checkPod(dep, svc, secrets, flags, image);
+  const replicas = dep.spec.replicas ?? 1;
+  check("several replicas (3)", replicas === 3, `replicas ${replicas}`);
+  const ru = (dep.spec.strategy || {}).rollingUpdate || {};
+  check("rolling update: maxUnavailable 0, maxSurge 1",
+    dep.spec.strategy && dep.spec.strategy.type === "RollingUpdate" && ru.maxUnavailable === 0 && ru.maxSurge === 1,
+    JSON.stringify(dep.spec.strategy));
+  check("-database-url is a flag of the binary, read from DISTRIBUERAD_DATABASE_URL",
+    flags["database-url"] && flags["database-url"].env === "DISTRIBUERAD_DATABASE_URL");
+  const ref = secretRef(env, "DISTRIBUERAD_DATABASE_URL");
+  check("DISTRIBUERAD_DATABASE_URL comes from a Secret, required", ref && ref.optional !== true,
+    JSON.stringify(env.DISTRIBUERAD_DATABASE_URL));
+  check("secret.yaml has that Secret and key", ref && hasSecretKey(secrets, ref), ref && `${ref.name}/${ref.key}`);
+  const example = ref && secrets.filter((s) => s.metadata.name === ref.name)
+    .map((s) => (s.stringData || {})[ref.key]).find((u) => u);
+  check("the example URL asks for a writable host (target_session_attrs=read-write)",
+    example && /target_session_attrs=read-write/.test(example), example);
+  const pool = Number(envValue("database-pool") || (flags["database-pool"] || {}).def);
+  check("-database-pool is a positive number", pool >= 1, String(pool));
+  check("no data volume: the state is in the database",
+    !(c.volumeMounts || []).length && !(dep.spec.template.spec.volumes || []).length);
+  check("the data directory is not set", !envValue("data-dir"));
+
+  const pdb = pdbs.find((p) => sameLabels(p.spec.selector.matchLabels, dep.spec.template.metadata.labels));
+  check("a PodDisruptionBudget selects the pods", !!pdb);
+  if (!pdb) return;
+  const allowed = pdb.spec.minAvailable !== undefined ? replicas - pdb.spec.minAvailable : pdb.spec.maxUnavailable;
+  check("the budget lets exactly one pod go at a time", allowed === 1,
+    JSON.stringify({ minAvailable: pdb.spec.minAvailable, maxUnavailable: pdb.spec.maxUnavailable }));
+}
+
+function checkAgreement(objects) {
+  const flags = helpFlags();
+  const image = imageConfig();
+  check("-help lists -port, -data-dir, -address with their env names",
+    ["port", "data-dir", "address"].every((f) => flags[f] && flags[f].env));
+  const sts = byKind(objects, "StatefulSet");
+  const deps = byKind(objects, "Deployment");
+  const svc = byKind(objects, "Service")[0];
+  const secrets = byKind(objects, "Secret");
+  // The auth Secret is shown once, in deploy/kubernetes/secret.yaml.
+  const top = path.join(dir, "..", "secret.yaml");
+  if (path.basename(dir) !== "kubernetes" && fs.existsSync(top))
+    for (const doc of YAML.parseAllDocuments(fs.readFileSync(top, "utf8"))) secrets.push(doc.toJS());
+  check("one workload (a StatefulSet or a Deployment) and one Service", sts.length + deps.length === 1 && svc);
+  if (sts.length + deps.length !== 1 || !svc) return;
+  if (sts.length) checkStatefulSet(sts[0], svc, secrets, flags, image);
+  else checkDeployment(deps[0], svc, secrets, byKind(objects, "PodDisruptionBudget"), flags, image);
 }
 
 function checkKustomization() {
@@ -284,9 +355,13 @@ function checkKustomization() {
   check("kustomization: sets the distribuerad image's tag", img && img.newTag);
 }
 
-const objects = loadObjects();
-validateSchemas(objects);
-checkAgreement(objects);
-checkKustomization();
+for (const d of dirs) {
+  dir = d;
+  prefix = `${dir}: `;
+  const objects = loadObjects();
+  validateSchemas(objects);
+  checkAgreement(objects);
+  checkKustomization();
+}
 console.log(`manifests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
 process.exit(failed ? 1 : 0);
