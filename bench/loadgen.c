@@ -49,8 +49,8 @@
 #define MAX_HEAD 65536
 
 enum kind { K_PUBLISH, K_BATCH, K_LOCK, K_DELETE, K_ACQUIRE, K_GET };
-enum scenario { S_PUBLISH, S_BATCH, S_LOCKDEL, S_ACQDEL, S_GET, S_MIXED };
-static const char *const scenario_names[] = {"publish", "batch", "lockdel", "acqdel", "get", "mixed"};
+enum scenario { S_PUBLISH, S_BATCH, S_LOCKDEL, S_ACQDEL, S_GET, S_MIXED, S_CONSUME };
+static const char *const scenario_names[] = {"publish", "batch", "lockdel", "acqdel", "get", "mixed", "consume"};
 
 static struct {
     struct sockaddr_storage addr;
@@ -262,8 +262,11 @@ static int next_request(conn_t *c)
         return K_GET;
     case S_LOCKDEL: /* publish -> lock it -> delete it */
     case S_ACQDEL:  /* publish -> acquire the oldest -> delete it */
+    case S_CONSUME: /* acquire the oldest -> delete it (a filled queue) */
         if (c->qn)
             return -1;
+        if (c->step == 0 && opt.scenario == S_CONSUME)
+            c->step = 1;
         if (c->step == 0) {
             buf_add(&c->w, publish_req, publish_req_len);
             return K_PUBLISH;
@@ -371,7 +374,7 @@ static void on_response(conn_t *c, int kind, int status, const char *body, size_
         break;
     case K_ACQUIRE: {
         int n;
-        if (opt.scenario == S_ACQDEL) {
+        if (opt.scenario == S_ACQDEL || opt.scenario == S_CONSUME) {
             c->ntodo = 0;
             n = take_acquired(c, body, len);
             if (n > 0) {
@@ -392,7 +395,7 @@ static void on_response(conn_t *c, int kind, int status, const char *body, size_
     case K_DELETE:
         if (measuring) {
             st.deleted++;
-            st.cycles += opt.scenario == S_LOCKDEL || opt.scenario == S_ACQDEL;
+            st.cycles += opt.scenario == S_LOCKDEL || opt.scenario == S_ACQDEL || opt.scenario == S_CONSUME;
         }
         c->step = 0;
         break;
@@ -647,9 +650,10 @@ static void usage(void)
     fprintf(stderr,
             "usage: loadgen -p PORT [options]\n"
             "  -a ADDR   loopback address of the server (127.0.0.1; others are refused)\n"
-            "  -s NAME   scenario: publish | batch | lockdel | acqdel | get | mixed (publish)\n"
-            "            lockdel: publish, lock it, delete it;  acqdel: publish, acquire\n"
-            "            the oldest, delete it (cycles keep the queue length steady);\n"
+            "  -s NAME   scenario: publish | batch | lockdel | acqdel | consume | get | mixed\n"
+            "            (publish); lockdel: publish, lock it, delete it;  acqdel: publish,\n"
+            "            acquire the oldest, delete it (cycles keep the queue length steady);\n"
+            "            consume: acquire the oldest, delete it (fill the queue first);\n"
             "            mixed: producers publish, -m consumers acquire -x and delete\n"
             "  -c N      connections (50)            -P N  pipelining depth (1)\n"
             "  -d SECS   measured duration (5)       -w SECS  warm-up, not measured (1)\n"
