@@ -18,7 +18,7 @@ case "$what" in
         pkgs="$pkgs python3-jsonschema python3-yaml chromium"
         # the systemd unit and the man pages (tests/blackbox/test_packaging.py)
         pkgs="$pkgs systemd groff-base" ;;
-  bench) pkgs="$pkgs libcmocka-dev python3 curl beanstalkd" ;;
+  bench) pkgs="$pkgs libcmocka-dev python3 curl beanstalkd postgresql-15" ;;
   *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
 esac
 # npm packages of tests/ui (playwright-core, the OpenAPI meta-schemas), as

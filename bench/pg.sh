@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# bench/pg.sh -- the PostgreSQL store against pgbench on the same database in
+# the same run (about a minute), ending in one table of ratios and the
+# architecture's targets for it. See docs/performance.md and docs/scale-out.md.
+#
+# One throwaway PostgreSQL 15 (tests/pg/pgctl.sh: Unix socket, fsync off, so
+# both sides pay the same commit and neither a disk's fsync). References,
+# run by pgbench with prepared statements at the same concurrency as the
+# HTTP clients:
+#   INSERT  a bare one-row INSERT into a table with a bigserial key
+#   UPDATE  a bare UPDATE by primary key of one of 100 000 rows
+# Distribuerad on that database (schema "bench", default pool), driven by
+# out/loadgen: publish; consume (acquire the oldest + delete it, from a
+# filled queue); batches of 1 000; three replicas on the same schema at the
+# same total concurrency against one; and wakeup.py: an acquire parked on
+# one replica, a publish through another, the time to the answer.
+#
+# Usage: bench/pg.sh   (make bench runs it after run.sh; make -C bench pg alone)
+#   BENCH_SECS=N      seconds per throughput run (default 3, after 1 s of warm-up)
+#   BENCH_PG_CONNS=N  concurrency of both sides (default 12: HTTP connections,
+#                     pgbench clients; three replicas get N/3 each)
+#   BENCH_KEEP=1      keep the work directory (server logs, raw outputs)
+# While the server does not yet serve from PostgreSQL (it exits after
+# migrating), the references are measured and the rest is reported as not
+# run. Every process started here is stopped on any way out.
+set -u
+cd "$(dirname "$0")"
+BIN=../distribuerad
+O=out
+SECS=${BENCH_SECS:-3}
+C=${BENCH_PG_CONNS:-12}
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+W=$(mktemp -d /tmp/distribuerad-pgbench.XXXXXX)
+PIDS=""
+DB=""
+ROWS=()
+
+cleanup() {
+    for p in $PIDS; do kill "$p" 2>/dev/null; done
+    for p in $PIDS; do wait "$p" 2>/dev/null; done
+    [ -n "$DB" ] && ../tests/pg/pgctl.sh stop "$DB"
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: work files kept in $W" >&2; else rm -rf "$W"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { printf '%s bench pg: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "$*"; exit 1; }
+for t in "$BIN" $O/loadgen; do [ -x "$t" ] || die "$t is missing; run make bench"; done
+[ -x "$PGBIN/initdb" ] && [ -x "$PGBIN/pgbench" ] ||
+    die "needs PostgreSQL 15 and pgbench (scripts/deps.sh bench installs postgresql-15)"
+forget() { local p np=""; for p in $PIDS; do [ "$p" = "$1" ] || np="$np $p"; done; PIDS=$np; }
+kv() { sed -nE "s/.*(^| )$2=([^ ]*).*/\2/p" <<<"$1" | head -n 1; }
+calc() { awk "BEGIN {printf \"$1\", $2}" 2>/dev/null || echo -; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "-"}'; }
+met() { awk "BEGIN {print ($1) ? \"yes\" : \"NO\"}" 2>/dev/null || echo -; }
+fmt() { awk -v v="$1" 'BEGIN {s = sprintf("%.0f", v); r = ""; while (length(s) > 3) {r = " " substr(s, length(s) - 2) r; s = substr(s, 1, length(s) - 3)} print s r}'; }
+row() { ROWS+=("$1|$2|$3|$4|$5|$6"); }
+
+# run OUTFILE CMD...: a tool in the background, waited for, so a signal
+# reaches the trap at once and the tool is stopped with the rest.
+run() {
+    local out=$1; shift
+    "$@" >"$out" 2>>"$W/tools.err" &
+    local p=$!
+    PIDS="$PIDS $p"
+    wait "$p"
+    local rc=$?
+    forget "$p"
+    [ $rc -eq 0 ] || log "$(basename "$1") exited $rc: $(tail -n 3 "$W/tools.err" | tr '\n' ' ')"
+    return $rc
+}
+
+# lg VAR LOADGEN-ARGS...: one loadgen run against 127.0.0.1, its line in VAR.
+lg() {
+    local var=$1; shift
+    run "$W/lg.out" $O/loadgen -a 127.0.0.1 "$@"
+    printf -v "$var" '%s' "$(cat "$W/lg.out")"
+}
+
+# ---------------------------------------------------------------------------
+# The database and the references.
+log "machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); concurrency $C, ${SECS}s a run"
+DB=$(../tests/pg/pgctl.sh start) || die "the throwaway PostgreSQL did not start"
+URL=$(../tests/pg/pgctl.sh url "$DB")
+sql() { "$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 "$URL" -c "$1"; }
+sql "CREATE SCHEMA ref;
+     CREATE TABLE ref.ins (id bigserial PRIMARY KEY, channel text NOT NULL, data bytea NOT NULL,
+                           published_at bigint NOT NULL);
+     CREATE TABLE ref.kv (k int PRIMARY KEY, v bigint NOT NULL);
+     INSERT INTO ref.kv SELECT g, 0 FROM generate_series(1, 100000) g;" &&
+    sql "VACUUM ANALYZE ref.kv" || die "cannot make the reference tables"
+# The same 16 bytes of data as loadgen's events.
+printf '%s\n' "INSERT INTO ref.ins (channel, data, published_at) VALUES ('bench', '\\x30313233343536373839616263646566', 0);" >"$W/insert.sql"
+printf '%s\n' '\set k random(1, 100000)' 'UPDATE ref.kv SET v = v + 1 WHERE k = :k;' >"$W/update.sql"
+
+# pgb VAR SCRIPT: 1 s of warm-up, then SECS measured; tps into VAR.
+pgb() {
+    local var=$1 script=$2
+    run "$W/pgb.out" "$PGBIN/pgbench" -n -M prepared -c "$C" -j 2 -T 1 -f "$script" "$URL" || return 1
+    run "$W/pgb.out" "$PGBIN/pgbench" -n -M prepared -c "$C" -j 2 -T "$SECS" -f "$script" "$URL" || return 1
+    printf -v "$var" '%s' "$(sed -nE 's/^tps = ([0-9.]+).*/\1/p' "$W/pgb.out" | head -n 1)"
+}
+
+# ---------------------------------------------------------------------------
+# The servers: start NAME starts one on the database, sets SPID and SPORT;
+# returns 1 if it exits before it listens.
+LIMITS=()
+"$BIN" --help 2>&1 | grep -q -- '-max-channel-events' && LIMITS+=(-max-channel-events 1000000000)
+"$BIN" --help 2>&1 | grep -q -- '-max-events' && LIMITS+=(-max-events 1000000000)
+start() {
+    local name=$1
+    : >"$W/$name.log"
+    "$BIN" -database-url "$URL" -database-schema bench -address 127.0.0.1 -port 0 "${LIMITS[@]}" \
+        >>"$W/$name.log" 2>&1 &
+    SPID=$!
+    PIDS="$PIDS $SPID"
+    SPORT=""
+    for _ in $(seq 300); do
+        SPORT=$(sed -nE 's#.*listening on http://[^ ]*:([0-9]+).*#\1#p' "$W/$name.log" | head -n 1)
+        [ -n "$SPORT" ] && return 0
+        kill -0 "$SPID" 2>/dev/null || break
+        sleep 0.05
+    done
+    forget "$SPID"
+    return 1
+}
+stop() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; forget "$1"; }
+
+log "pgbench: bare one-row INSERT, $C clients"
+pgb INS "$W/insert.sql" || die "pgbench INSERT failed"
+SERVES=1
+if ! start r1; then
+    SERVES=0
+    WHY=$(tail -n 1 "$W/r1.log" | sed -E 's/^[0-9T:.Z-]+ (error )?//')
+    log "the server does not serve from PostgreSQL: $WHY"
+    log "pgbench: bare UPDATE by key, $C clients"
+    pgb UPD "$W/update.sql" || die "pgbench UPDATE failed"
+fi
+
+if [ "$SERVES" = 1 ]; then
+    R1=$SPID P1=$SPORT
+    log "distribuerad: single publish, $C connections"
+    lg PUB -p "$P1" -s publish -c "$C" -d "$SECS" -q pub
+    log "pgbench: bare UPDATE by key, $C clients"
+    pgb UPD "$W/update.sql" || die "pgbench UPDATE failed"
+    # Enough queued for the warm-up and the run at up to 20 k pairs/s.
+    FILL=$(( (SECS + 2) * 20 ))
+    log "distribuerad: acquire + delete from a queue of $FILL 000, $C connections"
+    lg IGNORED -p "$P1" -s batch -b 1000 -c 4 -n "$FILL" -q cons
+    lg CONS -p "$P1" -s consume -c "$C" -d "$SECS" -q cons
+    log "distribuerad: batches of 1 000, 4 connections"
+    lg BATCH -p "$P1" -s batch -b 1000 -c 4 -d "$SECS" -q batch
+
+    log "distribuerad: three replicas on one schema, $C connections in all"
+    start r2 || die "a second replica did not start: $(tail -n 1 "$W/r2.log")"
+    R2=$SPID P2=$SPORT
+    start r3 || die "a third replica did not start: $(tail -n 1 "$W/r3.log")"
+    R3=$SPID P3=$SPORT
+    lg ONE -p "$P1" -s publish -c "$C" -d "$SECS" -q rep
+    per=$(( (C + 2) / 3 ))
+    i=0 LGS=""
+    for p in "$P1" "$P2" "$P3"; do
+        i=$((i + 1))
+        $O/loadgen -a 127.0.0.1 -p "$p" -s publish -c "$per" -d "$SECS" -q rep >"$W/rep$i" 2>>"$W/tools.err" &
+        LGS="$LGS $!"
+    done
+    PIDS="$PIDS $LGS"
+    for p in $LGS; do wait "$p"; forget "$p"; done
+    THREE=$(cat "$W/rep1" "$W/rep2" "$W/rep3" | awk '{for (i = 1; i <= NF; i++) if ($i ~ /^rate=/) {sub("rate=", "", $i); s += $i}} END {print s + 0}')
+    THREE_ERR=$(cat "$W/rep1" "$W/rep2" "$W/rep3" | awk '{for (i = 1; i <= NF; i++) if ($i ~ /^(non2xx|errors)=/) {sub(/.*=/, "", $i); s += $i}} END {print s + 0}')
+
+    log "wake-up: acquire parked on replica 2, publish through replica 3, 200 rounds"
+    run "$W/wake" python3 wakeup.py -a "$P2" -b "$P3" -n 200 -q wake || true
+    WAKE=$(cat "$W/wake")
+    stop "$R1"; stop "$R2"; stop "$R3"
+fi
+
+# ---------------------------------------------------------------------------
+# The table.
+if [ "$SERVES" = 1 ]; then
+    P=$(kv "$PUB" rate)
+    row "publish, $C conns (events/s)" "$(fmt "$P")" "INSERT $(fmt "$INS") tps" "$(ratio "$P" "$INS")" ">= 0.7 x INSERT" "$(met "$P >= 0.7 * $INS")"
+    row "  publish latency p50 / p99 (us)" "$(kv "$PUB" p50_us) / $(kv "$PUB" p99_us)" "" "" "" ""
+    A=$(kv "$CONS" cycle_rate)
+    row "acquire + delete, $C conns (pairs/s)" "$(fmt "$A")" "UPDATE $(fmt "$UPD") tps" "$(ratio "$A" "$UPD")" ">= 0.3 x UPDATE" "$(met "$A >= 0.3 * $UPD")"
+    row "  empty acquires (queue ran dry)" "$(kv "$CONS" empty_acquires)" "" "" "0" "$(met "$(kv "$CONS" empty_acquires) == 0")"
+    B=$(kv "$BATCH" publish_rate)
+    row "batches of 1 000, 4 conns (events/s)" "$(fmt "$B")" "INSERT $(fmt "$INS") rows/s" "$(ratio "$B" "$INS")" ">= 50 000" "$(met "$B >= 50000")"
+    row "  batch latency p50 / p99 (ms)" "$(calc "%.1f / %.1f" "$(kv "$BATCH" p50_us) / 1000, $(kv "$BATCH" p99_us) / 1000")" "" "" "" ""
+    O1=$(kv "$ONE" rate)
+    row "3 replicas, $C conns in all (events/s)" "$(fmt "$THREE")" "1 replica $(fmt "$O1")" "$(ratio "$THREE" "$O1")" ">= 0.95 x one" "$(met "$THREE >= 0.95 * $O1")"
+    row "wake-up across replicas p50 / p99 (ms)" "$(kv "$WAKE" p50_ms) / $(kv "$WAKE" p99_ms)" "" "" "p99 <= 100" "$(met "$(kv "$WAKE" p99_ms) <= 100")"
+    row "  rounds; max (ms); missed the wait" "$(kv "$WAKE" rounds); $(kv "$WAKE" max_ms); $(kv "$WAKE" empty)" "" "" "0 missed" "$(met "$(kv "$WAKE" empty) == 0")"
+else
+    for f in "publish (events/s)|>= 0.7 x INSERT" "acquire + delete (pairs/s)|>= 0.3 x UPDATE" \
+             "batches of 1 000 (events/s)|>= 50 000" "3 replicas (events/s)|>= 0.95 x one" \
+             "wake-up across replicas p99 (ms)|<= 100"; do
+        row "${f%%|*}" "not run" "" "" "${f#*|}" "-"
+    done
+fi
+row "pgbench bare one-row INSERT (tps)" "" "$(fmt "$INS")" "" "" ""
+[ -n "${UPD:-}" ] && row "pgbench bare UPDATE by key (tps)" "" "$(fmt "$UPD")" "" "" ""
+
+echo
+echo "Distribuerad on PostgreSQL  $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(nproc) CPUs  PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}')  Linux $(uname -r)"
+echo "one throwaway cluster on a Unix socket (fsync off), the same for pgbench and the server; $C clients; ${SECS}s per run after 1s warm-up"
+printf '%s\n' "${ROWS[@]}" | awk -F'|' '
+    BEGIN {printf "%-42s %-22s %-26s %-6s %-16s %s\n", "figure", "Distribuerad", "reference", "ratio", "target", "met";
+           printf "%s\n", "------------------------------------------------------------------------------------------------------------------------"}
+    {printf "%-42s %-22s %-26s %-6s %-16s %s\n", $1, $2, $3, $4, $5, $6}'
+if [ "$SERVES" = 1 ]; then
+    n=0
+    for l in "$PUB" "$CONS" "$BATCH" "$ONE"; do n=$((n + $(kv "$l" non2xx) + $(kv "$l" errors))); done
+    echo "non-2xx answers and broken requests across Distribuerad runs: $((n + THREE_ERR))"
+else
+    echo "Distribuerad's rows were not run: the server does not serve from PostgreSQL ($WHY)."
+fi
