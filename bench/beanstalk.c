@@ -2,7 +2,7 @@
  * beanstalk.c -- the C peer as a reference: starts its own beanstalkd on a
  * free loopback port and runs put / reserve / delete cycles against it with
  * the same design as loadgen.c (one epoll loop, N connections, each a small
- * state machine, latency per command in hist.h's buckets).
+ * state machine, latency per command in lathist.h's buckets).
  *
  * Phases: start beanstalkd (in memory, no binlog, as Distribuerad's
  * -in-memory); read its RSS; preload -q jobs of -D bytes with deep
@@ -31,7 +31,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "hist.h"
+#include "lathist.h"
 
 #define MAX_DEPTH 512
 
@@ -60,7 +60,7 @@ static char data[65536];
 static int measuring;
 static struct {
     uint64_t ops, cycles, errors;
-    hist_t lat;
+    lathist_t lat;
 } st;
 
 static void stop_child(void)
@@ -275,7 +275,7 @@ static size_t on_reply(conn_t *c, const char *p, size_t len)
     if (measuring) {
         st.ops++;
         st.errors += !ok;
-        hist_add(&st.lat, now_ns() - c->sent);
+        lathist_add(&st.lat, now_ns() - c->sent);
         if (!ok && verbose)
             fprintf(stderr, "beanstalk: unexpected reply %.*s\n", (int)(eol - p), p);
     }
@@ -421,8 +421,8 @@ int main(int argc, char **argv)
            "rss_base_kb=%ld rss_loaded_kb=%ld rss_end_kb=%ld cpu_us_per_op=%.2f\n",
            conns_n, preload, preload_secs, secs, (unsigned long long)st.ops, (double)st.ops / secs,
            (unsigned long long)st.cycles, (double)st.cycles / secs, (unsigned long long)st.errors,
-           hist_quantile(&st.lat, 0.5) / 1e3, hist_quantile(&st.lat, 0.99) / 1e3,
-           hist_quantile(&st.lat, 0.999) / 1e3, st.lat.max / 1e3, rss_base, rss_loaded, rss_end,
+           lathist_quantile(&st.lat, 0.5) / 1e3, lathist_quantile(&st.lat, 0.99) / 1e3,
+           lathist_quantile(&st.lat, 0.999) / 1e3, st.lat.max / 1e3, rss_base, rss_loaded, rss_end,
            st.ops && c0 >= 0 ? (double)(c1 - c0) / 1e3 / (double)st.ops : 0.0);
     return 0;
 }

@@ -32,7 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "core/core.h"
-#include "hist.h"
+#include "lathist.h"
 #include "time/tz.h"
 
 #define DATA "0123456789abcdef"

@@ -17,7 +17,7 @@
  * Timing: -w seconds of warm-up are run and thrown away, then -d seconds
  * are measured; or -n requests are sent and all of them measured. Latency
  * is from the moment a request is queued for writing to the moment its
- * response is complete, recorded in hist.h's log buckets. Output is one
+ * response is complete, recorded in lathist.h's log buckets. Output is one
  * line of key=value pairs for bench/run.sh.
  *
  * Loopback only: the target must be 127.0.0.0/8 or ::1, since a load
@@ -40,7 +40,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include "hist.h"
+#include "lathist.h"
 
 #define MAX_DEPTH 256
 #define ID_LEN 20
@@ -98,7 +98,7 @@ typedef struct conn {
 static struct {
     uint64_t responses, non2xx, errors, bytes_in;
     uint64_t published, acquired, deleted, cycles, empty_acquires;
-    hist_t lat;
+    lathist_t lat;
 } st;
 
 static int measuring;
@@ -492,7 +492,7 @@ static int parse_responses(conn_t *c)
         if (measuring) {
             st.responses++;
             st.bytes_in += c->head_len + c->body_len;
-            hist_add(&st.lat, now_ns() - sent);
+            lathist_add(&st.lat, now_ns() - sent);
         }
         c->have_head = 0;
         c->r.off += c->head_len + c->body_len;
@@ -679,8 +679,8 @@ static void print_result(double secs)
            (unsigned long long)st.errors, (unsigned long long)st.published, (double)st.published * r,
            (unsigned long long)st.acquired, (unsigned long long)st.deleted, (double)st.deleted * r,
            (unsigned long long)st.cycles, (double)st.cycles * r, (unsigned long long)st.empty_acquires,
-           hist_quantile(&st.lat, 0.50) / 1e3, hist_quantile(&st.lat, 0.99) / 1e3,
-           hist_quantile(&st.lat, 0.999) / 1e3, st.lat.max / 1e3,
+           lathist_quantile(&st.lat, 0.50) / 1e3, lathist_quantile(&st.lat, 0.99) / 1e3,
+           lathist_quantile(&st.lat, 0.999) / 1e3, st.lat.max / 1e3,
            st.lat.count ? (double)st.lat.sum / (double)st.lat.count / 1e3 : 0.0,
            (double)st.bytes_in * r / 1e6, completed);
 }

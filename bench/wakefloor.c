@@ -17,7 +17,7 @@
 #include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
-#include "hist.h"
+#include "lathist.h"
 
 static long long wall_ns(void)
 {
@@ -56,7 +56,7 @@ int main(int argc, char **argv)
     long long start = wall_ns(), end = start + (long long)(secs * 1e9), next = start;
     long long c0 = cpu_ns();
     long wakes = 0;
-    static hist_t late;
+    static lathist_t late;
     while (wall_ns() < end) {
         next += 1000000000LL / per_s;
         long long now;
@@ -66,12 +66,12 @@ int main(int argc, char **argv)
             epoll_wait(ep, &ev, 1, (int)((next - now + 999999) / 1000000));
             wakes++;
         }
-        hist_add(&late, (uint64_t)(now - next));
+        lathist_add(&late, (uint64_t)(now - next));
     }
     long long c1 = cpu_ns();
     printf("scenario=wakefloor per_s=%d secs=%.1f wakeups=%ld cpu_pct=%.4f us_per_wakeup=%.1f "
            "p50_ms=%.3f p99_ms=%.3f max_ms=%.3f\n",
            per_s, secs, wakes, (double)(c1 - c0) / 1e9 / secs * 100, (double)(c1 - c0) / 1e3 / (double)wakes,
-           hist_quantile(&late, 0.5) / 1e6, hist_quantile(&late, 0.99) / 1e6, late.max / 1e6);
+           lathist_quantile(&late, 0.5) / 1e6, lathist_quantile(&late, 0.99) / 1e6, late.max / 1e6);
     return 0;
 }

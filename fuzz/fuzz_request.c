@@ -4,10 +4,11 @@
  * the JSON handling and the core.
  *
  * DESIGN
- * The server is made by http_server_new() itself, so the configuration
- * fuzzed (filters, limits, the handler) is the one main() runs; its
- * listener is closed at once. Each input is one connection: a socketpair
- * whose server end is handed to h2o_accept() as the listener would. The
+ * The server is made by http_server_new() itself over a memory store, so
+ * the configuration fuzzed (filters, limits, the handler) is the one
+ * main() runs; its listener is never connected to. Each input is one
+ * connection: a socketpair whose server end is handed to
+ * http_server_adopt(), as the listener would hand it over. The
  * input is cut at FUZZ_SEP ("~~~~"); each piece is written on its own and
  * the loop runs until the server has answered what it can, so requests
  * arrive both pipelined (within a piece) and in fragments (a request cut
@@ -19,14 +20,12 @@
  * server answered so far. Each mark is as long as what replaces it, so
  * Content-Length stays right.
  *
- * Time is virtual: this file includes server.c with clock_gettime renamed,
- * so http_now() (the only clock the handlers and the loop read) returns
- * fuzz_now. Each turn adds 1 ms; when the server is idle, time jumps to
- * the core's next deadline, as the real loop would sleep until it. Delays,
- * ttls, leases, long-poll timeouts and cron jobs all happen without
- * waiting, the same way every run. Including server.c also reaches its
- * statics (STYLE: "a test may include the .c file"); fuzz/README.md names
- * the functions that would make most of that unnecessary.
+ * Time is virtual: the store's clock (the only clock the handlers and the
+ * loop read) is fuzz_clock, which returns fuzz_now. Each turn
+ * (http_server_turn) adds 1 ms; when the server is idle, time jumps to the
+ * next deadline the turn reported, as the real loop would sleep until it.
+ * Delays, ttls, leases, long-poll timeouts and cron jobs all happen
+ * without waiting, the same way every run.
  *
  * The core is kept across inputs, so what one input built meets the next;
  * every FUZZ_REQUEST_RENEW inputs (default 1000) the server and core are
@@ -59,24 +58,32 @@
  * FUZZ_REQUEST_TOKEN=<t> turns bearer-token authentication on;
  * FUZZ_REQUEST_DEBUG=1 prints every response stream.
  */
-#define clock_gettime fuzz_clock_gettime /* server.c's http_now reads fuzz_now */
-#include "../src/http/server.c"
-#undef clock_gettime
-
 #include <dirent.h>
+#include <errno.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
+#include "../src/base/util.h"
+#include "../src/core/core.h"
+#include "../src/http/server.h"
+#include "../src/store/mem.h"
+#include "../src/store/wal.h"
 #include "../src/time/rfc3339.h"
+#include "../src/time/tz.h"
 #include "fuzz_util.h"
 
 #define FUZZ_SEP "~~~~"
 #define FUZZ_ID_MARK "$EVENT_ID$$$$$$$$$$$" /* ID_LEN bytes */
-#define FUZZ_TOKEN_MARK "$LOCK_TOKEN$$$$$"  /* CORE_TOKEN_LEN bytes */
+#define FUZZ_TOKEN_MARK "$LOCK_TOKEN$$$$$"  /* TOKEN_LEN bytes */
 _Static_assert(sizeof(FUZZ_ID_MARK) - 1 == ID_LEN, "the id mark is as long as an id");
-_Static_assert(sizeof(FUZZ_TOKEN_MARK) - 1 == CORE_TOKEN_LEN, "the token mark is as long as a token");
+_Static_assert(sizeof(FUZZ_TOKEN_MARK) - 1 == TOKEN_LEN, "the token mark is as long as a token");
 #define FUZZ_BASE_TIME "2026-11-27T10:00:00Z"
 #define FUZZ_MAX_RESPONSE (16u << 20) /* a bigger answer stream is a failure */
 #define FUZZ_IDLE_TURNS 3             /* turns without progress = idle */
@@ -84,8 +91,14 @@ _Static_assert(sizeof(FUZZ_TOKEN_MARK) - 1 == CORE_TOKEN_LEN, "the token mark is
 #define FUZZ_MAX_TURNS 200000
 
 static ntime_t fuzz_now;
+static ntime_t fuzz_next = NTIME_MAX; /* the next deadline, from the last turn */
+static h2o_loop_t *loop;
+static core_t *core;
+static wal_t *wal;            /* FUZZ_REQUEST_WAL only */
+static store_t *store;
 static http_server_t *srv;
 static http_config_t cfg;
+static store_mem_config_t mcfg;
 static unsigned renew_every = 1000, inputs_on_core;
 static int check_json = 1;   /* 0 off, 1 strict, 2 bytes >= 0x80 pass */
 static int debug;             /* FUZZ_REQUEST_DEBUG=1: print each response stream */
@@ -96,12 +109,9 @@ static const int use_wal = 0;
 #endif
 static char wal_dir[64], replay_dir[80], live_dir[80]; /* FUZZ_REQUEST_WAL only */
 
-int fuzz_clock_gettime(clockid_t id, struct timespec *ts)
+static ntime_t fuzz_clock(void)
 {
-    (void)id;
-    ts->tv_sec = fuzz_now / NTIME_NS_PER_S;
-    ts->tv_nsec = fuzz_now % NTIME_NS_PER_S;
-    return 0;
+    return fuzz_now;
 }
 
 static void fail(const char *what, const char *resp, size_t len)
@@ -155,7 +165,7 @@ static void wal_dirs_make(void)
 }
 
 /* Opens a fresh log in dir (or replays what is there) into core. */
-static wal_t *wal_start(const char *dir, core_t *core, uint64_t rewrite_min, int fsync_mode)
+static wal_t *wal_start(const char *dir, core_t *c, uint64_t rewrite_min, int fsync_mode)
 {
     char err[300];
     wal_config_t wc = {.dir = dir, .log = wal_say, .fsync = fsync_mode, .rewrite_min = rewrite_min};
@@ -165,7 +175,7 @@ static wal_t *wal_start(const char *dir, core_t *core, uint64_t rewrite_min, int
         abort();
     }
     wal_replay_stats_t st;
-    if (wal_replay(w, core, http_now(), &st, err, sizeof(err)) != 0) {
+    if (wal_replay(w, c, fuzz_now, &st, err, sizeof(err)) != 0) {
         fprintf(stderr, "fuzz_request: the log does not replay: %s\n", err);
         abort();
     }
@@ -174,11 +184,11 @@ static wal_t *wal_start(const char *dir, core_t *core, uint64_t rewrite_min, int
 
 /* Lets a running rewrite finish. Polls rather than passing force, whose
  * blocking waitpid() a signal (libFuzzer's timer) would interrupt. */
-static void wal_rewrite_wait(wal_t *w, core_t *core, ntime_t now)
+static void wal_rewrite_wait(wal_t *w, core_t *c, ntime_t now)
 {
     while (wal_rewrite_running(w)) {
         usleep(100);
-        wal_maybe_rewrite(w, core, now, 0);
+        wal_maybe_rewrite(w, c, now, 0);
     }
 }
 
@@ -234,11 +244,11 @@ static int rec_cmp(const void *a, const void *b)
     return memcmp(x->p, y->p, x->len);
 }
 
-static void snap_take(snap_t *sn, core_t *core, ntime_t now)
+static void snap_take(snap_t *sn, core_t *c, ntime_t now)
 {
     memset(sn, 0, sizeof(*sn));
     core_journal_t j = {snap_add, NULL, sn};
-    core_snapshot(core, now, &j);
+    core_snapshot(c, now, &j);
     if (sn->njobs > 1)
         qsort(sn->recs, sn->njobs, sizeof(*sn->recs), rec_cmp); /* jobs come first */
 }
@@ -254,10 +264,10 @@ static void snap_free(snap_t *sn)
  * core at the same instant. */
 static void wal_verify(const char *resp, size_t resp_len)
 {
-    core_t *live = srv->hctx.core;
-    ntime_t now = http_now();
+    core_t *live = core;
+    ntime_t now = fuzz_now;
     core_tick(live, now); /* what is due now is done (and logged) before the copy */
-    wal_rewrite_wait(srv->hctx.wal, live, now);
+    wal_rewrite_wait(wal, live, now);
     char from[160], to[160];
     snprintf(from, sizeof(from), "%s/distribuerad.log", live_dir);
     snprintf(to, sizeof(to), "%s/distribuerad.log", replay_dir);
@@ -304,88 +314,86 @@ static void options_read(void)
     cfg.limits.max_body = 4096;
     cfg.limits.max_data = 512;
     cfg.limits.max_batch = 8;
-    cfg.limits.max_channels = 32;
-    cfg.limits.max_events = 256;
-    cfg.limits.max_channel_events = 64;
+    mcfg.max_channels = 32;
+    mcfg.max_events = 256;
+    mcfg.max_channel_events = 64;
+    mcfg.clock = fuzz_clock;
+    mcfg.log = wal_say;
     cfg.limits.max_waiters = 4;
     cfg.limits.max_connections = 4;
     cfg.limits.request_timeout_ms = 10000;
-    cfg.wal = NULL;
     cfg.auth_token = getenv("FUZZ_REQUEST_TOKEN"); /* "Authorization: Bearer <it>" */
     cfg.metrics_open = 0;
 }
 
-/* A new core and a server on it, built by http_server_new() itself, so the
- * configuration fuzzed is the one main() runs. The listener is closed at
- * once: connections come from server_adopt(). */
+/* A new core, store and server, built by store_mem_new() and
+ * http_server_new() themselves, so the configuration fuzzed is the one
+ * main() runs. */
 static void server_start(void)
 {
     fuzz_now = base_time();
+    fuzz_next = NTIME_MAX;
     inputs_on_core = 0;
     /* http_server_new takes SIGINT/SIGTERM; give them back to libFuzzer. */
     struct sigaction old_int, old_term;
     sigaction(SIGINT, NULL, &old_int);
     sigaction(SIGTERM, NULL, &old_term);
-    core_t *core = core_new(tz_utc());
+    loop = h2o_evloop_create();
+    core = core_new(tz_utc());
     if (use_wal) {
         mkdir(live_dir, 0755);
         /* A low threshold: rewrites (a forked child) run now and then. */
-        cfg.wal = wal_start(live_dir, core, 2048, WAL_FSYNC_ALWAYS);
+        wal = wal_start(live_dir, core, 2048, WAL_FSYNC_ALWAYS);
     }
-    srv = http_server_new(&cfg, core);
+    mcfg.core = core;
+    mcfg.wal = wal;
+    mcfg.loop = loop;
+    store = store_mem_new(&mcfg);
+    cfg.loop = loop;
+    srv = http_server_new(&cfg, store);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     if (!srv)
         abort();
-    h2o_socket_read_stop(srv->listener);
-    h2o_socket_close(srv->listener);
-    srv->listener = NULL;
 }
 
 /* h2o 2.2's h2o_evloop_destroy() leaves the loop's epoll fd open (h2o
  * issue #1609: a loop is meant to live as long as the process). Its
  * epoll backend keeps the fd right after the h2o_evloop_t; returns it if
  * it really is an epoll fd, else -1. */
-static int loop_epoll_fd(h2o_loop_t *loop)
+static int loop_epoll_fd(h2o_loop_t *l)
 {
     struct epoll_loop {
         h2o_evloop_t super;
         int ep;
-    } *l = (struct epoll_loop *)loop;
+    } *el = (struct epoll_loop *)l;
     char path[64], target[64];
-    snprintf(path, sizeof(path), "/proc/self/fd/%d", l->ep);
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", el->ep);
     ssize_t n = readlink(path, target, sizeof(target) - 1);
-    return n == 22 && memcmp(target, "anon_inode:[eventpoll]", 22) == 0 ? l->ep : -1;
+    return n == 22 && memcmp(target, "anon_inode:[eventpoll]", 22) == 0 ? el->ep : -1;
 }
 
 /* Every connection is closed between inputs, so nothing points into the
- * old server or core. */
+ * old server, store or core. */
 static void server_renew(void)
 {
-    core_t *core = srv->hctx.core;
-    int ep = loop_epoll_fd(srv->ctx.loop);
+    int ep = loop_epoll_fd(loop);
     http_server_free(srv);
-    close(ep);
-    if (cfg.wal) {
+    if (wal) {
         char path[160];
-        wal_rewrite_wait(cfg.wal, core, http_now());
-        wal_close(cfg.wal);
-        cfg.wal = NULL;
+        wal_rewrite_wait(wal, core, fuzz_now);
         snprintf(path, sizeof(path), "%s/distribuerad.log", live_dir);
+        store->ops->free(store); /* closes the log and frees the core */
         unlink(path);
+    } else {
+        store->ops->free(store);
     }
-    core_free(core);
+    wal = NULL;
+    core = NULL;
+    h2o_evloop_run(loop, 0);
+    h2o_evloop_destroy(loop);
+    close(ep);
     server_start();
-}
-
-/* What on_accept() does for each socket it accepts below the connection
- * limit (a copy: see fuzz/README.md, http_server_adopt). */
-static void server_adopt(h2o_socket_t *sock)
-{
-    srv->nconns++;
-    sock->on_close.cb = on_conn_close;
-    sock->on_close.data = srv;
-    h2o_accept(&srv->accept_ctx, sock);
 }
 
 /* One turn of the server's own loop that never sleeps, with 1 ms of
@@ -393,7 +401,7 @@ static void server_adopt(h2o_socket_t *sock)
 static void fuzz_turn(void)
 {
     fuzz_now += NTIME_NS_PER_MS;
-    turn(srv, 0);
+    fuzz_next = http_server_turn(srv, 0);
 }
 
 /* ---- the client end ---- */
@@ -502,24 +510,24 @@ static void client_drain(client_t *c)
         /* Answers wait for the fsync thread; a rewrite's child holds a copy
          * of every socket, so a closed connection reads EOF only once the
          * child is gone (-timeout catches one that never ends). */
-        if (srv->dhead || (srv->hctx.wal && wal_rewrite_running(srv->hctx.wal))) {
+        if (http_server_waiting_durable(srv) || (wal && wal_rewrite_running(wal))) {
             usleep(20);
             continue;
         }
-        int32_t wait = core_wait_ms(srv->hctx.core, http_now(), -1);
-        if (jumps < FUZZ_MAX_JUMPS && wait > 0) {
-            fuzz_now += (ntime_t)wait * NTIME_NS_PER_MS;
+        if (jumps < FUZZ_MAX_JUMPS && fuzz_next != NTIME_MAX && fuzz_next > fuzz_now) {
+            /* whole milliseconds, as the loop would sleep without its timerfd */
+            fuzz_now += (fuzz_next - fuzz_now + NTIME_NS_PER_MS - 1) / NTIME_NS_PER_MS * NTIME_NS_PER_MS;
             jumps++;
         } else if (writing) {
             shutdown(c->fd, SHUT_WR);
             writing = 0;
             jumps = FUZZ_MAX_JUMPS - 4; /* a few more for what the close starts */
         } else if (releases++ < 2) {
-            acquire_release_all(&srv->hctx);
+            http_server_release_parked(srv);
         } else {
             fprintf(stderr, "fuzz_request: %zu connection(s) open, %s answers waiting for fsync%s\n",
-                    srv->nconns, srv->dhead ? "some" : "no",
-                    srv->hctx.wal && wal_rewrite_running(srv->hctx.wal) ? ", a log rewrite running" : "");
+                    http_server_connections(srv), http_server_waiting_durable(srv) ? "some" : "no",
+                    wal && wal_rewrite_running(wal) ? ", a log rewrite running" : "");
             fail("the server neither answers nor closes the connection (request lost)", c->resp, c->len);
         }
     }
@@ -708,8 +716,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int fds[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0)
         abort();
-    h2o_socket_t *sock = h2o_evloop_socket_create(srv->ctx.loop, fds[0], 0);
-    server_adopt(sock);
+    http_server_adopt(srv, fds[0]);
     client_t c = {.fd = fds[1]};
     uint8_t *piece = xmalloc(size ? size : 1);
     size_t at = 0, seplen = strlen(FUZZ_SEP);
@@ -728,8 +735,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(piece);
     client_drain(&c);
     close(c.fd);
-    h2o_evloop_run(srv->ctx.loop, 0); /* frees the closed socket */
-    if (!h2o_linklist_is_empty(&srv->ctx.http1._conns) || srv->nconns != 0)
+    h2o_evloop_run(loop, 0); /* frees the closed socket */
+    if (http_server_connections(srv) != 0)
         fail("the client saw EOF but the server still counts the connection", c.resp, c.len);
     if (debug)
         fprintf(stderr, "--- response stream (%zu bytes) ---\n%.*s\n---\n", c.len, (int)c.len, c.resp);

@@ -9,7 +9,7 @@
 #   CC=clang                        a clang with libFuzzer (libclang-rt-*-dev)
 #
 # src/ is compiled with the fuzzer's coverage and sanitizer flags into
-# build-fuzz/ (main.c aside; server.c is included by fuzz_request.c) and
+# build-fuzz/ (main.c aside) and
 # archived, so each target links only what it uses. Each target runs on its
 # seeds (fuzz/corpus/<target>, read-only) plus a work corpus that persists
 # in build-fuzz/corpus/<target>, with fuzz/<target>.dict when there is one.
@@ -55,7 +55,6 @@ printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n){(void)d;(void
     die "$CC cannot link -fsanitize=fuzzer ($(head -n 1 "$B/tmp/probe.log")); apt-get install libclang-rt-14-dev"
 
 for src in src/base/*.c src/time/*.c src/json/*.c src/core/*.c src/store/*.c src/http/*.c; do
-    [ "$src" = src/http/server.c ] && continue
     obj="$B/obj/$(echo "$src" | tr / _ | sed 's/\.c$/.o/')"
     echo "$src $obj"
 done | {

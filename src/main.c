@@ -16,12 +16,13 @@
 #include <time.h>
 #include <unistd.h>
 #include "core/core.h"
-#include "time/tz.h"
-#include "store/wal.h"
-#include "store/pgstart.h"
-#include "time/duration.h"
 #include "http/log.h"
 #include "http/server.h"
+#include "store/mem.h"
+#include "store/pgstart.h"
+#include "store/wal.h"
+#include "time/duration.h"
+#include "time/tz.h"
 
 #define VERSION "0.1.0"
 
@@ -282,9 +283,7 @@ static wal_t *open_log(const char *dir, wal_fsync_t mode, int truncate_corrupt, 
         return NULL;
     }
     wal_replay_stats_t st;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    if (wal_replay(wal, core, (ntime_t)ts.tv_sec * NTIME_NS_PER_S + ts.tv_nsec, &st, err, sizeof(err)) != 0) {
+    if (wal_replay(wal, core, store_mem_wall_clock(), &st, err, sizeof(err)) != 0) {
         log_error("%s", err);
         wal_close(wal);
         return NULL;
@@ -406,36 +405,39 @@ int main(int argc, char **argv)
         free(token);
         return 1;
     }
+    h2o_loop_t *loop = h2o_evloop_create();
+    store_mem_config_t mc = {.core = core, .wal = wal, .loop = loop, .max_events = (size_t)max_events,
+                             .max_channel_events = (size_t)max_channel_events,
+                             .max_channels = (size_t)max_channels, .log = wal_log};
+    store_t *store = store_mem_new(&mc);
     http_config_t cfg = {
         .address = flag_str("address"),
         .port = (int)port,
         .limits = {.max_body = (size_t)max_body, .max_data = (size_t)max_data, .max_batch = (size_t)max_batch,
-                   .max_channels = (size_t)max_channels, .max_events = (size_t)max_events,
-                   .max_channel_events = (size_t)max_channel_events, .max_waiters = (size_t)max_waiters,
-                   .max_connections = (size_t)max_conns, .request_timeout_ms = request_timeout_ms},
-        .wal = wal,
+                   .max_waiters = (size_t)max_waiters, .max_connections = fit_fd_limit((size_t)max_conns),
+                   .request_timeout_ms = request_timeout_ms},
+        .loop = loop,
         .auth_token = token,
         .metrics_open = metrics_open,
         .tls_cert = *tls_cert ? tls_cert : NULL,
         .tls_key = *tls_key ? tls_key : NULL,
         .access_log = access_log,
     };
-    cfg.limits.max_connections = fit_fd_limit(cfg.limits.max_connections);
-    core_set_limits(core, cfg.limits.max_events, cfg.limits.max_channel_events);
-    http_server_t *server = http_server_new(&cfg, core);
-    if (!server) {
-        wal_close(wal);
-        core_free(core);
-        tz_cleanup();
-        free(token);
-        return 1;
-    }
-    http_server_run(server);
+    http_server_t *server = http_server_new(&cfg, store);
+    if (server)
+        http_server_run(server);
     http_server_free(server);
-    wal_close(wal); /* writes and fsyncs what is left */
-    core_free(core);
+    store->ops->free(store); /* writes and fsyncs what is left of the log */
+    h2o_evloop_run(loop, 0); /* lets the loop close what was closed on it */
+    /* A server that could not dispose its context (a client ignored the
+     * shutdown) leaves its timeouts on the loop, which h2o then refuses
+     * to destroy: its memory stays until exit. */
+    if (h2o_linklist_is_empty(&loop->_timeouts))
+        h2o_evloop_destroy(loop);
     tz_cleanup();
     free(token);
+    if (!server)
+        return 1;
     log_info("stopped");
     return 0;
 }

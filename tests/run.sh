@@ -1,7 +1,7 @@
 #!/bin/sh
-# Runs the unit tests (cmocka binaries in $B/tests), then the black-box
-# suite against the server binary and the dashboard's browser test
-# (tests/ui), and prints one closing line:
+# Runs the layering check (scripts/check-layers.sh), the unit tests (cmocka
+# binaries in $B/tests), then the black-box suite against the server binary
+# and the dashboard's browser test (tests/ui), and prints one closing line:
 #   N passed, M failed
 # Usage: tests/run.sh [--unit-only|--blackbox-only|--valgrind] BUILD_DIR BINARY
 # DISTRIBUERAD_URL=http://host:port points the black-box suite at a running
@@ -24,6 +24,15 @@ count() { # adds the counts of a "... N passed, M failed" line in $log
 }
 
 if [ "$mode" != blackbox-only ]; then
+    # The layering of src/ (docs/HACKING.md) counts as one test.
+    if scripts/check-layers.sh >"$log" 2>&1; then
+        echo "layers: 1 passed, 0 failed"
+        passed=$((passed + 1))
+    else
+        cat "$log"
+        echo "layers: 0 passed, 1 failed"
+        failed=$((failed + 1))
+    fi
     for t in "$B"/tests/test_*; do
         [ -x "$t" ] || continue
         case "$t" in *.d|*.o) continue ;; esac

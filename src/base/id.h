@@ -48,4 +48,16 @@ void id_format(eid_t id, char out[ID_LEN + 1]);
  * last character must have its four padding bits zero). Returns 0 or -1. */
 int id_parse(const char *s, size_t len, eid_t *out);
 
+/* ---- lease tokens ----
+ * A lease token is a nonzero 64-bit number (0 means "no lock"), written as
+ * 16 lower-case hex digits. */
+
+#define TOKEN_LEN 16
+
+/* Writes the TOKEN_LEN hex digits and a NUL into out. */
+void token_format(uint64_t token, char out[TOKEN_LEN + 1]);
+
+/* 0 and the token, or -1 if s is not TOKEN_LEN lower-case hex digits. */
+int token_parse(const char *s, size_t len, uint64_t *out);
+
 #endif

@@ -20,6 +20,17 @@ typedef int64_t ntime_t; /* ns since 1970-01-01T00:00:00Z */
 #define NTIME_NS_PER_S 1000000000LL
 #define NTIME_MAX INT64_MAX
 
+/* The end of the times the API accepts: every instant a request makes
+ * (now + ttl, publishAt + ttl, now + a lock's ttl, ...) must fall before
+ * it, so no sum of a time and a duration wraps. 2262-01-01T00:00:00Z. */
+#define NTIME_END 9214646400000000000LL
+
+/* Does at + d fall before NTIME_END? d is >= 0; at may be any time. */
+static inline int ntime_fits(ntime_t at, int64_t d)
+{
+    return at < NTIME_END - d;
+}
+
 /* t + d for a duration d >= 0, or NTIME_MAX if the sum would pass it: the
  * HTTP layer keeps requested times below 2262-01-01, and this keeps a sum
  * it cannot check (a job's fire, a clock run far ahead) from wrapping. */

@@ -10,6 +10,18 @@
 #include "base/util.h"
 #include "base/vmem.h"
 
+static const int64_t lateness_bounds[] = {
+    500000, 1000000, 2000000, 5000000, 10000000, 50000000, 100000000, 1000000000,
+};
+
+void core_counters_reset(core_t *c)
+{
+    uint64_t events = c->counters.events;
+    memset(&c->counters, 0, sizeof(c->counters));
+    c->counters.events = events;
+    hist_init(&c->counters.lateness, lateness_bounds, sizeof(lateness_bounds) / sizeof(lateness_bounds[0]));
+}
+
 static void core_init(core_t *c, const tz_t *default_tz)
 {
     timers_init(&c->timers);
@@ -24,6 +36,7 @@ static void core_init(core_t *c, const tz_t *default_tz)
     clock_gettime(CLOCK_REALTIME, &ts);
     c->token_state = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ (uint64_t)(uintptr_t)c;
     c->default_tz = default_tz;
+    core_counters_reset(c);
 }
 
 core_t *core_new(const tz_t *default_tz)
@@ -167,7 +180,7 @@ channel_t *core_channel(core_t *c, const char *name, size_t len)
 void core_channel_drop(core_t *c, channel_t *ch)
 {
     ASSERT(!ch->vhead && !ch->ready_len && !ch->xhead && !ch->st.scheduled && !ch->st.jobs &&
-           !ch->avail_pending && !ch->wait_head);
+           !ch->avail_pending);
     /* The name lives in the registry entry: free the channel's own parts
      * first, then the entry (strmap_del reads the key before freeing it). */
     strmap_free(&ch->jobs);
@@ -262,38 +275,4 @@ uint64_t core_token_next(core_t *c)
         z ^= z >> 31;
     } while (z == 0);
     return z;
-}
-
-/* Two hex digits per byte from a table ("00" ... "ff"): eight steps
- * instead of sixteen; a lock answer formats one token. */
-#define HEX_PAIRS_16(c)                                                                          \
-    c "0" c "1" c "2" c "3" c "4" c "5" c "6" c "7" c "8" c "9" c "a" c "b" c "c" c "d" c "e" c \
-    "f"
-static const char hex_pairs[2 * 256 + 1] =
-    HEX_PAIRS_16("0") HEX_PAIRS_16("1") HEX_PAIRS_16("2") HEX_PAIRS_16("3") HEX_PAIRS_16("4")
-    HEX_PAIRS_16("5") HEX_PAIRS_16("6") HEX_PAIRS_16("7") HEX_PAIRS_16("8") HEX_PAIRS_16("9")
-    HEX_PAIRS_16("a") HEX_PAIRS_16("b") HEX_PAIRS_16("c") HEX_PAIRS_16("d") HEX_PAIRS_16("e")
-    HEX_PAIRS_16("f");
-
-void core_token_format(uint64_t token, char out[CORE_TOKEN_LEN + 1])
-{
-    for (int i = 0; i < CORE_TOKEN_LEN / 2; i++, token <<= 8)
-        memcpy(out + 2 * i, hex_pairs + 2 * (token >> 56), 2);
-    out[CORE_TOKEN_LEN] = '\0';
-}
-
-int core_token_parse(const char *s, size_t len, uint64_t *out)
-{
-    if (len != CORE_TOKEN_LEN)
-        return -1;
-    uint64_t v = 0;
-    for (size_t i = 0; i < len; i++) {
-        char ch = s[i];
-        int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
-        if (d < 0)
-            return -1;
-        v = v << 4 | (uint64_t)d;
-    }
-    *out = v;
-    return 0;
 }

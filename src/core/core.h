@@ -39,11 +39,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "time/cron.h"
+#include "base/hist.h"
 #include "base/id.h"
 #include "base/ntime.h"
 #include "slab.h"
-#include "strmap.h"
-#include "timers.h"
+#include "base/strmap.h"
+#include "base/timers.h"
 
 typedef enum core_status {
     CORE_OK = 0,
@@ -130,7 +131,6 @@ struct channel {
     strmap_t jobs;            /* name -> job_t* */
     channel_t *avail_next;    /* on core's "became available" list */
     uint8_t avail_pending;
-    void *wait_head, *wait_tail; /* parked acquirers: owned by the HTTP layer */
 };
 
 struct job {
@@ -147,18 +147,13 @@ struct job {
     cron_t *cron;
 };
 
-#define CORE_LATENESS_BUCKETS 9 /* <= 0.5 1 2 5 10 50 100 1000 ms, more */
-
 typedef struct core_counters {
     uint64_t published, deleted, expired, lock_expired, job_fires;
     uint64_t job_fires_skipped; /* the server or channel was full */
     uint64_t events;          /* live events, any state */
-    uint64_t lateness[CORE_LATENESS_BUCKETS]; /* job fires by how late they ran */
-    double lateness_sum;      /* seconds */
+    hist_t lateness;          /* job fires by how late they ran:
+                                 <= 0.5 1 2 5 10 50 100 1000 ms, more */
 } core_counters_t;
-
-/* Upper bounds of the lateness buckets, in ns (the last is unbounded). */
-extern const int64_t core_lateness_bounds[CORE_LATENESS_BUCKETS - 1];
 
 typedef struct core core_t;
 
@@ -210,9 +205,9 @@ void core_timer_cancel(core_t *c, tnode_t *node);
  * here (the HTTP layer validates it). */
 channel_t *core_channel(core_t *c, const char *name, size_t len);
 
-/* Removes a channel that holds nothing (no events in any state, no jobs,
- * no parked acquirers), such as one created for a change that then failed,
- * so a failed request leaves no channel behind. ch is invalid afterwards. */
+/* Removes a channel that holds nothing (no events in any state, no jobs),
+ * such as one created for a change that then failed, so a failed request
+ * leaves no channel behind. ch is invalid afterwards. */
 void core_channel_drop(core_t *c, channel_t *ch);
 
 /* The channel of that name, or NULL if it does not exist. */
@@ -433,12 +428,5 @@ typedef struct core_pub {
 } core_pub_t;
 core_status_t core_publish_batch(core_t *c, channel_t *ch, ntime_t now, const core_pub_t *pubs,
                                  size_t n, event_t **out);
-
-/* ---- lease tokens ---- */
-
-#define CORE_TOKEN_LEN 16 /* lower-case hex */
-void core_token_format(uint64_t token, char out[CORE_TOKEN_LEN + 1]);
-/* 0 and the token, or -1 if s is not CORE_TOKEN_LEN hex digits. */
-int core_token_parse(const char *s, size_t len, uint64_t *out);
 
 #endif

@@ -99,5 +99,7 @@ void job_free(core_t *c, job_t *j);
 /* core.c */
 void core_mark_available(core_t *c, channel_t *ch);
 uint64_t core_token_next(core_t *c);
+/* Zeroes the counters since start (not the live event count). */
+void core_counters_reset(core_t *c);
 
 #endif

@@ -22,20 +22,6 @@ static void job_schedule(core_t *c, job_t *j, ntime_t after)
         timers_set(&c->timers, &j->timer, j->next_at, CORE_TIMER_JOB);
 }
 
-const int64_t core_lateness_bounds[CORE_LATENESS_BUCKETS - 1] = {
-    500000, 1000000, 2000000, 5000000, 10000000, 50000000, 100000000, 1000000000,
-};
-
-/* How late a fire ran after its time, for /metrics. */
-static void count_lateness(core_t *c, int64_t late_ns)
-{
-    int b = 0;
-    while (b < CORE_LATENESS_BUCKETS - 1 && late_ns > core_lateness_bounds[b])
-        b++;
-    c->counters.lateness[b]++;
-    c->counters.lateness_sum += (double)late_ns / 1e9;
-}
-
 /* Would one more event pass a limit? Then the fire is skipped, like a
  * request past the limit: nothing stored is evicted to make room. */
 static int job_full(const core_t *c, const channel_t *ch)
@@ -69,7 +55,7 @@ void job_fire(core_t *c, job_t *j, ntime_t now)
             event_create(c, j->channel, now, id, j->data, j->data_len, now, j->ttl_ns);
             j->channel->st.job_fires++;
             c->counters.job_fires++;
-            count_lateness(c, now - j->next_at);
+            hist_observe(&c->counters.lateness, now - j->next_at);
         }
     }
     job_schedule(c, j, now);

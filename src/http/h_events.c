@@ -7,174 +7,156 @@
 #include "handlers.h"
 #include "render.h"
 #include "reqjson.h"
+#include "respond.h"
 
-typedef core_pub_t pub_t;
-
-static void send_reqerr(h2o_req_t *req, const reqerr_t *e)
-{
-    http_error(req, e->status, "%s", e->msg);
-}
-
-/* The publish time of a body: publishAt, now + publishIn, or now. */
-static int publish_time(const jval_t *const *f, ntime_t now, ntime_t *at, reqerr_t *e)
-{
-    int64_t in;
-    int has_at, has_in;
-    if ((has_at = reqjson_time_of(f[FPUB_PUBLISH_AT], "publishAt", at, e)) < 0 ||
-        (has_in = reqjson_duration_of(f[FPUB_PUBLISH_IN], "publishIn", 0, &in, e)) < 0)
-        return -1;
-    if (has_at && has_in) {
-        reqerr_set(e, 400, "give either \"publishAt\" or \"publishIn\", not both");
-        return -1;
-    }
-    if (!has_at)
-        *at = now;
-    if (has_in) {
-        if (!reqjson_fits(now, in)) {
-            reqerr_set(e, 400, "field \"publishIn\" is too long: now plus \"publishIn\" must be before 2262-01-01");
-            return -1;
-        }
-        *at = now + in;
-    }
-    return has_at ? 1 : has_in ? 2 : 0;
-}
+#define NO_SUCH_EVENT "no such event (unknown, expired or deleted)"
+#define TOKEN_MISMATCH "lockToken does not match the event's current lock"
 
 /* Reads one publish body. Returns 0, or -1 with e set. */
-static int parse_pub(const jval_t *o, const http_limits_t *lim, ntime_t now, pub_t *p, reqerr_t *e)
+static int parse_pub(const jval_t *o, const http_limits_t *lim, store_pub_t *p, reqerr_t *e)
 {
     if (o->type != JV_OBJECT) {
         reqerr_set(e, 400, "expected a JSON object with \"data\" (or an array of them)");
         return -1;
     }
+    memset(p, 0, sizeof(*p));
     p->data = "";
-    p->len = 0;
-    p->ttl_ns = CORE_DEFAULT_TTL_NS;
+    p->ttl_ns = HTTP_DEFAULT_TTL_NS;
+    int has_at, has_in;
     const jval_t *f[FPUB_N];
-    int from;
     if (reqjson_fields(o, &req_publish_body, f, e) < 0 ||
-        reqjson_string_of(f[FPUB_DATA], "data", &p->data, &p->len, e) < 0 ||
+        reqjson_string_of(f[FPUB_DATA], "data", &p->data, &p->data_len, e) < 0 ||
         reqjson_duration_of(f[FPUB_TTL], "ttl", 1, &p->ttl_ns, e) < 0 ||
-        (from = publish_time(f, now, &p->publish_at, e)) < 0)
+        (has_at = reqjson_time_of(f[FPUB_PUBLISH_AT], "publishAt", &p->publish_at, e)) < 0 ||
+        (has_in = reqjson_duration_of(f[FPUB_PUBLISH_IN], "publishIn", 0, &p->publish_in_ns, e)) < 0)
         return -1;
-    if (p->len > lim->max_data) {
-        reqerr_set(e, 413, "field \"data\" is %zu bytes; the limit is %zu", p->len, lim->max_data);
-        return -1;
-    }
-    if (!reqjson_fits(p->publish_at, p->ttl_ns)) {
-        static const char *const base[] = {"now", "\"publishAt\"", "now plus \"publishIn\""};
-        reqerr_set(e, 400, "field \"ttl\" is too long: %s plus \"ttl\" must be before 2262-01-01",
-                   base[from]);
+    if (p->data_len > lim->max_data) {
+        reqerr_set(e, 413, "field \"data\" is %zu bytes; the limit is %zu", p->data_len, lim->max_data);
         return -1;
     }
+    if (has_at && has_in) {
+        reqerr_set(e, 400, "give either \"publishAt\" or \"publishIn\", not both");
+        return -1;
+    }
+    p->has_publish_at = has_at > 0;
     return 0;
 }
 
-static void publish_one(h2o_req_t *req, route_args_t *a, const jval_t *o, ntime_t now)
+static void published_one(route_args_t *a, const store_res_t *res)
 {
-    reqerr_t e;
-    pub_t p;
-    if (parse_pub(o, a->ctx->limits, now, &p, &e) != 0) {
-        send_reqerr(req, &e);
+    if (res->status != STORE_CREATED) {
+        http_store_error(a, res, NULL);
         return;
     }
-    channel_t *ch = route_channel_create(req, a, 1);
-    if (!ch)
-        return;
-    event_t *ev = core_publish(a->ctx->core, ch, now, p.data, p.len, p.publish_at, p.ttl_ns);
-    if (!ev) {
-        route_channel_undo(a);
-        http_error_io(req);
-        return;
-    }
+    h2o_req_t *req = a->req;
     size_t loc_len = RENDER_EVENT_PATH_LEN(a->channel_raw.len);
     char *loc = h2o_mem_alloc_pool(&req->pool, loc_len);
-    render_event_path(loc, a->channel_raw.base, a->channel_raw.len, event_id(ev));
+    render_event_path(loc, a->channel_raw.base, a->channel_raw.len, res->events[0].id);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_LOCATION, NULL, loc, loc_len);
-    render_event(&a->ctx->out, ev, 0);
-    http_respond(req, 201, &a->ctx->out);
+    render_event(&a->ctx->out, &res->events[0], 0);
+    http_respond(a, 201, &a->ctx->out, res->durable_seq);
+}
+
+static void publish_one(route_args_t *a, const jval_t *o)
+{
+    reqerr_t e;
+    store_pub_t p;
+    if (parse_pub(o, a->ctx->limits, &p, &e) != 0) {
+        http_error(a, e.status, "%s", e.msg);
+        return;
+    }
+    store_t *st = http_call(a, published_one);
+    st->ops->publish(st, route_chan(a), &p, 1, http_then, a);
+}
+
+static void published_batch(route_args_t *a, const store_res_t *res)
+{
+    if (res->status != STORE_CREATED) {
+        http_store_error(a, res, NULL);
+        return;
+    }
+    render_event_list(&a->ctx->out, a->channel, a->channel_len, res->events, res->n_events, 0);
+    http_respond(a, 201, &a->ctx->out, res->durable_seq);
 }
 
 /* All or nothing: every element is checked before any is published. */
-static void publish_batch(h2o_req_t *req, route_args_t *a, const jval_t *arr, ntime_t now)
+static void publish_batch(route_args_t *a, const jval_t *arr)
 {
     size_t n = arr->u.kids.n;
     if (n == 0) {
-        http_error(req, 400, "an empty array publishes nothing; send at least one event");
+        http_error(a, 400, "an empty array publishes nothing; send at least one event");
         return;
     }
     if (n > a->ctx->limits->max_batch) {
-        http_error(req, 413, "batch of %zu events; the limit is %zu", n, a->ctx->limits->max_batch);
+        http_error(a, 413, "batch of %zu events; the limit is %zu", n, a->ctx->limits->max_batch);
         return;
     }
-    core_pub_t *p = h2o_mem_alloc_pool(&req->pool, n * sizeof(*p));
+    store_pub_t *p = h2o_mem_alloc_pool(&a->req->pool, n * sizeof(*p));
     size_t i = 0;
     for (const jval_t *el = arr->u.kids.first; el; el = el->next, i++) {
         reqerr_t e;
-        if (parse_pub(el, a->ctx->limits, now, &p[i], &e) != 0) {
-            http_error(req, e.status, "events[%zu]: %s", i, e.msg);
+        if (parse_pub(el, a->ctx->limits, &p[i], &e) != 0) {
+            http_error(a, e.status, "events[%zu]: %s", i, e.msg);
             return;
         }
     }
-    channel_t *ch = route_channel_create(req, a, n);
-    if (!ch)
-        return;
-    event_t **evs = h2o_mem_alloc_pool(&req->pool, n * sizeof(*evs));
-    if (core_publish_batch(a->ctx->core, ch, now, p, n, evs) != CORE_OK) {
-        route_channel_undo(a);
-        http_error_io(req);
-        return;
-    }
-    render_event_list(&a->ctx->out, ch, evs, n, 0);
-    http_respond(req, 201, &a->ctx->out);
+    store_t *st = http_call(a, published_batch);
+    st->ops->publish(st, route_chan(a), p, n, http_then, a);
 }
 
-void handle_publish(h2o_req_t *req, route_args_t *a)
+void handle_publish(route_args_t *a)
 {
-    reqerr_t e;
     jdoc_t doc;
-    if (reqjson_parse(req->entity.base, req->entity.len, 0, a->ctx->limits->max_body, &doc, &e)) {
-        jparse_free(&doc);
-        send_reqerr(req, &e);
-        return;
+    if (handler_body(a, 0, &doc) == 0) {
+        if (doc.root->type == JV_ARRAY)
+            publish_batch(a, doc.root);
+        else
+            publish_one(a, doc.root);
     }
-    ntime_t now = http_now();
-    if (doc.root->type == JV_ARRAY)
-        publish_batch(req, a, doc.root, now);
-    else
-        publish_one(req, a, doc.root, now);
     jparse_free(&doc);
 }
 
-void handle_events_list(h2o_req_t *req, route_args_t *a)
+static void listed(route_args_t *a, const store_res_t *res)
 {
-    core_tick(a->ctx->core, http_now());
-    channel_t blank;
-    const channel_t *ch = route_channel_view(a, &blank);
-    jsonw_t *w = &a->ctx->out;
-    render_list_open(w, ch, ch->st.ready + ch->st.locked);
-    for (event_t *e = ch == &blank ? NULL : channel_first(ch); e; e = channel_next(ch, e))
-        render_event(w, e, 0);
-    render_list_close(w);
-    http_respond(req, 200, w);
-}
-
-/* The {id} of the path, or -1 if it cannot be an event id. */
-static int path_id(route_args_t *a, eid_t *id)
-{
-    return id_parse(a->param_raw.base, a->param_raw.len, id);
-}
-
-void handle_event_get(h2o_req_t *req, route_args_t *a)
-{
-    eid_t id;
-    channel_t *ch = route_channel_find(a);
-    event_t *e = ch && path_id(a, &id) == 0 ? core_event_get(a->ctx->core, ch, http_now(), id) : NULL;
-    if (!e) {
-        http_error(req, 404, "no such event (unknown, expired or deleted)");
+    if (res->status != STORE_OK) {
+        http_store_error(a, res, NULL);
         return;
     }
-    render_event(&a->ctx->out, e, 0);
-    http_respond(req, 200, &a->ctx->out);
+    render_event_list(&a->ctx->out, a->channel, a->channel_len, res->events, res->n_events, 0);
+    http_respond(a, 200, &a->ctx->out, res->durable_seq);
+}
+
+void handle_events_list(route_args_t *a)
+{
+    store_list_t q = {route_chan(a), STORE_LIST_VISIBLE, 0, NULL, 0};
+    store_t *st = http_call(a, listed);
+    st->ops->list(st, &q, http_then, a);
+}
+
+/* The {id} of the path; one that cannot be an event id becomes the id
+ * that is never made, so the store answers as for an unknown event. */
+static eid_t path_id(const route_args_t *a)
+{
+    eid_t id;
+    if (id_parse(a->param_raw.base, a->param_raw.len, &id) != 0)
+        id.hi = id.lo = 0;
+    return id;
+}
+
+static void got_event(route_args_t *a, const store_res_t *res)
+{
+    if (res->status != STORE_OK) {
+        http_store_error(a, res, res->status == STORE_NOT_FOUND ? NO_SUCH_EVENT : NULL);
+        return;
+    }
+    render_event(&a->ctx->out, &res->events[0], 0);
+    http_respond(a, 200, &a->ctx->out, res->durable_seq);
+}
+
+void handle_event_get(route_args_t *a)
+{
+    store_t *st = http_call(a, got_event);
+    st->ops->get(st, route_chan(a), path_id(a), http_then, a);
 }
 
 /* The lease token of a request: the body's "lockToken" member (field, or
@@ -195,7 +177,7 @@ static int request_token(h2o_req_t *req, const jval_t *field, uint64_t *token, r
         s = req->headers.entries[i].value.base;
         len = req->headers.entries[i].value.len;
     }
-    if (core_token_parse(s, len, token) != 0)
+    if (token_parse(s, len, token) != 0)
         *token = 0;
     return 1;
 }
@@ -204,11 +186,10 @@ enum action { ACT_LOCK, ACT_UNLOCK, ACT_EXTEND };
 
 /* Reads a PUT/PATCH body (NULL: empty) into the action, the ttl and the
  * lockToken member (*token_field, NULL if absent). */
-static int parse_update(const jval_t *body, enum action *act, int64_t *ttl,
-                        const jval_t **token_field, reqerr_t *e)
+static int parse_update(const jval_t *body, int *act, int64_t *ttl, const jval_t **token_field, reqerr_t *e)
 {
     *act = ACT_LOCK;
-    *ttl = CORE_DEFAULT_LOCK_NS;
+    *ttl = HTTP_DEFAULT_LOCK_NS;
     *token_field = NULL;
     if (!body)
         return 0;
@@ -240,88 +221,72 @@ static int parse_update(const jval_t *body, enum action *act, int64_t *ttl,
     return reqjson_duration_of(f[FUPD_TTL], "ttl", 1, ttl, e) < 0 ? -1 : 0;
 }
 
-static void answer_update(h2o_req_t *req, route_args_t *a, enum action act, core_status_t st,
-                          event_t *ev, int has_token)
+static void updated(route_args_t *a, const store_res_t *res)
 {
-    if (st == CORE_GONE)
-        http_error(req, 410, act == ACT_EXTEND ? "event is not locked (or expired, deleted, unknown)"
-                             : act == ACT_LOCK ? "event is locked, expired, deleted, not yet published or unknown"
-                                               : "event is expired, deleted, not yet published or unknown");
-    else if (st == CORE_CONFLICT)
-        http_error(req, 409, "lockToken does not match the event's current lock");
-    else if (st == CORE_IO)
-        http_error_io(req);
-    else {
-        /* The token goes to whoever took the lock; an EXTEND shows it only
-         * to a caller who proved it knows it, so the token cannot be
-         * learned by extending someone else's lock. */
-        render_event(&a->ctx->out, ev, act == ACT_LOCK || (act == ACT_EXTEND && has_token));
-        http_respond(req, 202, &a->ctx->out);
+    static const char *const gone[] = {
+        [ACT_LOCK] = "event is locked, expired, deleted, not yet published or unknown",
+        [ACT_UNLOCK] = "event is expired, deleted, not yet published or unknown",
+        [ACT_EXTEND] = "event is not locked (or expired, deleted, unknown)",
+    };
+    if (res->status != STORE_OK) {
+        http_store_error(a, res, res->status == STORE_GONE ? gone[a->action]
+                                 : res->status == STORE_CONFLICT ? TOKEN_MISMATCH
+                                                                 : NULL);
+        return;
     }
+    /* The token goes to whoever took the lock; an EXTEND shows it only to
+     * a caller who proved it knows it, so the token cannot be learned by
+     * extending someone else's lock. */
+    int with_token = a->action == ACT_LOCK || (a->action == ACT_EXTEND && a->has_token);
+    render_event(&a->ctx->out, &res->events[0], with_token);
+    http_respond(a, 202, &a->ctx->out, res->durable_seq);
 }
 
-void handle_event_update(h2o_req_t *req, route_args_t *a)
+void handle_event_update(route_args_t *a)
 {
     reqerr_t e;
     jdoc_t doc;
-    if (reqjson_parse(req->entity.base, req->entity.len, 1, a->ctx->limits->max_body, &doc, &e)) {
-        jparse_free(&doc);
-        send_reqerr(req, &e);
-        return;
-    }
-    enum action act;
     int64_t ttl;
     uint64_t token;
-    int has_token = 0;
     const jval_t *token_field;
-    if (parse_update(doc.root, &act, &ttl, &token_field, &e) != 0 ||
-        (has_token = request_token(req, token_field, &token, &e)) < 0) {
+    if (handler_body(a, 1, &doc) != 0) {
         jparse_free(&doc);
-        send_reqerr(req, &e);
+        return;
+    }
+    if (parse_update(doc.root, &a->action, &ttl, &token_field, &e) != 0 ||
+        (a->has_token = request_token(a->req, token_field, &token, &e)) < 0) {
+        jparse_free(&doc);
+        http_error(a, e.status, "%s", e.msg);
         return;
     }
     jparse_free(&doc);
-    ntime_t now = http_now();
-    if (act != ACT_UNLOCK && !reqjson_fits(now, ttl)) {
-        http_error(req, 400, "field \"ttl\" is too long: now plus the lock's \"ttl\" must be before 2262-01-01");
-        return;
-    }
-    core_t *c = a->ctx->core;
-    /* An unknown channel holds no events: the answer is the one for an
-     * unknown event, and no channel is created. */
-    channel_t *ch = route_channel_find(a);
-    eid_t id;
-    event_t *ev = NULL;
-    core_status_t st = CORE_GONE;
-    if (ch && path_id(a, &id) == 0) {
-        const uint64_t *tok = has_token ? &token : NULL;
-        if (act == ACT_LOCK)
-            st = core_lock(c, ch, now, id, ttl, &ev);
-        else if (act == ACT_UNLOCK)
-            st = core_unlock(c, ch, now, id, tok, &ev);
-        else
-            st = core_extend(c, ch, now, id, ttl, tok, &ev);
-    }
-    answer_update(req, a, act, st, ev, has_token);
+    const uint64_t *tok = a->has_token ? &token : NULL;
+    eid_t id = path_id(a);
+    store_t *st = http_call(a, updated);
+    if (a->action == ACT_LOCK)
+        st->ops->lock(st, route_chan(a), id, ttl, http_then, a);
+    else if (a->action == ACT_UNLOCK)
+        st->ops->unlock(st, route_chan(a), id, tok, 0, http_then, a);
+    else
+        st->ops->extend(st, route_chan(a), id, ttl, tok, http_then, a);
 }
 
-void handle_event_delete(h2o_req_t *req, route_args_t *a)
+static void deleted(route_args_t *a, const store_res_t *res)
+{
+    if (res->status != STORE_OK) {
+        http_store_error(a, res, res->status == STORE_NOT_FOUND ? NO_SUCH_EVENT
+                                 : res->status == STORE_CONFLICT ? TOKEN_MISMATCH
+                                                                 : NULL);
+        return;
+    }
+    http_respond_empty(a, 202, res->durable_seq);
+}
+
+void handle_event_delete(route_args_t *a)
 {
     reqerr_t e;
     uint64_t token;
-    int has_token = request_token(req, NULL, &token, &e);
-    core_t *c = a->ctx->core;
-    channel_t *ch = route_channel_find(a);
-    eid_t id;
-    core_status_t st = CORE_NOT_FOUND;
-    if (ch && path_id(a, &id) == 0)
-        st = core_delete(c, ch, http_now(), id, has_token > 0 ? &token : NULL);
-    if (st == CORE_NOT_FOUND)
-        http_error(req, 404, "no such event (unknown, expired or deleted)");
-    else if (st == CORE_CONFLICT)
-        http_error(req, 409, "lockToken does not match the event's current lock");
-    else if (st == CORE_IO)
-        http_error_io(req);
-    else
-        http_respond_empty(req, 202);
+    int has_token = request_token(a->req, NULL, &token, &e);
+    store_t *st = http_call(a, deleted);
+    st->ops->del(st, route_chan(a), path_id(a), has_token > 0 ? &token : NULL, http_then, a);
 }

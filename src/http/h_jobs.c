@@ -1,148 +1,145 @@
 /*
  * h_jobs.c -- recurring jobs: list, add, get, delete.
  */
-#include <stdlib.h>
+#include <string.h>
 #include "handlers.h"
 #include "render.h"
 #include "reqjson.h"
+#include "respond.h"
 #include "router.h"
 
-void handle_jobs_list(h2o_req_t *req, route_args_t *a)
+#define NO_SUCH_JOB "no such job"
+
+static void listed_jobs(route_args_t *a, const store_res_t *res)
 {
-    channel_t blank;
-    const channel_t *ch = route_channel_view(a, &blank);
-    job_t **jobs = NULL;
-    size_t n = ch == &blank ? 0 : core_jobs_sorted((channel_t *)ch, &jobs);
+    if (res->status != STORE_OK) {
+        http_store_error(a, res, NULL);
+        return;
+    }
     jsonw_t *w = &a->ctx->out;
     jsonw_obj_begin(w);
     jsonw_key(w, "channelName");
-    jsonw_str(w, ch->name, ch->name_len);
+    jsonw_str(w, a->channel, a->channel_len);
     jsonw_key(w, "jobs");
     jsonw_arr_begin(w);
-    for (size_t i = 0; i < n; i++)
-        render_job(w, jobs[i]);
+    for (size_t i = 0; i < res->n_jobs; i++)
+        render_job(w, &res->jobs[i]);
     jsonw_arr_end(w);
     jsonw_obj_end(w);
-    free(jobs);
-    http_respond(req, 200, w);
+    http_respond(a, 200, w, res->durable_seq);
 }
 
-typedef struct job_body {
-    const char *name, *cron, *data;
-    size_t name_len, cron_len, data_len;
-    int64_t ttl_ns;
-} job_body_t;
+void handle_jobs_list(route_args_t *a)
+{
+    store_t *st = http_call(a, listed_jobs);
+    st->ops->jobs(st, route_chan(a), http_then, a);
+}
 
 /* A required string field: present and not empty. */
-static int required(const jval_t *v, const char *key, const char *example, const char **s,
-                    size_t *len, reqerr_t *e)
+static int required(const jval_t *v, const char *key, const char *example, const char **s, size_t *len,
+                    reqerr_t *e)
 {
     int rc = reqjson_string_of(v, key, s, len, e);
     if (rc < 0)
         return -1;
     if (rc == 0 || *len == 0) {
-        reqerr_set(e, 400, "field \"%s\" is required%s (%s)", key, rc ? " and must not be empty" : "",
-                   example);
+        reqerr_set(e, 400, "field \"%s\" is required%s (%s)", key, rc ? " and must not be empty" : "", example);
         return -1;
     }
     return 0;
 }
 
-/* Reads the body of a job add. Returns 0 or -1 with e set. */
-static int parse_job(const jval_t *o, ntime_t now, size_t max_data, job_body_t *j, reqerr_t *e)
+/* Reads the body of a job add into def. Returns 0 or -1 with e set. */
+static int parse_job(const jval_t *o, store_job_def_t *def, size_t max_data, reqerr_t *e)
 {
     if (o->type != JV_OBJECT) {
         reqerr_set(e, 400, "expected a JSON object with \"name\" and \"cronDef\"");
         return -1;
     }
+    memset(def, 0, sizeof(*def));
+    def->data = "";
+    def->ttl_ns = HTTP_DEFAULT_TTL_NS;
     const jval_t *f[FJOB_N];
-    j->data = "";
-    j->data_len = 0;
-    j->ttl_ns = CORE_DEFAULT_TTL_NS;
+    int has_ttl;
     if (reqjson_fields(o, &req_job_body, f, e) < 0 ||
-        required(f[FJOB_NAME], "name", "the job's name, e.g. \"nightly-report\"", &j->name, &j->name_len, e) < 0 ||
+        required(f[FJOB_NAME], "name", "the job's name, e.g. \"nightly-report\"", &def->name, &def->name_len,
+                 e) < 0 ||
         required(f[FJOB_CRON_DEF], "cronDef", "a cron definition, e.g. \"*/5 * * * *\" or \"@hourly\"",
-                 &j->cron, &j->cron_len, e) < 0 ||
-        reqjson_string_of(f[FJOB_DATA], "data", &j->data, &j->data_len, e) < 0 ||
-        reqjson_duration_of(f[FJOB_TTL], "ttl", 1, &j->ttl_ns, e) < 0)
+                 &def->cron_def, &def->cron_len, e) < 0 ||
+        reqjson_string_of(f[FJOB_DATA], "data", &def->data, &def->data_len, e) < 0 ||
+        (has_ttl = reqjson_duration_of(f[FJOB_TTL], "ttl", 1, &def->ttl_ns, e)) < 0)
         return -1;
+    def->has_ttl = has_ttl > 0;
     char err[128];
-    if (router_valid_name(j->name, j->name_len, err, sizeof(err)) != 0) {
+    if (router_valid_name(def->name, def->name_len, err, sizeof(err)) != 0) {
         reqerr_set(e, 400, "field \"name\": %s", err);
         return -1;
     }
-    if (j->data_len > max_data) {
-        reqerr_set(e, 413, "field \"data\" is %zu bytes; the limit is %zu", j->data_len, max_data);
-        return -1;
-    }
-    /* Each fire publishes an event living until fire + ttl. A fire is
-     * never before now; the core caps one that would pass the end of the
-     * time range, which only a server running in the 2160s can reach. */
-    if (!reqjson_fits(now, j->ttl_ns)) {
-        reqerr_set(e, 400, "field \"ttl\" is too long: now plus \"ttl\" must be before 2262-01-01");
+    if (def->data_len > max_data) {
+        reqerr_set(e, 413, "field \"data\" is %zu bytes; the limit is %zu", def->data_len, max_data);
         return -1;
     }
     return 0;
 }
 
-void handle_job_add(h2o_req_t *req, route_args_t *a)
+static void answered_job(route_args_t *a, const store_res_t *res, int status)
+{
+    render_job(&a->ctx->out, &res->jobs[0]);
+    http_respond(a, status, &a->ctx->out, res->durable_seq);
+}
+
+static void added_job(route_args_t *a, const store_res_t *res)
+{
+    if (res->status != STORE_CREATED)
+        http_store_error(a, res, res->status == STORE_CONFLICT ? "a job named this already exists in this channel"
+                                                               : NULL);
+    else
+        answered_job(a, res, 201);
+}
+
+void handle_job_add(route_args_t *a)
 {
     reqerr_t e;
     jdoc_t doc;
-    job_body_t j;
-    ntime_t now = http_now();
-    if (reqjson_parse(req->entity.base, req->entity.len, 0, a->ctx->limits->max_body, &doc, &e) ||
-        parse_job(doc.root, now, a->ctx->limits->max_data, &j, &e)) {
-        jparse_free(&doc);
-        http_error(req, e.status, "%s", e.msg);
-        return;
-    }
-    channel_t *ch = route_channel_create(req, a, 0);
-    if (!ch) {
+    store_job_def_t def;
+    if (handler_body(a, 0, &doc) != 0) {
         jparse_free(&doc);
         return;
     }
-    job_t *job;
-    char err[300];
-    core_status_t st = core_job_add(a->ctx->core, ch, now, j.name, j.name_len, j.cron, j.cron_len, j.data,
-                                    j.data_len, j.ttl_ns, &job, err, sizeof(err));
+    if (parse_job(doc.root, &def, a->ctx->limits->max_data, &e) != 0) {
+        jparse_free(&doc);
+        http_error(a, e.status, "%s", e.msg);
+        return;
+    }
+    store_t *st = http_call(a, added_job);
+    st->ops->job_put(st, route_chan(a), &def, 0, http_then, a);
     jparse_free(&doc);
-    if (st != CORE_OK)
-        route_channel_undo(a);
-    if (st == CORE_CONFLICT)
-        http_error(req, 409, "a job named this already exists in this channel");
-    else if (st == CORE_IO)
-        http_error_io(req);
-    else if (st != CORE_OK)
-        http_error(req, 400, "field \"cronDef\": %s", err);
-    else {
-        render_job(&a->ctx->out, job);
-        http_respond(req, 201, &a->ctx->out);
-    }
 }
 
-void handle_job_get(h2o_req_t *req, route_args_t *a)
+static void got_job(route_args_t *a, const store_res_t *res)
 {
-    core_tick(a->ctx->core, http_now());
-    channel_t *ch = route_channel_find(a);
-    job_t *job = ch && a->param_len ? core_job_get(a->ctx->core, ch, a->param, a->param_len) : NULL;
-    if (!job) {
-        http_error(req, 404, "no such job");
-        return;
-    }
-    render_job(&a->ctx->out, job);
-    http_respond(req, 200, &a->ctx->out);
-}
-
-void handle_job_delete(h2o_req_t *req, route_args_t *a)
-{
-    channel_t *ch = route_channel_find(a);
-    core_status_t st = !ch || a->param_len == 0 ? CORE_NOT_FOUND
-                                         : core_job_delete(a->ctx->core, ch, http_now(), a->param, a->param_len);
-    if (st == CORE_NOT_FOUND)
-        http_error(req, 404, "no such job");
-    else if (st == CORE_IO)
-        http_error_io(req);
+    if (res->status != STORE_OK)
+        http_store_error(a, res, res->status == STORE_NOT_FOUND ? NO_SUCH_JOB : NULL);
     else
-        http_respond_empty(req, 202);
+        answered_job(a, res, 200);
+}
+
+void handle_job_get(route_args_t *a)
+{
+    store_t *st = http_call(a, got_job);
+    st->ops->job_get(st, route_chan(a), a->param, a->param_len, 0, http_then, a);
+}
+
+static void deleted_job(route_args_t *a, const store_res_t *res)
+{
+    if (res->status != STORE_OK)
+        http_store_error(a, res, res->status == STORE_NOT_FOUND ? NO_SUCH_JOB : NULL);
+    else
+        http_respond_empty(a, 202, res->durable_seq);
+}
+
+void handle_job_delete(route_args_t *a)
+{
+    store_t *st = http_call(a, deleted_job);
+    st->ops->job_delete(st, route_chan(a), a->param, a->param_len, http_then, a);
 }

@@ -11,53 +11,46 @@
 #include <string.h>
 #include "assets.h"
 #include "handlers.h"
+#include "respond.h"
 
 static const char csp[] =
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-static void send_asset(h2o_req_t *req, const asset_t *as)
+static void send_asset(route_args_t *a, const asset_t *as)
 {
-    static h2o_generator_t generator = {NULL, NULL}; /* final at once: never called */
-    req->res.status = 200;
-    req->res.reason = "OK";
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, as->type, strlen(as->type));
+    h2o_req_t *req = a->req;
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-cache"));
     http_add_header(req, "x-content-type-options", "nosniff", sizeof("nosniff") - 1);
     http_add_header(req, "content-security-policy", csp, sizeof(csp) - 1);
     http_add_header(req, "referrer-policy", "no-referrer", sizeof("no-referrer") - 1);
-    req->res.content_length = as->len;
     /* The bytes are static: h2o writes them from where they are. */
-    h2o_iovec_t buf = h2o_iovec_init(as->data, as->len);
-    h2o_start_response(req, &generator);
-    h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
+    http_respond_bytes(a, 200, as->type, (const char *)as->data, as->len, 0);
 }
 
-static void serve(h2o_req_t *req, const char *name, size_t len)
+static void serve(route_args_t *a, const char *name, size_t len)
 {
     const asset_t *as = assets_find(name, len);
     if (!as) {
-        http_error(req, 404, "no such resource");
+        http_error(a, 404, "no such resource");
         return;
     }
-    send_asset(req, as);
+    send_asset(a, as);
 }
 
-void handle_openapi(h2o_req_t *req, route_args_t *a)
+void handle_openapi(route_args_t *a)
 {
-    (void)a;
-    serve(req, H2O_STRLIT("openapi.json"));
+    serve(a, H2O_STRLIT("openapi.json"));
 }
 
-void handle_ui(h2o_req_t *req, route_args_t *a)
+void handle_ui(route_args_t *a)
 {
-    (void)a;
-    serve(req, H2O_STRLIT("index.html"));
+    serve(a, H2O_STRLIT("index.html"));
 }
 
-void handle_ui_asset(h2o_req_t *req, route_args_t *a)
+void handle_ui_asset(route_args_t *a)
 {
-    serve(req, a->param, a->param_len);
+    serve(a, a->param, a->param_len);
 }
 
 int static_open_path(h2o_req_t *req)

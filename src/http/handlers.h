@@ -1,94 +1,131 @@
 /*
  * handlers.h -- one short function per route: parse the request, call the
- * core, map the result to a status and JSON. See router.c for the table.
+ * store, map the result to a status and JSON. See router.c for the table.
+ *
+ * Each request has one route_args_t, its state from arrival to answer:
+ * which route it took, when it arrived, its decoded names, and what a
+ * handler needs once the store answers. A handler calls one store
+ * operation with http_call() and http_then as its completion; the
+ * continuation it named runs with the result, at once (the memory store)
+ * or later (a store that answers later, or a parked acquire), and sends
+ * the answer through respond.h. Nothing is kept in globals.
  */
 #ifndef HTTP_HANDLERS_H
 #define HTTP_HANDLERS_H
 
+#define H2O_USE_LIBUV 0
+#include <h2o.h>
+#include "json/jparse.h"
+#include "json/jsonw.h"
 #include "server.h"
+#include "waiters.h"
 
 #define HTTP_NAME_MAX 200 /* bytes of a channel or job name, decoded */
+#define HTTP_DEFAULT_TTL_NS (10LL * 60 * NTIME_NS_PER_S)  /* an event's or job event's ttl */
+#define HTTP_DEFAULT_LOCK_NS (60LL * NTIME_NS_PER_S)      /* a lock's or acquire's */
 
-typedef struct route_args {
+/* What every handler shares: one per server. */
+typedef struct http_ctx {
+    http_server_t *server;
+    store_t *store;
+    const http_limits_t *limits;
+    int ready;                /* /readyz: recovered and listening */
+    jsonw_t out;              /* response writer, reused by every request */
+    waiters_t waiters;        /* parked acquires */
+} http_ctx_t;
+
+typedef struct route_args route_args_t;
+typedef void (*then_fn)(route_args_t *a, const store_res_t *res);
+
+/* A request's state. In the request's pool, or (with a store that
+ * answers later) malloc'd and freed once both h2o and the store are done
+ * with it. */
+struct route_args {
+    h2o_req_t *req;                   /* NULL once h2o has freed the request */
     http_ctx_t *ctx;
-    int route;                        /* row of the route table, for metrics */
+    int route;                        /* row of the route table, -1: none */
+    uint8_t parked;                   /* waited in a long-poll (kept out of latency) */
+    uint8_t in_store;                 /* a store operation for it is running */
+    uint8_t on_heap;                  /* malloc'd (see above) */
+    uint8_t guarded;                  /* h2o tells us when it frees the request */
+    ntime_t started;                  /* arrival, store clock */
     h2o_iovec_t channel_raw;          /* first path segment as sent */
     char channel[HTTP_NAME_MAX + 1];  /* decoded, NUL-terminated */
     size_t channel_len;
     h2o_iovec_t param_raw;            /* {id} or {name} as sent */
     char param[HTTP_NAME_MAX + 1];    /* decoded {name}, NUL-terminated */
     size_t param_len;
-    channel_t *created;               /* made by this request, until it succeeds */
-} route_args_t;
+    then_fn then;                     /* runs with the store's result */
+    int action;                       /* PUT /events/{id}: LOCK, UNLOCK, EXTEND */
+    int has_token;                    /* the request named a lease token */
+    int64_t wait_ns;                  /* acquire: how long it may park */
+    waiter_t wait;                    /* acquire: its place while parked */
+};
 
-/* Channels: only a change that succeeds creates one (a publish, a job add);
- * reads, failed requests and acquires never do, so a mistyped name leaves
- * nothing behind and does not count against -max-channels. */
+/* The request's state, for a request that just arrived at started. */
+route_args_t *route_args_new(http_ctx_t *ctx, h2o_req_t *req, ntime_t started);
 
-/* The request's channel, or NULL if it does not exist (nothing answered). */
-channel_t *route_channel_find(route_args_t *a);
+/* Asks h2o to tell a when it frees the request (a parked request, or a
+ * store that answers later), so nothing answers into freed memory. */
+void route_args_guard(route_args_t *a);
 
-/* The request's channel for reading: the channel, or (if it does not exist)
- * *blank made into an empty stand-in with the request's name, to render as
- * an empty channel. The stand-in must never be passed to the core. */
-const channel_t *route_channel_view(route_args_t *a, channel_t *blank);
+/* Readies a for one store operation whose completion is http_then(a):
+ * then runs with the result, unless the client has gone. Returns the
+ * store to call. */
+store_t *http_call(route_args_t *a, then_fn then);
+void http_then(void *arg, const store_res_t *res);
 
-/* The request's channel for a change that adds n events (0: none, a job):
- * created if absent, unless the channel limit or an event limit is
- * reached, when it answers 429 and returns NULL. If the change then fails,
- * the handler calls route_channel_undo. */
-channel_t *route_channel_create(h2o_req_t *req, route_args_t *a, size_t n);
+/* The request's channel, for the store. */
+static inline store_chan_t route_chan(const route_args_t *a)
+{
+    store_chan_t c = {a->channel, a->channel_len};
+    return c;
+}
 
-/* Drops the channel this request created, if any (its change failed). */
-void route_channel_undo(route_args_t *a);
+/* A handler's opening: parses the body into doc (NULL root for an empty
+ * body when empty_ok). Returns 0, or -1 after answering the error; either
+ * way doc is ready for jparse_free. */
+int handler_body(route_args_t *a, int empty_ok, jdoc_t *doc);
 
-/* Answers 429 and returns 1 if adding n events to ch (NULL: a channel not
- * yet created) would pass a limit. */
-int events_full(h2o_req_t *req, route_args_t *a, const channel_t *ch, size_t n);
+typedef void (*handler_fn)(route_args_t *a);
 
-typedef void (*handler_fn)(h2o_req_t *req, route_args_t *a);
-
-void handle_channels(h2o_req_t *req, route_args_t *a);
-void handle_healthz(h2o_req_t *req, route_args_t *a);
-void handle_readyz(h2o_req_t *req, route_args_t *a);
-void handle_metrics(h2o_req_t *req, route_args_t *a);
-void handle_channel_stats(h2o_req_t *req, route_args_t *a);
-void handle_events_list(h2o_req_t *req, route_args_t *a);
-void handle_publish(h2o_req_t *req, route_args_t *a);
-void handle_event_get(h2o_req_t *req, route_args_t *a);
-void handle_event_update(h2o_req_t *req, route_args_t *a);
-void handle_event_delete(h2o_req_t *req, route_args_t *a);
-void handle_jobs_list(h2o_req_t *req, route_args_t *a);
-void handle_job_add(h2o_req_t *req, route_args_t *a);
-void handle_job_get(h2o_req_t *req, route_args_t *a);
-void handle_job_delete(h2o_req_t *req, route_args_t *a);
-void handle_acquire(h2o_req_t *req, route_args_t *a);
-void handle_openapi(h2o_req_t *req, route_args_t *a);
-void handle_ui(h2o_req_t *req, route_args_t *a);
-void handle_ui_asset(h2o_req_t *req, route_args_t *a);
+void handle_channels(route_args_t *a);
+void handle_healthz(route_args_t *a);
+void handle_readyz(route_args_t *a);
+void handle_metrics(route_args_t *a);
+void handle_channel_stats(route_args_t *a);
+void handle_events_list(route_args_t *a);
+void handle_publish(route_args_t *a);
+void handle_event_get(route_args_t *a);
+void handle_event_update(route_args_t *a);
+void handle_event_delete(route_args_t *a);
+void handle_jobs_list(route_args_t *a);
+void handle_job_add(route_args_t *a);
+void handle_job_get(route_args_t *a);
+void handle_job_delete(route_args_t *a);
+void handle_acquire(route_args_t *a);
+void handle_openapi(route_args_t *a);
+void handle_ui(route_args_t *a);
+void handle_ui_asset(route_args_t *a);
 
 /* Is req a GET of /openapi.json, /ui or /ui/assets/...? Those hold no data
  * and need no token (h_static.c). */
 int static_open_path(h2o_req_t *req);
 
-/* Serves parked acquirers of every channel that gained available events.
- * Called by the loop after each turn and after each request. */
+/* h_acquire.c: the store's "became available" (store_set_avail_fn). */
+void acquire_avail(void *ctx, const char *channel, size_t len);
+
+/* Retries the parked acquirers of every channel that gained events;
+ * after each request and loop turn. */
 void acquire_serve_waiters(http_ctx_t *ctx);
 
-/* A channel was just created: acquirers parked on its name while it did not
- * exist move onto it, in the order they came. */
-void acquire_adopt_waiters(http_ctx_t *ctx, channel_t *ch);
+/* Answers those whose wait ended by now with count 0. */
+void acquire_expire(http_ctx_t *ctx, ntime_t now);
 
-/* The reverse, for a channel about to be dropped again. */
-void acquire_orphan_waiters(http_ctx_t *ctx, channel_t *ch);
-
-/* A parked acquirer's wait ended (its tnode fired): answer count 0. */
-void acquire_on_timeout(http_ctx_t *ctx, tnode_t *node, ntime_t now);
-
-/* Answers every parked acquirer with what it can get now (shutdown). */
+/* Answers every parked acquirer with count 0 (shutdown). */
 void acquire_release_all(http_ctx_t *ctx);
 
-/* Metrics: counts a finished request for /metrics. */
+/* h_misc.c: counts an answered request for /metrics. */
 void metrics_observe(int route, int status, ntime_t started_at, ntime_t now);
 
 #endif

@@ -27,34 +27,34 @@ static char *put_time(jsonw_t *w, char *p, ntime_t t)
  * checking for room before each token was most of the cost of a listing
  * (3 700 instructions an event before, see git log). One room check covers
  * all but the data, whose escaping makes room for itself. */
-void render_event(jsonw_t *w, const event_t *e, int with_token)
+void render_event(jsonw_t *w, const store_event_t *e, int with_token)
 {
     char *p = jsonw_value_room(w, EVENT_FIXED_MAX + e->data_len);
     p = LIT(p, "{\"eventID\":\"");
-    id_format(event_id(e), p); /* its NUL is overwritten too */
+    id_format(e->id, p); /* its NUL is overwritten too */
     p = LIT(p + ID_LEN, "\",\"publishedAt\":\"");
     p = put_time(w, p, e->published_at);
     p = LIT(p, "\",\"data\":\"");
     jsonw_commit(w, p);
-    jsonw_escape_into(w, event_data(e), e->data_len);
+    jsonw_escape_into(w, e->data, e->data_len);
     p = jsonw_room(w, EVENT_FIXED_MAX);
     p = LIT(p, "\",\"livesUntil\":\"");
     p = put_time(w, p, e->lives_until);
-    switch (event_state(e)) {
-    case EVENT_SCHEDULED:
+    switch (e->state) {
+    case STORE_SCHEDULED:
         p = LIT(p, "\",\"isLocked\":false,\"state\":\"scheduled\"}");
         break;
-    case EVENT_READY:
+    case STORE_READY:
         p = LIT(p, "\",\"isLocked\":false,\"state\":\"ready\"}");
         break;
     default:
-        ASSERT(event_state(e) == EVENT_LOCKED);
+        ASSERT(e->state == STORE_LOCKED);
         p = LIT(p, "\",\"isLocked\":true,\"state\":\"locked\",\"lockedUntil\":\"");
-        p = put_time(w, p, event_locked_until(e));
+        p = put_time(w, p, e->locked_until);
         if (with_token) {
             p = LIT(p, "\",\"lockToken\":\"");
-            core_token_format(event_lock_token(e), p);
-            p += CORE_TOKEN_LEN;
+            token_format(e->token, p);
+            p += TOKEN_LEN;
         }
         p = LIT(p, "\"}");
         break;
@@ -76,11 +76,11 @@ size_t render_event_path(char *out, const char *chan, size_t chan_len, eid_t id)
     return (size_t)(p + ID_LEN - out);
 }
 
-void render_list_open(jsonw_t *w, const channel_t *ch, size_t n)
+void render_list_open(jsonw_t *w, const char *channel, size_t len, size_t n)
 {
     jsonw_obj_begin(w);
     jsonw_key(w, "channelName");
-    jsonw_str(w, ch->name, ch->name_len);
+    jsonw_str(w, channel, len);
     jsonw_key(w, "count");
     jsonw_uint(w, n);
     jsonw_key(w, "events");
@@ -93,22 +93,22 @@ void render_list_close(jsonw_t *w)
     jsonw_obj_end(w);
 }
 
-void render_event_list(jsonw_t *w, const channel_t *ch, event_t *const *events, size_t n,
+void render_event_list(jsonw_t *w, const char *channel, size_t len, const store_event_t *events, size_t n,
                        int with_token)
 {
-    render_list_open(w, ch, n);
+    render_list_open(w, channel, len, n);
     for (size_t i = 0; i < n; i++)
-        render_event(w, events[i], with_token);
+        render_event(w, &events[i], with_token);
     render_list_close(w);
 }
 
-void render_job(jsonw_t *w, const job_t *j)
+void render_job(jsonw_t *w, const store_job_t *j)
 {
     jsonw_obj_begin(w);
     jsonw_key(w, "jobID");
     jsonw_str(w, j->name, j->name_len);
     jsonw_key(w, "cron");
-    jsonw_cstr(w, j->cron_def);
+    jsonw_str(w, j->cron_def, j->cron_len);
     jsonw_key(w, "data");
     jsonw_str(w, j->data, j->data_len);
     jsonw_key(w, "ttl");
@@ -123,24 +123,24 @@ void render_job(jsonw_t *w, const job_t *j)
     jsonw_obj_end(w);
 }
 
-void render_stats(jsonw_t *w, const channel_t *ch)
+void render_stats(jsonw_t *w, const store_stats_t *st)
 {
     jsonw_obj_begin(w);
     jsonw_key(w, "channelName");
-    jsonw_str(w, ch->name, ch->name_len);
+    jsonw_str(w, st->channel, st->channel_len);
     jsonw_key(w, "ready");
-    jsonw_uint(w, ch->st.ready);
+    jsonw_uint(w, st->ready);
     jsonw_key(w, "scheduled");
-    jsonw_uint(w, ch->st.scheduled);
+    jsonw_uint(w, st->scheduled);
     jsonw_key(w, "locked");
-    jsonw_uint(w, ch->st.locked);
+    jsonw_uint(w, st->locked);
     jsonw_key(w, "jobs");
-    jsonw_uint(w, ch->st.jobs);
+    jsonw_uint(w, st->jobs);
     jsonw_key(w, "published");
-    jsonw_uint(w, ch->st.published);
+    jsonw_uint(w, st->published);
     jsonw_key(w, "deleted");
-    jsonw_uint(w, ch->st.deleted);
+    jsonw_uint(w, st->deleted);
     jsonw_key(w, "expired");
-    jsonw_uint(w, ch->st.expired);
+    jsonw_uint(w, st->expired);
     jsonw_obj_end(w);
 }

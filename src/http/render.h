@@ -1,23 +1,24 @@
 /*
- * render.h -- the JSON shapes of the API: event, job, channel statistics.
+ * render.h -- the JSON shapes of the API: event, job, channel statistics,
+ * written from the store's views (store.h).
  */
 #ifndef HTTP_RENDER_H
 #define HTTP_RENDER_H
 
-#include "core/core.h"
 #include "json/jsonw.h"
+#include "store/store.h"
 
 /* {"eventID","publishedAt","data","livesUntil","isLocked","state"
  *  [,"lockedUntil"][,"lockToken" when with_token and locked]} */
-void render_event(jsonw_t *w, const event_t *e, int with_token);
+void render_event(jsonw_t *w, const store_event_t *e, int with_token);
 
 /* The envelope of an event list, {"channelName","count","events":[ ... ]}:
  * open it for n events, render them, close it. */
-void render_list_open(jsonw_t *w, const channel_t *ch, size_t n);
+void render_list_open(jsonw_t *w, const char *channel, size_t len, size_t n);
 void render_list_close(jsonw_t *w);
 
 /* {"channelName","count","events":[...]} for n events. */
-void render_event_list(jsonw_t *w, const channel_t *ch, event_t *const *events, size_t n,
+void render_event_list(jsonw_t *w, const char *channel, size_t len, const store_event_t *events, size_t n,
                        int with_token);
 
 /* An event's path, "/<channel>/events/<id>" (the Location of a published
@@ -28,9 +29,9 @@ void render_event_list(jsonw_t *w, const channel_t *ch, event_t *const *events, 
 size_t render_event_path(char *out, const char *chan, size_t chan_len, eid_t id);
 
 /* {"jobID","cron","data","ttl","createdAt","nextRunAt"} */
-void render_job(jsonw_t *w, const job_t *j);
+void render_job(jsonw_t *w, const store_job_t *j);
 
 /* {"channelName","ready","scheduled","locked","jobs","published","deleted","expired"} */
-void render_stats(jsonw_t *w, const channel_t *ch);
+void render_stats(jsonw_t *w, const store_stats_t *st);
 
 #endif

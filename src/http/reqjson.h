@@ -13,9 +13,9 @@
  * cannot silently change what happens. Names match without regard to case,
  * as Go's encoding/json matches them in the original.
  *
- * Times: every duration is at most REQ_DURATION_MAX_NS (100 years) and
- * every instant computed from one lies before REQ_TIME_END (2262-01-01),
- * so no sum of a time and a duration can wrap.
+ * Times: every duration is at most REQ_DURATION_MAX_NS (100 years); the
+ * store checks that every instant computed from one lies before
+ * NTIME_END (2262-01-01, base/ntime.h), so no sum can wrap.
  */
 #ifndef HTTP_REQJSON_H
 #define HTTP_REQJSON_H
@@ -25,7 +25,6 @@
 #include "json/jparse.h"
 
 #define REQ_DURATION_MAX_NS (876000LL * 3600 * NTIME_NS_PER_S) /* 876000h, 100 years */
-#define REQ_TIME_END 9214646400000000000LL /* 2262-01-01T00:00:00Z */
 
 /* ---- accepted fields ----
  * One list per kind of body: X(enum constant, name as documented). A
@@ -110,11 +109,5 @@ int reqjson_int_of(const jval_t *v, const char *key, int64_t min, int64_t max, i
  * the later wins. Returns 0, or -1 with e naming the first member that
  * matches no field and listing the accepted ones. o must be an object. */
 int reqjson_fields(const jval_t *o, const reqbody_t *b, const jval_t **out, reqerr_t *e);
-
-/* Does at + d fall before REQ_TIME_END? d is >= 0; at may be any time. */
-static inline int reqjson_fits(ntime_t at, int64_t d)
-{
-    return at < REQ_TIME_END - d;
-}
 
 #endif

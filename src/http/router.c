@@ -14,6 +14,7 @@
 #include <string.h>
 #include "base/utf8.h"
 #include "base/util.h"
+#include "respond.h"
 
 typedef struct route {
     const char *path;
@@ -206,7 +207,7 @@ int router_valid_name(const char *s, size_t n, char *err, size_t errlen)
     return 0;
 }
 
-static void method_not_allowed(h2o_req_t *req, const h2o_iovec_t *segs, int n)
+static void method_not_allowed(route_args_t *a, const h2o_iovec_t *segs, int n)
 {
     char allow[64] = "";
     for (int i = 0; i < NROUTES; i++) {
@@ -218,15 +219,16 @@ static void method_not_allowed(h2o_req_t *req, const h2o_iovec_t *segs, int n)
             strcat(allow, ", ");
         strcat(allow, routes[i].method);
     }
-    http_add_header(req, "allow", allow, strlen(allow));
+    http_add_header(a->req, "allow", allow, strlen(allow));
     /* The method is not echoed: it is client bytes, not necessarily UTF-8. */
-    http_error(req, 405, "this method is not allowed here; allowed: %s", allow);
+    http_error(a, 405, "this method is not allowed here; allowed: %s", allow);
 }
 
-int router_dispatch(h2o_req_t *req, http_ctx_t *ctx)
+void router_dispatch(route_args_t *a)
 {
     if (!shapes[0].nsegs)
         shapes_init();
+    h2o_req_t *req = a->req;
     h2o_iovec_t path = req->path;
     if (req->query_at != SIZE_MAX)
         path.len = req->query_at;
@@ -242,94 +244,25 @@ int router_dispatch(h2o_req_t *req, http_ctx_t *ctx)
         shape = 1;
         if (!h2o_memis(req->method.base, req->method.len, routes[i].method, shapes[i].method_len))
             continue;
-        /* Not a memset of the whole struct (two name buffers, ~460 bytes):
-         * the buffers are read only up to their lengths. */
-        route_args_t a;
-        a.ctx = ctx;
-        a.route = i;
-        a.channel_raw = a.param_raw = h2o_iovec_init(NULL, 0);
-        a.channel[0] = a.param[0] = '\0';
-        a.channel_len = a.param_len = 0;
-        a.created = NULL;
+        a->route = i;
         char err[128];
         if (shapes[i].has_channel) {
-            a.channel_raw = segs[0];
-            if (router_decode_name(segs[0], a.channel, &a.channel_len, err, sizeof(err)) != 0) {
-                http_error(req, 400, "invalid channel name: %s", err);
-                return i;
+            a->channel_raw = segs[0];
+            if (router_decode_name(segs[0], a->channel, &a->channel_len, err, sizeof(err)) != 0) {
+                http_error(a, 400, "invalid channel name: %s", err);
+                return;
             }
         }
         if (n == 3) {
-            a.param_raw = segs[2];
-            if (router_decode_name(segs[2], a.param, &a.param_len, err, sizeof(err)) != 0)
-                a.param_len = 0; /* handlers answer "not found" for an empty param */
+            a->param_raw = segs[2];
+            if (router_decode_name(segs[2], a->param, &a->param_len, err, sizeof(err)) != 0)
+                a->param_len = 0; /* handlers answer "not found" for an empty param */
         }
-        http_set_route(i);
-        routes[i].handler(req, &a);
-        return i;
+        routes[i].handler(a);
+        return;
     }
     if (shape)
-        method_not_allowed(req, segs, n);
+        method_not_allowed(a, segs, n);
     else
-        http_error(req, 404, "no such resource");
-    return -1;
-}
-
-channel_t *route_channel_find(route_args_t *a)
-{
-    return core_channel_find(a->ctx->core, a->channel, a->channel_len);
-}
-
-const channel_t *route_channel_view(route_args_t *a, channel_t *blank)
-{
-    channel_t *ch = route_channel_find(a);
-    if (ch)
-        return ch;
-    memset(blank, 0, sizeof(*blank));
-    blank->name = a->channel;
-    blank->name_len = (uint32_t)a->channel_len;
-    return blank;
-}
-
-channel_t *route_channel_create(h2o_req_t *req, route_args_t *a, size_t n)
-{
-    core_t *c = a->ctx->core;
-    channel_t *ch = route_channel_find(a);
-    if (ch)
-        return n && events_full(req, a, ch, n) ? NULL : ch;
-    if (core_channel_count(c) >= a->ctx->limits->max_channels) {
-        http_error_full(req, "channels", a->ctx->limits->max_channels);
-        return NULL;
-    }
-    if (n && events_full(req, a, NULL, n))
-        return NULL;
-    ch = core_channel(c, a->channel, a->channel_len);
-    a->created = ch;
-    acquire_adopt_waiters(a->ctx, ch);
-    return ch;
-}
-
-void route_channel_undo(route_args_t *a)
-{
-    if (!a->created)
-        return;
-    acquire_orphan_waiters(a->ctx, a->created);
-    core_channel_drop(a->ctx->core, a->created);
-    a->created = NULL;
-}
-
-int events_full(h2o_req_t *req, route_args_t *a, const channel_t *ch, size_t n)
-{
-    const http_limits_t *l = a->ctx->limits;
-    core_tick(a->ctx->core, http_now()); /* what expired frees room first */
-    if (core_counters(a->ctx->core)->events + n > l->max_events) {
-        http_error_full(req, "events in all channels", l->max_events);
-        return 1;
-    }
-    uint64_t held = ch ? ch->st.ready + ch->st.scheduled + ch->st.locked : 0;
-    if (held + n > l->max_channel_events) {
-        http_error_full(req, "events in this channel", l->max_channel_events);
-        return 1;
-    }
-    return 0;
+        http_error(a, 404, "no such resource");
 }

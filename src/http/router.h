@@ -12,9 +12,9 @@
 
 #include "handlers.h"
 
-/* Routes req and calls its handler (or answers 404/405/400 itself).
- * Returns the route's number, or -1 if no route matched. */
-int router_dispatch(h2o_req_t *req, http_ctx_t *ctx);
+/* Routes a's request: sets a->route (-1 if no route matched) and its
+ * names, then calls the route's handler (or answers 404/405/400 itself). */
+void router_dispatch(route_args_t *a);
 
 /* Decodes a percent-encoded segment into out[HTTP_NAME_MAX + 1] and checks
  * it is a valid name. Returns 0, or -1 with a reason in err. */

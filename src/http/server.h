@@ -1,14 +1,14 @@
 /*
- * server.h -- the HTTP side: h2o glue, the loop, limits, and the one way a
- * response leaves (now or later).
+ * server.h -- the HTTP side as main() and the tests see it: start a
+ * server over a store, run its loop, stop it.
  *
- * One thread runs one h2o event loop and owns the core. Each loop turn:
- * read the clock, run what is due in the core, serve parked acquirers that
- * can now be served, then sleep in h2o until the next deadline or socket
- * event. Nothing due means no wake-ups.
- *
- * A request is answered either inside its handler or later (a parked
- * long-poll acquire), always through http_respond(), which works both ways.
+ * One thread runs one h2o event loop, which the server shares with the
+ * store (the memory store watches its fsync thread on it; the PostgreSQL
+ * store its connections). Each loop turn: the store runs what is due,
+ * parked acquirers whose wait ended are answered and those whose channel
+ * gained events retried, then the loop sleeps in h2o until the next
+ * deadline or socket event. Nothing due means no wake-ups.
+ * docs/HACKING.md follows one request through it.
  */
 #ifndef HTTP_SERVER_H
 #define HTTP_SERVER_H
@@ -16,17 +16,12 @@
 #define H2O_USE_LIBUV 0
 #include <h2o.h>
 #include <stdint.h>
-#include "core/core.h"
-#include "store/wal.h"
-#include "json/jsonw.h"
+#include "store/store.h"
 
 typedef struct http_limits {
     size_t max_body;          /* bytes of a request body (413 past it) */
     size_t max_data;          /* bytes of one event's data (413 past it) */
     size_t max_batch;         /* events in one batch publish (413 past it) */
-    size_t max_channels;      /* channels in all (429 past it) */
-    size_t max_events;        /* live events in all (429 past it) */
-    size_t max_channel_events; /* live events in one channel (429 past it) */
     size_t max_waiters;       /* parked long-poll acquires (429 past it) */
     size_t max_connections;   /* open client connections; more are closed at once */
     uint64_t request_timeout_ms; /* to receive a request's headers and body; idle keep-alive */
@@ -36,7 +31,8 @@ typedef struct http_config {
     const char *address;      /* listen address, e.g. "0.0.0.0" */
     int port;                 /* 0 picks a free port (logged) */
     http_limits_t limits;
-    wal_t *wal;               /* NULL: in memory only */
+    h2o_loop_t *loop;         /* the event loop (the store's too); the caller
+                                 owns it and destroys it after the server */
     const char *auth_token;   /* NULL: no authentication */
     int metrics_open;         /* /metrics needs no token */
     const char *tls_cert;     /* PEM files; both NULL: plain HTTP */
@@ -46,8 +42,9 @@ typedef struct http_config {
 
 typedef struct http_server http_server_t;
 
-/* Starts listening. Returns NULL after logging what failed. */
-http_server_t *http_server_new(const http_config_t *cfg, core_t *core);
+/* Starts listening; the server uses store (which the caller frees after
+ * the server). Returns NULL after logging what failed. */
+http_server_t *http_server_new(const http_config_t *cfg, store_t *store);
 
 /* Runs the loop until a stop is requested (http_server_stop or SIGTERM /
  * SIGINT), then stops accepting, answers parked requests, lets written
@@ -59,47 +56,23 @@ void http_server_stop(http_server_t *s);
 
 void http_server_free(http_server_t *s);
 
-/* ---- for handlers ---- */
+/* ---- for tests and fuzzing ---- */
 
-typedef struct http_ctx {
-    http_server_t *server;
-    core_t *core;
-    const http_limits_t *limits;
-    int ready;                /* /readyz: recovered and listening */
-    wal_t *wal;               /* NULL: in memory only */
-    jsonw_t out;              /* response writer, reused by every request */
-} http_ctx_t;
+/* Serves a connected socket as if the listener had accepted it (counted
+ * against max_connections like any other); the server owns fd. */
+void http_server_adopt(http_server_t *s, int fd);
 
-/* The wall clock now, in ns. */
-ntime_t http_now(void);
+/* One loop turn: run what is due, then wait at most max_ms (0: never
+ * sleep; -1: until something happens) for socket events. Returns the
+ * next deadline the server knows of (the store's and parked requests'),
+ * NTIME_MAX if none. */
+ntime_t http_server_turn(http_server_t *s, int32_t max_ms);
 
-/* Sends status with the JSON in w (w is emptied). With -fsync always,
- * the answer waits until everything logged so far is on disk (group
- * commit), so no 2xx leaves before its change is durable. */
-void http_respond(h2o_req_t *req, int status, jsonw_t *w);
+/* Answers every parked acquire with what it can get now (as at shutdown). */
+void http_server_release_parked(http_server_t *s);
 
-/* Sends status with an empty body. */
-void http_respond_empty(h2o_req_t *req, int status);
-
-/* Sends {"error": "<message>"} with status. */
-void http_error(h2o_req_t *req, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Counts an answered request in /metrics and writes its access-log line.
- * parked: it waited in a long-poll (kept out of the latency histogram). */
-void http_finished(h2o_req_t *req, int route, ntime_t started, int parked);
-
-/* Tells the server which route is handling the request (for metrics of
- * answers sent later). */
-void http_set_route(int route);
-
-/* 503: the change could not be written to the log and was not made. */
-void http_error_io(h2o_req_t *req);
-
-/* 429 with Retry-After: a limit is reached; nothing was changed. */
-void http_error_full(h2o_req_t *req, const char *what, size_t limit);
-
-/* Adds a response header (value copied into the request's pool). */
-void http_add_header(h2o_req_t *req, const char *name, const char *value, size_t len);
+/* Open connections, and answers waiting for the log's fsync. */
+size_t http_server_connections(const http_server_t *s);
+size_t http_server_waiting_durable(const http_server_t *s);
 
 #endif

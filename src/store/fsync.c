@@ -45,14 +45,7 @@ static void notify(fsyncer_t *f)
 
 static void record(fsyncer_t *f, int64_t ns, int ok)
 {
-    static const int64_t bounds[FSYNC_BUCKETS - 1] = {500000, 1000000, 2500000, 5000000,
-                                                       10000000, 25000000, 100000000};
-    int b = 0;
-    while (b < FSYNC_BUCKETS - 1 && ns > bounds[b])
-        b++;
-    f->st.buckets[b]++;
-    f->st.count++;
-    f->st.seconds_sum += (double)ns / 1e9;
+    hist_observe(&f->st.time, ns);
     if (!ok)
         f->st.errors++;
 }
@@ -114,9 +107,12 @@ static void *fsync_main(void *arg)
     return NULL;
 }
 
+static const int64_t fsync_bounds[] = {500000, 1000000, 2500000, 5000000, 10000000, 25000000, 100000000};
+
 fsyncer_t *fsyncer_start(int fd, int mode, uint64_t synced, int notify_fd)
 {
     fsyncer_t *f = xcalloc(1, sizeof(*f));
+    hist_init(&f->st.time, fsync_bounds, sizeof(fsync_bounds) / sizeof(fsync_bounds[0]));
     f->fd = fd;
     f->mode = mode;
     f->notify_fd = notify_fd;

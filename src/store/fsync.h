@@ -16,16 +16,14 @@
 #define FSYNC_H
 
 #include <stdint.h>
+#include "base/hist.h"
 
 typedef struct fsyncer fsyncer_t;
 
 #define FSYNC_INTERVAL_NS (50LL * 1000 * 1000)
-#define FSYNC_BUCKETS 8
-
 typedef struct fsync_stats {
-    uint64_t count, errors;
-    double seconds_sum;
-    uint64_t buckets[FSYNC_BUCKETS]; /* <=0.5, 1, 2.5, 5, 10, 25, 100 ms, more */
+    uint64_t errors;
+    hist_t time;              /* <= 0.5, 1, 2.5, 5, 10, 25, 100 ms, more */
 } fsync_stats_t;
 
 /* Starts the thread for fd, whose first `synced` bytes are on disk.

@@ -39,9 +39,7 @@ void core_replay_end(core_t *c, ntime_t now)
     core_tick(c, now);
     c->replaying = 0;
     strmap_each(&c->channels, reset_totals, NULL);
-    uint64_t events = c->counters.events;
-    memset(&c->counters, 0, sizeof(c->counters));
-    c->counters.events = events;
+    core_counters_reset(c);
 }
 
 static core_status_t apply_event_rec(core_t *c, channel_t *ch, const core_rec_t *r)

@@ -51,6 +51,7 @@
 #include <stdint.h>
 #include "base/id.h"
 #include "base/ntime.h"
+#include "base/prom.h"
 
 typedef struct store store_t;
 
@@ -226,11 +227,8 @@ typedef struct store_settings_put {
 /* ---- the operations (each calls done exactly once; see the top) ---- */
 
 /* Text the store appends for /metrics: a growable buffer owned by the
- * caller. */
-typedef struct store_text {
-    char *buf;
-    size_t len, cap;
-} store_text_t;
+ * caller (base/prom.h writes the lines). */
+typedef prom_text_t store_text_t;
 
 
 typedef struct store_ops {
@@ -285,9 +283,12 @@ typedef struct store_ops {
      * fires, the log's write of this turn) and returns the instant the
      * loop should wake next for the store (NTIME_MAX: nothing due). */
     ntime_t (*turn)(store_t *s);
-    /* fn(arg) runs once everything up to seq is durable (at once if it
-     * already is). */
-    void (*on_durable)(store_t *s, uint64_t seq, void (*fn)(void *arg), void *arg);
+    /* fn(arg, STORE_OK) runs once everything up to seq is durable (at
+     * once if it already is); fn(arg, STORE_UNAVAILABLE) if it cannot be
+     * made durable (the fsync failed): the answer waiting for it must not
+     * report success. */
+    void (*on_durable)(store_t *s, uint64_t seq, void (*fn)(void *arg, store_status_t st),
+                       void *arg);
     /* 1 when the store can take changes (/readyz). */
     int (*ready)(store_t *s);
     /* Appends the store's Prometheus series (events by state, totals,
@@ -299,6 +300,10 @@ typedef struct store_ops {
 
 struct store {
     const store_ops_t *ops;
+    uint8_t answers_later;    /* 1: done may run after the operation returned
+                                 (the PostgreSQL store); 0: always before (the
+                                 memory store), so the layer above may keep a
+                                 call's state in the request's memory */
     void (*avail_fn)(void *arg, const char *channel, size_t len);
     void *avail_arg;
 };

@@ -1027,10 +1027,8 @@ void wal_get_metrics(wal_t *w, wal_metrics_t *m)
     if (w->fsyncer) {
         fsync_stats_t fs;
         fsyncer_stats(w->fsyncer, &fs);
-        m->fsyncs = fs.count;
         m->fsync_errors = fs.errors;
-        m->fsync_seconds_sum = fs.seconds_sum;
-        memcpy(m->fsync_buckets, fs.buckets, sizeof(m->fsync_buckets));
+        m->fsync_time = fs.time;
     }
 }
 

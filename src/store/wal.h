@@ -46,6 +46,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "base/hist.h"
 #include "core/core.h"
 
 #define WAL_VERSION 2
@@ -113,9 +114,8 @@ int wal_failing(const wal_t *w);
 
 typedef struct wal_metrics {
     uint64_t bytes_written, records_written, write_errors;
-    uint64_t fsyncs, fsync_errors;
-    double fsync_seconds_sum;
-    uint64_t fsync_buckets[8]; /* <=0.5, 1, 2.5, 5, 10, 25, 100 ms, more */
+    uint64_t fsync_errors;
+    hist_t fsync_time;        /* see fsync.h; count 0 without the thread */
     uint64_t rewrites, size;
 } wal_metrics_t;
 void wal_get_metrics(wal_t *w, wal_metrics_t *m);

@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "core/core.h"
-#include "core/timers.h"
+#include "base/timers.h"
 
 #define S NTIME_NS_PER_S
 #define MS NTIME_NS_PER_MS
@@ -347,22 +347,22 @@ static void test_job_fires_once_per_time_never_early(void **state)
 static void test_token_format(void **state)
 {
     (void)state;
-    char out[CORE_TOKEN_LEN + 1];
-    core_token_format(0x0123456789abcdefULL, out);
+    char out[TOKEN_LEN + 1];
+    token_format(0x0123456789abcdefULL, out);
     assert_string_equal(out, "0123456789abcdef");
-    core_token_format(0, out);
+    token_format(0, out);
     assert_string_equal(out, "0000000000000000");
-    core_token_format(UINT64_MAX, out);
+    token_format(UINT64_MAX, out);
     assert_string_equal(out, "ffffffffffffffff");
     uint64_t v = 0x9e3779b97f4a7c15ULL;
     for (int i = 0; i < 10000; i++) {
         v = v * 6364136223846793005ULL + 1442695040888963407ULL;
-        char want[CORE_TOKEN_LEN + 1];
+        char want[TOKEN_LEN + 1];
         snprintf(want, sizeof want, "%016llx", (unsigned long long)v);
-        core_token_format(v, out);
+        token_format(v, out);
         assert_string_equal(out, want);
         uint64_t back;
-        assert_int_equal(core_token_parse(out, CORE_TOKEN_LEN, &back), 0);
+        assert_int_equal(token_parse(out, TOKEN_LEN, &back), 0);
         assert_true(back == v);
     }
 }

@@ -409,10 +409,10 @@ static void test_reqjson_limits(void **state)
     assert_string_equal(e.msg, "field \"b\" must be at most 876000h (100 years)");
     assert_int_equal(reqjson_duration(doc.root, "c", 0, &v, &e), -1);
     jparse_free(&doc);
-    assert_true(reqjson_fits(REQ_TIME_END - 2, 1));
-    assert_false(reqjson_fits(REQ_TIME_END - 1, 1));
-    assert_false(reqjson_fits(INT64_MAX, REQ_DURATION_MAX_NS));
-    assert_true(reqjson_fits(INT64_MIN, REQ_DURATION_MAX_NS));
+    assert_true(ntime_fits(NTIME_END - 2, 1));
+    assert_false(ntime_fits(NTIME_END - 1, 1));
+    assert_false(ntime_fits(INT64_MAX, REQ_DURATION_MAX_NS));
+    assert_true(ntime_fits(INT64_MIN, REQ_DURATION_MAX_NS));
 }
 
 int main(void)

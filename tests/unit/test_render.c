@@ -24,71 +24,62 @@ static uint64_t rng(void)
 }
 
 /* The event written the plain way, one writer call per token. */
-static void reference_event(jsonw_t *w, const event_t *e, int with_token)
+static void reference_event(jsonw_t *w, const store_event_t *e, int with_token)
 {
     static const char *const state_names[] = {"scheduled", "ready", "locked"};
     char id[ID_LEN + 1];
-    id_format(event_id(e), id);
+    id_format(e->id, id);
     jsonw_obj_begin(w);
     jsonw_key(w, "eventID");
     jsonw_str(w, id, ID_LEN);
     jsonw_key(w, "publishedAt");
     jsonw_time(w, e->published_at);
     jsonw_key(w, "data");
-    jsonw_str(w, event_data(e), e->data_len);
+    jsonw_str(w, e->data, e->data_len);
     jsonw_key(w, "livesUntil");
     jsonw_time(w, e->lives_until);
     jsonw_key(w, "isLocked");
-    jsonw_bool(w, event_state(e) == EVENT_LOCKED);
+    jsonw_bool(w, e->state == STORE_LOCKED);
     jsonw_key(w, "state");
-    jsonw_cstr(w, state_names[event_state(e)]);
-    if (event_state(e) == EVENT_LOCKED) {
+    jsonw_cstr(w, state_names[e->state]);
+    if (e->state == STORE_LOCKED) {
         jsonw_key(w, "lockedUntil");
-        jsonw_time(w, event_locked_until(e));
+        jsonw_time(w, e->locked_until);
         if (with_token) {
-            char tok[CORE_TOKEN_LEN + 1];
-            core_token_format(event_lock_token(e), tok);
+            char tok[TOKEN_LEN + 1];
+            token_format(e->token, tok);
             jsonw_key(w, "lockToken");
-            jsonw_str(w, tok, CORE_TOKEN_LEN);
+            jsonw_str(w, tok, TOKEN_LEN);
         }
     }
     jsonw_obj_end(w);
 }
 
-/* Events live in a core: each random one gets a core of its own, so its
- * times can be anything the core accepts. */
-typedef struct sample {
-    core_t *core;
-    event_t *e;
-} sample_t;
-
-/* A random event with len bytes of data in a random state; bytes that
- * need escaping are frequent when nasty is set. */
-static sample_t random_event(size_t len, int nasty)
+/* A random event view with len bytes of data (in data, which the caller
+ * frees) in a random state; bytes that need escaping are frequent when
+ * nasty is set. Times are anything a store could hold. */
+static store_event_t random_event(size_t len, int nasty, char **data)
 {
-    char *data = malloc(len + 1);
-    assert_non_null(data);
+    *data = malloc(len + 1);
+    assert_non_null(*data);
     for (size_t i = 0; i < len; i++) {
         uint64_t r = rng();
-        data[i] = (char)(nasty && r % 4 == 0 ? r >> 8 : 'a' + r % 26);
+        (*data)[i] = (char)(nasty && r % 4 == 0 ? r >> 8 : 'a' + r % 26);
     }
-    sample_t s = {core_new(tz_utc()), NULL};
-    channel_t *ch = core_channel(s.core, "c", 1);
-    ntime_t now = (ntime_t)(rng() >> 2);            /* up to ~73 years of ns */
-    int64_t ttl = 1 + (int64_t)(rng() % (1ULL << 58));
-    int state = (int)(rng() % 3);
-    ntime_t at = state == EVENT_SCHEDULED ? now + 1 + (int64_t)(rng() % (1ULL << 50)) : now;
-    s.e = core_publish(s.core, ch, now, data, len, at, ttl);
-    assert_non_null(s.e);
-    if (state == EVENT_LOCKED) {
-        event_t *locked;
-        assert_int_equal(core_lock(s.core, ch, now, event_id(s.e), 1 + (int64_t)(rng() % ttl),
-                                   &locked), CORE_OK);
-        assert_ptr_equal(locked, s.e);
+    store_event_t e;
+    memset(&e, 0, sizeof(e));
+    e.id.hi = rng();
+    e.id.lo = (uint32_t)rng();
+    e.state = (store_state_t)(rng() % 3);
+    e.published_at = (ntime_t)(rng() >> 2); /* up to ~73 years of ns */
+    e.lives_until = e.published_at + 1 + (int64_t)(rng() % (1ULL << 58));
+    if (e.state == STORE_LOCKED) {
+        e.locked_until = e.published_at + 1 + (int64_t)(rng() % (1ULL << 40));
+        e.token = rng() | 1;
     }
-    assert_int_equal(event_state(s.e), state);
-    free(data);
-    return s;
+    e.data = *data;
+    e.data_len = (uint32_t)len;
+    return e;
 }
 
 static void expect_same(const jsonw_t *got, const jsonw_t *want)
@@ -106,18 +97,18 @@ static void test_event_matches_reference(void **state)
         size_t len = lens[i % (sizeof lens / sizeof lens[0])];
         if (len > 1000 && i % 100 >= 9)
             len = 16; /* a few large ones are enough */
-        sample_t sm = random_event(len, i % 2);
-        event_t *e = sm.e;
+        char *data;
+        store_event_t e = random_event(len, i % 2, &data);
         int with_token = (int)(rng() % 2);
         jsonw_t got, want;
         jsonw_init(&got, i % 3 ? 0 : 1); /* a tiny buffer grows on the way */
         jsonw_init(&want, 0);
-        render_event(&got, e, with_token);
-        reference_event(&want, e, with_token);
+        render_event(&got, &e, with_token);
+        reference_event(&want, &e, with_token);
         expect_same(&got, &want);
         jsonw_free(&got);
         jsonw_free(&want);
-        core_free(sm.core);
+        free(data);
     }
 }
 
@@ -131,10 +122,11 @@ static void test_events_in_array(void **state)
     jsonw_arr_begin(&got);
     jsonw_arr_begin(&want);
     for (int i = 0; i < 500; i++) {
-        sample_t sm = random_event(rng() % 40, 1);
-        render_event(&got, sm.e, 1);
-        reference_event(&want, sm.e, 1);
-        core_free(sm.core);
+        char *data;
+        store_event_t e = random_event(rng() % 40, 1, &data);
+        render_event(&got, &e, 1);
+        reference_event(&want, &e, 1);
+        free(data);
     }
     jsonw_arr_end(&got);
     jsonw_arr_end(&want);
@@ -146,20 +138,13 @@ static void test_events_in_array(void **state)
 static void test_event_known(void **state)
 {
     (void)state;
-    /* Restored as a log rewrite would, so id and token are given. */
-    core_t *c = core_new(tz_utc());
     eid_t id = {0x0123456789abcdefULL, 0x01234567};
-    core_rec_t r = {.type = CORE_REC_SNAP_EVENT, .state = EVENT_LOCKED,
-                    .now = 1795746770263508703LL, .channel = "c", .channel_len = 1, .id = id,
-                    .t1 = 1795746770263508703LL, .t2 = 1795750370263508703LL,
-                    .t3 = 1795746800000000000LL, .token = 0xff, .data = "a\"\n\x01",
-                    .data_len = 4};
-    assert_int_equal(core_apply(c, &r), CORE_OK);
-    event_t *e = core_event_get(c, core_channel(c, "c", 1), r.now, id);
-    assert_non_null(e);
+    store_event_t e = {.id = id, .state = STORE_LOCKED, .published_at = 1795746770263508703LL,
+                       .lives_until = 1795750370263508703LL, .locked_until = 1795746800000000000LL,
+                       .token = 0xff, .data = "a\"\n\x01", .data_len = 4};
     jsonw_t w;
     jsonw_init(&w, 0);
-    render_event(&w, e, 1);
+    render_event(&w, &e, 1);
     const char *want = "{\"eventID\":\"04hkaps9lf6uu0938ljg\","
                        "\"publishedAt\":\"2026-11-27T02:32:50.263508703Z\","
                        "\"data\":\"a\\\"\\n\\u0001\","
@@ -170,7 +155,6 @@ static void test_event_known(void **state)
     if (w.len != strlen(want) || memcmp(w.buf, want, w.len) != 0)
         fail_msg("got  %.*s\nwant %s", (int)w.len, w.buf, want);
     jsonw_free(&w);
-    core_free(c);
 }
 
 /* The Location of a published event: the channel segment as sent. */

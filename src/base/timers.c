@@ -4,8 +4,8 @@
 #include "timers.h"
 
 #include <stdlib.h>
-#include "base/util.h"
-#include "base/vmem.h"
+#include "util.h"
+#include "vmem.h"
 
 static inline int before(const tentry_t *a, const tentry_t *b)
 {

@@ -1,5 +1,5 @@
 /*
- * hist.h -- a latency histogram with logarithmic buckets (HDR-like), and the
+ * lathist.h -- a latency histogram with logarithmic buckets (HDR-like), and the
  * small helpers the benchmark clients share.
  *
  * Buckets: values below 64 ns each have their own bucket; above, every
@@ -10,53 +10,53 @@
  * Percentiles report the upper edge of the bucket they fall in (never
  * better than the truth); max is exact.
  */
-#ifndef BENCH_HIST_H
-#define BENCH_HIST_H
+#ifndef BENCH_LATHIST_H
+#define BENCH_LATHIST_H
 
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
 
-#define HIST_SUB_BITS 5
-#define HIST_SUB (1 << HIST_SUB_BITS)         /* sub-buckets per octave */
-#define HIST_LINEAR (2 * HIST_SUB)            /* values below this: exact */
-#define HIST_MAX_EXP 41
-#define HIST_BUCKETS (HIST_LINEAR + (HIST_MAX_EXP - HIST_SUB_BITS - 1) * HIST_SUB)
+#define LATHIST_SUB_BITS 5
+#define LATHIST_SUB (1 << LATHIST_SUB_BITS)         /* sub-buckets per octave */
+#define LATHIST_LINEAR (2 * LATHIST_SUB)            /* values below this: exact */
+#define LATHIST_MAX_EXP 41
+#define LATHIST_BUCKETS (LATHIST_LINEAR + (LATHIST_MAX_EXP - LATHIST_SUB_BITS - 1) * LATHIST_SUB)
 
-typedef struct hist {
+typedef struct lathist {
     uint64_t count;
     uint64_t max;
     uint64_t sum;
-    uint64_t b[HIST_BUCKETS];
-} hist_t;
+    uint64_t b[LATHIST_BUCKETS];
+} lathist_t;
 
-static inline void hist_reset(hist_t *h) { memset(h, 0, sizeof(*h)); }
+static inline void lathist_reset(lathist_t *h) { memset(h, 0, sizeof(*h)); }
 
-static inline int hist_index(uint64_t v)
+static inline int lathist_index(uint64_t v)
 {
-    if (v < HIST_LINEAR)
+    if (v < LATHIST_LINEAR)
         return (int)v;
     int e = 63 - __builtin_clzll(v); /* v in [2^e, 2^(e+1)), e >= SUB_BITS + 1 */
-    if (e >= HIST_MAX_EXP)
-        return HIST_BUCKETS - 1;
-    int sub = (int)((v >> (e - HIST_SUB_BITS)) & (HIST_SUB - 1));
-    return HIST_LINEAR + (e - HIST_SUB_BITS - 1) * HIST_SUB + sub;
+    if (e >= LATHIST_MAX_EXP)
+        return LATHIST_BUCKETS - 1;
+    int sub = (int)((v >> (e - LATHIST_SUB_BITS)) & (LATHIST_SUB - 1));
+    return LATHIST_LINEAR + (e - LATHIST_SUB_BITS - 1) * LATHIST_SUB + sub;
 }
 
 /* The largest value that falls in bucket i. */
-static inline uint64_t hist_upper(int i)
+static inline uint64_t lathist_upper(int i)
 {
-    if (i < HIST_LINEAR)
+    if (i < LATHIST_LINEAR)
         return (uint64_t)i;
-    int e = (i - HIST_LINEAR) / HIST_SUB + HIST_SUB_BITS + 1;
-    int sub = (i - HIST_LINEAR) % HIST_SUB;
-    uint64_t lo = (1ULL << e) + ((uint64_t)sub << (e - HIST_SUB_BITS));
-    return lo + (1ULL << (e - HIST_SUB_BITS)) - 1;
+    int e = (i - LATHIST_LINEAR) / LATHIST_SUB + LATHIST_SUB_BITS + 1;
+    int sub = (i - LATHIST_LINEAR) % LATHIST_SUB;
+    uint64_t lo = (1ULL << e) + ((uint64_t)sub << (e - LATHIST_SUB_BITS));
+    return lo + (1ULL << (e - LATHIST_SUB_BITS)) - 1;
 }
 
-static inline void hist_add(hist_t *h, uint64_t v)
+static inline void lathist_add(lathist_t *h, uint64_t v)
 {
-    h->b[hist_index(v)]++;
+    h->b[lathist_index(v)]++;
     h->count++;
     h->sum += v;
     if (v > h->max)
@@ -64,7 +64,7 @@ static inline void hist_add(hist_t *h, uint64_t v)
 }
 
 /* The value at quantile q (0..1), 0 when empty. */
-static inline uint64_t hist_quantile(const hist_t *h, double q)
+static inline uint64_t lathist_quantile(const lathist_t *h, double q)
 {
     if (!h->count)
         return 0;
@@ -72,10 +72,10 @@ static inline uint64_t hist_quantile(const hist_t *h, double q)
     if (want < 1)
         want = 1;
     uint64_t seen = 0;
-    for (int i = 0; i < HIST_BUCKETS; i++) {
+    for (int i = 0; i < LATHIST_BUCKETS; i++) {
         seen += h->b[i];
         if (seen >= want) {
-            uint64_t u = hist_upper(i);
+            uint64_t u = lathist_upper(i);
             return u < h->max ? u : h->max;
         }
     }

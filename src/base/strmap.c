@@ -5,7 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include "base/util.h"
+#include "util.h"
 
 uint64_t strmap_hash(const char *key, size_t len)
 {

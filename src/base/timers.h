@@ -23,7 +23,7 @@
 #define TIMERS_H
 
 #include <stdint.h>
-#include "base/ntime.h"
+#include "ntime.h"
 
 typedef struct tnode {
     uint32_t index;  /* 1 + position in the heap; 0 = not scheduled */

@@ -1,0 +1,330 @@
+/*
+ * loop.c -- the server's loop: making the server, each turn (the store,
+ * parked requests, the deadline timer), a request's way in, signals and
+ * shutdown. The listener is in listen.c, answers in respond.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+#include "base/util.h"
+#include "listen.h"
+#include "log.h"
+#include "respond.h"
+#include "router.h"
+#include "server_int.h"
+
+typedef struct dr_handler {
+    h2o_handler_t super;
+    http_server_t *server;
+} dr_handler_t;
+
+static http_server_t *signal_target;
+
+/* ---- a request's way in ---- */
+
+/* Only reads need the check (they may render megabytes); a change is
+ * made whether or not its answer arrives. */
+static int client_hung_up(h2o_req_t *req)
+{
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")))
+        return 0;
+    h2o_socket_t *sock = req->conn->callbacks->get_socket ? req->conn->callbacks->get_socket(req->conn) : NULL;
+    if (!sock)
+        return 0;
+    struct pollfd pfd = {.fd = h2o_socket_get_fd(sock), .events = 0};
+    return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLERR));
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    http_server_t *s = ((dr_handler_t *)self)->server;
+    store_t *st = s->hctx.store;
+    route_args_t *a = route_args_new(&s->hctx, req, st->ops->now(st));
+    if (!http_authorized(s, req)) {
+        static const char challenge[] = "Bearer realm=\"distribuerad\"";
+        http_add_header(req, "www-authenticate", challenge, sizeof(challenge) - 1);
+        http_error(a, 401, "this server needs a bearer token: send Authorization: Bearer <token>");
+        return 0;
+    }
+    if (client_hung_up(req)) {
+        /* A client that pipelined requests and left: do not render the
+         * rest of its queue for nobody. */
+        req->http1_is_persistent = 0;
+        http_respond_gone(a);
+        return 0;
+    }
+    router_dispatch(a);
+    /* Whatever the handler changed may have freed events for parked
+     * acquirers (an UNLOCK, a publish). */
+    acquire_serve_waiters(&s->hctx);
+    return 0;
+}
+
+/* ---- signals: a self-pipe, so a signal that lands just before the loop
+ * goes to sleep still wakes it ---- */
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (signal_target) {
+        int saved = errno;
+        signal_target->stop = 1;
+        ssize_t r = write(signal_target->wakeup_fds[1], "x", 1);
+        (void)r;
+        errno = saved;
+    }
+}
+
+static void on_wakeup(h2o_socket_t *sock, const char *err)
+{
+    (void)err;
+    http_server_t *s = sock->data;
+    char buf[64];
+    while (read(s->wakeup_fds[0], buf, sizeof(buf)) > 0)
+        ;
+}
+
+void http_server_stop(http_server_t *s)
+{
+    on_signal(0);
+    (void)s;
+}
+
+/* ---- the deadline timer ---- */
+
+/* The next deadline wakes the loop through a timerfd, to the nanosecond:
+ * h2o's loop can only sleep whole milliseconds, and rounding up to them
+ * made every job fire up to 1 ms late. */
+static void on_deadline(h2o_socket_t *sock, const char *err)
+{
+    (void)err;
+    http_server_t *s = sock->data;
+    uint64_t expirations;
+    if (read(h2o_socket_get_fd(sock), &expirations, sizeof(expirations)) == sizeof(expirations))
+        s->armed_at = NTIME_MAX; /* one-shot: it has disarmed itself */
+}
+
+/* Arms the timerfd at `at` (NTIME_MAX: disarms it), with no system call
+ * when it is already armed there. Returns 0, or -1 if the kernel refused. */
+static int arm_deadline(http_server_t *s, ntime_t at)
+{
+    if (at == s->armed_at)
+        return 0;
+    struct itimerspec its = {{0, 0}, {0, 0}};
+    if (at != NTIME_MAX) {
+        if (at < 1)
+            at = 1; /* an all-zero it_value would disarm */
+        its.it_value.tv_sec = (time_t)(at / NTIME_NS_PER_S);
+        its.it_value.tv_nsec = (long)(at % NTIME_NS_PER_S);
+    }
+    if (timerfd_settime(h2o_socket_get_fd(s->deadline), TFD_TIMER_ABSTIME, &its, NULL) != 0)
+        return -1;
+    s->armed_at = at;
+    return 0;
+}
+
+/* ---- the loop ---- */
+
+ntime_t http_server_turn(http_server_t *s, int32_t max_ms)
+{
+    store_t *st = s->hctx.store;
+    uint64_t sends = s->sends;
+    ntime_t next = st->ops->turn(st);
+    ntime_t now = st->ops->now(st);
+    acquire_expire(&s->hctx, now);
+    acquire_serve_waiters(&s->hctx);
+    ntime_t wake = waiters_next_at(&s->hctx.waiters);
+    if (wake < next)
+        next = wake;
+    /* An answer sent from here, outside h2o's callbacks, completes (and
+     * lets its connection read the next request) only in h2o's next turn:
+     * that turn must not sleep. */
+    int32_t wait = max_ms < 0 ? INT32_MAX : max_ms;
+    if (s->sends != sends || next <= now) {
+        wait = 0;
+    } else if (arm_deadline(s, next) != 0 && next != NTIME_MAX) {
+        /* whole milliseconds, then, rounded up: waking early is a wasted turn */
+        int64_t ms = (next - now + NTIME_NS_PER_MS - 1) / NTIME_NS_PER_MS;
+        wait = ms < wait ? (int32_t)ms : wait;
+    }
+    /* else: sleeps until the timerfd, a socket, or max_ms */
+    h2o_evloop_run(s->ctx.loop, wait);
+    return next;
+}
+
+static void on_avail(void *arg, const char *channel, size_t len)
+{
+    acquire_avail(arg, channel, len);
+}
+
+/* Timers and pipes the loop watches besides the listener; -1 after
+ * logging what failed. */
+static int watch_loop_fds(http_server_t *s)
+{
+    if (pipe2(s->wakeup_fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+        log_error("cannot create the signal pipe: %s", strerror(errno));
+        return -1;
+    }
+    /* CLOCK_REALTIME, like every instant of the store: a deadline is a
+     * wall time, and the kernel keeps an absolute timer right across
+     * clock steps. */
+    int tfd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (tfd < 0) {
+        log_error("cannot create the deadline timer: %s", strerror(errno));
+        close(s->wakeup_fds[0]);
+        close(s->wakeup_fds[1]);
+        return -1;
+    }
+    s->wakeup = h2o_evloop_socket_create(s->ctx.loop, s->wakeup_fds[0], H2O_SOCKET_FLAG_DONT_READ);
+    s->wakeup->data = s;
+    h2o_socket_read_start(s->wakeup, on_wakeup);
+    s->deadline = h2o_evloop_socket_create(s->ctx.loop, tfd, H2O_SOCKET_FLAG_DONT_READ);
+    s->deadline->data = s;
+    s->armed_at = NTIME_MAX;
+    h2o_socket_read_start(s->deadline, on_deadline);
+    return 0;
+}
+
+/* h2o's configuration: limits, timeouts, the one handler and the filter. */
+static void configure(http_server_t *s, const http_config_t *cfg)
+{
+    h2o_config_init(&s->config);
+    /* No server_name: the response filter writes the same bytes for less. */
+    s->config.server_name = h2o_iovec_init(NULL, 0);
+    /* h2o refuses bodies past this itself (plain-text 413); keep it above
+     * our limit so ordinary over-size bodies get our JSON 413. */
+    s->config.max_request_entity_size = cfg->limits.max_body * 2 + 4096;
+    /* Time to receive a request (a slow-loris client is cut off after it)
+     * and to keep an idle connection. */
+    s->config.http1.req_timeout = cfg->limits.request_timeout_ms;
+    s->config.handshake_timeout = cfg->limits.request_timeout_ms;
+    /* HTTP/1.1 only: h2o's HTTP/2 on a plain port (h2c) would not apply
+     * the request timeout. */
+    s->config.http1.upgrade_to_http2 = 0;
+    h2o_hostconf_t *host = h2o_config_register_host(&s->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
+    h2o_create_filter(&host->fallback_path, sizeof(h2o_filter_t))->on_setup_ostream = http_response_filter;
+    h2o_create_filter(path, sizeof(h2o_filter_t))->on_setup_ostream = http_response_filter;
+    dr_handler_t *h = (dr_handler_t *)h2o_create_handler(path, sizeof(*h));
+    h->super.on_req = on_req;
+    h->server = s;
+}
+
+http_server_t *http_server_new(const http_config_t *cfg, store_t *store)
+{
+    http_server_t *s = xcalloc(1, sizeof(*s));
+    char bound[128];
+    if (listen_start(s, cfg, bound, sizeof(bound)) != 0) {
+        free(s);
+        return NULL;
+    }
+    configure(s, cfg);
+    h2o_context_init(&s->ctx, cfg->loop, &s->config);
+    if (watch_loop_fds(s) != 0) {
+        h2o_context_dispose(&s->ctx);
+        h2o_config_dispose(&s->config);
+        listen_stop(s);
+        free(s);
+        return NULL;
+    }
+    listen_accept_start(s);
+    s->auth_token = cfg->auth_token;
+    s->auth_len = cfg->auth_token ? strlen(cfg->auth_token) : 0;
+    s->metrics_open = cfg->metrics_open;
+    s->access_log = cfg->access_log;
+    h2o_linklist_init_anchor(&s->durable);
+    s->hctx.server = s;
+    s->hctx.store = store;
+    s->hctx.limits = &cfg->limits;
+    s->hctx.ready = 1;
+    jsonw_init(&s->hctx.out, 4096);
+    waiters_init(&s->hctx.waiters);
+    store_set_avail_fn(store, on_avail, &s->hctx);
+
+    signal_target = s;
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    log_info("listening on %s://%s%s", s->ssl_ctx ? "https" : "http", bound,
+             cfg->auth_token ? " (bearer token required)" : "");
+    return s;
+}
+
+static int shutdown_conn(h2o_req_t *req, void *arg)
+{
+    (void)arg;
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    if (sock)
+        shutdown(h2o_socket_get_fd(sock), SHUT_RDWR);
+    return 0;
+}
+
+int http_server_run(http_server_t *s)
+{
+    while (!s->stop)
+        http_server_turn(s, -1);
+    log_info("stopping: no new connections, answering parked requests");
+    listen_stop(s);
+    s->ctx.shutdown_requested = 1; /* answers from now on close their connection */
+    acquire_release_all(&s->hctx);
+    /* Requests in flight finish and their answers (some waiting for an
+     * fsync) drain for a moment; then idle keep-alive connections are
+     * shut so h2o closes them itself. */
+    store_t *st = s->hctx.store;
+    ntime_t until = st->ops->now(st) + 300 * NTIME_NS_PER_MS;
+    while (st->ops->now(st) < until &&
+           (!h2o_linklist_is_empty(&s->durable) || st->ops->now(st) < until - 200 * NTIME_NS_PER_MS))
+        http_server_turn(s, 20);
+    s->config.http1.callbacks.foreach_request(&s->ctx, shutdown_conn, NULL);
+    until = st->ops->now(st) + 1000 * NTIME_NS_PER_MS;
+    while (st->ops->now(st) < until && !h2o_linklist_is_empty(&s->ctx.http1._conns))
+        http_server_turn(s, 20);
+    return 0;
+}
+
+void http_server_release_parked(http_server_t *s)
+{
+    acquire_release_all(&s->hctx);
+}
+
+size_t http_server_waiting_durable(const http_server_t *s)
+{
+    return durable_waiting(s);
+}
+
+void http_server_free(http_server_t *s)
+{
+    if (!s)
+        return;
+    signal_target = NULL;
+    store_set_avail_fn(s->hctx.store, NULL, NULL);
+    listen_stop(s);
+    h2o_socket_read_stop(s->wakeup);
+    h2o_socket_close(s->wakeup);
+    h2o_socket_read_stop(s->deadline);
+    h2o_socket_close(s->deadline);
+    close(s->wakeup_fds[1]);
+    h2o_evloop_run(s->ctx.loop, 0);
+    /* h2o cannot dispose a context with connections still open; a client
+     * that ignored the shutdown keeps its memory until exit. */
+    if (h2o_linklist_is_empty(&s->ctx.http1._conns)) {
+        h2o_multithread_queue_t *queue = s->ctx.queue;
+        h2o_context_dispose(&s->ctx);
+        /* h2o 2.2's evloop build closes the queue's sockets but never frees
+         * the queue itself. */
+        free(queue);
+        waiters_free(&s->hctx.waiters);
+    }
+    h2o_config_dispose(&s->config);
+    jsonw_free(&s->hctx.out);
+    listen_free(s);
+    free(s);
+}

@@ -1,0 +1,78 @@
+/*
+ * request.c -- a request's state (route_args_t), its calls into the
+ * store, and a handler's opening (see handlers.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "base/util.h"
+#include "handlers.h"
+#include "reqjson.h"
+#include "respond.h"
+
+/* h2o frees the request: nothing may answer into it any more. */
+static void on_request_freed(void *slot)
+{
+    route_args_t *a = *(route_args_t **)slot;
+    a->req = NULL;
+    waiters_leave(&a->ctx->waiters, &a->wait);
+    if (a->on_heap && !a->in_store)
+        free(a);
+}
+
+route_args_t *route_args_new(http_ctx_t *ctx, h2o_req_t *req, ntime_t started)
+{
+    /* Not a memset of the whole struct (two name buffers, ~460 bytes):
+     * the buffers are read only up to their lengths. */
+    int on_heap = ctx->store->answers_later;
+    route_args_t *a = on_heap ? xmalloc(sizeof(*a)) : h2o_mem_alloc_pool(&req->pool, sizeof(*a));
+    a->req = req;
+    a->ctx = ctx;
+    a->route = -1;
+    a->parked = a->in_store = a->guarded = 0;
+    a->on_heap = (uint8_t)on_heap;
+    a->started = started;
+    a->channel_len = a->param_len = 0; /* the router sets the rest of the names */
+    a->param_raw = h2o_iovec_init(NULL, 0);
+    a->wait.q = NULL;
+    if (on_heap)
+        route_args_guard(a);
+    return a;
+}
+
+void route_args_guard(route_args_t *a)
+{
+    if (a->guarded)
+        return;
+    route_args_t **slot = h2o_mem_alloc_shared(&a->req->pool, sizeof(*slot), on_request_freed);
+    *slot = a;
+    a->guarded = 1;
+}
+
+store_t *http_call(route_args_t *a, then_fn then)
+{
+    a->then = then;
+    a->in_store = 1;
+    return a->ctx->store;
+}
+
+void http_then(void *arg, const store_res_t *res)
+{
+    route_args_t *a = arg;
+    a->in_store = 0;
+    if (!a->req) { /* the client left while the store worked */
+        if (a->on_heap)
+            free(a);
+        return;
+    }
+    a->then(a, res);
+}
+
+int handler_body(route_args_t *a, int empty_ok, jdoc_t *doc)
+{
+    reqerr_t e;
+    h2o_req_t *req = a->req;
+    if (reqjson_parse(req->entity.base, req->entity.len, empty_ok, a->ctx->limits->max_body, doc, &e) == 0)
+        return 0;
+    http_error(a, e.status, "%s", e.msg);
+    return -1;
+}

@@ -1,0 +1,342 @@
+/*
+ * mem.c -- the memory store as a whole: construction, the loop's turn,
+ * durability (group commit) and the helpers its operations share (see
+ * mem.h; the operations are in mem_events.c and mem_chan.c).
+ */
+#include "mem_int.h"
+
+#define H2O_USE_LIBUV 0
+#include <h2o.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "base/util.h"
+
+/* Deadlines this close after the earliest share its wake-up (the earliest
+ * then runs up to this late): a burst of jobs created together costs one
+ * wake-up a burst, while a lone deadline is met to the microsecond. */
+#define MEM_COALESCE_NS (1 * NTIME_NS_PER_MS)
+#define MEM_PROBE_EVERY_NS NTIME_NS_PER_S
+#define MEM_REWRITE_POLL_NS (100 * NTIME_NS_PER_MS)
+
+ntime_t store_mem_wall_clock(void)
+{
+    static ntime_t last;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ntime_t t = (ntime_t)ts.tv_sec * NTIME_NS_PER_S + ts.tv_nsec;
+    if (t < last)
+        return last;
+    return last = t;
+}
+
+static void say(mem_t *m, const char *level, const char *msg)
+{
+    if (m->log)
+        m->log(level, msg);
+    else
+        fprintf(stderr, "%s %s\n", level, msg);
+}
+
+/* ---- helpers of the operations ---- */
+
+ntime_t mem_tick(mem_t *m)
+{
+    ntime_t now = m->clock();
+    core_tick(m->core, now);
+    return now;
+}
+
+void mem_fail(mem_t *m, store_res_t *res, store_status_t st, const char *fmt, ...)
+{
+    res->status = st;
+    res->err = NULL;
+    if (!fmt)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m->err, sizeof(m->err), fmt, ap);
+    va_end(ap);
+    res->err = m->err;
+}
+
+static void full(mem_t *m, store_res_t *res, size_t limit, const char *what)
+{
+    mem_fail(m, res, STORE_FULL, "the server holds its limit of %zu %s; nothing was changed, try again later",
+             limit, what);
+}
+
+channel_t *mem_find(mem_t *m, store_chan_t name)
+{
+    return core_channel_find(m->core, name.name, name.len);
+}
+
+/* Would n more events in ch (NULL: a channel not made yet) pass a limit?
+ * Then res says which. */
+static int no_room(mem_t *m, const channel_t *ch, size_t n, store_res_t *res)
+{
+    if (core_counters(m->core)->events + n > m->max_events) {
+        full(m, res, m->max_events, "events in all channels");
+        return 1;
+    }
+    uint64_t held = ch ? ch->st.ready + ch->st.scheduled + ch->st.locked : 0;
+    if (held + n > m->max_channel_events) {
+        full(m, res, m->max_channel_events, "events in this channel");
+        return 1;
+    }
+    return 0;
+}
+
+channel_t *mem_channel_for(mem_t *m, store_chan_t name, size_t n, int *created, store_res_t *res)
+{
+    *created = 0;
+    channel_t *ch = mem_find(m, name);
+    if (ch)
+        return n && no_room(m, ch, n, res) ? NULL : ch;
+    if (core_channel_count(m->core) >= m->max_channels) {
+        full(m, res, m->max_channels, "channels");
+        return NULL;
+    }
+    if (n && no_room(m, NULL, n, res))
+        return NULL;
+    *created = 1;
+    return core_channel(m->core, name.name, name.len);
+}
+
+void mem_channel_undo(mem_t *m, channel_t *ch, int created)
+{
+    if (created)
+        core_channel_drop(m->core, ch);
+}
+
+/* Tells the layer above of every channel that gained a free event. */
+static void tell_available(mem_t *m)
+{
+    channel_t *ch;
+    while ((ch = core_next_available(m->core)) != NULL)
+        store_avail(&m->base, ch->name, ch->name_len);
+}
+
+void mem_done(mem_t *m, store_res_t *res, store_done_fn done, void *arg)
+{
+    /* With -fsync always an answer shows nothing the disk does not hold,
+     * reads included: a reader must not see a change a crash would undo. */
+    if (m->fsync_always && res->status <= STORE_REPLAYED) {
+        uint64_t written = wal_written(m->wal);
+        if (wal_synced(m->wal) < written)
+            res->durable_seq = written;
+    }
+    done(arg, res);
+    tell_available(m);
+}
+
+static void *room(void *p, size_t *cap, size_t n, size_t size)
+{
+    if (n <= *cap)
+        return p;
+    size_t c = *cap ? *cap : 16;
+    while (c < n)
+        c *= 2;
+    *cap = c;
+    return xrealloc(p, c * size);
+}
+
+store_event_t *mem_views(mem_t *m, size_t n)
+{
+    return m->views = room(m->views, &m->cap_views, n, sizeof(*m->views));
+}
+
+store_stats_t *mem_stats_room(mem_t *m, size_t n)
+{
+    return m->stats = room(m->stats, &m->cap_stats, n, sizeof(*m->stats));
+}
+
+store_job_t *mem_jobs_room(mem_t *m, size_t n)
+{
+    return m->jobs = room(m->jobs, &m->cap_jobs, n, sizeof(*m->jobs));
+}
+
+void mem_unsupported(mem_t *m, const char *what, store_done_fn done, void *arg)
+{
+    store_res_t res = {0};
+    mem_fail(m, &res, STORE_INVALID, "%s is not supported yet", what);
+    done(arg, &res);
+}
+
+/* ---- durability: answers wait for the fsync that covers them ---- */
+
+/* Calls back every waiter the fsync thread has passed, or all of them
+ * with STORE_UNAVAILABLE while it fails. A callback may add waiters. */
+static void durable_fire(mem_t *m)
+{
+    while (m->n_durable > 0) {
+        int failing = wal_failing(m->wal);
+        mem_durable_t d = m->durable[0];
+        if (!failing && d.seq > wal_synced(m->wal))
+            break;
+        memmove(m->durable, m->durable + 1, --m->n_durable * sizeof(*m->durable));
+        d.fn(d.arg, failing ? STORE_UNAVAILABLE : STORE_OK);
+    }
+}
+
+static void note_fsync_state(mem_t *m)
+{
+    int failing = wal_failing(m->wal);
+    if (failing && !m->fsync_failed_logged) {
+        say(m, "error", "syncing the log to disk failed; answers that wait for it get 503 until it works again");
+        m->fsync_failed_logged = 1;
+    } else if (!failing && m->fsync_failed_logged) {
+        say(m, "info", "syncing the log to disk works again");
+        m->fsync_failed_logged = 0;
+    }
+}
+
+/* The fsync thread made progress or failed. */
+static void on_synced(h2o_socket_t *sock, const char *err)
+{
+    (void)err;
+    mem_t *m = sock->data;
+    uint64_t n;
+    while (read(wal_sync_fd(m->wal), &n, sizeof(n)) > 0)
+        ;
+    note_fsync_state(m);
+    durable_fire(m);
+}
+
+static void mem_on_durable(store_t *s, uint64_t seq, void (*fn)(void *arg, store_status_t st), void *arg)
+{
+    mem_t *m = mem_of(s);
+    if (!m->fsync_always || wal_synced(m->wal) >= seq) {
+        fn(arg, STORE_OK);
+        return;
+    }
+    if (wal_failing(m->wal)) {
+        fn(arg, STORE_UNAVAILABLE);
+        return;
+    }
+    m->durable = room(m->durable, &m->cap_durable, m->n_durable + 1, sizeof(*m->durable));
+    m->durable[m->n_durable++] = (mem_durable_t){seq, fn, arg};
+}
+
+/* ---- the loop ---- */
+
+static ntime_t mem_now(store_t *s)
+{
+    return mem_of(s)->clock();
+}
+
+/* While the log fails, find out without a client's change whether it
+ * can be written again, so /readyz recovers by itself: once a second, a
+ * record that changes nothing. */
+static ntime_t probe_log(mem_t *m, ntime_t now, ntime_t next)
+{
+    if (!wal_failing(m->wal)) {
+        m->probe_at = 0;
+        return next;
+    }
+    if (!m->probe_at)
+        m->probe_at = now;
+    if (now - m->probe_at >= MEM_PROBE_EVERY_NS) {
+        m->probe_at = now;
+        core_log_probe(m->core, now);
+    }
+    return next < now + MEM_PROBE_EVERY_NS ? next : now + MEM_PROBE_EVERY_NS;
+}
+
+static ntime_t mem_turn(store_t *s)
+{
+    mem_t *m = mem_of(s);
+    ntime_t now = mem_tick(m);
+    tell_available(m);
+    ntime_t next = core_next_at(m->core, MEM_COALESCE_NS);
+    if (!m->wal)
+        return next;
+    wal_maybe_rewrite(m->wal, m->core, now, 0);
+    next = probe_log(m, now, next);
+    if (wal_rewrite_running(m->wal) && next > now + MEM_REWRITE_POLL_NS)
+        next = now + MEM_REWRITE_POLL_NS; /* look at the rewrite's child again soon */
+    if (!m->sync_sock) {
+        note_fsync_state(m);
+        durable_fire(m);
+    }
+    return next;
+}
+
+static int mem_ready(store_t *s)
+{
+    mem_t *m = mem_of(s);
+    return !(m->wal && wal_failing(m->wal));
+}
+
+static void mem_free(store_t *s)
+{
+    mem_t *m = mem_of(s);
+    if (m->sync_sock) {
+        h2o_socket_read_stop(m->sync_sock);
+        h2o_socket_close(m->sync_sock);
+    }
+    wal_close(m->wal); /* writes and fsyncs what is left */
+    core_free(m->core);
+    free(m->durable);
+    free(m->views);
+    free(m->stats);
+    free(m->jobs);
+    free(m);
+}
+
+static const store_ops_t mem_ops = {
+    .publish = mem_publish,
+    .list = mem_list,
+    .get = mem_get,
+    .lock = mem_lock,
+    .unlock = mem_unlock,
+    .extend = mem_extend,
+    .del = mem_del,
+    .acquire = mem_acquire,
+    .stats = mem_stats,
+    .channels = mem_channels,
+    .purge = mem_purge,
+    .channel_delete = mem_channel_delete,
+    .settings_get = mem_settings_get,
+    .settings_put = mem_settings_put,
+    .redrive = mem_redrive,
+    .job_put = mem_job_put,
+    .job_get = mem_job_get,
+    .jobs = mem_jobs,
+    .job_delete = mem_job_delete,
+    .job_op = mem_job_op,
+    .now = mem_now,
+    .turn = mem_turn,
+    .on_durable = mem_on_durable,
+    .ready = mem_ready,
+    .metrics = mem_metrics,
+    .free = mem_free,
+};
+
+store_t *store_mem_new(const store_mem_config_t *cfg)
+{
+    mem_t *m = xcalloc(1, sizeof(*m));
+    m->base.ops = &mem_ops;
+    m->core = cfg->core;
+    m->wal = cfg->wal;
+    m->fsync_always = m->wal && wal_fsync_mode(m->wal) == WAL_FSYNC_ALWAYS;
+    m->clock = cfg->clock ? cfg->clock : store_mem_wall_clock;
+    m->max_events = cfg->max_events ? cfg->max_events : SIZE_MAX;
+    m->max_channel_events = cfg->max_channel_events ? cfg->max_channel_events : SIZE_MAX;
+    m->max_channels = cfg->max_channels ? cfg->max_channels : SIZE_MAX;
+    m->log = cfg->log;
+    core_set_limits(m->core, m->max_events, m->max_channel_events);
+    if (m->wal && cfg->loop) {
+        /* h2o closes the fd it watches: give it a duplicate, the log
+         * keeps (and closes) its own. */
+        int fd = fcntl(wal_sync_fd(m->wal), F_DUPFD_CLOEXEC, 0);
+        m->sync_sock = h2o_evloop_socket_create(cfg->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+        m->sync_sock->data = m;
+        h2o_socket_read_start(m->sync_sock, on_synced);
+    }
+    return &m->base;
+}

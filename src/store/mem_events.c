@@ -1,0 +1,254 @@
+/*
+ * mem_events.c -- the memory store's event operations: publish, list,
+ * get, lock, unlock, extend, delete, acquire (see mem.h).
+ */
+#include "mem_int.h"
+
+#include <string.h>
+#include "base/util.h"
+
+void mem_view_event(store_event_t *v, const event_t *e)
+{
+    static const store_state_t states[] = {
+        [EVENT_SCHEDULED] = STORE_SCHEDULED, [EVENT_READY] = STORE_READY, [EVENT_LOCKED] = STORE_LOCKED};
+    v->id = event_id(e);
+    v->state = states[event_state(e)];
+    v->published_at = e->published_at;
+    v->lives_until = e->lives_until;
+    v->locked_until = event_locked_until(e);
+    v->token = event_lock_token(e);
+    v->data = event_data(e);
+    v->data_len = e->data_len;
+    v->data_json = 0;
+    v->priority = 0;
+    v->deliveries = 0;
+    v->dead_lettered_from = NULL;
+    v->dead_lettered_from_len = 0;
+}
+
+/* Completes an operation that answers one event (or fails). */
+static void done_one(mem_t *m, store_res_t *res, const event_t *e, store_done_fn done, void *arg)
+{
+    store_event_t v;
+    if (res->status == STORE_OK || res->status == STORE_CREATED) {
+        mem_view_event(&v, e);
+        res->events = &v;
+        res->n_events = 1;
+    }
+    mem_done(m, res, done, arg);
+}
+
+static store_status_t status_of(core_status_t st)
+{
+    switch (st) {
+    case CORE_OK: return STORE_OK;
+    case CORE_NOT_FOUND: return STORE_NOT_FOUND;
+    case CORE_GONE: return STORE_GONE;
+    case CORE_CONFLICT: return STORE_CONFLICT;
+    case CORE_INVALID: return STORE_INVALID;
+    default: return STORE_UNAVAILABLE;
+    }
+}
+
+/* Fails element i of n with a sentence (a batch's names the element). */
+static int pub_fail(mem_t *m, store_res_t *res, size_t i, size_t n, const char *what)
+{
+    if (n > 1)
+        mem_fail(m, res, STORE_INVALID, "events[%zu]: %s", i, what);
+    else
+        mem_fail(m, res, STORE_INVALID, "%s", what);
+    return -1;
+}
+
+/* The request's publish times in the core's terms; 0, or -1 with res set
+ * when an instant would reach 2262 (NTIME_END). */
+static int pub_times(mem_t *m, const store_pub_t *p, size_t i, size_t n, ntime_t now, core_pub_t *out,
+                     store_res_t *res)
+{
+    static const char *const too_long[] = {
+        "field \"ttl\" is too long: now plus \"ttl\" must be before 2262-01-01",
+        "field \"ttl\" is too long: \"publishAt\" plus \"ttl\" must be before 2262-01-01",
+        "field \"ttl\" is too long: now plus \"publishIn\" plus \"ttl\" must be before 2262-01-01",
+    };
+    int from = p->has_publish_at ? 1 : p->publish_in_ns ? 2 : 0;
+    out->data = p->data;
+    out->len = p->data_len;
+    out->ttl_ns = p->ttl_ns;
+    out->publish_at = p->has_publish_at ? p->publish_at : now;
+    if (from == 2) {
+        if (!ntime_fits(now, p->publish_in_ns))
+            return pub_fail(m, res, i, n,
+                            "field \"publishIn\" is too long: now plus \"publishIn\" must be before 2262-01-01");
+        out->publish_at = now + p->publish_in_ns;
+    }
+    if (!ntime_fits(out->publish_at, p->ttl_ns))
+        return pub_fail(m, res, i, n, too_long[from]);
+    if (p->key)
+        return pub_fail(m, res, i, n, "field \"key\" is not supported yet");
+    if (p->priority)
+        return pub_fail(m, res, i, n, "field \"priority\" is not supported yet");
+    return 0;
+}
+
+void mem_publish(store_t *s, store_chan_t name, const store_pub_t *pubs, size_t n, store_done_fn done,
+                 void *arg)
+{
+    mem_t *m = mem_of(s);
+    store_res_t res = {0};
+    ntime_t now = mem_tick(m); /* what expired frees room first */
+    core_pub_t one, *cp = n == 1 ? &one : xmalloc(n * sizeof(*cp));
+    event_t *ev_one, **evs = n == 1 ? &ev_one : xmalloc(n * sizeof(*evs));
+    channel_t *ch = NULL;
+    int created;
+    for (size_t i = 0; i < n; i++)
+        if (pub_times(m, &pubs[i], i, n, now, &cp[i], &res) != 0)
+            goto out;
+    if (!(ch = mem_channel_for(m, name, n, &created, &res)))
+        goto out;
+    if (core_publish_batch(m->core, ch, now, cp, n, evs) != CORE_OK) {
+        mem_channel_undo(m, ch, created);
+        mem_fail(m, &res, STORE_UNAVAILABLE, NULL);
+        goto out;
+    }
+    store_event_t *v = mem_views(m, n);
+    for (size_t i = 0; i < n; i++)
+        mem_view_event(&v[i], evs[i]);
+    res.status = STORE_CREATED;
+    res.events = v;
+    res.n_events = res.created = n;
+out:
+    mem_done(m, &res, done, arg);
+    if (n > 1) {
+        free(cp);
+        free(evs);
+    }
+}
+
+void mem_list(store_t *s, const store_list_t *q, store_done_fn done, void *arg)
+{
+    mem_t *m = mem_of(s);
+    if (q->state != STORE_LIST_VISIBLE || q->limit || q->after) {
+        mem_unsupported(m, "listing by state or in pages", done, arg);
+        return;
+    }
+    store_res_t res = {0};
+    mem_tick(m);
+    channel_t *ch = mem_find(m, q->ch);
+    if (ch) {
+        size_t n = 0;
+        store_event_t *v = mem_views(m, ch->st.ready + ch->st.locked);
+        for (event_t *e = channel_first(ch); e; e = channel_next(ch, e))
+            mem_view_event(&v[n++], e);
+        res.events = v;
+        res.n_events = n;
+    }
+    mem_done(m, &res, done, arg);
+}
+
+void mem_get(store_t *s, store_chan_t name, eid_t id, store_done_fn done, void *arg)
+{
+    mem_t *m = mem_of(s);
+    store_res_t res = {0};
+    channel_t *ch = mem_find(m, name);
+    event_t *e = ch ? core_event_get(m->core, ch, m->clock(), id) : NULL;
+    if (!e)
+        mem_fail(m, &res, STORE_NOT_FOUND, NULL);
+    done_one(m, &res, e, done, arg);
+}
+
+/* Does a lock of ttl_ns from now end before 2262? Else res says so. */
+static int lock_fits(mem_t *m, ntime_t now, int64_t ttl_ns, store_res_t *res)
+{
+    if (ntime_fits(now, ttl_ns))
+        return 1;
+    mem_fail(m, res, STORE_INVALID, "field \"ttl\" is too long: now plus the lock's \"ttl\" must be before 2262-01-01");
+    return 0;
+}
+
+/* An operation on one event: an unknown channel holds no events, so the
+ * answer is the one for an unknown event (st), and nothing is created. */
+static channel_t *event_channel(mem_t *m, store_chan_t name, store_status_t st, store_res_t *res)
+{
+    channel_t *ch = mem_find(m, name);
+    if (!ch)
+        mem_fail(m, res, st, NULL);
+    return ch;
+}
+
+void mem_lock(store_t *s, store_chan_t name, eid_t id, int64_t ttl_ns, store_done_fn done, void *arg)
+{
+    mem_t *m = mem_of(s);
+    store_res_t res = {0};
+    event_t *e = NULL;
+    ntime_t now = m->clock();
+    channel_t *ch;
+    if (lock_fits(m, now, ttl_ns, &res) && (ch = event_channel(m, name, STORE_GONE, &res)))
+        res.status = status_of(core_lock(m->core, ch, now, id, ttl_ns, &e));
+    done_one(m, &res, e, done, arg);
+}
+
+void mem_unlock(store_t *s, store_chan_t name, eid_t id, const uint64_t *token, int64_t delay_ns,
+                store_done_fn done, void *arg)
+{
+    mem_t *m = mem_of(s);
+    if (delay_ns > 0) {
+        mem_unsupported(m, "an unlock with a delay", done, arg);
+        return;
+    }
+    store_res_t res = {0};
+    event_t *e = NULL;
+    channel_t *ch = event_channel(m, name, STORE_GONE, &res);
+    if (ch)
+        res.status = status_of(core_unlock(m->core, ch, m->clock(), id, token, &e));
+    done_one(m, &res, e, done, arg);
+}
+
+void mem_extend(store_t *s, store_chan_t name, eid_t id, int64_t ttl_ns, const uint64_t *token,
+                store_done_fn done, void *arg)
+{
+    mem_t *m = mem_of(s);
+    store_res_t res = {0};
+    event_t *e = NULL;
+    ntime_t now = m->clock();
+    channel_t *ch;
+    if (lock_fits(m, now, ttl_ns, &res) && (ch = event_channel(m, name, STORE_GONE, &res)))
+        res.status = status_of(core_extend(m->core, ch, now, id, ttl_ns, token, &e));
+    done_one(m, &res, e, done, arg);
+}
+
+void mem_del(store_t *s, store_chan_t name, eid_t id, const uint64_t *token, store_done_fn done, void *arg)
+{
+    mem_t *m = mem_of(s);
+    store_res_t res = {0};
+    channel_t *ch = event_channel(m, name, STORE_NOT_FOUND, &res);
+    if (ch)
+        res.status = status_of(core_delete(m->core, ch, m->clock(), id, token));
+    mem_done(m, &res, done, arg);
+}
+
+void mem_acquire(store_t *s, store_chan_t name, size_t max, int64_t ttl_ns, store_done_fn done, void *arg)
+{
+    mem_t *m = mem_of(s);
+    store_res_t res = {0};
+    ntime_t now = m->clock();
+    channel_t *ch = NULL;
+    /* An unknown channel has nothing to hand out, and is not created. */
+    if (!lock_fits(m, now, ttl_ns, &res) || !(ch = mem_find(m, name))) {
+        mem_done(m, &res, done, arg);
+        return;
+    }
+    event_t *one, **evs = max == 1 ? &one : xmalloc(max * sizeof(*evs));
+    size_t n = core_acquire(m->core, ch, now, max, ttl_ns, evs);
+    if (n == 0 && ch->ready_len > 0) {
+        mem_fail(m, &res, STORE_UNAVAILABLE, NULL); /* there were events, but the locks could not be logged */
+    } else {
+        store_event_t *v = mem_views(m, n);
+        for (size_t i = 0; i < n; i++)
+            mem_view_event(&v[i], evs[i]);
+        res.events = v;
+        res.n_events = n;
+    }
+    if (evs != &one)
+        free(evs);
+    mem_done(m, &res, done, arg);
+}
