@@ -344,16 +344,16 @@ size_t core_jobs_sorted(channel_t *ch, job_t ***out);
  * only when its last record is there. */
 
 typedef enum core_rec_type {
-    CORE_REC_PUBLISH = 1, /* channel id t1=publish_at ttl data [name: a job's fire] */
-    CORE_REC_LOCK,        /* channel id t1=locked_until token */
+    CORE_REC_PUBLISH = 1, /* channel id at=publish_at ttl data [name: a job's fire] */
+    CORE_REC_LOCK,        /* channel id at=the lock's end token */
     CORE_REC_UNLOCK,      /* channel id */
-    CORE_REC_EXTEND,      /* channel id t1=locked_until */
+    CORE_REC_EXTEND,      /* channel id at=the lock's new end */
     CORE_REC_DELETE,      /* channel id */
     CORE_REC_JOB_ADD,     /* channel name cron data ttl (created_at = now) */
     CORE_REC_JOB_DEL,     /* channel name */
-    CORE_REC_SNAP_EVENT,  /* rewrite: channel id state t1=published_at t2=lives_until
-                             t3=locked_until token data */
-    CORE_REC_SNAP_JOB,    /* rewrite: channel name cron data ttl t1=created_at */
+    CORE_REC_SNAP_EVENT,  /* rewrite: channel id state at=published_at lives_until
+                             locked_until token data */
+    CORE_REC_SNAP_JOB,    /* rewrite: channel name cron data ttl at=created_at */
     CORE_REC_IDGEN,       /* rewrite: id = the generator's last id */
 } core_rec_type_t;
 
@@ -367,7 +367,11 @@ typedef struct core_rec {
     const char *channel;
     uint32_t channel_len;
     eid_t id;
-    ntime_t t1, t2, t3;
+    ntime_t at;               /* the instant the record is about: the publish
+                                 time (PUBLISH, SNAP_EVENT), the lock's end
+                                 (LOCK, EXTEND), the creation (SNAP_JOB) */
+    ntime_t lives_until;      /* SNAP_EVENT */
+    ntime_t locked_until;     /* SNAP_EVENT of a locked event */
     uint64_t token;
     int64_t ttl_ns;
     const char *name;

@@ -463,7 +463,7 @@ void event_rec_publish(core_rec_t *r, channel_t *ch, ntime_t now, eid_t id, cons
     r->channel = ch->name;
     r->channel_len = ch->name_len;
     r->id = id;
-    r->t1 = publish_at;
+    r->at = publish_at;
     r->ttl_ns = ttl_ns;
     r->data = data;
     r->data_len = (uint32_t)len;
@@ -586,11 +586,11 @@ core_status_t core_lock(core_t *c, channel_t *ch, ntime_t now, eid_t id, int64_t
         return CORE_GONE;
     core_rec_t r;
     rec_event(&r, CORE_REC_LOCK, now, e);
-    r.t1 = ntime_add(now, ttl_ns);
+    r.at = ntime_add(now, ttl_ns);
     r.token = core_token_next(c);
     if (log1(c, &r) != 0)
         return CORE_IO;
-    event_lock_apply(c, e, r.t1, r.token);
+    event_lock_apply(c, e, r.at, r.token);
     *out = e;
     return CORE_OK;
 }
@@ -631,10 +631,10 @@ core_status_t core_extend(core_t *c, channel_t *ch, ntime_t now, eid_t id, int64
         return CORE_CONFLICT;
     core_rec_t r;
     rec_event(&r, CORE_REC_EXTEND, now, e);
-    r.t1 = ntime_add(now, ttl_ns);
+    r.at = ntime_add(now, ttl_ns);
     if (log1(c, &r) != 0)
         return CORE_IO;
-    event_extend_apply(c, e, r.t1);
+    event_extend_apply(c, e, r.at);
     *out = e;
     return CORE_OK;
 }
@@ -668,11 +668,11 @@ size_t core_acquire(core_t *c, channel_t *ch, ntime_t now, size_t max, int64_t t
         event_t *e = ev(c, ch->ready[0].ev);
         core_rec_t r;
         rec_event(&r, CORE_REC_LOCK, now, e);
-        r.t1 = ntime_add(now, ttl_ns);
+        r.at = ntime_add(now, ttl_ns);
         r.token = core_token_next(c);
         r.more = n + 1 < want; /* one change: replay keeps all or none */
         journal_add(c, &r);
-        event_lock_apply(c, e, r.t1, r.token);
+        event_lock_apply(c, e, r.at, r.token);
         out[n++] = e;
     }
     if (n > 0 && journal_commit(c) != 0) {
@@ -689,11 +689,11 @@ void event_restore(core_t *c, channel_t *ch, const core_rec_t *r)
 {
     /* "now" is the publish time for a visible event, so it is appended
      * visible; just before it for a scheduled one. */
-    ntime_t at = r->state == EVENT_SCHEDULED ? r->t1 - 1 : r->t1;
-    event_t *e = event_create(c, ch, at, r->id, r->data, r->data_len, r->t1, r->t2 - r->t1);
+    ntime_t at = r->state == EVENT_SCHEDULED ? r->at - 1 : r->at;
+    event_t *e = event_create(c, ch, at, r->id, r->data, r->data_len, r->at, r->lives_until - r->at);
     id_gen_observe(&c->idgen, r->id);
     if (r->state == EVENT_LOCKED)
-        event_lock_apply(c, e, r->t3, r->token);
+        event_lock_apply(c, e, r->locked_until, r->token);
 }
 
 void event_free_all(core_t *c)

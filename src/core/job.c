@@ -38,7 +38,7 @@ void job_fire(core_t *c, job_t *j, ntime_t now)
     if (rf) {
         /* Replay: this is the fire the record describes, at the same point
          * of the tick as it happened live. */
-        event_create(c, j->channel, now, rf->id, rf->data, rf->data_len, rf->t1, rf->ttl_ns);
+        event_create(c, j->channel, now, rf->id, rf->data, rf->data_len, rf->at, rf->ttl_ns);
         id_gen_observe(&c->idgen, rf->id);
     } else if (!c->replaying && job_full(c, j->channel)) {
         c->counters.job_fires_skipped++;

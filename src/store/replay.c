@@ -51,7 +51,7 @@ static core_status_t apply_event_rec(core_t *c, channel_t *ch, const core_rec_t 
     case CORE_REC_LOCK:
         if (event_state(e) != EVENT_READY)
             return CORE_INVALID;
-        event_lock_apply(c, e, r->t1, r->token);
+        event_lock_apply(c, e, r->at, r->token);
         break;
     case CORE_REC_UNLOCK:
         event_unlock_apply(c, e);
@@ -59,7 +59,7 @@ static core_status_t apply_event_rec(core_t *c, channel_t *ch, const core_rec_t 
     case CORE_REC_EXTEND:
         if (event_state(e) != EVENT_LOCKED)
             return CORE_INVALID;
-        event_extend_apply(c, e, r->t1);
+        event_extend_apply(c, e, r->at);
         break;
     default: /* CORE_REC_DELETE */
         event_delete_apply(c, e);
@@ -74,7 +74,7 @@ static core_status_t apply_job_rec(core_t *c, channel_t *ch, const core_rec_t *r
         return core_job_delete(c, ch, r->now, r->name, r->name_len) == CORE_OK ? CORE_OK : CORE_INVALID;
     if (strmap_get(&ch->jobs, r->name, r->name_len))
         return CORE_INVALID;
-    ntime_t created = r->type == CORE_REC_SNAP_JOB ? r->t1 : r->now;
+    ntime_t created = r->type == CORE_REC_SNAP_JOB ? r->at : r->now;
     char err[256];
     /* The zone comes from the definition or the server's zone now: a job
      * written without a prefix follows the server's TZ of this run. */
@@ -128,7 +128,7 @@ void core_replay_flush(core_t *c)
             continue;
         channel_t *ch = core_channel(c, r->channel, r->channel_len);
         id_gen_observe(&c->idgen, r->id);
-        event_create(c, ch, r->now, r->id, r->data, r->data_len, r->t1, r->ttl_ns);
+        event_create(c, ch, r->now, r->id, r->data, r->data_len, r->at, r->ttl_ns);
     }
     c->nfires = c->fire_next = 0;
 }
@@ -169,10 +169,10 @@ core_status_t core_apply(core_t *c, const core_rec_t *r)
         if (event_lookup(c, ch, r->id) || r->ttl_ns <= 0)
             return CORE_INVALID;
         id_gen_observe(&c->idgen, r->id);
-        event_create(c, ch, r->now, r->id, r->data, r->data_len, r->t1, r->ttl_ns);
+        event_create(c, ch, r->now, r->id, r->data, r->data_len, r->at, r->ttl_ns);
         return CORE_OK;
     case CORE_REC_SNAP_EVENT:
-        if (event_lookup(c, ch, r->id) || r->t2 <= r->t1 || r->state > EVENT_LOCKED)
+        if (event_lookup(c, ch, r->id) || r->lives_until <= r->at || r->state > EVENT_LOCKED)
             return CORE_INVALID;
         event_restore(c, ch, r);
         return CORE_OK;
@@ -238,7 +238,7 @@ static void snap_channel_jobs(strmap_entry_t *e, void *arg)
                         .channel_len = ch->name_len, .name = jb->name, .name_len = jb->name_len,
                         .cron = jb->cron_def, .cron_len = (uint32_t)strlen(jb->cron_def),
                         .data = jb->data, .data_len = jb->data_len, .ttl_ns = jb->ttl_ns,
-                        .t1 = jb->created_at};
+                        .at = jb->created_at};
         s->j->add(s->j->arg, &r);
         s->n++;
     }
@@ -271,8 +271,8 @@ uint64_t core_snapshot(core_t *c, ntime_t now, const core_journal_t *j)
         event_t *e = i < nv ? vis[i].e : all[i - nv];
         core_rec_t er = {.type = CORE_REC_SNAP_EVENT, .state = (uint8_t)event_state(e), .now = now,
                          .channel = e->channel->name, .channel_len = e->channel->name_len,
-                         .id = event_id(e), .t1 = e->published_at, .t2 = e->lives_until,
-                         .t3 = event_locked_until(e), .token = event_lock_token(e),
+                         .id = event_id(e), .at = e->published_at, .lives_until = e->lives_until,
+                         .locked_until = event_locked_until(e), .token = event_lock_token(e),
                          .data = event_data(e), .data_len = e->data_len};
         j->add(j->arg, &er);
     }

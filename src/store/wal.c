@@ -121,7 +121,7 @@ uint32_t wal_crc32c(uint32_t crc, const void *buf, size_t len)
 /* ==== record encoding ==== */
 
 enum {
-    F_STATE = 1 << 0, F_NOW = 1 << 1, F_ID = 1 << 2, F_T1 = 1 << 3, F_T2 = 1 << 4, F_T3 = 1 << 5,
+    F_STATE = 1 << 0, F_NOW = 1 << 1, F_ID = 1 << 2, F_AT = 1 << 3, F_LIVES_UNTIL = 1 << 4, F_LOCKED_UNTIL = 1 << 5,
     F_TOKEN = 1 << 6, F_TTL = 1 << 7, F_CHANNEL = 1 << 8, F_NAME = 1 << 9, F_CRON = 1 << 10,
     F_DATA = 1 << 11, F_MORE = 1 << 12, /* version 2: the change goes on in the next record */
 };
@@ -132,9 +132,9 @@ static unsigned mask_of(const core_rec_t *r)
     m |= r->state ? F_STATE : 0;
     m |= r->now ? F_NOW : 0;
     m |= r->id.hi || r->id.lo ? F_ID : 0;
-    m |= r->t1 ? F_T1 : 0;
-    m |= r->t2 ? F_T2 : 0;
-    m |= r->t3 ? F_T3 : 0;
+    m |= r->at ? F_AT : 0;
+    m |= r->lives_until ? F_LIVES_UNTIL : 0;
+    m |= r->locked_until ? F_LOCKED_UNTIL : 0;
     m |= r->token ? F_TOKEN : 0;
     m |= r->ttl_ns ? F_TTL : 0;
     m |= r->channel_len ? F_CHANNEL : 0;
@@ -151,7 +151,7 @@ size_t wal_record_size(const core_rec_t *r)
     size_t n = WAL_FRAME + 3;
     n += m & F_STATE ? 1 : 0;
     n += m & F_ID ? 12 : 0;
-    n += 8 * (!!(m & F_NOW) + !!(m & F_T1) + !!(m & F_T2) + !!(m & F_T3) + !!(m & F_TOKEN) + !!(m & F_TTL));
+    n += 8 * (!!(m & F_NOW) + !!(m & F_AT) + !!(m & F_LIVES_UNTIL) + !!(m & F_LOCKED_UNTIL) + !!(m & F_TOKEN) + !!(m & F_TTL));
     n += m & F_CHANNEL ? 4 + r->channel_len : 0;
     n += m & F_NAME ? 4 + r->name_len : 0;
     n += m & F_CRON ? 4 + r->cron_len : 0;
@@ -196,12 +196,12 @@ static size_t encode(const core_rec_t *r, uint32_t salt, unsigned char *buf)
         p = put64(p, r->id.hi);
         p = put32(p, r->id.lo);
     }
-    if (m & F_T1)
-        p = put64(p, (uint64_t)r->t1);
-    if (m & F_T2)
-        p = put64(p, (uint64_t)r->t2);
-    if (m & F_T3)
-        p = put64(p, (uint64_t)r->t3);
+    if (m & F_AT)
+        p = put64(p, (uint64_t)r->at);
+    if (m & F_LIVES_UNTIL)
+        p = put64(p, (uint64_t)r->lives_until);
+    if (m & F_LOCKED_UNTIL)
+        p = put64(p, (uint64_t)r->locked_until);
     if (m & F_TOKEN)
         p = put64(p, r->token);
     if (m & F_TTL)
@@ -272,12 +272,12 @@ int wal_decode(const unsigned char *p, size_t len, core_rec_t *r)
         r->id.hi = get_n(&rd, 8);
         r->id.lo = (uint32_t)get_n(&rd, 4);
     }
-    if (m & F_T1)
-        r->t1 = (ntime_t)get_n(&rd, 8);
-    if (m & F_T2)
-        r->t2 = (ntime_t)get_n(&rd, 8);
-    if (m & F_T3)
-        r->t3 = (ntime_t)get_n(&rd, 8);
+    if (m & F_AT)
+        r->at = (ntime_t)get_n(&rd, 8);
+    if (m & F_LIVES_UNTIL)
+        r->lives_until = (ntime_t)get_n(&rd, 8);
+    if (m & F_LOCKED_UNTIL)
+        r->locked_until = (ntime_t)get_n(&rd, 8);
     if (m & F_TOKEN)
         r->token = get_n(&rd, 8);
     if (m & F_TTL)

@@ -81,9 +81,9 @@ static void assert_rec_equal(const core_rec_t *a, const core_rec_t *b)
     assert_int_equal(a->now, b->now);
     assert_int_equal(a->id.hi, b->id.hi);
     assert_int_equal(a->id.lo, b->id.lo);
-    assert_int_equal(a->t1, b->t1);
-    assert_int_equal(a->t2, b->t2);
-    assert_int_equal(a->t3, b->t3);
+    assert_int_equal(a->at, b->at);
+    assert_int_equal(a->lives_until, b->lives_until);
+    assert_int_equal(a->locked_until, b->locked_until);
     assert_int_equal(a->token, b->token);
     assert_int_equal(a->ttl_ns, b->ttl_ns);
     assert_str(a->channel, a->channel_len, b->channel, b->channel_len);
@@ -129,7 +129,7 @@ static void test_record_roundtrip_every_type(void **state)
     for (int type = CORE_REC_PUBLISH; type <= CORE_REC_IDGEN; type++) {
         /* every field set */
         core_rec_t r = {.type = (uint8_t)type, .state = EVENT_LOCKED, .now = T0, .channel = "chan",
-                        .channel_len = 4, .id = id, .t1 = T0 + S, .t2 = T0 + 2 * S, .t3 = T0 + 3 * S,
+                        .channel_len = 4, .id = id, .at = T0 + S, .lives_until = T0 + 2 * S, .locked_until = T0 + 3 * S,
                         .token = 0xdeadbeefcafef00dULL, .ttl_ns = 600 * S, .name = "job name",
                         .name_len = 8, .cron = "@every 1h30m", .cron_len = 12, .data = BIN_DATA,
                         .data_len = sizeof(BIN_DATA), .more = 1};
@@ -137,15 +137,15 @@ static void test_record_roundtrip_every_type(void **state)
         /* only the fields that type uses, empty data */
         core_rec_t m = {.type = (uint8_t)type, .now = T0, .channel = "c", .channel_len = 1, .id = id};
         switch (type) {
-        case CORE_REC_PUBLISH: m.t1 = T0; m.ttl_ns = S; break;
-        case CORE_REC_LOCK: m.t1 = T0 + S; m.token = 7; break;
-        case CORE_REC_EXTEND: m.t1 = T0 + S; break;
+        case CORE_REC_PUBLISH: m.at = T0; m.ttl_ns = S; break;
+        case CORE_REC_LOCK: m.at = T0 + S; m.token = 7; break;
+        case CORE_REC_EXTEND: m.at = T0 + S; break;
         case CORE_REC_JOB_ADD: m.id = (eid_t){0, 0}; m.name = "j"; m.name_len = 1; m.cron = "* * * * *";
                                m.cron_len = 9; m.ttl_ns = S; break;
         case CORE_REC_JOB_DEL: m.id = (eid_t){0, 0}; m.name = "j"; m.name_len = 1; break;
-        case CORE_REC_SNAP_EVENT: m.state = EVENT_READY; m.t1 = T0; m.t2 = T0 + S; break;
+        case CORE_REC_SNAP_EVENT: m.state = EVENT_READY; m.at = T0; m.lives_until = T0 + S; break;
         case CORE_REC_SNAP_JOB: m.id = (eid_t){0, 0}; m.name = "j"; m.name_len = 1; m.cron = "@daily";
-                                m.cron_len = 6; m.t1 = T0; m.ttl_ns = S; break;
+                                m.cron_len = 6; m.at = T0; m.ttl_ns = S; break;
         case CORE_REC_IDGEN: m.channel = ""; m.channel_len = 0; break;
         default: break;
         }
@@ -155,8 +155,8 @@ static void test_record_roundtrip_every_type(void **state)
         b.data = big;
         b.data_len = sizeof(big);
         b.now = -5;
-        b.t1 = INT64_MIN;
-        b.t2 = INT64_MAX;
+        b.at = INT64_MIN;
+        b.lives_until = INT64_MAX;
         b.ttl_ns = -1;
         b.token = UINT64_MAX;
         b.id = (eid_t){UINT64_MAX, UINT32_MAX};
@@ -179,7 +179,7 @@ static void test_largest_event_fits_a_record(void **state)
     (void)state;
     static char name[200];
     core_rec_t r = {.type = CORE_REC_SNAP_EVENT, .state = EVENT_LOCKED, .now = T0, .channel = name,
-                    .channel_len = sizeof(name), .id = {1, 1}, .t1 = T0, .t2 = T0 + S, .t3 = T0 + S,
+                    .channel_len = sizeof(name), .id = {1, 1}, .at = T0, .lives_until = T0 + S, .locked_until = T0 + S,
                     .token = 1, .ttl_ns = S, .name = name, .name_len = sizeof(name), .data = NULL,
                     .data_len = WAL_MAX_DATA, .more = 1};
     assert_true(wal_record_size(&r) - FRAME <= WAL_MAX_RECORD);
@@ -193,9 +193,9 @@ static void test_decode_rejects_damage(void **state)
 {
     (void)state;
     core_rec_t r = {.type = CORE_REC_PUBLISH, .now = T0, .channel = "channel", .channel_len = 7,
-                    .id = {42, 7}, .t1 = T0, .ttl_ns = 60 * S, .data = "some data", .data_len = 9,
+                    .id = {42, 7}, .at = T0, .ttl_ns = 60 * S, .data = "some data", .data_len = 9,
                     .name = "n", .name_len = 1, .cron = "@hourly", .cron_len = 7, .token = 3,
-                    .state = 1, .t2 = 1, .t3 = 2};
+                    .state = 1, .lives_until = 1, .locked_until = 2};
     size_t n = wal_record_size(&r);
     unsigned char *buf = malloc(n + FRAME);
     wal_encode(&r, buf);
