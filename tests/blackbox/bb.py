@@ -7,8 +7,6 @@ Configuration comes from the environment, set by run.py:
   DISTRIBUERAD_URL    http://host:port of a running server to use instead of
                       starting one per test class (classes that need their own
                       server are then skipped)
-  DISTRIBUERAD_PART_B "1": run the Part B tests that are still being built
-                      (test_acquire.py, test_batch.py)
 
 Each test class gets its own server (ServerTestCase); each test uses fresh
 channel names (self.chan()), so tests do not depend on each other.
@@ -42,7 +40,6 @@ VALGRIND = os.environ.get("BLACKBOX_VALGRIND") == "1"
 # so RSS growth says nothing there; LeakSanitizer checks leaks at exit.
 SANITIZED = os.environ.get("DISTRIBUERAD_SANITIZED") == "1"
 URL = os.environ.get("DISTRIBUERAD_URL") or None
-PART_B = os.environ.get("DISTRIBUERAD_PART_B") == "1"
 
 # Every timeout and timing margin is multiplied by SCALE; valgrind makes the
 # server 10-50x slower, so waits get longer (the delays tests set stay short).

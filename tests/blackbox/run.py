@@ -5,7 +5,7 @@ server binary and prints one closing line:
     blackbox: N passed, M failed[, K skipped]
 
 Usage: python3 tests/blackbox/run.py --bin ./distribuerad [--valgrind]
-           [-k SUBSTRING] [-j N] [--part-b] [-v] [--list]
+           [-k SUBSTRING] [-j N] [-v] [--list]
 
 Tests are unittest.TestCase classes. Each class runs in its own worker
 process (this script with --worker) with its own server, up to -j classes at
@@ -18,8 +18,6 @@ nothing failed.
                --error-exitcode=99) with longer timeouts, and fail a class
                whose server does not exit 0 at SIGTERM.
 -k SUBSTRING   run only tests whose id (module.Class.test_name) contains it.
---part-b       also run Part B tests still being built (acquire, batch);
-               the same as DISTRIBUERAD_PART_B=1.
 DISTRIBUERAD_URL=http://host:port   use that running server; tests that need
                a server of their own are skipped.
 """
@@ -297,7 +295,6 @@ def main():
     ap.add_argument("--valgrind", action="store_true", help="run servers under valgrind")
     ap.add_argument("-k", default=None, help="only tests whose id contains this")
     ap.add_argument("-j", type=int, default=2, help="test classes run at once (default 2)")
-    ap.add_argument("--part-b", action="store_true", help="also run Part B tests being built")
     ap.add_argument("-v", action="store_true", help="list every test")
     ap.add_argument("--list", action="store_true", help="list the tests and exit")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
@@ -310,8 +307,6 @@ def main():
 
     os.environ["BLACKBOX_BIN"] = os.path.abspath(args.bin)
     os.environ["BLACKBOX_VALGRIND"] = "1" if args.valgrind else "0"
-    if args.part_b:
-        os.environ["DISTRIBUERAD_PART_B"] = "1"
     t0 = time.monotonic()
     try:
         classes = discover(args.k)

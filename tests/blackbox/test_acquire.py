@@ -1,8 +1,5 @@
-"""POST /{c}/acquire (Part B, still being built): up to max available
-events, oldest first, each locked with a token; long-poll with wait.
-
-Skipped unless enabled: run.py --part-b, or DISTRIBUERAD_PART_B=1. When
-acquire lands, set ENABLED = True (or drop the switch)."""
+"""POST /{c}/acquire (Part B): up to max available events, oldest first,
+each locked with a token; long-poll with wait."""
 
 import http.client
 import threading
@@ -12,10 +9,6 @@ import unittest
 import bb
 from bb import MS, S, SCALE, now_ns, q, ts_ns
 
-ENABLED = True
-
-
-@unittest.skipUnless(ENABLED, "Part B acquire: enable with run.py --part-b")
 class AcquireTest(bb.ServerTestCase):
 
     WEIGHT = 3  # long-polls: start it early
@@ -266,7 +259,6 @@ class AcquireTest(bb.ServerTestCase):
             self.assertEqual(l, sorted(l), "one acquirer got events out of order")
 
 
-@unittest.skipUnless(ENABLED, "Part B acquire: enable with run.py --part-b")
 class AcquireStopTest(bb.ServerTestCase):
     """SIGTERM answers parked long-polls and exits 0 promptly."""
 

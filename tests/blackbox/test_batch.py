@@ -1,8 +1,5 @@
-"""Batch publish (Part B, still being built): POST /{c}/events with a JSON
-array, all or nothing.
-
-Skipped unless enabled: run.py --part-b, or DISTRIBUERAD_PART_B=1. When
-batch publish lands, set ENABLED = True (or drop the switch)."""
+"""Batch publish (Part B): POST /{c}/events with a JSON array, all or
+nothing."""
 
 import re
 import unittest
@@ -10,10 +7,6 @@ import unittest
 import bb
 from bb import S, q, ts_ns
 
-ENABLED = True
-
-
-@unittest.skipUnless(ENABLED, "Part B batch publish: enable with run.py --part-b")
 class BatchTest(bb.ServerTestCase):
 
     def batch(self, ch, arr):
