@@ -1,58 +1,32 @@
 /*
- * timers.c -- binary min-heap with back-indices (see timers.h).
+ * timers.c -- the deadline heap: dheap.h's 4-ary heap of tentry_t, with
+ * back-indices in the nodes (see timers.h).
  */
 #include "timers.h"
 
 #include <stdlib.h>
+#include "dheap.h"
 #include "util.h"
 #include "vmem.h"
 
-static inline int before(const tentry_t *a, const tentry_t *b)
+static int before(const void *a, const void *b)
 {
-    return a->at < b->at || (a->at == b->at && a->key < b->key);
+    const tentry_t *x = a, *y = b;
+    return x->at < y->at || (x->at == y->at && x->key < y->key);
 }
 
-static inline void place(timers_t *t, uint32_t i, tentry_t e)
+static void place(void *ctx, uint32_t i, const void *e)
 {
-    t->heap[i] = e;
-    e.node->index = i + 1;
+    timers_t *t = ctx;
+    t->heap[i] = *(const tentry_t *)e;
+    t->heap[i].node->index = i + 1;
 }
 
-/* Four children per entry: half the depth of a binary heap, so half the
- * moves, each of which writes the moved node (a cold event at a million). */
-#define ARITY 4
-
-static void sift_up(timers_t *t, uint32_t i)
+/* The heap as dheap.h sees it. */
+static inline dheap_t heap_of(timers_t *t)
 {
-    tentry_t e = t->heap[i];
-    while (i > 0) {
-        uint32_t parent = (i - 1) / ARITY;
-        if (!before(&e, &t->heap[parent]))
-            break;
-        place(t, i, t->heap[parent]);
-        i = parent;
-    }
-    place(t, i, e);
-}
-
-static void sift_down(timers_t *t, uint32_t i)
-{
-    tentry_t e = t->heap[i];
-    for (;;) {
-        uint32_t first = ARITY * i + 1;
-        if (first >= t->len)
-            break;
-        uint32_t end = first + ARITY < t->len ? first + ARITY : t->len;
-        uint32_t child = first;
-        for (uint32_t k = first + 1; k < end; k++)
-            if (before(&t->heap[k], &t->heap[child]))
-                child = k;
-        if (!before(&t->heap[child], &e))
-            break;
-        place(t, i, t->heap[child]);
-        i = child;
-    }
-    place(t, i, e);
+    dheap_t h = {t->heap, sizeof(tentry_t), t->len, before, place, t};
+    return h;
 }
 
 void timers_init(timers_t *t)
@@ -73,12 +47,9 @@ void timers_set(timers_t *t, tnode_t *n, ntime_t at, uint8_t kind)
 {
     if (n->index) {
         uint32_t i = n->index - 1;
-        ntime_t old = t->heap[i].at;
         t->heap[i].at = at;
-        if (at < old)
-            sift_up(t, i);
-        else
-            sift_down(t, i);
+        dheap_t h = heap_of(t);
+        dheap_fix(&h, i);
         return;
     }
     if (t->len == t->cap) {
@@ -87,8 +58,9 @@ void timers_set(timers_t *t, tnode_t *n, ntime_t at, uint8_t kind)
         t->cap = cap;
     }
     tentry_t e = {at, t->next_seq++ << 8 | kind, n};
-    place(t, t->len++, e);
-    sift_up(t, t->len - 1);
+    place(t, t->len++, &e);
+    dheap_t h = heap_of(t);
+    dheap_sift_up(&h, t->len - 1);
 }
 
 void timers_cancel(timers_t *t, tnode_t *n)
@@ -97,15 +69,9 @@ void timers_cancel(timers_t *t, tnode_t *n)
         return;
     uint32_t i = n->index - 1;
     n->index = 0;
-    tentry_t last = t->heap[--t->len];
-    if (i == t->len)
-        return;
-    place(t, i, last);
-    /* The moved entry may belong above or below its new spot. */
-    if (i > 0 && before(&last, &t->heap[(i - 1) / ARITY]))
-        sift_up(t, i);
-    else
-        sift_down(t, i);
+    dheap_t h = heap_of(t);
+    dheap_remove(&h, i);
+    t->len = h.len;
 }
 
 tnode_t *timers_peek(const timers_t *t)
@@ -157,7 +123,7 @@ ntime_t timers_wake_at(const timers_t *t, int64_t window_ns)
         visits++;
         if (t->heap[i].at > wake)
             wake = t->heap[i].at;
-        for (uint32_t c = ARITY * i + 1; c <= ARITY * i + ARITY && c < t->len; c++)
+        for (uint32_t c = DHEAP_ARITY * i + 1; c <= DHEAP_ARITY * i + DHEAP_ARITY && c < t->len; c++)
             if (t->heap[c].at <= limit && top < TIMERS_COALESCE_VISITS)
                 stack[top++] = c;
     }

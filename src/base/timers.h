@@ -1,7 +1,7 @@
 /*
  * timers.h -- the one deadline structure for every due time in the core.
  *
- * A 4-ary min-heap ordered by (at, seq). Owners embed a tnode_t (an event,
+ * A 4-ary min-heap (dheap.h) ordered by (at, seq). Owners embed a tnode_t (an event,
  * a job, a parked request) and find themselves again with CONTAINER_OF; the
  * heap only borrows them. Each node remembers its heap position (index), so
  * moving or cancelling a node never searches: O(log n) for set and cancel,

@@ -18,6 +18,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include "base/dheap.h"
 #include "base/util.h"
 #include "base/vmem.h"
 
@@ -168,48 +169,25 @@ size_t event_collect(core_t *c, event_t **out)
  * Entries carry the vseq they are ordered by, so a sift reads only the
  * array; the event is written once per move (its position). */
 
-static inline void rplace(channel_t *ch, uint32_t i, rentry_t r)
+static int ready_before(const void *a, const void *b)
 {
+    return ((const rentry_t *)a)->vseq < ((const rentry_t *)b)->vseq;
+}
+
+static void ready_place(void *ctx, uint32_t i, const void *e)
+{
+    channel_t *ch = ctx;
+    rentry_t r;
+    memcpy(&r, e, sizeof(r));
     ch->ready[i] = r;
     ((event_t *)slab_ptr(ch->events, r.ev))->slot = i + 1;
 }
 
-/* Four children per entry: half the depth of a binary heap, so half the
- * moves (each a write to a cold event at a million), and the four
- * children's keys sit in one or two cache lines. */
-#define RARITY 4
-
-static void rsift_up(channel_t *ch, uint32_t i)
+/* The channel's ready heap as dheap.h sees it. */
+static inline dheap_t ready_heap(channel_t *ch)
 {
-    rentry_t r = ch->ready[i];
-    while (i > 0) {
-        uint32_t parent = (i - 1) / RARITY;
-        if (ch->ready[parent].vseq < r.vseq)
-            break;
-        rplace(ch, i, ch->ready[parent]);
-        i = parent;
-    }
-    rplace(ch, i, r);
-}
-
-static void rsift_down(channel_t *ch, uint32_t i)
-{
-    rentry_t r = ch->ready[i];
-    for (;;) {
-        uint32_t first = RARITY * i + 1;
-        if (first >= ch->ready_len)
-            break;
-        uint32_t end = first + RARITY < ch->ready_len ? first + RARITY : ch->ready_len;
-        uint32_t child = first;
-        for (uint32_t k = first + 1; k < end; k++)
-            if (ch->ready[k].vseq < ch->ready[child].vseq)
-                child = k;
-        if (r.vseq < ch->ready[child].vseq)
-            break;
-        rplace(ch, i, ch->ready[child]);
-        i = child;
-    }
-    rplace(ch, i, r);
+    dheap_t h = {ch->ready, sizeof(rentry_t), ch->ready_len, ready_before, ready_place, ch};
+    return h;
 }
 
 static void ready_add(core_t *c, channel_t *ch, event_t *e, uint64_t vseq)
@@ -222,7 +200,8 @@ static void ready_add(core_t *c, channel_t *ch, event_t *e, uint64_t vseq)
     }
     rentry_t r = {vseq, idx(c, e)};
     ch->ready[ch->ready_len++] = r;
-    rsift_up(ch, ch->ready_len - 1);
+    dheap_t h = ready_heap(ch);
+    dheap_sift_up(&h, ch->ready_len - 1);
     ch->st.ready++;
     core_mark_available(c, ch);
 }
@@ -236,14 +215,9 @@ static uint64_t ready_del(channel_t *ch, event_t *e)
     uint64_t vseq = ch->ready[i].vseq;
     e->slot = 0;
     ch->st.ready--;
-    rentry_t last = ch->ready[--ch->ready_len];
-    if (i == ch->ready_len)
-        return vseq;
-    rplace(ch, i, last);
-    if (i > 0 && last.vseq < ch->ready[(i - 1) / RARITY].vseq)
-        rsift_up(ch, i);
-    else
-        rsift_down(ch, i);
+    dheap_t h = ready_heap(ch);
+    dheap_remove(&h, i);
+    ch->ready_len = h.len;
     return vseq;
 }
 
