@@ -367,6 +367,8 @@ typedef struct core_rec {
     const char *channel;
     uint32_t channel_len;
     eid_t id;
+    const char *data;         /* an event's or a job's */
+    uint32_t data_len;
     ntime_t at;               /* the instant the record is about: the publish
                                  time (PUBLISH, SNAP_EVENT), the lock's end
                                  (LOCK, EXTEND), the creation (SNAP_JOB) */
@@ -378,8 +380,6 @@ typedef struct core_rec {
     uint32_t name_len;
     const char *cron;
     uint32_t cron_len;
-    const char *data;
-    uint32_t data_len;
 } core_rec_t;
 
 typedef struct core_journal {

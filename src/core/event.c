@@ -551,38 +551,76 @@ static int log1(core_t *c, const core_rec_t *r)
     return journal_commit(c);
 }
 
-core_status_t core_lock(core_t *c, channel_t *ch, ntime_t now, eid_t id, int64_t ttl_ns,
-                        event_t **out)
-{
-    now = core_clock(c, now);
-    event_t *e = find(c, ch, now, id);
-    if (!e || event_state(e) != EVENT_READY)
-        return CORE_GONE;
-    core_rec_t r;
-    rec_event(&r, CORE_REC_LOCK, now, e);
-    r.at = ntime_add(now, ttl_ns);
-    r.token = core_token_next(c);
-    if (log1(c, &r) != 0)
-        return CORE_IO;
-    event_lock_apply(c, e, r.at, r.token);
-    *out = e;
-    return CORE_OK;
-}
-
 static int token_ok(const event_t *e, const uint64_t *token)
 {
     return !token || (event_state(e) == EVENT_LOCKED && event_lock_token(e) == *token);
 }
 
+#define IN(state) (1u << (state))
+
+/* The event a change may touch: live in ch, in one of the states of the
+ * mask (IN(EVENT_READY) | ...), and locked with *token if token is given.
+ * Else NULL with *st: `missing` (no such event, or in another state) or
+ * CORE_CONFLICT (another token). */
+static event_t *target(core_t *c, channel_t *ch, ntime_t now, eid_t id, unsigned states, core_status_t missing,
+                       const uint64_t *token, core_status_t *st)
+{
+    event_t *e = find(c, ch, now, id);
+    if (!e || !(states & IN(event_state(e)))) {
+        *st = missing;
+        return NULL;
+    }
+    if (!token_ok(e, token)) {
+        *st = CORE_CONFLICT;
+        return NULL;
+    }
+    return e;
+}
+
+/* A LOCK (a READY event, a new token) or an EXTEND (a LOCKED event, its
+ * token kept): the lease ends at now + ttl_ns. */
+static core_status_t lease(core_t *c, channel_t *ch, ntime_t now, eid_t id, int64_t ttl_ns, const uint64_t *token,
+                           int extend, event_t **out)
+{
+    core_status_t st;
+    now = core_clock(c, now);
+    event_t *e = target(c, ch, now, id, IN(extend ? EVENT_LOCKED : EVENT_READY), CORE_GONE, token, &st);
+    if (!e)
+        return st;
+    core_rec_t r;
+    rec_event(&r, extend ? CORE_REC_EXTEND : CORE_REC_LOCK, now, e);
+    r.at = ntime_add(now, ttl_ns);
+    r.token = extend ? 0 : core_token_next(c);
+    if (log1(c, &r) != 0)
+        return CORE_IO;
+    if (extend)
+        event_extend_apply(c, e, r.at);
+    else
+        event_lock_apply(c, e, r.at, r.token);
+    *out = e;
+    return CORE_OK;
+}
+
+core_status_t core_lock(core_t *c, channel_t *ch, ntime_t now, eid_t id, int64_t ttl_ns,
+                        event_t **out)
+{
+    return lease(c, ch, now, id, ttl_ns, NULL, 0, out);
+}
+
+core_status_t core_extend(core_t *c, channel_t *ch, ntime_t now, eid_t id, int64_t ttl_ns,
+                          const uint64_t *token, event_t **out)
+{
+    return lease(c, ch, now, id, ttl_ns, token, 1, out);
+}
+
 core_status_t core_unlock(core_t *c, channel_t *ch, ntime_t now, eid_t id,
                           const uint64_t *token, event_t **out)
 {
+    core_status_t st;
     now = core_clock(c, now);
-    event_t *e = find(c, ch, now, id);
-    if (!e || event_state(e) == EVENT_SCHEDULED)
-        return CORE_GONE;
-    if (!token_ok(e, token))
-        return CORE_CONFLICT;
+    event_t *e = target(c, ch, now, id, IN(EVENT_READY) | IN(EVENT_LOCKED), CORE_GONE, token, &st);
+    if (!e)
+        return st;
     if (event_state(e) == EVENT_LOCKED) {
         core_rec_t r;
         rec_event(&r, CORE_REC_UNLOCK, now, e);
@@ -594,33 +632,14 @@ core_status_t core_unlock(core_t *c, channel_t *ch, ntime_t now, eid_t id,
     return CORE_OK;
 }
 
-core_status_t core_extend(core_t *c, channel_t *ch, ntime_t now, eid_t id, int64_t ttl_ns,
-                          const uint64_t *token, event_t **out)
-{
-    now = core_clock(c, now);
-    event_t *e = find(c, ch, now, id);
-    if (!e || event_state(e) != EVENT_LOCKED)
-        return CORE_GONE;
-    if (!token_ok(e, token))
-        return CORE_CONFLICT;
-    core_rec_t r;
-    rec_event(&r, CORE_REC_EXTEND, now, e);
-    r.at = ntime_add(now, ttl_ns);
-    if (log1(c, &r) != 0)
-        return CORE_IO;
-    event_extend_apply(c, e, r.at);
-    *out = e;
-    return CORE_OK;
-}
-
 core_status_t core_delete(core_t *c, channel_t *ch, ntime_t now, eid_t id, const uint64_t *token)
 {
+    core_status_t st;
     now = core_clock(c, now);
-    event_t *e = find(c, ch, now, id);
+    event_t *e = target(c, ch, now, id, IN(EVENT_SCHEDULED) | IN(EVENT_READY) | IN(EVENT_LOCKED), CORE_NOT_FOUND,
+                        token, &st);
     if (!e)
-        return CORE_NOT_FOUND;
-    if (!token_ok(e, token))
-        return CORE_CONFLICT;
+        return st;
     core_rec_t r;
     rec_event(&r, CORE_REC_DELETE, now, e);
     if (log1(c, &r) != 0)
