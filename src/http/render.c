@@ -106,13 +106,13 @@ void render_job(jsonw_t *w, const store_job_t *j)
 {
     jsonw_obj_begin(w);
     jsonw_key(w, "jobID");
-    jsonw_str(w, j->name, j->name_len);
+    jsonw_str(w, j->def.name, j->def.name_len);
     jsonw_key(w, "cron");
-    jsonw_str(w, j->cron_def, j->cron_len);
+    jsonw_str(w, j->def.cron_def, j->def.cron_len);
     jsonw_key(w, "data");
-    jsonw_str(w, j->data, j->data_len);
+    jsonw_str(w, j->def.data, j->def.data_len);
     jsonw_key(w, "ttl");
-    jsonw_int(w, j->ttl_ns);
+    jsonw_int(w, j->def.ttl_ns);
     jsonw_key(w, "createdAt");
     jsonw_time(w, j->created_at);
     jsonw_key(w, "nextRunAt");
@@ -125,22 +125,20 @@ void render_job(jsonw_t *w, const store_job_t *j)
 
 void render_stats(jsonw_t *w, const store_stats_t *st)
 {
+    const struct {
+        const char *key;
+        uint64_t n;
+    } counts[] = {
+        {"ready", st->ready},         {"scheduled", st->scheduled}, {"locked", st->locked},
+        {"jobs", st->jobs},           {"published", st->published}, {"deleted", st->deleted},
+        {"expired", st->expired},
+    };
     jsonw_obj_begin(w);
     jsonw_key(w, "channelName");
     jsonw_str(w, st->channel, st->channel_len);
-    jsonw_key(w, "ready");
-    jsonw_uint(w, st->ready);
-    jsonw_key(w, "scheduled");
-    jsonw_uint(w, st->scheduled);
-    jsonw_key(w, "locked");
-    jsonw_uint(w, st->locked);
-    jsonw_key(w, "jobs");
-    jsonw_uint(w, st->jobs);
-    jsonw_key(w, "published");
-    jsonw_uint(w, st->published);
-    jsonw_key(w, "deleted");
-    jsonw_uint(w, st->deleted);
-    jsonw_key(w, "expired");
-    jsonw_uint(w, st->expired);
+    for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+        jsonw_key(w, counts[i].key);
+        jsonw_uint(w, counts[i].n);
+    }
     jsonw_obj_end(w);
 }

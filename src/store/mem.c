@@ -150,14 +150,14 @@ store_event_t *mem_views(mem_t *m, size_t n)
     return m->views = room(m->views, &m->cap_views, n, sizeof(*m->views));
 }
 
-store_stats_t *mem_stats_room(mem_t *m, size_t n)
+void *mem_view_all(void **buf, size_t *cap, size_t size, void **objs, size_t n,
+                   void (*view)(void *out, const void *obj))
 {
-    return m->stats = room(m->stats, &m->cap_stats, n, sizeof(*m->stats));
-}
-
-store_job_t *mem_jobs_room(mem_t *m, size_t n)
-{
-    return m->jobs = room(m->jobs, &m->cap_jobs, n, sizeof(*m->jobs));
+    char *v = *buf = room(*buf, cap, n, size);
+    for (size_t i = 0; i < n; i++)
+        view(v + i * size, objs[i]);
+    free(objs);
+    return v;
 }
 
 void mem_unsupported(mem_t *m, const char *what, store_done_fn done, void *arg)

@@ -9,8 +9,10 @@
 #include <string.h>
 #include "base/util.h"
 
-static void view_stats(store_stats_t *v, const channel_t *ch)
+static void view_stats(void *out, const void *obj)
 {
+    store_stats_t *v = out;
+    const channel_t *ch = obj;
     memset(v, 0, sizeof(*v));
     v->channel = ch->name;
     v->channel_len = ch->name_len;
@@ -48,30 +50,28 @@ void mem_channels(store_t *s, store_done_fn done, void *arg)
     store_res_t res = {0};
     mem_tick(m);
     channel_t **chans;
-    size_t n = core_channels_sorted(m->core, &chans);
-    store_stats_t *v = mem_stats_room(m, n);
-    for (size_t i = 0; i < n; i++)
-        view_stats(&v[i], chans[i]);
-    free(chans);
-    res.stats = v;
-    res.n_stats = n;
+    res.n_stats = core_channels_sorted(m->core, &chans);
+    res.stats = mem_view_all((void **)&m->stats, &m->cap_stats, sizeof(*m->stats), (void **)chans, res.n_stats,
+                             view_stats);
     mem_done(m, &res, done, arg);
 }
 
 /* ---- jobs ---- */
 
-static void view_job(store_job_t *v, const job_t *j)
+static void view_job(void *out, const void *obj)
 {
+    store_job_t *v = out;
+    const job_t *j = obj;
     memset(v, 0, sizeof(*v));
-    v->name = j->name;
-    v->name_len = j->name_len;
-    v->cron_def = j->cron_def;
-    v->cron_len = (uint32_t)strlen(j->cron_def);
-    v->data = j->data;
-    v->data_len = j->data_len;
-    v->overlap = STORE_OVERLAP_ALLOW;
-    v->missed = STORE_MISSED_SKIP;
-    v->ttl_ns = j->ttl_ns;
+    v->def.name = j->name;
+    v->def.name_len = j->name_len;
+    v->def.cron_def = j->cron_def;
+    v->def.cron_len = strlen(j->cron_def);
+    v->def.data = j->data;
+    v->def.data_len = j->data_len;
+    v->def.overlap = STORE_OVERLAP_ALLOW;
+    v->def.missed = STORE_MISSED_SKIP;
+    v->def.ttl_ns = j->ttl_ns;
     v->created_at = j->created_at;
     v->next_at = j->next_at;
 }
@@ -153,13 +153,9 @@ void mem_jobs(store_t *s, store_chan_t name, store_done_fn done, void *arg)
     channel_t *ch = mem_find(m, name);
     if (ch) {
         job_t **jobs;
-        size_t n = core_jobs_sorted(ch, &jobs);
-        store_job_t *v = mem_jobs_room(m, n);
-        for (size_t i = 0; i < n; i++)
-            view_job(&v[i], jobs[i]);
-        free(jobs);
-        res.jobs = v;
-        res.n_jobs = n;
+        res.n_jobs = core_jobs_sorted(ch, &jobs);
+        res.jobs = mem_view_all((void **)&m->jobs, &m->cap_jobs, sizeof(*m->jobs), (void **)jobs, res.n_jobs,
+                                view_job);
     }
     mem_done(m, &res, done, arg);
 }

@@ -175,16 +175,23 @@ static channel_t *event_channel(mem_t *m, store_chan_t name, store_status_t st, 
     return ch;
 }
 
-void mem_lock(store_t *s, store_chan_t name, eid_t id, int64_t ttl_ns, store_done_fn done, void *arg)
+/* LOCK (token NULL) or EXTEND: the lease ends at now + ttl_ns. */
+static void lease(mem_t *m, store_chan_t name, eid_t id, int64_t ttl_ns, const uint64_t *token, int extend,
+                  store_done_fn done, void *arg)
 {
-    mem_t *m = mem_of(s);
     store_res_t res = {0};
     event_t *e = NULL;
     ntime_t now = m->clock();
     channel_t *ch;
     if (lock_fits(m, now, ttl_ns, &res) && (ch = event_channel(m, name, STORE_GONE, &res)))
-        res.status = status_of(core_lock(m->core, ch, now, id, ttl_ns, &e));
+        res.status = status_of(extend ? core_extend(m->core, ch, now, id, ttl_ns, token, &e)
+                                      : core_lock(m->core, ch, now, id, ttl_ns, &e));
     done_one(m, &res, e, done, arg);
+}
+
+void mem_lock(store_t *s, store_chan_t name, eid_t id, int64_t ttl_ns, store_done_fn done, void *arg)
+{
+    lease(mem_of(s), name, id, ttl_ns, NULL, 0, done, arg);
 }
 
 void mem_unlock(store_t *s, store_chan_t name, eid_t id, const uint64_t *token, int64_t delay_ns,
@@ -206,14 +213,7 @@ void mem_unlock(store_t *s, store_chan_t name, eid_t id, const uint64_t *token, 
 void mem_extend(store_t *s, store_chan_t name, eid_t id, int64_t ttl_ns, const uint64_t *token,
                 store_done_fn done, void *arg)
 {
-    mem_t *m = mem_of(s);
-    store_res_t res = {0};
-    event_t *e = NULL;
-    ntime_t now = m->clock();
-    channel_t *ch;
-    if (lock_fits(m, now, ttl_ns, &res) && (ch = event_channel(m, name, STORE_GONE, &res)))
-        res.status = status_of(core_extend(m->core, ch, now, id, ttl_ns, token, &e));
-    done_one(m, &res, e, done, arg);
+    lease(mem_of(s), name, id, ttl_ns, token, 1, done, arg);
 }
 
 void mem_del(store_t *s, store_chan_t name, eid_t id, const uint64_t *token, store_done_fn done, void *arg)

@@ -64,10 +64,14 @@ void mem_fail(mem_t *m, store_res_t *res, store_status_t st, const char *fmt, ..
  * calls done, then tells the layer above of channels that gained events. */
 void mem_done(mem_t *m, store_res_t *res, store_done_fn done, void *arg);
 
-/* Room for n views of each kind, valid until the next call. */
+/* Room for n event views, valid until the next call. */
 store_event_t *mem_views(mem_t *m, size_t n);
-store_stats_t *mem_stats_room(mem_t *m, size_t n);
-store_job_t *mem_jobs_room(mem_t *m, size_t n);
+
+/* The views of n core objects (a core_*_sorted array, which it frees):
+ * view(&out[i], objs[i]) into the buffer *buf of *cap elements of size
+ * bytes, grown as needed. Returns the buffer. */
+void *mem_view_all(void **buf, size_t *cap, size_t size, void **objs, size_t n,
+                   void (*view)(void *out, const void *obj));
 
 void mem_view_event(store_event_t *v, const event_t *e);
 

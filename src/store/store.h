@@ -113,20 +113,27 @@ typedef struct store_settings {
 typedef enum store_overlap { STORE_OVERLAP_ALLOW, STORE_OVERLAP_SKIP } store_overlap_t;
 typedef enum store_missed { STORE_MISSED_SKIP, STORE_MISSED_ONCE } store_missed_t;
 
-typedef struct store_job {
+/* A job's definition: what a job add or put gives, and what a job shows. */
+typedef struct store_job_def {
     const char *name;
-    uint32_t name_len;
+    size_t name_len;
     const char *cron_def;
-    uint32_t cron_len;
+    size_t cron_len;
     const char *data;
-    uint32_t data_len;
+    size_t data_len;
     uint8_t data_json;
     uint8_t priority;
-    uint8_t paused;
     store_overlap_t overlap;
     store_missed_t missed;
     int64_t missed_window_ns;
-    int64_t ttl_ns;
+    int64_t ttl_ns;           /* > 0 (the default filled in above) */
+    uint8_t has_ttl;          /* ttl given (the job shows the default otherwise) */
+} store_job_def_t;
+
+/* A job: its definition and its state. */
+typedef struct store_job {
+    store_job_def_t def;
+    uint8_t paused;
     ntime_t created_at;
     ntime_t next_at;          /* NTIME_MAX: never (or paused) */
     ntime_t last_run_at;      /* 0: never */
@@ -195,22 +202,6 @@ typedef struct store_list {
     const char *after;        /* a cursor from an earlier answer, or NULL */
     size_t after_len;
 } store_list_t;
-
-typedef struct store_job_def {
-    const char *name;
-    size_t name_len;
-    const char *cron_def;
-    size_t cron_len;
-    const char *data;
-    size_t data_len;
-    uint8_t data_json;
-    uint8_t priority;
-    store_overlap_t overlap;
-    store_missed_t missed;
-    int64_t missed_window_ns;
-    int64_t ttl_ns;           /* > 0 (the default filled in above) */
-    uint8_t has_ttl;          /* ttl given (the job shows the default otherwise) */
-} store_job_def_t;
 
 typedef enum store_job_op {
     STORE_JOB_PAUSE,
