@@ -15,9 +15,9 @@
  * the database answered). The result handed to fn, and every pointer in it,
  * is valid only until fn returns: render it, do not keep it.
  *
- * Durability: a result is final when fn runs, but the memory store writes
- * its log once per loop turn and, with `-fsync always`, answers only after
- * the fsync that covers the change (group commit). So when
+ * Durability: a result is final when fn runs, and the memory store has
+ * written the change to its log by then; but with `-fsync always` it
+ * answers only after the fsync that covers the change (group commit). So when
  * res->durable_seq is nonzero, an answer that reports the change must wait
  * for ops->on_durable(seq) before it leaves; render it at once (the views
  * die with fn), send it then. 0 means the change is already as durable as
