@@ -3,10 +3,10 @@
  * store holds it.
  *
  * Two stores implement it: the memory store (store/mem.h, made by
- * store_mem_new: the core of core/ plus the log of wal.c, fsync.c and
- * replay.c) and the PostgreSQL store (store/pg.h, store_pg_new). main.c
- * makes one and hands it to the HTTP layer. The HTTP layer reaches state only through this
- * header; nothing above it knows which store it talks to.
+ * store_mem_new: the core of core/, replayed and logged by wal.c and
+ * fsync.c) and the PostgreSQL store (store/pg.h, store_pg_new). main.c
+ * makes one and hands it to the HTTP layer, which reaches state only
+ * through this header; nothing above it knows which store it talks to.
  *
  * Calls: each operation takes a request struct (borrowed for the call
  * only: the store copies what it keeps) and a completion (fn, arg). The

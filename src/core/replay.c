@@ -8,7 +8,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include "core/core_int.h"
+#include "core_int.h"
 #include "base/util.h"
 
 void core_set_journal(core_t *c, const core_journal_t *j)
