@@ -15,6 +15,7 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
+#include "base/sclock.h"
 #include "core/core.h"
 #include "http/log.h"
 #include "http/server.h"
@@ -283,7 +284,7 @@ static wal_t *open_log(const char *dir, wal_fsync_t mode, int truncate_corrupt, 
         return NULL;
     }
     wal_replay_stats_t st;
-    if (wal_replay(wal, core, store_mem_wall_clock(), &st, err, sizeof(err)) != 0) {
+    if (wal_replay(wal, core, sclock_now(), &st, err, sizeof(err)) != 0) {
         log_error("%s", err);
         wal_close(wal);
         return NULL;

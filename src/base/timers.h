@@ -15,9 +15,10 @@
  * million events would be a cache miss per comparison. The node is only
  * written to (its new index) when its entry moves, and is 4 bytes.
  *
- * Times: `at` is an ntime_t (wall clock ns). A wall-clock step forward makes
- * everything up to the new time due at once; a step back delays deadlines by
- * the step, which is the expected meaning of "publish at 12:00".
+ * Times: `at` is an ntime_t (the server's clock, ns: wall-clock UTC that
+ * never goes back, see base/sclock.h). A wall-clock step forward makes
+ * everything up to the new time due at once; after a step back the
+ * server's clock runs on at the monotonic rate, so durations still elapse.
  */
 #ifndef TIMERS_H
 #define TIMERS_H

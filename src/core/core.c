@@ -137,6 +137,11 @@ void core_timer_cancel(core_t *c, tnode_t *node)
     timers_cancel(&c->timers, node);
 }
 
+ntime_t core_now(const core_t *c)
+{
+    return c->now;
+}
+
 int32_t core_wait_ms(core_t *c, ntime_t now, int32_t max_ms)
 {
     return timers_wait_ms(&c->timers, now, max_ms);

@@ -173,6 +173,11 @@ void core_free(core_t *c);
  * events expire, jobs fire. */
 void core_tick(core_t *c, ntime_t now);
 
+/* The latest instant the core has seen (after replay: the log's last
+ * record, or the replay's end). The server's clock must not read earlier,
+ * or new changes would be stamped before old ones. */
+ntime_t core_now(const core_t *c);
+
 /* Milliseconds the loop may sleep before the next deadline (see
  * timers_wait_ms): -1 if nothing is scheduled. */
 int32_t core_wait_ms(core_t *c, ntime_t now, int32_t max_ms);

@@ -39,7 +39,8 @@ struct core {
 /* The core's now: never before a now it has already seen. A wall-clock
  * step back would otherwise let a change be logged before one already
  * applied (a lock after the tick that ended the previous lock), which
- * replay could not follow; time stands still until the clock catches up. */
+ * replay could not follow. The server's clock never goes back (base/sclock.h),
+ * so this only guards callers that pass an older now. */
 static inline ntime_t core_clock(core_t *c, ntime_t now)
 {
     if (now < c->now)

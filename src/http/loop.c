@@ -98,6 +98,17 @@ void http_server_stop(http_server_t *s)
 
 /* ---- the deadline timer ---- */
 
+/* armed_at when a clock step has made the armed instant stale. */
+#define ARMED_UNKNOWN INT64_MIN
+
+/* Arms the step watcher: a realtime timer far in the future that the
+ * kernel cancels whenever the wall clock is set. Returns 0 or -1. */
+static int arm_stepwatch(int fd)
+{
+    struct itimerspec its = {{0, 0}, {(time_t)7258118400, 0}}; /* 2200-01-01 */
+    return timerfd_settime(fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, NULL);
+}
+
 /* The next deadline wakes the loop through a timerfd, to the nanosecond:
  * h2o's loop can only sleep whole milliseconds, and rounding up to them
  * made every job fire up to 1 ms late. */
@@ -110,20 +121,39 @@ static void on_deadline(h2o_socket_t *sock, const char *err)
         s->armed_at = NTIME_MAX; /* one-shot: it has disarmed itself */
 }
 
-/* Arms the timerfd at `at` (NTIME_MAX: disarms it), with no system call
- * when it is already armed there. Returns 0, or -1 if the kernel refused. */
-static int arm_deadline(http_server_t *s, ntime_t at)
+/* The wall clock was set. A step forward moves the store's clock (and
+ * so every deadline) closer: forget where the deadline timer is armed, so
+ * the turn that follows re-arms it from the store's new now. */
+static void on_clock_step(h2o_socket_t *sock, const char *err)
+{
+    (void)err;
+    http_server_t *s = sock->data;
+    uint64_t expirations;
+    int fd = h2o_socket_get_fd(sock);
+    if (read(fd, &expirations, sizeof(expirations)) < 0 && errno == ECANCELED)
+        arm_stepwatch(fd);
+    s->armed_at = ARMED_UNKNOWN;
+}
+
+/* Arms the timerfd for the store's instant `at` (NTIME_MAX: disarms it),
+ * with no system call when it is already armed there. The timer runs on
+ * CLOCK_MONOTONIC and is set relative to the store's now: durations
+ * elapse as durations whatever the wall clock does, and a preloaded
+ * libfaketime (which shifts every absolute timer by its wall-clock offset)
+ * leaves it alone. Returns 0, or -1 if the kernel refused. */
+static int arm_deadline(http_server_t *s, ntime_t at, ntime_t now)
 {
     if (at == s->armed_at)
         return 0;
     struct itimerspec its = {{0, 0}, {0, 0}};
     if (at != NTIME_MAX) {
-        if (at < 1)
-            at = 1; /* an all-zero it_value would disarm */
-        its.it_value.tv_sec = (time_t)(at / NTIME_NS_PER_S);
-        its.it_value.tv_nsec = (long)(at % NTIME_NS_PER_S);
+        int64_t in = at - now;
+        if (in < 1)
+            in = 1; /* an all-zero it_value would disarm */
+        its.it_value.tv_sec = (time_t)(in / NTIME_NS_PER_S);
+        its.it_value.tv_nsec = (long)(in % NTIME_NS_PER_S);
     }
-    if (timerfd_settime(h2o_socket_get_fd(s->deadline), TFD_TIMER_ABSTIME, &its, NULL) != 0)
+    if (timerfd_settime(h2o_socket_get_fd(s->deadline), 0, &its, NULL) != 0)
         return -1;
     s->armed_at = at;
     return 0;
@@ -148,7 +178,7 @@ ntime_t http_server_turn(http_server_t *s, int32_t max_ms)
     int32_t wait = max_ms < 0 ? INT32_MAX : max_ms;
     if (s->sends != sends || next <= now) {
         wait = 0;
-    } else if (arm_deadline(s, next) != 0 && next != NTIME_MAX) {
+    } else if (arm_deadline(s, next, now) != 0 && next != NTIME_MAX) {
         /* whole milliseconds, then, rounded up: waking early is a wasted turn */
         int64_t ms = (next - now + NTIME_NS_PER_MS - 1) / NTIME_NS_PER_MS;
         wait = ms < wait ? (int32_t)ms : wait;
@@ -171,12 +201,18 @@ static int watch_loop_fds(http_server_t *s)
         log_error("cannot create the signal pipe: %s", strerror(errno));
         return -1;
     }
-    /* CLOCK_REALTIME, like every instant of the store: a deadline is a
-     * wall time, and the kernel keeps an absolute timer right across
-     * clock steps. */
-    int tfd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (tfd < 0) {
+    /* The store's clock runs at the monotonic rate (base/sclock.h), so
+     * deadlines are monotonic; a second timer, on the wall clock, only
+     * tells when that clock is set, since a step forward brings every
+     * deadline closer. */
+    int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    int sfd = tfd < 0 ? -1 : timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (sfd < 0 || arm_stepwatch(sfd) != 0) {
         log_error("cannot create the deadline timer: %s", strerror(errno));
+        if (tfd >= 0)
+            close(tfd);
+        if (sfd >= 0)
+            close(sfd);
         close(s->wakeup_fds[0]);
         close(s->wakeup_fds[1]);
         return -1;
@@ -188,6 +224,9 @@ static int watch_loop_fds(http_server_t *s)
     s->deadline->data = s;
     s->armed_at = NTIME_MAX;
     h2o_socket_read_start(s->deadline, on_deadline);
+    s->stepwatch = h2o_evloop_socket_create(s->ctx.loop, sfd, H2O_SOCKET_FLAG_DONT_READ);
+    s->stepwatch->data = s;
+    h2o_socket_read_start(s->stepwatch, on_clock_step);
     return 0;
 }
 
@@ -311,6 +350,8 @@ void http_server_free(http_server_t *s)
     h2o_socket_close(s->wakeup);
     h2o_socket_read_stop(s->deadline);
     h2o_socket_close(s->deadline);
+    h2o_socket_read_stop(s->stepwatch);
+    h2o_socket_close(s->stepwatch);
     close(s->wakeup_fds[1]);
     h2o_evloop_run(s->ctx.loop, 0);
     /* h2o cannot dispose a context with connections still open; a client

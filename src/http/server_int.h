@@ -21,8 +21,11 @@ struct http_server {
     ntime_t full_logged_at;    /* last "too many connections" log line */
     h2o_socket_t *wakeup;      /* read end of the self-pipe signals write to */
     int wakeup_fds[2];
-    h2o_socket_t *deadline;    /* timerfd armed at the next deadline */
-    ntime_t armed_at;          /* what it is armed at; NTIME_MAX: disarmed */
+    h2o_socket_t *deadline;    /* monotonic timerfd armed at the next deadline */
+    ntime_t armed_at;          /* the store's instant it is armed at;
+                                  NTIME_MAX: disarmed; INT64_MIN: unknown
+                                  (the wall clock was set since) */
+    h2o_socket_t *stepwatch;   /* realtime timerfd that fires when the wall clock is set */
     volatile sig_atomic_t stop;
     uint64_t sends;            /* answers handed to h2o, ever */
     h2o_linklist_t durable;    /* answers waiting for durability, oldest first */

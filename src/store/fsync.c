@@ -93,7 +93,7 @@ static void *fsync_main(void *arg)
                 continue;
             }
             struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
+            clock_gettime(CLOCK_MONOTONIC, &until); /* the cond's clock: see fsyncer_start */
             int64_t wait = FSYNC_INTERVAL_NS - (now - last);
             until.tv_nsec += wait % 1000000000LL;
             until.tv_sec += wait / 1000000000LL + until.tv_nsec / 1000000000LL;
@@ -118,7 +118,13 @@ fsyncer_t *fsyncer_start(int fd, int mode, uint64_t synced, int notify_fd)
     f->notify_fd = notify_fd;
     f->written = f->synced = synced;
     pthread_mutex_init(&f->mu, NULL);
-    pthread_cond_init(&f->cond, NULL);
+    /* The interval wait is a duration: on the wall clock a step back
+     * would hold every fsync until the clock caught up. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&f->cond, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_cond_init(&f->idle, NULL);
     if (pthread_create(&f->thread, NULL, fsync_main, f) != 0) {
         fprintf(stderr, "distribuerad: cannot start the fsync thread\n");

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "base/sclock.h"
 #include "base/util.h"
 
 /* Deadlines this close after the earliest share its wake-up (the earliest
@@ -22,17 +23,6 @@
 #define MEM_COALESCE_NS (1 * NTIME_NS_PER_MS)
 #define MEM_PROBE_EVERY_NS NTIME_NS_PER_S
 #define MEM_REWRITE_POLL_NS (100 * NTIME_NS_PER_MS)
-
-ntime_t store_mem_wall_clock(void)
-{
-    static ntime_t last;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ntime_t t = (ntime_t)ts.tv_sec * NTIME_NS_PER_S + ts.tv_nsec;
-    if (t < last)
-        return last;
-    return last = t;
-}
 
 static void say(mem_t *m, const char *level, const char *msg)
 {
@@ -317,6 +307,24 @@ static const store_ops_t mem_ops = {
     .free = mem_free,
 };
 
+/* The server's clock continues from the core's last instant (the log's
+ * last record) if the wall clock is behind it (a clock stepped back, or a
+ * log from a machine whose clock was ahead): new changes must not be
+ * stamped before old ones, nor new events expire at once. */
+static void follow_log_clock(mem_t *m)
+{
+    sclock_floor(core_now(m->core));
+    int64_t ahead = sclock_ahead_ns();
+    if (ahead <= NTIME_NS_PER_S)
+        return;
+    char msg[256];
+    snprintf(msg, sizeof(msg),
+             "the log's last change is %.1f s later than the wall clock; the server's clock runs on "
+             "from it at the monotonic rate until the wall clock catches up",
+             (double)ahead / NTIME_NS_PER_S);
+    say(m, "warn", msg);
+}
+
 store_t *store_mem_new(const store_mem_config_t *cfg)
 {
     mem_t *m = xcalloc(1, sizeof(*m));
@@ -324,12 +332,14 @@ store_t *store_mem_new(const store_mem_config_t *cfg)
     m->core = cfg->core;
     m->wal = cfg->wal;
     m->fsync_always = m->wal && wal_fsync_mode(m->wal) == WAL_FSYNC_ALWAYS;
-    m->clock = cfg->clock ? cfg->clock : store_mem_wall_clock;
+    m->clock = cfg->clock ? cfg->clock : sclock_now;
     m->max_events = cfg->max_events ? cfg->max_events : SIZE_MAX;
     m->max_channel_events = cfg->max_channel_events ? cfg->max_channel_events : SIZE_MAX;
     m->max_channels = cfg->max_channels ? cfg->max_channels : SIZE_MAX;
     m->log = cfg->log;
     core_set_limits(m->core, m->max_events, m->max_channel_events);
+    if (!cfg->clock)
+        follow_log_clock(m);
     if (m->wal && cfg->loop) {
         /* h2o closes the fd it watches: give it a duplicate, the log
          * keeps (and closes) its own. */

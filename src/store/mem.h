@@ -40,8 +40,9 @@ typedef struct store_mem_config {
     wal_t *wal;               /* its log, or NULL (in memory only); owned too */
     struct st_h2o_evloop_t *loop; /* watches the log's fsync progress; NULL:
                                  only turn() looks (tests, benches) */
-    ntime_t (*clock)(void);   /* the store's clock; NULL: the wall clock,
-                                 never going back */
+    ntime_t (*clock)(void);   /* the store's clock; NULL: the server's
+                                 clock (base/sclock.h), floored at the
+                                 core's last instant */
     size_t max_events;        /* live events in all channels (STORE_FULL past it) */
     size_t max_channel_events; /* in one channel */
     size_t max_channels;
@@ -50,10 +51,5 @@ typedef struct store_mem_config {
 
 /* A memory store over cfg->core and cfg->wal. Never NULL. */
 store_t *store_mem_new(const store_mem_config_t *cfg);
-
-/* The wall clock in ns, never going back: after a step back it stands
- * still until the clock catches up, so no change is stamped before one
- * already applied. */
-ntime_t store_mem_wall_clock(void);
 
 #endif
