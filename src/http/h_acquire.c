@@ -26,19 +26,6 @@ static void answer(route_args_t *a, const store_res_t *res)
     http_respond(a, 200, &a->ctx->out, res ? res->durable_seq : 0);
 }
 
-/* Has the client of a parked request hung up? HTTP/1 stops reading while
- * a request is in flight, so h2o would only notice at write time: look at
- * the socket before locking anything for it. */
-static int client_gone(h2o_req_t *req)
-{
-    h2o_socket_t *sock = req->conn->callbacks->get_socket ? req->conn->callbacks->get_socket(req->conn) : NULL;
-    if (!sock)
-        return 0;
-    char b;
-    ssize_t r = recv(h2o_socket_get_fd(sock), &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    return r == 0;
-}
-
 void acquire_avail(void *ctx, const char *channel, size_t len)
 {
     waiters_avail(&((http_ctx_t *)ctx)->waiters, channel, len);
@@ -76,7 +63,7 @@ static void serve_queue(http_ctx_t *ctx, waitq_t *q)
     q->serving = 1;
     while (!q->busy && (w = waiters_head(q)) != NULL) {
         route_args_t *a = H2O_STRUCT_FROM_MEMBER(route_args_t, wait, w);
-        if (client_gone(a->req)) {
+        if (http_client_gone(a->req)) {
             /* Nothing is locked for it; the empty answer lets h2o find
              * the closed socket and free the connection. */
             waiters_leave(&ctx->waiters, w);

@@ -5,7 +5,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,16 +28,11 @@ static http_server_t *signal_target;
 /* ---- a request's way in ---- */
 
 /* Only reads need the check (they may render megabytes); a change is
- * made whether or not its answer arrives. */
+ * made whether or not its answer arrives. A client that pipelined its
+ * reads and half-closed still gets them. */
 static int client_hung_up(h2o_req_t *req)
 {
-    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")))
-        return 0;
-    h2o_socket_t *sock = req->conn->callbacks->get_socket ? req->conn->callbacks->get_socket(req->conn) : NULL;
-    if (!sock)
-        return 0;
-    struct pollfd pfd = {.fd = h2o_socket_get_fd(sock), .events = 0};
-    return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLERR));
+    return h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) && http_client_reset(req);
 }
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)

@@ -4,9 +4,11 @@
  */
 #include "respond.h"
 
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include "base/utf8.h"
 #include "base/util.h"
 #include "server_int.h"
@@ -78,6 +80,43 @@ void http_respond_gone(route_args_t *a)
 {
     send_body(a->req, 204, "", 0, NULL, 1);
     a->ctx->server->sends++;
+}
+
+/* ---- clients that left ---- */
+
+static h2o_socket_t *socket_of(h2o_req_t *req)
+{
+    return req->conn->callbacks->get_socket ? req->conn->callbacks->get_socket(req->conn) : NULL;
+}
+
+/* The socket's connection is reset, or closed both ways. The poll leaves
+ * the socket's error for h2o to find. */
+static int conn_broken(h2o_socket_t *sock)
+{
+    struct pollfd pfd = {.fd = h2o_socket_get_fd(sock), .events = 0};
+    return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLERR));
+}
+
+int http_client_reset(h2o_req_t *req)
+{
+    h2o_socket_t *sock = socket_of(req);
+    return sock && conn_broken(sock);
+}
+
+int http_client_gone(h2o_req_t *req)
+{
+    /* HTTP/1 stops reading while a request is in flight, so h2o would
+     * only notice at write time: look at the socket. */
+    h2o_socket_t *sock = socket_of(req);
+    if (!sock)
+        return 0;
+    if (conn_broken(sock))
+        return 1;
+    /* A FIN (a read of 0): the client closed, or only half-closed, which
+     * looks the same from here; taken as gone, so nothing is locked for a
+     * client that will never read it. */
+    char b;
+    return recv(h2o_socket_get_fd(sock), &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
 /* ---- the fsync-wait queue ---- */

@@ -48,6 +48,15 @@ void http_add_header(h2o_req_t *req, const char *name, const char *value, size_t
  * (the answer lets h2o find the closed socket and drop the connection). */
 void http_respond_gone(route_args_t *a);
 
+/* Is the client of req gone: its connection reset or closed both ways,
+ * or a FIN received (a close and a half-close look the same)? For answers
+ * sent later (a parked acquire), before anything is locked for it. */
+int http_client_gone(h2o_req_t *req);
+
+/* Is the connection of req reset, or closed both ways? (A client that
+ * half-closed after pipelining its requests still reads the answers.) */
+int http_client_reset(h2o_req_t *req);
+
 /* The response filter that gives h2o's own errors (a body past its size
  * limit, a broken request) a JSON body, and every answer its Server
  * header. */
