@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include "log.h"
+#include "respond.h"
 #include "server_int.h"
 
 /* Compares in time that depends only on the lengths, not on where the
@@ -32,17 +33,29 @@ static int open_path(http_server_t *s, h2o_req_t *req)
            (s->metrics_open && h2o_memis(p.base, p.len, H2O_STRLIT("/metrics")));
 }
 
-int http_authorized(http_server_t *s, h2o_req_t *req)
+auth_result_t http_authorized(http_server_t *s, h2o_req_t *req)
 {
     if (!s->auth_token || open_path(s, req) || static_open_path(req))
-        return 1;
+        return AUTH_OK;
     ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
     if (i < 0)
-        return 0;
+        return AUTH_MISSING;
     h2o_iovec_t v = req->headers.entries[i].value;
     if (v.len < 7 || strncasecmp(v.base, "bearer ", 7) != 0)
-        return 0;
-    return same_secret(v.base + 7, v.len - 7, s->auth_token, s->auth_len);
+        return AUTH_NOT_BEARER;
+    return same_secret(v.base + 7, v.len - 7, s->auth_token, s->auth_len) ? AUTH_OK : AUTH_WRONG;
+}
+
+void http_unauthorized(route_args_t *a, auth_result_t why)
+{
+    static const char challenge[] = "Bearer realm=\"distribuerad\"";
+    http_add_header(a->req, "www-authenticate", challenge, sizeof(challenge) - 1);
+    if (why == AUTH_MISSING)
+        http_error(a, 401, "this server needs a bearer token: send Authorization: Bearer <token>");
+    else if (why == AUTH_NOT_BEARER)
+        http_error(a, 401, "the Authorization header is not a bearer token: send Authorization: Bearer <token>");
+    else
+        http_error(a, 401, "the bearer token is wrong: check the token the server was started with");
 }
 
 /* One access-log line: peer, method, path, status, time, bytes. The

@@ -17,6 +17,7 @@
 #include "respond.h"
 #include "router.h"
 #include "server_int.h"
+#include "wire.h"
 
 typedef struct dr_handler {
     h2o_handler_t super;
@@ -35,15 +36,33 @@ static int client_hung_up(h2o_req_t *req)
     return h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) && http_client_reset(req);
 }
 
+/* RFC 9112 section 6.3: a message framed two ways (wire.h) is refused and
+ * its connection closed, so no byte of it is read as a request. Only a
+ * request with a body can carry a framing header. */
+static int bad_framing(route_args_t *a)
+{
+    h2o_req_t *req = a->req;
+    if (!req->entity.base)
+        return 0;
+    h2o_socket_t *sock = req->conn->callbacks->get_socket ? req->conn->callbacks->get_socket(req->conn) : NULL;
+    const char *why = sock && sock->input ? wire_framing_conflict(sock->input->bytes, sock->input->size) : NULL;
+    if (!why)
+        return 0;
+    req->http1_is_persistent = 0;
+    http_error(a, 400, "%s; the connection is closed", why);
+    return 1;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     http_server_t *s = ((dr_handler_t *)self)->server;
     store_t *st = s->hctx.store;
     route_args_t *a = route_args_new(&s->hctx, req, st->ops->now(st));
-    if (!http_authorized(s, req)) {
-        static const char challenge[] = "Bearer realm=\"distribuerad\"";
-        http_add_header(req, "www-authenticate", challenge, sizeof(challenge) - 1);
-        http_error(a, 401, "this server needs a bearer token: send Authorization: Bearer <token>");
+    if (bad_framing(a))
+        return 0;
+    auth_result_t auth = http_authorized(s, req);
+    if (auth != AUTH_OK) {
+        http_unauthorized(a, auth);
         return 0;
     }
     if (client_hung_up(req)) {

@@ -38,8 +38,14 @@ struct http_server {
     http_ctx_t hctx;
 };
 
-/* auth.c: may the request pass? */
-int http_authorized(http_server_t *s, h2o_req_t *req);
+typedef enum auth_result { AUTH_OK, AUTH_MISSING, AUTH_NOT_BEARER, AUTH_WRONG } auth_result_t;
+
+/* auth.c: may the request pass? AUTH_OK, or why not. */
+auth_result_t http_authorized(http_server_t *s, h2o_req_t *req);
+
+/* auth.c: the 401 for a request that may not pass, with a message that
+ * tells the three ways to fail apart (the token itself is never echoed). */
+void http_unauthorized(route_args_t *a, auth_result_t why);
 
 /* auth.c: counts an answered request for /metrics and writes its
  * access-log line. */

@@ -157,6 +157,20 @@ class AuthTest(TokenServerCase):
                 self.assertUnauthorized(r, "%s %s with Authorization %r" % (method, path, auth))
         self.assertEqual(self.state(ch), before, "a refused request changed something")
 
+    def test_messages_tell_missing_wrong_and_not_bearer_apart(self):
+        cases = [
+            (None, "needs a bearer token"),
+            ("Bearer wrong", "token is wrong"),
+            ("Bearer " + TOKEN + "x", "token is wrong"),
+            ("Basic " + base64.b64encode(b"user:pw").decode(), "not a bearer token"),
+            (TOKEN, "not a bearer token"),
+        ]
+        for auth, says in cases:
+            hdrs = {} if auth is None else {"Authorization": auth}
+            r = self.req("GET", "/channels", None, hdrs)
+            self.assertError(r, 401, says, "Authorization %r" % auth)
+            self.assertNotIn(TOKEN, r.json["error"], "the token is echoed")
+
     def test_right_token_2xx(self):
         ch, e1, e2 = self.setup_data()
         for scheme in ("Bearer", "bearer", "BEARER"):

@@ -62,5 +62,59 @@ class ParkedClientTest(bb.ServerTestCase):
         self.assertEqual(r.json["events"][0]["eventID"], ev["eventID"])
 
 
+class FramingTest(bb.ServerTestCase):
+    """RFC 9112 section 6.3: a message framed two ways is refused with a
+    JSON 400 and its connection closed, so nothing hidden in its body is
+    read as a request."""
+
+    def smuggle(self, head_lines, body):
+        ch = self.chan()
+        inner = bb.http_request_bytes("POST", "/%s/events" % q(ch), b'{"data":"smuggled"}')
+        body = body.replace(b"INNER", inner)
+        head = "POST /%s/events HTTP/1.1\r\nHost: x\r\n" % q(self.chan())
+        for line in head_lines:
+            head += line.replace("LEN", str(len(body))) + "\r\n"
+        s = socket.create_connection((self.host, self.port), timeout=5 * SCALE)
+        self._extra.append(s)
+        s.sendall(head.encode() + b"\r\n" + body)
+        raw = bb.RawConn.__new__(bb.RawConn)
+        raw.sock, raw.buf = s, b""
+        r = raw.read_response()
+        self.assertError(r, 400, None, "framing %r" % head_lines)
+        self.assertEqual((r.headers.get("Connection") or "").lower(), "close")
+        # the connection ends: nothing more is answered on it
+        rest = raw.buf
+        try:
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    break
+                rest += d
+        except (ConnectionResetError, socket.timeout):
+            pass
+        self.assertNotIn(b"HTTP/1.1", rest, "a second answer on a refused connection: %r" % rest[:200])
+        self.assertEqual(self.req("GET", "/%s/events" % q(ch)).json["count"], 0, "the smuggled request was published")
+        return r
+
+    def test_two_different_content_lengths(self):
+        r = self.smuggle(["Content-Length: 0", "Content-Length: LEN"], b"INNER")
+        self.assertIn("content-length", r.json["error"].lower())
+
+    def test_content_length_and_transfer_encoding(self):
+        chunked = b"%x\r\nINNER\r\n0\r\n\r\n"
+        self.smuggle(["Content-Length: 4", "Transfer-Encoding: chunked"], chunked.replace(b"%x", b"%x" % 0))
+
+    def test_transfer_encoding_then_content_length(self):
+        self.smuggle(["Transfer-Encoding: chunked", "Content-Length: 0"], b"0\r\n\r\nINNER")
+
+    def test_equal_duplicate_lengths_accepted(self):
+        body = b'{"data":"x"}'
+        req = ("POST /%s/events HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nContent-Length: %d\r\n\r\n"
+               % (q(self.chan()), len(body), len(body))).encode() + body
+        r = self.raw()
+        r.send(req)
+        self.assertStatus(r.read_response(), 201)
+
+
 if __name__ == "__main__":
     unittest.main()
