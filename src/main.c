@@ -53,7 +53,7 @@ static flag_t flags[] = {
     {"max-channel-events", FLAG_INT, "1000000", "most live events in one channel (429 past it)", NULL},
     {"max-waiters", FLAG_INT, "10000", "most parked long-poll acquires (429 past it)", NULL},
     {"max-connections", FLAG_INT, "10000", "most open client connections; more are closed at once", NULL},
-    {"request-timeout", FLAG_STR, "10s", "time to send a request's headers and body, and to keep an idle connection", NULL},
+    {"request-timeout", FLAG_STR, "10s", "time to send a request's headers and body, to keep an idle connection, and for a client to read some of its answer", NULL},
     {"auth-token", FLAG_STR, "", "require Authorization: Bearer <token> (prefer the env or a file: flags show in ps)", NULL},
     {"auth-token-file", FLAG_STR, "", "read the bearer token from this file (e.g. a Kubernetes secret)", NULL},
     {"metrics-open", FLAG_BOOL, "false", "serve /metrics without the token (/healthz and /readyz always are)", NULL},

@@ -17,7 +17,9 @@ static void on_accept(h2o_socket_t *listener, const char *err);
 
 static void on_conn_close(void *data)
 {
-    http_server_t *s = data;
+    sr_conn_t *c = data;
+    http_server_t *s = c->owner;
+    slowread_conn_free(&s->slow, c);
     s->nconns--;
     if (s->accept_paused && s->listener) {
         s->accept_paused = 0;
@@ -41,7 +43,7 @@ static void accept_one(http_server_t *s, h2o_socket_t *sock)
     }
     s->nconns++;
     sock->on_close.cb = on_conn_close;
-    sock->on_close.data = s;
+    sock->on_close.data = slowread_conn_new(sock, s);
     h2o_accept(&s->accept_ctx, sock);
 }
 

@@ -180,6 +180,7 @@ ntime_t http_server_turn(http_server_t *s, int32_t max_ms)
     uint64_t sends = s->sends;
     ntime_t next = st->ops->turn(st);
     ntime_t now = st->ops->now(st);
+    max_ms = slowread_sweep(&s->slow, now, max_ms);
     acquire_expire(&s->hctx, now);
     acquire_serve_waiters(&s->hctx);
     ntime_t wake = waiters_next_at(&s->hctx.waiters);
@@ -290,6 +291,7 @@ http_server_t *http_server_new(const http_config_t *cfg, store_t *store)
     s->auth_len = cfg->auth_token ? strlen(cfg->auth_token) : 0;
     s->metrics_open = cfg->metrics_open;
     s->access_log = cfg->access_log;
+    s->slow.timeout_ns = (int64_t)cfg->limits.request_timeout_ms * NTIME_NS_PER_MS;
     h2o_linklist_init_anchor(&s->durable);
     s->hctx.server = s;
     s->hctx.store = store;

@@ -68,11 +68,21 @@ static void send_body(h2o_req_t *req, int status, const char *body, size_t len, 
         h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
 }
 
-/* Sends and counts the answer of a routed request. */
+static h2o_socket_t *socket_of(h2o_req_t *req)
+{
+    return req->conn->callbacks->get_socket ? req->conn->callbacks->get_socket(req->conn) : NULL;
+}
+
+/* Sends and counts the answer of a routed request; a big one is watched
+ * until its client reads it (slowread.h). */
 static void send_counted(route_args_t *a, int status, const char *body, size_t len, const char *ctype, int owned)
 {
     send_body(a->req, status, body, len, ctype, owned);
-    a->ctx->server->sends++;
+    http_server_t *s = a->ctx->server;
+    s->sends++;
+    h2o_socket_t *sock = len >= SLOWREAD_MIN ? socket_of(a->req) : NULL;
+    if (sock)
+        slowread_answered(&s->slow, sock->on_close.data, len, a->ctx->store->ops->now(a->ctx->store));
     http_finished(a);
 }
 
@@ -83,11 +93,6 @@ void http_respond_gone(route_args_t *a)
 }
 
 /* ---- clients that left ---- */
-
-static h2o_socket_t *socket_of(h2o_req_t *req)
-{
-    return req->conn->callbacks->get_socket ? req->conn->callbacks->get_socket(req->conn) : NULL;
-}
 
 /* The socket's connection is reset, or closed both ways. The poll leaves
  * the socket's error for h2o to find. */

@@ -8,6 +8,7 @@
 
 #include <signal.h>
 #include "handlers.h"
+#include "slowread.h"
 
 struct http_server {
     h2o_globalconf_t config;
@@ -17,6 +18,7 @@ struct http_server {
     int listen_fd;             /* bound and listening, until the listener owns it */
     h2o_socket_t *listener;
     size_t nconns;             /* open client connections */
+    slowread_t slow;           /* connections whose answers wait for the client to read */
     int accept_paused;         /* out of descriptors: listener not watched */
     ntime_t full_logged_at;    /* last "too many connections" log line */
     h2o_socket_t *wakeup;      /* read end of the self-pipe signals write to */

@@ -116,5 +116,94 @@ class FramingTest(bb.ServerTestCase):
         self.assertStatus(r.read_response(), 201)
 
 
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class SlowReaderTest(bb.ServerTestCase):
+    """Clients that ask for a big listing and never read it: after
+    -request-timeout without reading they are disconnected and what was
+    buffered for them is freed."""
+
+    OWN_SERVER = True
+    SERVER_ARGS = ["-in-memory", "-request-timeout", "1s", "-max-batch", "100000",
+                   "-max-body-size", "20000000"]
+
+    def test_readers_that_never_read_are_cut_off(self):
+        if bb.VALGRIND or bb.SANITIZED:
+            self.skipTest("RSS says nothing under valgrind or ASan")
+        ch = self.chan()
+        batch = [{"data": "d" * 100} for _ in range(20000)]
+        for _ in range(5):
+            self.assertStatus(self.req("POST", self.ev_path(ch), batch), 201)
+        base = rss_kb(self.server.proc.pid)
+        readers = []
+        for _ in range(20):
+            s = socket.create_connection((self.host, self.port), timeout=5 * SCALE)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.sendall(bb.http_request_bytes("GET", self.ev_path(ch)))
+            readers.append(s)
+            self._extra.append(s)
+        time.sleep(0.5 * SCALE)
+        held = rss_kb(self.server.proc.pid) - base
+        self.assertGreater(held, 50 * 1024, "the test does not pin memory (%d kB): it shows nothing" % held)
+        # -request-timeout is 1s: give it that and a margin
+        deadline = time.monotonic() + 5 * SCALE
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            now_held = rss_kb(self.server.proc.pid) - base
+            if now_held < held / 4:
+                break
+        self.assertLess(now_held, held / 4, "20 clients that never read still pin %d kB (at first %d kB)"
+                        % (now_held, held))
+        # and they were disconnected: reading now ends before a whole answer
+        s = readers[0]
+        s.settimeout(2 * SCALE)
+        got = 0
+        try:
+            while True:
+                d = s.recv(1 << 20)
+                if not d:
+                    break
+                got += len(d)
+        except (ConnectionResetError, socket.timeout):
+            pass
+        self.assertLess(got, 20 * 1024 * 1024, "the whole listing still arrived")
+        self.assertStatus(self.req("GET", "/healthz"), 200)
+
+    def test_a_slow_but_steady_reader_gets_everything(self):
+        ch = self.chan()
+        batch = [{"data": "d" * 100} for _ in range(20000)]
+        for _ in range(3):
+            self.assertStatus(self.req("POST", self.ev_path(ch), batch), 201)
+        s = socket.create_connection((self.host, self.port), timeout=5 * SCALE)
+        self._extra.append(s)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        s.sendall(bb.http_request_bytes("GET", self.ev_path(ch)))
+        # about 10 MB, more than the kernel's buffers hold, read 16 kB each
+        # 5 ms: takes longer than -request-timeout
+        data = bytearray()
+        t0 = time.monotonic()
+        want = None
+        while want is None or len(data) < want:
+            d = s.recv(16384)
+            if not d:
+                break
+            data += d
+            if want is None and b"\r\n\r\n" in data:
+                head = bytes(data).split(b"\r\n\r\n", 1)[0]
+                n = int([l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0].split(b":")[1])
+                want = len(head) + 4 + n
+            time.sleep(0.005)
+        body = bytes(data[len(head) + 4:])
+        took = time.monotonic() - t0
+        self.assertGreater(took, 1.2, "the reader was not slow (%.1f s): the test shows nothing" % took)
+        self.assertEqual(json.loads(body)["count"], 60000)
+
+
 if __name__ == "__main__":
     unittest.main()
