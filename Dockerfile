@@ -32,6 +32,8 @@ RUN make -j"$(nproc)" CFLAGS=-O2 distribuerad dq \
  && gzip -9n man/dq.1 man/distribuerad.8
 
 FROM debian:bookworm-slim
+# The image label's version: the same as src/base/version.h, which
+# tests/blackbox/test_version.py checks.
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="distribuerad" \

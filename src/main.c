@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "base/sclock.h"
+#include "base/version.h"
 #include "core/core.h"
 #include "http/log.h"
 #include "http/server.h"
@@ -24,8 +25,6 @@
 #include "store/wal.h"
 #include "time/duration.h"
 #include "time/tz.h"
-
-#define VERSION "0.1.0"
 
 enum flag_kind { FLAG_STR, FLAG_INT, FLAG_BOOL };
 
@@ -130,7 +129,7 @@ static int parse_args(int argc, char **argv)
             return 1;
         }
         if (nlen == 7 && strncmp(a, "version", 7) == 0) {
-            printf("distribuerad %s\n", VERSION);
+            printf("distribuerad %s\n", DISTRIBUERAD_VERSION);
             return 1;
         }
         flag_t *f = find_flag(a, nlen);
@@ -395,7 +394,7 @@ int main(int argc, char **argv)
     }
 
     const tz_t *zone = tz_local();
-    log_info("distribuerad %s starting (pid %d, cron zone %s)", VERSION, (int)getpid(), tz_name(zone));
+    log_info("distribuerad %s starting (pid %d, cron zone %s)", DISTRIBUERAD_VERSION, (int)getpid(), tz_name(zone));
     core_t *core = core_new(zone);
     wal_t *wal = NULL;
     if (in_memory) {

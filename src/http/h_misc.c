@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "base/prom.h"
+#include "base/version.h"
 #include "handlers.h"
 #include "render.h"
 #include "respond.h"
@@ -119,9 +120,16 @@ static void write_requests(prom_text_t *out)
               "Time from a request's arrival to its answer, parked requests excluded.", &m.latency);
 }
 
+static void write_build(prom_text_t *out)
+{
+    prom_head(out, "distribuerad_build_info", "gauge", "Always 1; the version label is the server's version.");
+    prom_value(out, "distribuerad_build_info", "{version=\"" DISTRIBUERAD_VERSION "\"}", 1);
+}
+
 void handle_metrics(route_args_t *a)
 {
     prom_text_t out = {NULL, 0, 0};
+    write_build(&out);
     write_requests(&out);
     store_t *st = a->ctx->store;
     st->ops->metrics(st, &out);
