@@ -66,6 +66,7 @@ static flag_t flags[] = {
     {"database-timeout", FLAG_STR, "5s", "a request the database has not answered by then fails with 503", NULL},
 };
 #define NFLAGS (int)(sizeof(flags) / sizeof(flags[0]))
+static unsigned char from_env[NFLAGS]; /* flags[i].value came from DISTRIBUERAD_<NAME> */
 
 /* DISTRIBUERAD_<NAME>: upper case, '-' as '_'. */
 static void env_name(const char *flag, char *out, size_t size)
@@ -105,9 +106,28 @@ static void load_env(void)
         char env[64];
         env_name(flags[i].name, env, sizeof(env));
         const char *v = getenv(env);
-        if (v)
+        if (v) {
             flags[i].value = v;
+            from_env[i] = 1;
+        }
     }
+}
+
+/* Where a flag's value came from, for error messages: "flag -port" or
+ * "environment variable DISTRIBUERAD_PORT" (an operator who set the
+ * variable must find it named). */
+static const char *flag_source(const char *name)
+{
+    static char buf[96];
+    flag_t *f = find_flag(name, strlen(name));
+    if (f && from_env[f - flags]) {
+        char env[64];
+        env_name(name, env, sizeof(env));
+        snprintf(buf, sizeof(buf), "environment variable %s", env);
+    } else {
+        snprintf(buf, sizeof(buf), "flag -%s", name);
+    }
+    return buf;
 }
 
 /* Returns 0, 1 for "help/version printed", or -1 after an error message. */
@@ -138,6 +158,7 @@ static int parse_args(int argc, char **argv)
             usage(stderr);
             return -1;
         }
+        from_env[f - flags] = 0;
         if (eq)
             f->value = eq + 1;
         else if (f->kind == FLAG_BOOL)
@@ -165,8 +186,8 @@ static int flag_int(const char *name, long long min, long long max, long long *o
     errno = 0;
     long long v = strtoll(s, &end, 10);
     if (errno || end == s || *end || v < min || v > max) {
-        fprintf(stderr, "distribuerad: invalid value \"%s\" for flag -%s: want an integer from %lld to %lld\n",
-                s, name, min, max);
+        fprintf(stderr, "distribuerad: invalid value \"%s\" for %s: want an integer from %lld to %lld\n",
+                s, flag_source(name), min, max);
         return -1;
     }
     *out = v;
@@ -181,7 +202,7 @@ static int flag_bool(const char *name, int *out)
     else if (!strcmp(s, "false") || !strcmp(s, "0") || !strcmp(s, "f") || !strcmp(s, "FALSE") || !strcmp(s, "False"))
         *out = 0;
     else {
-        fprintf(stderr, "distribuerad: invalid boolean value \"%s\" for flag -%s\n", s, name);
+        fprintf(stderr, "distribuerad: invalid boolean value \"%s\" for %s\n", s, flag_source(name));
         return -1;
     }
     return 0;
@@ -231,7 +252,8 @@ static int flag_duration_ms(const char *name, uint64_t *ms)
     int64_t ns;
     char err[200];
     if (duration_parse(s, strlen(s), &ns, err, sizeof(err)) != 0 || ns <= 0) {
-        fprintf(stderr, "distribuerad: invalid value \"%s\" for flag -%s: want a positive duration such as 10s\n", s, name);
+        fprintf(stderr, "distribuerad: invalid value \"%s\" for %s: want a positive duration such as 10s\n", s,
+                flag_source(name));
         return -1;
     }
     *ms = (uint64_t)((ns + NTIME_NS_PER_MS - 1) / NTIME_NS_PER_MS);
@@ -345,7 +367,8 @@ int main(int argc, char **argv)
         return 2;
     const char *log_format = flag_str("log-format");
     if (strcmp(log_format, "text") != 0 && strcmp(log_format, "json") != 0) {
-        fprintf(stderr, "distribuerad: invalid value \"%s\" for flag -log-format: want text or json\n", log_format);
+        fprintf(stderr, "distribuerad: invalid value \"%s\" for %s: want text or json\n", log_format,
+                flag_source("log-format"));
         return 2;
     }
     log_set_json(strcmp(log_format, "json") == 0);
@@ -355,7 +378,8 @@ int main(int argc, char **argv)
                              : !strcmp(fsync_s, "never") ? WAL_FSYNC_NEVER
                                                          : WAL_FSYNC_INTERVAL;
     if (strcmp(fsync_s, "always") && strcmp(fsync_s, "never") && strcmp(fsync_s, "interval")) {
-        fprintf(stderr, "distribuerad: invalid value \"%s\" for flag -fsync: want always, interval or never\n", fsync_s);
+        fprintf(stderr, "distribuerad: invalid value \"%s\" for %s: want always, interval or never\n", fsync_s,
+                flag_source("fsync"));
         return 2;
     }
     long long rewrite_min, max_channels, max_events, max_channel_events, max_waiters, max_conns;

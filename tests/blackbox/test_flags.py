@@ -1,5 +1,6 @@
 """Command-line flags: --help, unknown flags, and the spellings of -port."""
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -45,6 +46,27 @@ class FlagsTest(bb.ServerTestCase):
             rc, out = self.run_bin("-in-memory", "-address", "127.0.0.1", *args)
             self.assertNotEqual(rc, 0, "%s exited 0" % args)
             self.assertTrue(out.strip(), "%s: no message" % args)
+
+    def test_bad_env_value_names_the_variable(self):
+        cases = [("DISTRIBUERAD_PORT", "99999"), ("DISTRIBUERAD_FSYNC", "sometimes"),
+                 ("DISTRIBUERAD_IN_MEMORY", "maybe"), ("DISTRIBUERAD_REQUEST_TIMEOUT", "soon"),
+                 ("DISTRIBUERAD_LOG_FORMAT", "yaml")]
+        for var, value in cases:
+            env = dict(os.environ, **{var: value})
+            p = subprocess.run([bb.BIN, "-address", "127.0.0.1", "-port", "0"] if var != "DISTRIBUERAD_PORT"
+                               else [bb.BIN, "-address", "127.0.0.1", "-in-memory"],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               timeout=5 * bb.SCALE, cwd=self.tmpdir(), env=env)
+            out = p.stdout.decode("utf-8", "replace")
+            self.assertEqual(p.returncode, 2, "%s=%s: exit %d: %s" % (var, value, p.returncode, out))
+            self.assertIn(var, out, "%s=%s: the message does not name the variable: %s" % (var, value, out))
+        # a flag on the command line wins, and is named as the flag
+        env = dict(os.environ, DISTRIBUERAD_PORT="1")
+        p = subprocess.run([bb.BIN, "-in-memory", "-port", "99999"], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=5 * bb.SCALE, env=env)
+        out = p.stdout.decode()
+        self.assertIn("-port", out)
+        self.assertNotIn("DISTRIBUERAD_PORT", out)
 
     def test_port_spellings(self):
         forms = {
