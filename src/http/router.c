@@ -94,6 +94,41 @@ const char *router_route_label(int route)
     return labels[route];
 }
 
+/* The table's paths for a 404, each once, in the words of the API:
+ * "/channels, ..., /{channel}/events/{id}, ...". Built at the first use. */
+static const char *route_list(void)
+{
+    static char list[1024];
+    if (list[0])
+        return list;
+    size_t n = 0;
+    for (int i = 0; i < NROUTES; i++) {
+        if (i > 0 && strcmp(routes[i].path, routes[i - 1].path) == 0)
+            continue;
+        char path[96];
+        size_t k = 0;
+        for (const char *p = routes[i].path; *p && k + 16 < sizeof(path); p++) {
+            const char *word = NULL;
+            if (!strncmp(p, "{c}", 3))
+                word = "{channel}";
+            else if (!strncmp(p, "{p}", 3))
+                word = p >= routes[i].path + 7 && !strncmp(p - 7, "events/", 7) ? "{id}" : "{name}";
+            if (word) {
+                k += (size_t)snprintf(path + k, sizeof(path) - k, "%s", word);
+                p += 2;
+            } else {
+                path[k++] = *p;
+            }
+        }
+        path[k] = '\0';
+        int w = snprintf(list + n, sizeof(list) - n, "%s%s", n ? ", " : "", path);
+        if (w < 0 || (size_t)w >= sizeof(list) - n)
+            break;
+        n += (size_t)w;
+    }
+    return list;
+}
+
 /* Splits path (no query) into at most MAX_SEGS segments. Returns the count,
  * or -1 if there are more or one is empty. */
 static int split(h2o_iovec_t path, h2o_iovec_t segs[MAX_SEGS])
@@ -264,5 +299,5 @@ void router_dispatch(route_args_t *a)
     if (shape)
         method_not_allowed(a, segs, n);
     else
-        http_error(a, 404, "no such resource");
+        http_error(a, 404, "no such resource: the routes are %s", route_list());
 }

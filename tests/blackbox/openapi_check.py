@@ -155,7 +155,9 @@ def _not_built_yet(op, method, status, headers, raw):
         return method.upper() not in allow
     if status == 404:
         try:
-            return json.loads(raw.decode("utf-8")) == {"error": "no such resource"}
+            body = json.loads(raw.decode("utf-8"))
+            return isinstance(body, dict) and set(body) == {"error"} and \
+                str(body["error"]).startswith("no such resource")
         except (ValueError, UnicodeDecodeError):
             return False
     return False

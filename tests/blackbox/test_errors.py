@@ -21,6 +21,12 @@ class RoutingErrorTest(bb.ServerTestCase):
                 self.assertError(r, 404, what="%s %s" % (method, path))
         self.assertEqual(self.listing(ch)["count"], 0)
 
+    def test_unknown_path_hints_at_the_routes(self):
+        r = self.req("GET", "/%s/eventz" % self.chan())
+        self.assertError(r, 404, "/{channel}/events")
+        for route in ("/{channel}/acquire", "/{channel}/jobs", "/channels", "/healthz", "/metrics"):
+            self.assertIn(route, r.json["error"])
+
     def allow(self, r):
         return {m.strip().upper() for m in (r.headers.get("Allow") or "").split(",") if m.strip()}
 
