@@ -75,9 +75,10 @@ static void access_line(h2o_req_t *req, ntime_t started, ntime_t now)
                                                        : snprintf(path + n, 5, "\\x%02x", c));
     }
     path[n] = '\0';
-    log_info("access %s \"%.*s %s\" %d %.3fms %zu", peer, (int)(req->method.len < 16 ? req->method.len : 16),
-             req->method.base, path, req->res.status, started ? (double)(now - started) / 1e6 : 0.0,
-             req->res.content_length == SIZE_MAX ? 0 : req->res.content_length);
+    log_access_t la = {.peer = peer, .method = req->method.base, .method_len = req->method.len, .path = path,
+                       .status = req->res.status, .duration_ns = started ? now - started : 0,
+                       .bytes = req->res.content_length == SIZE_MAX ? 0 : req->res.content_length};
+    log_access(&la);
 }
 
 void http_finished(route_args_t *a)

@@ -17,30 +17,73 @@ void log_set_json(int on)
     json_lines = on;
 }
 
-static void emit(const char *level, const char *fmt, va_list ap)
+/* The wall clock, as an operator reads it beside other logs. */
+static void log_time(char when[RFC3339_LEN + 1])
 {
-    char msg[1024];
-    vsnprintf(msg, sizeof(msg), fmt, ap);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    char when[RFC3339_LEN + 1];
     rfc3339_format((ntime_t)ts.tv_sec * NTIME_NS_PER_S + ts.tv_nsec, when);
+}
+
+/* Starts a JSON line: {"time":...,"level":...,"msg":... (left open). */
+static void json_head(jsonw_t *w, const char *when, const char *level, const char *msg)
+{
+    jsonw_init(w, 192 + strlen(msg));
+    jsonw_obj_begin(w);
+    jsonw_key(w, "time");
+    jsonw_cstr(w, when);
+    jsonw_key(w, "level");
+    jsonw_cstr(w, level);
+    jsonw_key(w, "msg");
+    jsonw_cstr(w, msg);
+}
+
+static void json_end(jsonw_t *w)
+{
+    jsonw_obj_end(w);
+    fprintf(stderr, "%.*s\n", (int)w->len, w->buf);
+    jsonw_free(w);
+}
+
+static void emit(const char *level, const char *fmt, va_list ap)
+{
+    char msg[1024], when[RFC3339_LEN + 1];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    log_time(when);
     if (!json_lines) {
         fprintf(stderr, "%s %s %s\n", when, level, msg);
         return;
     }
     jsonw_t w;
-    jsonw_init(&w, 128 + strlen(msg));
-    jsonw_obj_begin(&w);
-    jsonw_key(&w, "time");
-    jsonw_cstr(&w, when);
-    jsonw_key(&w, "level");
-    jsonw_cstr(&w, level);
-    jsonw_key(&w, "msg");
-    jsonw_cstr(&w, msg);
-    jsonw_obj_end(&w);
-    fprintf(stderr, "%.*s\n", (int)w.len, w.buf);
-    jsonw_free(&w);
+    json_head(&w, when, level, msg);
+    json_end(&w);
+}
+
+void log_access(const log_access_t *a)
+{
+    char when[RFC3339_LEN + 1], secs[32];
+    int mlen = (int)(a->method_len < 16 ? a->method_len : 16);
+    log_time(when);
+    if (!json_lines) {
+        fprintf(stderr, "%s info access %s \"%.*s %s\" %d %.3fms %zu\n", when, a->peer, mlen, a->method, a->path,
+                a->status, (double)a->duration_ns / 1e6, a->bytes);
+        return;
+    }
+    jsonw_t w;
+    json_head(&w, when, "info", "access");
+    jsonw_key(&w, "peer");
+    jsonw_cstr(&w, a->peer);
+    jsonw_key(&w, "method");
+    jsonw_str(&w, a->method, (size_t)mlen);
+    jsonw_key(&w, "path");
+    jsonw_cstr(&w, a->path);
+    jsonw_key(&w, "status");
+    jsonw_int(&w, a->status);
+    jsonw_key(&w, "duration");
+    jsonw_raw(&w, secs, (size_t)snprintf(secs, sizeof(secs), "%.9f", (double)a->duration_ns / 1e9));
+    jsonw_key(&w, "bytes");
+    jsonw_uint(&w, a->bytes);
+    json_end(&w);
 }
 
 #define LOG_FN(name, level)            \
