@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
+#include "badreq.h"
 #include "log.h"
 
 static void on_accept(h2o_socket_t *listener, const char *err);
@@ -162,6 +163,9 @@ void listen_accept_start(http_server_t *s)
     s->accept_ctx.ctx = &s->ctx;
     s->accept_ctx.hosts = s->config.hosts;
     s->accept_ctx.ssl_ctx = s->ssl_ctx;
+    char why[160];
+    if (badreq_selfcheck(&s->ctx, s->config.hosts, why, sizeof(why)) != 0)
+        log_error("malformed requests will get h2o's plain-text 400, not JSON: %s", why);
     s->listener = h2o_evloop_socket_create(s->ctx.loop, s->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
     s->listen_fd = -1; /* the listener's now */
     s->listener->data = s;

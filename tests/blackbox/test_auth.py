@@ -463,6 +463,16 @@ class TlsTest(TokenServerCase):
         r = self.call(c, "GET", "/c/events")
         self.assertEqual(r.json["count"], 0, "the plain-HTTP publish was stored")
 
+    def test_malformed_request_over_tls_gets_json(self):
+        ctx = ssl.create_default_context(cafile=self.cert)
+        raw = bb.RawConn.__new__(bb.RawConn)
+        raw.sock = ctx.wrap_socket(socket.create_connection((self.host, self.port), timeout=5 * SCALE),
+                                   server_hostname=self.host)
+        raw.buf = b""
+        self.addCleanup(raw.close)
+        raw.send(b"GET /healthz HTTQ/1.1\r\nHost: x\r\n\r\n")
+        self.assertError(raw.read_response(), 400, "malformed", "a bad request line over TLS")
+
     def test_old_tls_versions_refused(self):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.load_verify_locations(self.cert)

@@ -116,6 +116,63 @@ class FramingTest(bb.ServerTestCase):
         self.assertStatus(r.read_response(), 201)
 
 
+# What h2o itself refuses before any handler runs: each case is sent as the
+# first request of a connection and as a keep-alive request after a good one.
+MALFORMED = [
+    ("a bad request line", b"GET /healthz HTTQ/1.1\r\nHost: x\r\n\r\n", "malformed"),
+    ("garbage", b"\x00\x01\x02garbage\r\n\r\n", "malformed"),
+    ("a header line without a colon", b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header Line\r\n\r\n", "malformed"),
+    ("101 header fields", b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X-F: y\r\n" * 100 + b"\r\n", "header fields"),
+    ("an HTTP/2 preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "HTTP/2"),
+    # h2o's limit on a request head is 8 KiB + 100 * 4 KiB = 408 KiB
+    ("a 500 KB header line", b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 500000 + b"\r\n\r\n",
+     "longer than"),
+]
+
+
+class MalformedRequestTest(bb.ServerTestCase):
+    """Requests h2o refuses itself (API.md: every error answer is JSON)
+    answer a JSON 400 and close the connection."""
+
+    def refused(self, raw, data, mention, what):
+        raw.send(data, tolerant=True)
+        r = raw.read_response()
+        self.assertError(r, 400, mention, what)
+        self.assertEqual((r.headers.get("Connection") or "").lower(), "close", what)
+        self.assertEqual(r.headers.get("Server"), "distribuerad", what)
+        self.assertIsNotNone(r.headers.get("Date"), what)
+        self.assertEqual(int(r.headers["Content-Length"]), len(r.raw), what)
+        raw.sock.settimeout(5 * SCALE)
+        try:
+            rest = raw.buf + raw.sock.recv(65536)
+        except ConnectionResetError:
+            rest = b""
+        self.assertEqual(rest, b"", "%s: more after the 400: %r" % (what, rest[:200]))
+        raw.close()
+
+    def test_first_request(self):
+        if not bb.URL:
+            # the start-up self-check found the replacement in place
+            self.assertNotIn("plain-text 400", type(self).server.log(200))
+        for what, data, mention in MALFORMED:
+            self.refused(self.raw(), data, mention, what)
+        self.assertStatus(self.req("GET", "/healthz"), 200)
+
+    def test_keep_alive_request(self):
+        for what, data, mention in MALFORMED:
+            raw = self.raw()
+            raw.send(bb.http_request_bytes("GET", "/healthz"))
+            self.assertStatus(raw.read_response(), 200)
+            self.refused(raw, data, mention, what + " after a good request")
+
+    def test_pipelined_after_a_good_request(self):
+        for what, data, mention in MALFORMED[:5]:
+            raw = self.raw()
+            raw.send(bb.http_request_bytes("GET", "/healthz") + data)
+            self.assertStatus(raw.read_response(), 200)
+            self.refused(raw, b"", mention, what + " pipelined")
+
+
 def rss_kb(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
