@@ -33,14 +33,10 @@
 
 #define H2O_USE_LIBUV 0
 #include <h2o.h>
-#include <stdint.h>
 
 /* Runs one bad request through h2o's HTTP/1 code on ctx's loop (before the
  * loop watches anything else) and returns 0 if its answer came back as our
  * JSON 400, else -1 and a sentence in err. */
 int badreq_selfcheck(h2o_context_t *ctx, h2o_hostconf_t **hosts, char *err, size_t errlen);
-
-/* h2o's own 400s replaced so far. */
-uint64_t badreq_count(void);
 
 #endif
