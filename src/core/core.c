@@ -78,6 +78,7 @@ static void core_fini(core_t *c)
     ids_free(c);
     free(c->fires);
     free(c->fire_claimed);
+    free(c->catch_up);
 }
 
 void core_free(core_t *c)

@@ -133,18 +133,63 @@ struct channel {
     uint8_t avail_pending;
 };
 
+/* A job's definition: what a POST or PUT of a job gives. Everything else
+ * of a job is state, kept when the definition is replaced. */
+typedef enum job_overlap { JOB_OVERLAP_ALLOW, JOB_OVERLAP_SKIP } job_overlap_t;
+typedef enum job_missed { JOB_MISSED_SKIP, JOB_MISSED_ONCE } job_missed_t;
+#define CORE_JOB_MAX_PRIORITY 9
+#define CORE_DEFAULT_MISSED_WINDOW_NS (3600LL * NTIME_NS_PER_S)
+
+typedef struct job_def {
+    const char *cron_def;     /* as given, cron_len bytes */
+    size_t cron_len;
+    const char *data;         /* copied into each event */
+    size_t data_len;
+    uint8_t data_json;        /* 1: data is JSON text, 0: a string's bytes */
+    uint8_t priority;         /* 0-9, of the events it publishes */
+    uint8_t overlap;          /* job_overlap_t */
+    uint8_t missed;           /* job_missed_t */
+    int64_t missed_window_ns; /* > 0 */
+    int64_t ttl_ns;           /* > 0, of the events it publishes */
+} job_def_t;
+
+/* A job: a definition and its state. Times:
+ *   created_at   when the name was first defined; a replace keeps it
+ *   defined_at   when the current definition was given: "@every" counts
+ *                from it
+ *   next_at      the next fire time; NTIME_MAX while paused or when the
+ *                definition never fires again
+ *   last_run_at  the latest fire or trigger that published (0: none)
+ * A job fires at next_at unless paused. A fire publishes one event, or is
+ * skipped (counted in `skipped`) when overlap is SKIP and the event of the
+ * previous fire or trigger (last_event) is still live in the channel, or
+ * when a limit is reached. runs, skipped, last_run_at, last_event and
+ * paused are in the log; fires, skips and lateness count since start. */
 struct job {
-    tnode_t timer;            /* next fire */
+    tnode_t timer;            /* next fire; not scheduled while paused */
     channel_t *channel;       /* owner */
     char *name;               /* the key copy inside channel->jobs */
     uint32_t name_len;
     char *cron_def;           /* as given, NUL-terminated */
     char *data;               /* NUL-terminated copy, data_len bytes */
     uint32_t data_len;
+    uint8_t data_json, priority, overlap, missed; /* as in job_def_t */
+    uint8_t paused;
+    uint8_t catch_up;         /* its next fire makes up a time missed while
+                                 the server was down (missed ONCE) */
+    int64_t missed_window_ns;
     int64_t ttl_ns;           /* ttl of each event it publishes */
     ntime_t created_at;
-    ntime_t next_at;          /* NTIME_MAX if it will never fire */
+    ntime_t defined_at;
+    ntime_t next_at;
+    ntime_t last_run_at;
+    uint64_t runs, skipped;   /* fires and triggers that published; fires
+                                 skipped (overlap or a limit) */
+    eid_t last_event;         /* of the latest run; {0,0}: none */
     cron_t *cron;
+    uint64_t fires, skips;    /* since start, for /metrics */
+    uint64_t late_count;      /* fires since start, and their lateness */
+    double late_sum_s;
 };
 
 typedef struct core_counters {
@@ -328,6 +373,37 @@ core_status_t core_job_add(core_t *c, channel_t *ch, ntime_t now, const char *na
 
 job_t *core_job_get(core_t *c, channel_t *ch, const char *name, size_t len);
 
+/* Defines a job (PUT with replace = 1, POST with replace = 0). A new name
+ * is created: *created = 1. An existing name is CORE_CONFLICT for POST;
+ * for PUT its definition is replaced (*created = 0) keeping its state
+ * (created_at, paused, runs, skipped, last_run_at), and next_at follows
+ * the new definition from now; a definition equal to the current one
+ * changes nothing and writes nothing. A bad cron definition is
+ * CORE_INVALID with the reason in err. def's fields are checked by the
+ * caller (priority 0-9, positive durations). */
+core_status_t core_job_put(core_t *c, channel_t *ch, ntime_t now, const char *name, size_t name_len,
+                           const job_def_t *def, int replace, job_t **out, int *created, char *err,
+                           size_t errlen);
+
+/* Pauses (pause = 1) or resumes a job. A paused job fires nothing and has
+ * next_at NTIME_MAX; on resume it fires at its first time after now.
+ * Pausing a paused job (or resuming a running one) changes nothing.
+ * CORE_NOT_FOUND, CORE_IO or CORE_OK with the job in *out. */
+core_status_t core_job_pause(core_t *c, channel_t *ch, ntime_t now, const char *name, size_t len,
+                             int pause, job_t **out);
+
+/* Publishes the job's event now, outside its schedule (also when paused):
+ * it counts in runs and last_run_at and as the previous fire for overlap
+ * SKIP; next_at is unchanged. The caller checks the event limits.
+ * CORE_NOT_FOUND, CORE_IO or CORE_OK with the job and the event. */
+core_status_t core_job_trigger(core_t *c, channel_t *ch, ntime_t now, const char *name, size_t len,
+                               job_t **out, event_t **ev);
+
+/* The job's next fire times, by the code that schedules its fires: from
+ * next_at (or, while paused, from its first time after now) on. Writes at
+ * most n to out; returns how many (fewer when the definition ends). */
+size_t core_job_next_runs(core_t *c, const job_t *j, ntime_t now, ntime_t *out, size_t n);
+
 /* CORE_NOT_FOUND, CORE_IO or CORE_OK; the job is freed and its name free
  * again. */
 core_status_t core_job_delete(core_t *c, channel_t *ch, ntime_t now, const char *name, size_t len);
@@ -354,17 +430,36 @@ typedef enum core_rec_type {
     CORE_REC_UNLOCK,      /* channel id */
     CORE_REC_EXTEND,      /* channel id at=the lock's new end */
     CORE_REC_DELETE,      /* channel id */
-    CORE_REC_JOB_ADD,     /* channel name cron data ttl (created_at = now) */
+    CORE_REC_JOB_ADD,     /* channel name cron data ttl state=flags
+                             nums=[missed_window] (created_at = now) */
     CORE_REC_JOB_DEL,     /* channel name */
     CORE_REC_SNAP_EVENT,  /* rewrite: channel id state at=published_at lives_until
                              locked_until token data */
-    CORE_REC_SNAP_JOB,    /* rewrite: channel name cron data ttl at=created_at */
+    CORE_REC_SNAP_JOB,    /* rewrite: channel name cron data ttl state=flags
+                             at=created_at id=last_event nums=[missed_window
+                             runs skipped defined_at last_run_at] */
     CORE_REC_IDGEN,       /* rewrite: id = the generator's last id */
+    /* Jobs people operate (numbered apart, so other additions do not
+     * collide with them). */
+    CORE_REC_JOB_REPLACE = 20, /* as JOB_ADD: a new definition (defined_at = now) */
+    CORE_REC_JOB_PAUSE,   /* channel name */
+    CORE_REC_JOB_RESUME,  /* channel name */
+    CORE_REC_JOB_TRIGGER, /* channel name id at=publish_at ttl data */
+    CORE_REC_JOB_SKIP,    /* channel name: a fire skipped (overlap, limit) */
 } core_rec_type_t;
+
+/* The job flags of JOB_ADD, JOB_REPLACE and SNAP_JOB's `state`. */
+#define CORE_JOB_F_PRIORITY 0x0f /* priority 0-9 */
+#define CORE_JOB_F_SKIP 0x10     /* overlap SKIP */
+#define CORE_JOB_F_ONCE 0x20     /* missed ONCE */
+#define CORE_JOB_F_JSON 0x40     /* data is JSON text */
+#define CORE_JOB_F_PAUSED 0x80   /* SNAP_JOB only */
+
+#define CORE_REC_NUMS 5 /* most numbers a record carries in nums[] */
 
 typedef struct core_rec {
     uint8_t type;             /* core_rec_type_t */
-    uint8_t state;            /* SNAP_EVENT: event_state_t */
+    uint8_t state;            /* SNAP_EVENT: event_state_t; job records: flags */
     uint8_t more;             /* 1: the next record belongs to the same change
                                  (a batch, an acquire); the log keeps a change's
                                  records whole or drops them all */
@@ -376,7 +471,8 @@ typedef struct core_rec {
     uint32_t data_len;
     ntime_t at;               /* the instant the record is about: the publish
                                  time (PUBLISH, SNAP_EVENT), the lock's end
-                                 (LOCK, EXTEND), the creation (SNAP_JOB) */
+                                 (LOCK, EXTEND), the creation (SNAP_JOB),
+                                 the trigger (JOB_TRIGGER) */
     ntime_t lives_until;      /* SNAP_EVENT */
     ntime_t locked_until;     /* SNAP_EVENT of a locked event */
     uint64_t token;
@@ -385,6 +481,8 @@ typedef struct core_rec {
     uint32_t name_len;
     const char *cron;
     uint32_t cron_len;
+    uint8_t n_nums;           /* further numbers, by type (0: none) */
+    uint64_t nums[CORE_REC_NUMS];
 } core_rec_t;
 
 typedef struct core_journal {

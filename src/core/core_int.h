@@ -34,6 +34,10 @@ struct core {
                                  now), created when each job's timer comes up */
     uint8_t *fire_claimed;    /* fires[i] was created by its job's timer */
     size_t nfires, fires_cap, fire_next; /* fire_next: the first unclaimed */
+    int replay_ending;        /* replay's last tick: missed times are known */
+    job_t **catch_up;         /* jobs that make up a missed time (missed ONCE),
+                                 found in replay's last tick */
+    size_t n_catch_up, catch_up_cap;
 };
 
 /* The core's now: never before a now it has already seen. A wall-clock
@@ -79,9 +83,6 @@ void event_unlock_apply(core_t *c, event_t *e);
 void event_extend_apply(core_t *c, event_t *e, ntime_t locked_until);
 void event_delete_apply(core_t *c, event_t *e);
 void event_restore(core_t *c, channel_t *ch, const core_rec_t *r);
-job_t *job_create(core_t *c, channel_t *ch, const char *name, size_t name_len, const char *cron_def,
-                  size_t cron_len, cron_t *cron, const char *data, size_t data_len, int64_t ttl_ns,
-                  ntime_t created_at, ntime_t now);
 void ids_init(core_t *c);
 void ids_free(core_t *c);
 /* Every live event, in no particular order, into out (room for
@@ -90,12 +91,32 @@ size_t event_collect(core_t *c, event_t **out);
 /* The visibility order of a visible event (0 for a SCHEDULED one). */
 uint64_t event_vseq(const event_t *e);
 
-/* replay.c: the held-back fire of job j, if any (and marks it claimed). */
+/* replay.c: the held-back fire or skip of job j, if any (and marks it
+ * claimed). */
 const core_rec_t *replay_claim_fire(core_t *c, const job_t *j);
+/* replay.c: remembers j for a catch-up fire once replay has ended. */
+void core_catch_up_add(core_t *c, job_t *j);
 
 /* job.c */
 void job_fire(core_t *c, job_t *j, ntime_t now);
 void job_free(core_t *c, job_t *j);
+/* A new job of a parsed definition (cron, owned by the job from now on),
+ * scheduled from now. */
+job_t *job_create(core_t *c, channel_t *ch, const char *name, size_t name_len, const job_def_t *d,
+                  cron_t *cron, ntime_t created_at, ntime_t defined_at, ntime_t now);
+/* Replaces j's definition (cron owned by j from now on); its state stays. */
+void job_define(core_t *c, job_t *j, const job_def_t *d, cron_t *cron, ntime_t defined_at, ntime_t now);
+void job_set_paused(core_t *c, job_t *j, int pause, ntime_t now);
+/* Counts a run of j at now that published event id. */
+void job_ran(job_t *j, ntime_t now, eid_t id);
+/* Applies a fire (PUBLISH with a name) or JOB_SKIP record of j. */
+void job_apply_run(core_t *c, job_t *j, const core_rec_t *r);
+/* Makes j fire at the first tick at or after now, as a catch-up. */
+void job_catch_up(core_t *c, job_t *j, ntime_t now);
+/* The flags byte of a definition, and a definition from a record's
+ * fields (0, or -1 if they are out of range). d borrows r's strings. */
+uint8_t job_def_flags(const job_def_t *d);
+int job_def_from_rec(job_def_t *d, const core_rec_t *r);
 
 /* core.c */
 void core_mark_available(core_t *c, channel_t *ch);

@@ -32,12 +32,28 @@ static void reset_totals(strmap_entry_t *e, void *arg)
     ch->st.lock_expired = ch->st.job_fires = 0;
 }
 
+void core_catch_up_add(core_t *c, job_t *j)
+{
+    if (c->n_catch_up == c->catch_up_cap) {
+        c->catch_up_cap = c->catch_up_cap ? 2 * c->catch_up_cap : 16;
+        c->catch_up = xrealloc(c->catch_up, c->catch_up_cap * sizeof(*c->catch_up));
+    }
+    c->catch_up[c->n_catch_up++] = j;
+}
+
 void core_replay_end(core_t *c, ntime_t now)
 {
     core_replay_flush(c);
-    /* Still replaying: jobs whose times passed while down skip them. */
+    /* Still replaying: jobs whose times passed while down skip them, but
+     * those with missed ONCE and such a time within their window are
+     * noted, and fire at the first tick, when the log takes records. */
+    c->replay_ending = 1;
     core_tick(c, now);
+    c->replay_ending = 0;
     c->replaying = 0;
+    for (size_t i = 0; i < c->n_catch_up; i++)
+        job_catch_up(c, c->catch_up[i], c->now);
+    c->n_catch_up = 0;
     strmap_each(&c->channels, reset_totals, NULL);
     core_counters_reset(c);
 }
@@ -68,21 +84,66 @@ static core_status_t apply_event_rec(core_t *c, channel_t *ch, const core_rec_t 
     return CORE_OK;
 }
 
-static core_status_t apply_job_rec(core_t *c, channel_t *ch, const core_rec_t *r)
+/* A job's definition with its state, from a SNAP_JOB. */
+static core_status_t restore_job(core_t *c, channel_t *ch, const core_rec_t *r, const job_def_t *d)
 {
-    if (r->type == CORE_REC_JOB_DEL)
-        return core_job_delete(c, ch, r->now, r->name, r->name_len) == CORE_OK ? CORE_OK : CORE_INVALID;
-    if (strmap_get(&ch->jobs, r->name, r->name_len))
-        return CORE_INVALID;
-    ntime_t created = r->type == CORE_REC_SNAP_JOB ? r->at : r->now;
+    ntime_t defined = r->n_nums > 3 && r->nums[3] ? (ntime_t)r->nums[3] : r->at;
     char err[256];
     /* The zone comes from the definition or the server's zone now: a job
      * written without a prefix follows the server's TZ of this run. */
-    cron_t *cron = cron_parse(r->cron, r->cron_len, created, c->default_tz, err, sizeof(err));
+    cron_t *cron = cron_parse(r->cron, r->cron_len, defined, c->default_tz, err, sizeof(err));
     if (!cron)
         return CORE_INVALID;
-    job_create(c, ch, r->name, r->name_len, r->cron, r->cron_len, cron, r->data, r->data_len,
-               r->ttl_ns, created, r->now);
+    job_t *j = job_create(c, ch, r->name, r->name_len, d, cron, r->at, defined, r->now);
+    j->last_run_at = r->n_nums > 4 ? (ntime_t)r->nums[4] : 0;
+    j->last_event = r->id;
+    j->runs = r->n_nums > 1 ? r->nums[1] : 0;
+    j->skipped = r->n_nums > 2 ? r->nums[2] : 0;
+    if (r->state & CORE_JOB_F_PAUSED)
+        job_set_paused(c, j, 1, r->now);
+    return CORE_OK;
+}
+
+/* JOB_ADD, SNAP_JOB, JOB_REPLACE: a definition. */
+static core_status_t apply_job_def(core_t *c, channel_t *ch, const core_rec_t *r)
+{
+    job_def_t d;
+    job_t *j = strmap_get(&ch->jobs, r->name, r->name_len);
+    if (job_def_from_rec(&d, r) != 0 || (j != NULL) != (r->type == CORE_REC_JOB_REPLACE))
+        return CORE_INVALID;
+    if (r->type == CORE_REC_SNAP_JOB)
+        return restore_job(c, ch, r, &d);
+    char err[256];
+    cron_t *cron = cron_parse(r->cron, r->cron_len, r->now, c->default_tz, err, sizeof(err));
+    if (!cron)
+        return CORE_INVALID;
+    if (j)
+        job_define(c, j, &d, cron, r->now, r->now);
+    else
+        job_create(c, ch, r->name, r->name_len, &d, cron, r->now, r->now, r->now);
+    return CORE_OK;
+}
+
+static core_status_t apply_job_rec(core_t *c, channel_t *ch, const core_rec_t *r)
+{
+    if (r->type == CORE_REC_JOB_ADD || r->type == CORE_REC_SNAP_JOB || r->type == CORE_REC_JOB_REPLACE)
+        return apply_job_def(c, ch, r);
+    if (r->type == CORE_REC_JOB_DEL)
+        return core_job_delete(c, ch, r->now, r->name, r->name_len) == CORE_OK ? CORE_OK : CORE_INVALID;
+    job_t *j = strmap_get(&ch->jobs, r->name, r->name_len);
+    if (!j)
+        return CORE_INVALID;
+    if (r->type == CORE_REC_JOB_TRIGGER) {
+        if (event_lookup(c, ch, r->id) || r->ttl_ns <= 0)
+            return CORE_INVALID;
+        job_apply_run(c, j, r);
+        return CORE_OK;
+    }
+    /* JOB_PAUSE, JOB_RESUME: each is written only when it changes the job. */
+    int pause = r->type == CORE_REC_JOB_PAUSE;
+    if (j->paused == pause)
+        return CORE_INVALID;
+    job_set_paused(c, j, pause, r->now);
     return CORE_OK;
 }
 
@@ -94,7 +155,9 @@ static core_status_t apply_job_rec(core_t *c, channel_t *ch, const core_rec_t *r
  * follow each other in the log; they are held back until the group ends
  * and replayed in one tick, since a tick that claimed only the first would
  * move the others' jobs on and let events due later in that tick get
- * ahead of them. A fire no timer claims is created after the tick. */
+ * ahead of them. A fire no timer claims is created after the tick. A
+ * JOB_SKIP (a fire that published nothing) is held and claimed the same
+ * way, so it keeps the fires around it in their places. */
 
 static int same_job(const core_rec_t *r, const job_t *j)
 {
@@ -127,10 +190,24 @@ void core_replay_flush(core_t *c)
         if (c->fire_claimed[i])
             continue;
         channel_t *ch = core_channel(c, r->channel, r->channel_len);
-        id_gen_observe(&c->idgen, r->id);
-        event_create(c, ch, r->now, r->id, r->data, r->data_len, r->at, r->ttl_ns);
+        job_t *j = strmap_get(&ch->jobs, r->name, r->name_len);
+        if (j) {
+            job_apply_run(c, j, r);
+        } else if (r->type == CORE_REC_PUBLISH) {
+            id_gen_observe(&c->idgen, r->id);
+            event_create(c, ch, r->now, r->id, r->data, r->data_len, r->at, r->ttl_ns);
+        }
     }
     c->nfires = c->fire_next = 0;
+}
+
+/* The id of the last fire held (not a skip), or NULL. */
+static const eid_t *last_held_id(const core_t *c)
+{
+    for (size_t i = c->nfires; i-- > 0;)
+        if (c->fires[i].type == CORE_REC_PUBLISH)
+            return &c->fires[i].id;
+    return NULL;
 }
 
 static core_status_t hold_fire(core_t *c, const core_rec_t *r)
@@ -140,8 +217,9 @@ static core_status_t hold_fire(core_t *c, const core_rec_t *r)
     channel_t *ch = core_channel(c, r->channel, r->channel_len);
     /* Ids grow within a history, so a held fire's id must be above the
      * one before (and not live) to be new. */
-    if (event_lookup(c, ch, r->id) || r->ttl_ns <= 0 ||
-        (c->nfires > 0 && id_cmp(r->id, c->fires[c->nfires - 1].id) <= 0))
+    const eid_t *prev = last_held_id(c);
+    if (r->type == CORE_REC_PUBLISH &&
+        (event_lookup(c, ch, r->id) || r->ttl_ns <= 0 || (prev && id_cmp(r->id, *prev) <= 0)))
         return CORE_INVALID;
     if (c->nfires == c->fires_cap) {
         c->fires_cap = c->fires_cap ? 2 * c->fires_cap : 16;
@@ -155,7 +233,7 @@ static core_status_t hold_fire(core_t *c, const core_rec_t *r)
 
 core_status_t core_apply(core_t *c, const core_rec_t *r)
 {
-    if (r->type == CORE_REC_PUBLISH && r->name_len > 0)
+    if ((r->type == CORE_REC_PUBLISH && r->name_len > 0) || r->type == CORE_REC_JOB_SKIP)
         return hold_fire(c, r);
     core_replay_flush(c);
     core_tick(c, r->now);
@@ -184,6 +262,10 @@ core_status_t core_apply(core_t *c, const core_rec_t *r)
     case CORE_REC_JOB_ADD:
     case CORE_REC_JOB_DEL:
     case CORE_REC_SNAP_JOB:
+    case CORE_REC_JOB_REPLACE:
+    case CORE_REC_JOB_PAUSE:
+    case CORE_REC_JOB_RESUME:
+    case CORE_REC_JOB_TRIGGER:
         return apply_job_rec(c, ch, r);
     default:
         return CORE_INVALID;
@@ -234,11 +316,19 @@ static void snap_channel_jobs(strmap_entry_t *e, void *arg)
     size_t n = core_jobs_sorted(ch, &jobs);
     for (size_t i = 0; i < n; i++) {
         job_t *jb = jobs[i];
+        job_def_t d = {.data_json = jb->data_json, .priority = jb->priority, .overlap = jb->overlap,
+                       .missed = jb->missed};
         core_rec_t r = {.type = CORE_REC_SNAP_JOB, .now = s->now, .channel = ch->name,
                         .channel_len = ch->name_len, .name = jb->name, .name_len = jb->name_len,
                         .cron = jb->cron_def, .cron_len = (uint32_t)strlen(jb->cron_def),
                         .data = jb->data, .data_len = jb->data_len, .ttl_ns = jb->ttl_ns,
-                        .at = jb->created_at};
+                        .at = jb->created_at, .id = jb->last_event, .n_nums = 5,
+                        .state = (uint8_t)(job_def_flags(&d) | (jb->paused ? CORE_JOB_F_PAUSED : 0))};
+        r.nums[0] = (uint64_t)jb->missed_window_ns;
+        r.nums[1] = jb->runs;
+        r.nums[2] = jb->skipped;
+        r.nums[3] = (uint64_t)jb->defined_at;
+        r.nums[4] = (uint64_t)jb->last_run_at;
         s->j->add(s->j->arg, &r);
         s->n++;
     }

@@ -124,6 +124,7 @@ enum {
     F_STATE = 1 << 0, F_NOW = 1 << 1, F_ID = 1 << 2, F_AT = 1 << 3, F_LIVES_UNTIL = 1 << 4, F_LOCKED_UNTIL = 1 << 5,
     F_TOKEN = 1 << 6, F_TTL = 1 << 7, F_CHANNEL = 1 << 8, F_NAME = 1 << 9, F_CRON = 1 << 10,
     F_DATA = 1 << 11, F_MORE = 1 << 12, /* version 2: the change goes on in the next record */
+    F_NUMS = 1 << 13, /* u8 count (1-CORE_REC_NUMS), then that many u64 */
 };
 
 static unsigned mask_of(const core_rec_t *r)
@@ -142,6 +143,7 @@ static unsigned mask_of(const core_rec_t *r)
     m |= r->cron_len ? F_CRON : 0;
     m |= r->data_len ? F_DATA : 0;
     m |= r->more ? F_MORE : 0;
+    m |= r->n_nums ? F_NUMS : 0;
     return m;
 }
 
@@ -156,6 +158,7 @@ size_t wal_record_size(const core_rec_t *r)
     n += m & F_NAME ? 4 + r->name_len : 0;
     n += m & F_CRON ? 4 + r->cron_len : 0;
     n += m & F_DATA ? 4 + r->data_len : 0;
+    n += m & F_NUMS ? 1 + 8 * (size_t)r->n_nums : 0;
     return n;
 }
 
@@ -214,6 +217,11 @@ static size_t encode(const core_rec_t *r, uint32_t salt, unsigned char *buf)
         p = putstr(p, r->cron, r->cron_len);
     if (m & F_DATA)
         p = putstr(p, r->data, r->data_len);
+    if (m & F_NUMS) {
+        *p++ = r->n_nums;
+        for (unsigned i = 0; i < r->n_nums; i++)
+            p = put64(p, r->nums[i]);
+    }
     uint32_t len = (uint32_t)(p - buf - WAL_FRAME);
     put32(buf, len);
     put32(buf + 4, wal_crc32c(salt, buf + WAL_FRAME, len));
@@ -290,8 +298,15 @@ int wal_decode(const unsigned char *p, size_t len, core_rec_t *r)
         r->cron = get_str(&rd, &r->cron_len);
     if (m & F_DATA)
         r->data = get_str(&rd, &r->data_len);
+    if (m & F_NUMS) {
+        r->n_nums = (uint8_t)get_n(&rd, 1);
+        if (r->n_nums == 0 || r->n_nums > CORE_REC_NUMS)
+            return -1;
+        for (unsigned i = 0; i < r->n_nums; i++)
+            r->nums[i] = get_n(&rd, 8);
+    }
     r->more = (m & F_MORE) != 0;
-    if (rd.bad || rd.p != rd.end || (m >> 13) != 0)
+    if (rd.bad || rd.p != rd.end || (m >> 14) != 0)
         return -1;
     /* Records that name an event or a job need a channel. */
     if (r->type != CORE_REC_IDGEN && r->channel_len == 0)

@@ -91,6 +91,9 @@ static void assert_rec_equal(const core_rec_t *a, const core_rec_t *b)
     assert_str(a->cron, a->cron_len, b->cron, b->cron_len);
     assert_str(a->data, a->data_len, b->data, b->data_len);
     assert_int_equal(a->more, b->more);
+    assert_int_equal(a->n_nums, b->n_nums);
+    for (unsigned i = 0; i < a->n_nums; i++)
+        assert_true(a->nums[i] == b->nums[i]);
 }
 
 static uint32_t get32(const unsigned char *p)
@@ -126,13 +129,19 @@ static void test_record_roundtrip_every_type(void **state)
     static char big[70000];
     memset(big, 'x', sizeof(big));
     eid_t id = {0x0123456789abcdefULL, 0xfedcba98u};
-    for (int type = CORE_REC_PUBLISH; type <= CORE_REC_IDGEN; type++) {
+    static const int types[] = {CORE_REC_PUBLISH, CORE_REC_LOCK, CORE_REC_UNLOCK, CORE_REC_EXTEND,
+                                CORE_REC_DELETE, CORE_REC_JOB_ADD, CORE_REC_JOB_DEL, CORE_REC_SNAP_EVENT,
+                                CORE_REC_SNAP_JOB, CORE_REC_IDGEN, CORE_REC_JOB_REPLACE, CORE_REC_JOB_PAUSE,
+                                CORE_REC_JOB_RESUME, CORE_REC_JOB_TRIGGER, CORE_REC_JOB_SKIP};
+    for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++) {
+        int type = types[ti];
         /* every field set */
         core_rec_t r = {.type = (uint8_t)type, .state = EVENT_LOCKED, .now = T0, .channel = "chan",
                         .channel_len = 4, .id = id, .at = T0 + S, .lives_until = T0 + 2 * S, .locked_until = T0 + 3 * S,
                         .token = 0xdeadbeefcafef00dULL, .ttl_ns = 600 * S, .name = "job name",
                         .name_len = 8, .cron = "@every 1h30m", .cron_len = 12, .data = BIN_DATA,
-                        .data_len = sizeof(BIN_DATA), .more = 1};
+                        .data_len = sizeof(BIN_DATA), .more = 1, .n_nums = CORE_REC_NUMS,
+                        .nums = {1, UINT64_MAX, 0, 3600 * S, T0}};
         roundtrip(&r);
         /* only the fields that type uses, empty data */
         core_rec_t m = {.type = (uint8_t)type, .now = T0, .channel = "c", .channel_len = 1, .id = id};
@@ -145,7 +154,13 @@ static void test_record_roundtrip_every_type(void **state)
         case CORE_REC_JOB_DEL: m.id = (eid_t){0, 0}; m.name = "j"; m.name_len = 1; break;
         case CORE_REC_SNAP_EVENT: m.state = EVENT_READY; m.at = T0; m.lives_until = T0 + S; break;
         case CORE_REC_SNAP_JOB: m.id = (eid_t){0, 0}; m.name = "j"; m.name_len = 1; m.cron = "@daily";
-                                m.cron_len = 6; m.at = T0; m.ttl_ns = S; break;
+                                m.cron_len = 6; m.at = T0; m.ttl_ns = S; m.state = 0x95; m.n_nums = 3;
+                                m.nums[0] = 3600 * S; m.nums[1] = 12; break;
+        case CORE_REC_JOB_REPLACE: m.id = (eid_t){0, 0}; m.name = "j"; m.name_len = 1; m.cron = "@daily";
+                                   m.cron_len = 6; m.ttl_ns = S; m.n_nums = 1; m.nums[0] = 60 * S; break;
+        case CORE_REC_JOB_PAUSE: case CORE_REC_JOB_RESUME: case CORE_REC_JOB_SKIP:
+            m.id = (eid_t){0, 0}; m.name = "j"; m.name_len = 1; break;
+        case CORE_REC_JOB_TRIGGER: m.name = "j"; m.name_len = 1; m.at = T0; m.ttl_ns = S; break;
         case CORE_REC_IDGEN: m.channel = ""; m.channel_len = 0; break;
         default: break;
         }
@@ -211,7 +226,7 @@ static void test_decode_rejects_damage(void **state)
     /* an unknown field bit */
     unsigned char *q = malloc(len);
     memcpy(q, p, len);
-    q[2] |= 0x20; /* bit 13 (bit 12 is "more", version 2) */
+    q[2] |= 0x40; /* bit 14 (bit 12 is "more", 13 the numbers) */
     assert_int_equal(wal_decode(q, len, &d), -1);
     /* a string length past the end: the data length is the last field */
     memcpy(q, p, len);
@@ -222,6 +237,17 @@ static void test_decode_rejects_damage(void **state)
     q[data_len_at + 3] = 0x80; /* a huge length: no overflow */
     assert_int_equal(wal_decode(q, len, &d), -1);
     free(q);
+    /* numbers: a count of 0 or past CORE_REC_NUMS */
+    core_rec_t nr = {.type = CORE_REC_SNAP_JOB, .now = T0, .channel = "c", .channel_len = 1, .n_nums = 1,
+                     .nums = {77}};
+    unsigned char b3[128];
+    size_t n3 = wal_encode(&nr, b3);
+    assert_int_equal(wal_decode(b3 + FRAME, n3 - FRAME, &d), 0);
+    assert_true(d.n_nums == 1 && d.nums[0] == 77);
+    b3[n3 - 9] = 0; /* the count before the one number */
+    assert_int_equal(wal_decode(b3 + FRAME, n3 - FRAME, &d), -1);
+    b3[n3 - 9] = CORE_REC_NUMS + 1;
+    assert_int_equal(wal_decode(b3 + FRAME, n3 - FRAME, &d), -1);
     /* a record about an event or job without a channel */
     core_rec_t nc = {.type = CORE_REC_DELETE, .now = T0, .id = {1, 1}};
     unsigned char b2[64];
@@ -412,7 +438,18 @@ static void assert_same_state(core_t *a, core_t *b, const idset_t *ids, ntime_t 
                 assert_str(ja[k]->data, ja[k]->data_len, jb[k]->data, jb[k]->data_len);
                 assert_int_equal(ja[k]->ttl_ns, jb[k]->ttl_ns);
                 assert_int_equal(ja[k]->created_at, jb[k]->created_at);
+                assert_int_equal(ja[k]->defined_at, jb[k]->defined_at);
                 assert_int_equal(ja[k]->next_at, jb[k]->next_at);
+                assert_int_equal(ja[k]->data_json, jb[k]->data_json);
+                assert_int_equal(ja[k]->priority, jb[k]->priority);
+                assert_int_equal(ja[k]->overlap, jb[k]->overlap);
+                assert_int_equal(ja[k]->missed, jb[k]->missed);
+                assert_int_equal(ja[k]->missed_window_ns, jb[k]->missed_window_ns);
+                assert_int_equal(ja[k]->paused, jb[k]->paused);
+                assert_int_equal(ja[k]->runs, jb[k]->runs);
+                assert_int_equal(ja[k]->skipped, jb[k]->skipped);
+                assert_int_equal(ja[k]->last_run_at, jb[k]->last_run_at);
+                assert_int_equal(id_cmp(ja[k]->last_event, jb[k]->last_event), 0);
             }
             free(ja);
             free(jb);
@@ -518,6 +555,35 @@ static ntime_t history(fixture_t *f, idset_t *ids, int rewrite_at)
     core_tick(c, t + 2 * S + 1 * MS);
     t += 2 * S + 2 * MS;
     STEP();
+    /* jobs people operate: policies, a skip, pause, trigger, replace */
+    job_def_t d = {.cron_def = "@every 1s", .cron_len = 9, .data = "{\"n\":1}", .data_len = 7, .data_json = 1,
+                   .priority = 3, .overlap = JOB_OVERLAP_SKIP, .missed = JOB_MISSED_ONCE,
+                   .missed_window_ns = 300 * S, .ttl_ns = 600 * S};
+    int created;
+    assert_int_equal(core_job_put(c, chan(c, "d"), t, "op", 2, &d, 1, &job, &created, err, sizeof(err)), CORE_OK);
+    assert_int_equal(created, 1);
+    core_tick(c, t + 1 * S + 1 * MS); /* fires */
+    core_tick(c, t + 2 * S + 1 * MS); /* skipped: the first event is live */
+    assert_int_equal(job->runs, 1);
+    assert_int_equal(job->skipped, 1);
+    t += 2 * S + 2 * MS;
+    STEP();
+    assert_int_equal(core_job_pause(c, chan(c, "d"), t, "op", 2, 1, &job), CORE_OK);
+    STEP();
+    event_t *te;
+    assert_int_equal(core_job_trigger(c, chan(c, "d"), t, "op", 2, &job, &te), CORE_OK);
+    ids_add(ids, chan(c, "d"), event_id(te));
+    STEP();
+    d.cron_def = "@every 2s";
+    d.overlap = JOB_OVERLAP_ALLOW;
+    assert_int_equal(core_job_put(c, chan(c, "d"), t, "op", 2, &d, 1, &job, &created, err, sizeof(err)), CORE_OK);
+    assert_int_equal(created, 0);
+    STEP();
+    assert_int_equal(core_job_pause(c, chan(c, "d"), t, "op", 2, 0, &job), CORE_OK);
+    core_tick(c, t + 2 * S + 1 * MS); /* fires by the new definition */
+    assert_int_equal(job->runs, 3);
+    t += 2 * S + 2 * MS;
+    STEP();
     pub(c, ids, "a", t, "last", 4, t, 600 * S);
     t += 1 * MS;
 #undef STEP
@@ -576,7 +642,13 @@ static void test_replay_rewrite_middle(void **state)
 
 static void test_replay_rewrite_end(void **state)
 {
-    replay_and_compare(*state, 21);
+    replay_and_compare(*state, 26);
+}
+
+/* The snapshot of a paused job that has run and skipped. */
+static void test_replay_rewrite_paused_job(void **state)
+{
+    replay_and_compare(*state, 24);
 }
 
 static void test_rewrite_shrinks(void **state)
@@ -802,6 +874,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_replay_plain, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_replay_rewrite_middle, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_replay_rewrite_end, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_replay_rewrite_paused_job, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_rewrite_shrinks, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_torn_tail_is_cut, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_corrupt_middle_stops_replay, setup_dir, teardown_dir),
