@@ -264,3 +264,84 @@ int duration_parse(const char *s, size_t len, int64_t *out_ns, char *err, size_t
     *out_ns = d == MAG_LIMIT ? INT64_MIN : neg ? -(int64_t)d : (int64_t)d;
     return 0;
 }
+
+/* ---- the canonical form ----
+ * Built right to left in a buffer, as the digits come out of divisions. */
+
+/* Writes the fraction of v / 10^prec (digits without trailing zeros,
+ * after a '.') before *w; returns v / 10^prec. */
+static uint64_t put_frac(char *buf, size_t *w, uint64_t v, int prec)
+{
+    int printed = 0;
+    for (int i = 0; i < prec; i++) {
+        unsigned digit = (unsigned)(v % 10);
+        printed = printed || digit != 0;
+        if (printed)
+            buf[--*w] = (char)('0' + digit);
+        v /= 10;
+    }
+    if (printed)
+        buf[--*w] = '.';
+    return v;
+}
+
+static void put_int(char *buf, size_t *w, uint64_t v)
+{
+    do {
+        buf[--*w] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+}
+
+/* A magnitude below one second: one unit, ns, µs or ms. */
+static void put_small(char *buf, size_t *w, uint64_t u)
+{
+    buf[--*w] = 's';
+    int prec;
+    if (u < 1000) {
+        buf[--*w] = 'n';
+        prec = 0;
+    } else if (u < 1000000) {
+        *w -= 2;
+        memcpy(buf + *w, "\xc2\xb5", 2);
+        prec = 3;
+    } else {
+        buf[--*w] = 'm';
+        prec = 6;
+    }
+    put_int(buf, w, put_frac(buf, w, u, prec));
+}
+
+size_t duration_format(int64_t ns, char out[DURATION_TEXT_MAX])
+{
+    char buf[DURATION_TEXT_MAX];
+    size_t w = sizeof(buf);
+    uint64_t u = ns < 0 ? -(uint64_t)ns : (uint64_t)ns;
+    if (u == 0) {
+        memcpy(out, "0s", 3);
+        return 2;
+    }
+    if (u < 1000000000ULL) {
+        put_small(buf, &w, u);
+    } else {
+        buf[--w] = 's';
+        u = put_frac(buf, &w, u, 9);
+        put_int(buf, &w, u % 60);
+        u /= 60;
+        if (u > 0) {
+            buf[--w] = 'm';
+            put_int(buf, &w, u % 60);
+            u /= 60;
+            if (u > 0) {
+                buf[--w] = 'h';
+                put_int(buf, &w, u);
+            }
+        }
+    }
+    if (ns < 0)
+        buf[--w] = '-';
+    size_t len = sizeof(buf) - w;
+    memcpy(out, buf + w, len);
+    out[len] = '\0';
+    return len;
+}

@@ -19,4 +19,14 @@
  * "invalid duration \"5x\": unknown unit \"x\"". Empty input is invalid. */
 int duration_parse(const char *s, size_t len, int64_t *out_ns, char *err, size_t errlen);
 
+/* Room for the longest text duration_format writes, with its NUL
+ * ("-2562047h47m16.854775808s"). */
+#define DURATION_TEXT_MAX 32
+
+/* Writes ns in Go's canonical form (time.Duration.String): "0s", "1.5s",
+ * "1m0s", "1h30m0s", "300ms", "1.5µs" (U+00B5), "-2ns": hours, minutes and
+ * seconds with a fraction without trailing zeros from 1s up, one smaller
+ * unit below. out needs DURATION_TEXT_MAX bytes; returns the length. */
+size_t duration_format(int64_t ns, char out[DURATION_TEXT_MAX]);
+
 #endif

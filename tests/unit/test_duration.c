@@ -264,6 +264,48 @@ static void test_fast_path(void **state)
     check_fast_matches_general("922337203685477580ns922337203685477580ns");
 }
 
+/* Go's time.Duration.String, and a round trip through the parser. */
+static void test_format(void **state)
+{
+    (void)state;
+    static const struct {
+        int64_t ns;
+        const char *want;
+    } cases[] = {
+        {0, "0s"},
+        {1, "1ns"},
+        {999, "999ns"},
+        {1000, "1\xc2\xb5s"},
+        {1500, "1.5\xc2\xb5s"},
+        {1000000, "1ms"},
+        {300000000, "300ms"},
+        {1234567, "1.234567ms"},
+        {1000000000, "1s"},
+        {1500000000, "1.5s"},
+        {60000000000LL, "1m0s"},
+        {90000000000LL, "1m30s"},
+        {3600000000000LL, "1h0m0s"},
+        {5430500000000LL, "1h30m30.5s"},
+        {600000000000LL, "10m0s"},
+        {876000LL * 3600000000000LL, "876000h0m0s"},
+        {1000000001, "1.000000001s"},
+        {-1500000000, "-1.5s"},
+        {-1, "-1ns"},
+        {INT64_MAX, "2562047h47m16.854775807s"},
+        {INT64_MIN, "-2562047h47m16.854775808s"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char out[DURATION_TEXT_MAX];
+        size_t n = duration_format(cases[i].ns, out);
+        assert_string_equal(out, cases[i].want);
+        assert_int_equal(n, strlen(cases[i].want));
+        int64_t back;
+        char err[128];
+        assert_int_equal(duration_parse(out, n, &back, err, sizeof(err)), 0);
+        assert_true(back == cases[i].ns);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -272,6 +314,7 @@ int main(void)
         cmocka_unit_test(test_error_text),
         cmocka_unit_test(test_respects_len),
         cmocka_unit_test(test_fast_path),
+        cmocka_unit_test(test_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
