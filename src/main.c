@@ -48,6 +48,7 @@ static flag_t flags[] = {
     {"max-data-size", FLAG_INT, "262144", "largest event data in bytes (413 past it; at most 1 GiB - 64 KiB, so an event fits one log record)", NULL},
     {"max-batch", FLAG_INT, "10000", "most events in one batch publish (413 past it)", NULL},
     {"max-channels", FLAG_INT, "100000", "most channels (429 past it)", NULL},
+    {"metrics-max-channels", FLAG_INT, "1000", "channels with /metrics series of their own; the rest are summed", NULL},
     {"max-events", FLAG_INT, "10000000", "most live events in all channels (429 past it)", NULL},
     {"max-channel-events", FLAG_INT, "1000000", "most live events in one channel (429 past it)", NULL},
     {"max-waiters", FLAG_INT, "10000", "most parked long-poll acquires (429 past it)", NULL},
@@ -382,7 +383,7 @@ int main(int argc, char **argv)
                 flag_source("fsync"));
         return 2;
     }
-    long long rewrite_min, max_channels, max_events, max_channel_events, max_waiters, max_conns;
+    long long rewrite_min, max_channels, max_events, max_channel_events, max_waiters, max_conns, metrics_max;
     int truncate_corrupt, metrics_open, bad_token, access_log;
     uint64_t request_timeout_ms;
     if (flag_int("log-rewrite-min-size", 0, 1LL << 50, &rewrite_min) || flag_bool("truncate-corrupt-log", &truncate_corrupt) ||
@@ -390,7 +391,7 @@ int main(int argc, char **argv)
         flag_int("max-channel-events", 1, 1LL << 40, &max_channel_events) ||
         flag_int("max-waiters", 0, 1LL << 30, &max_waiters) || flag_int("max-connections", 1, 1LL << 30, &max_conns) ||
         flag_duration_ms("request-timeout", &request_timeout_ms) || flag_bool("metrics-open", &metrics_open) ||
-        flag_bool("access-log", &access_log))
+        flag_bool("access-log", &access_log) || flag_int("metrics-max-channels", 1, 1LL << 30, &metrics_max))
         return 2;
     const char *tls_cert = flag_str("tls-cert"), *tls_key = flag_str("tls-key");
     if (!*tls_cert != !*tls_key) {
@@ -432,7 +433,8 @@ int main(int argc, char **argv)
     h2o_loop_t *loop = h2o_evloop_create();
     store_mem_config_t mc = {.core = core, .wal = wal, .loop = loop, .max_events = (size_t)max_events,
                              .max_channel_events = (size_t)max_channel_events,
-                             .max_channels = (size_t)max_channels, .log = wal_log};
+                             .max_channels = (size_t)max_channels,
+                             .metrics_max_channels = (size_t)metrics_max, .log = wal_log};
     store_t *store = store_mem_new(&mc);
     http_config_t cfg = {
         .address = flag_str("address"),

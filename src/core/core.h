@@ -131,6 +131,8 @@ struct channel {
     strmap_t jobs;            /* name -> job_t* */
     channel_t *avail_next;    /* on core's "became available" list */
     uint8_t avail_pending;
+    uint8_t metrics_own;      /* has series of its own in /metrics (the
+                                 store's choice, kept while it exists) */
 };
 
 /* A job's definition: what a POST or PUT of a job gives. Everything else
@@ -187,9 +189,9 @@ struct job {
                                  skipped (overlap or a limit) */
     eid_t last_event;         /* of the latest run; {0,0}: none */
     cron_t *cron;
-    uint64_t fires, skips;    /* since start, for /metrics */
-    uint64_t late_count;      /* fires since start, and their lateness */
-    double late_sum_s;
+    uint64_t fires, skips;    /* since start, for /metrics: events published
+                                 (fires and triggers), fires skipped */
+    double late_s;            /* how late the latest fire ran, seconds */
 };
 
 typedef struct core_counters {

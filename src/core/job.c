@@ -36,8 +36,7 @@ static void job_schedule(core_t *c, job_t *j, ntime_t after)
 static void count_lateness(core_t *c, job_t *j, int64_t late_ns)
 {
     hist_observe(&c->counters.lateness, late_ns);
-    j->late_count++;
-    j->late_sum_s += (double)late_ns / 1e9;
+    j->late_s = (double)late_ns / 1e9;
 }
 
 /* Would one more event pass a limit? Then the fire is skipped, like a
@@ -82,6 +81,7 @@ static event_t *job_publish(core_t *c, job_t *j, ntime_t now, uint8_t type)
         return NULL;
     event_t *e = event_create(c, j->channel, now, id, j->data, j->data_len, now, j->ttl_ns);
     job_ran(j, now, id);
+    j->fires++;
     return e;
 }
 
@@ -108,7 +108,6 @@ static void fire_live(core_t *c, job_t *j, ntime_t now)
         /* A fire that cannot be logged is skipped, like one missed while
          * the server was down; the next one is tried as usual. */
         j->channel->st.job_fires++;
-        j->fires++;
         c->counters.job_fires++;
         count_lateness(c, j, now - j->next_at);
     }

@@ -23,6 +23,7 @@
 #define HTTP_NAME_MAX 200 /* bytes of a channel or job name, decoded */
 #define HTTP_DEFAULT_TTL_NS (10LL * 60 * NTIME_NS_PER_S)  /* an event's or job event's ttl */
 #define HTTP_DEFAULT_LOCK_NS (60LL * NTIME_NS_PER_S)      /* a lock's or acquire's */
+#define HTTP_DEFAULT_MISSED_WINDOW_NS (3600LL * NTIME_NS_PER_S) /* a job's missedWindow */
 
 /* What every handler shares: one per server. */
 typedef struct http_ctx {
@@ -103,6 +104,10 @@ void handle_jobs_list(route_args_t *a);
 void handle_job_add(route_args_t *a);
 void handle_job_get(route_args_t *a);
 void handle_job_delete(route_args_t *a);
+void handle_job_put(route_args_t *a);
+void handle_job_pause(route_args_t *a);
+void handle_job_resume(route_args_t *a);
+void handle_job_trigger(route_args_t *a);
 void handle_acquire(route_args_t *a);
 void handle_openapi(route_args_t *a);
 void handle_ui(route_args_t *a);

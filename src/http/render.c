@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "time/duration.h"
 #include "time/rfc3339.h"
 #include "base/util.h"
 
@@ -102,6 +103,44 @@ void render_event_list(jsonw_t *w, const char *channel, size_t len, const store_
     render_list_close(w);
 }
 
+static void render_duration(jsonw_t *w, const char *key, int64_t ns)
+{
+    char buf[DURATION_TEXT_MAX];
+    size_t n = duration_format(ns, buf);
+    jsonw_key(w, key);
+    jsonw_str(w, buf, n);
+}
+
+/* The fields Part C adds to a job. */
+static void render_job_ops(jsonw_t *w, const store_job_t *j)
+{
+    jsonw_key(w, "paused");
+    jsonw_bool(w, j->paused);
+    jsonw_key(w, "overlap");
+    jsonw_cstr(w, j->def.overlap == STORE_OVERLAP_SKIP ? "skip" : "allow");
+    jsonw_key(w, "missed");
+    jsonw_cstr(w, j->def.missed == STORE_MISSED_ONCE ? "once" : "skip");
+    render_duration(w, "missedWindow", j->def.missed_window_ns);
+    jsonw_key(w, "priority");
+    jsonw_uint(w, j->def.priority);
+    jsonw_key(w, "runs");
+    jsonw_uint(w, j->runs);
+    jsonw_key(w, "skipped");
+    jsonw_uint(w, j->skipped);
+    if (j->last_run_at) {
+        jsonw_key(w, "lastRunAt");
+        jsonw_time(w, j->last_run_at);
+    }
+    render_duration(w, "ttlDuration", j->def.ttl_ns);
+    if (j->next_runs) {
+        jsonw_key(w, "nextRuns");
+        jsonw_arr_begin(w);
+        for (uint32_t i = 0; i < j->n_next_runs; i++)
+            jsonw_time(w, j->next_runs[i]);
+        jsonw_arr_end(w);
+    }
+}
+
 void render_job(jsonw_t *w, const store_job_t *j)
 {
     jsonw_obj_begin(w);
@@ -110,16 +149,24 @@ void render_job(jsonw_t *w, const store_job_t *j)
     jsonw_key(w, "cron");
     jsonw_str(w, j->def.cron_def, j->def.cron_len);
     jsonw_key(w, "data");
-    jsonw_str(w, j->def.data, j->def.data_len);
+    if (j->def.data_json)
+        jsonw_raw(w, j->def.data, j->def.data_len);
+    else
+        jsonw_str(w, j->def.data, j->def.data_len);
     jsonw_key(w, "ttl");
     jsonw_int(w, j->def.ttl_ns);
     jsonw_key(w, "createdAt");
     jsonw_time(w, j->created_at);
-    jsonw_key(w, "nextRunAt");
-    if (j->next_at == NTIME_MAX)
-        jsonw_null(w);
-    else
-        jsonw_time(w, j->next_at);
+    /* A paused job shows none; one whose definition never fires again
+     * shows null, as before pausing existed. */
+    if (!j->paused) {
+        jsonw_key(w, "nextRunAt");
+        if (j->next_at == NTIME_MAX)
+            jsonw_null(w);
+        else
+            jsonw_time(w, j->next_at);
+    }
+    render_job_ops(w, j);
     jsonw_obj_end(w);
 }
 

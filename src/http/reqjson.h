@@ -47,7 +47,11 @@
     X(FJOB_NAME, "name")        \
     X(FJOB_CRON_DEF, "cronDef") \
     X(FJOB_DATA, "data")        \
-    X(FJOB_TTL, "ttl")
+    X(FJOB_TTL, "ttl")          \
+    X(FJOB_PRIORITY, "priority") \
+    X(FJOB_OVERLAP, "overlap")  \
+    X(FJOB_MISSED, "missed")    \
+    X(FJOB_MISSED_WINDOW, "missedWindow")
 
 #define REQ_FIELD_ENUM(id, name) id,
 enum { REQ_PUBLISH_FIELDS(REQ_FIELD_ENUM) FPUB_N };

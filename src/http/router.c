@@ -40,11 +40,15 @@ static const route_t routes[] = {
     {"/{c}/jobs", "GET", handle_jobs_list},
     {"/{c}/jobs", "POST", handle_job_add},
     {"/{c}/jobs/{p}", "GET", handle_job_get},
+    {"/{c}/jobs/{p}", "PUT", handle_job_put},
     {"/{c}/jobs/{p}", "DELETE", handle_job_delete},
+    {"/{c}/jobs/{p}/pause", "POST", handle_job_pause},
+    {"/{c}/jobs/{p}/resume", "POST", handle_job_resume},
+    {"/{c}/jobs/{p}/trigger", "POST", handle_job_trigger},
     {"/{c}/acquire", "POST", handle_acquire},
 };
 #define NROUTES (int)(sizeof(routes) / sizeof(routes[0]))
-#define MAX_SEGS 3
+#define MAX_SEGS 4
 
 /* A row of the table split once, at the first request, so matching
  * compares lengths and bytes instead of re-scanning the path patterns
@@ -288,7 +292,7 @@ void router_dispatch(route_args_t *a)
                 return;
             }
         }
-        if (n == 3) {
+        if (n >= 3) { /* {p} is the third segment; a fourth is an operation */
             a->param_raw = segs[2];
             if (router_decode_name(segs[2], a->param, &a->param_len, err, sizeof(err)) != 0)
                 a->param_len = 0; /* handlers answer "not found" for an empty param */

@@ -336,6 +336,7 @@ store_t *store_mem_new(const store_mem_config_t *cfg)
     m->max_events = cfg->max_events ? cfg->max_events : SIZE_MAX;
     m->max_channel_events = cfg->max_channel_events ? cfg->max_channel_events : SIZE_MAX;
     m->max_channels = cfg->max_channels ? cfg->max_channels : SIZE_MAX;
+    m->metrics_max_channels = cfg->metrics_max_channels ? cfg->metrics_max_channels : 1000;
     m->log = cfg->log;
     core_set_limits(m->core, m->max_events, m->max_channel_events);
     if (!cfg->clock)

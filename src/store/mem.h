@@ -46,6 +46,8 @@ typedef struct store_mem_config {
     size_t max_events;        /* live events in all channels (STORE_FULL past it) */
     size_t max_channel_events; /* in one channel */
     size_t max_channels;
+    size_t metrics_max_channels; /* channels with /metrics series of their
+                                 own; 0: 1000 */
     wal_log_fn log;           /* where the store says what happened; NULL: stderr */
 } store_mem_config_t;
 

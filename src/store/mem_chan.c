@@ -66,14 +66,21 @@ static void view_job(void *out, const void *obj)
     v->def.name = j->name;
     v->def.name_len = j->name_len;
     v->def.cron_def = j->cron_def;
-    v->def.cron_len = strlen(j->cron_def);
+    v->def.cron_len = (uint32_t)strlen(j->cron_def);
     v->def.data = j->data;
     v->def.data_len = j->data_len;
-    v->def.overlap = STORE_OVERLAP_ALLOW;
-    v->def.missed = STORE_MISSED_SKIP;
+    v->def.data_json = j->data_json;
+    v->def.priority = j->priority;
+    v->paused = j->paused;
+    v->def.overlap = j->overlap == JOB_OVERLAP_SKIP ? STORE_OVERLAP_SKIP : STORE_OVERLAP_ALLOW;
+    v->def.missed = j->missed == JOB_MISSED_ONCE ? STORE_MISSED_ONCE : STORE_MISSED_SKIP;
+    v->def.missed_window_ns = j->missed_window_ns;
     v->def.ttl_ns = j->ttl_ns;
     v->created_at = j->created_at;
     v->next_at = j->next_at;
+    v->last_run_at = j->last_run_at;
+    v->runs = j->runs;
+    v->skipped = j->skipped;
 }
 
 static void done_job(mem_t *m, store_res_t *res, const job_t *j, store_done_fn done, void *arg)
@@ -87,19 +94,25 @@ static void done_job(mem_t *m, store_res_t *res, const job_t *j, store_done_fn d
     mem_done(m, res, done, arg);
 }
 
+static job_def_t core_def(const store_job_def_t *d)
+{
+    job_def_t c = {.cron_def = d->cron_def, .cron_len = d->cron_len, .data = d->data, .data_len = d->data_len,
+                   .data_json = d->data_json, .priority = d->priority,
+                   .overlap = d->overlap == STORE_OVERLAP_SKIP ? JOB_OVERLAP_SKIP : JOB_OVERLAP_ALLOW,
+                   .missed = d->missed == STORE_MISSED_ONCE ? JOB_MISSED_ONCE : JOB_MISSED_SKIP,
+                   .missed_window_ns = d->missed_window_ns ? d->missed_window_ns : CORE_DEFAULT_MISSED_WINDOW_NS,
+                   .ttl_ns = d->ttl_ns};
+    return c;
+}
+
 void mem_job_put(store_t *s, store_chan_t name, const store_job_def_t *def, int replace, store_done_fn done,
                  void *arg)
 {
     mem_t *m = mem_of(s);
-    if (replace || def->priority || def->overlap != STORE_OVERLAP_ALLOW || def->missed != STORE_MISSED_SKIP ||
-        def->missed_window_ns) {
-        mem_unsupported(m, replace ? "replacing a job" : "a job's priority, overlap or missed policy", done, arg);
-        return;
-    }
     store_res_t res = {0};
     job_t *j = NULL;
     char err[256];
-    int created;
+    int created, made;
     ntime_t now = m->clock();
     channel_t *ch = NULL;
     /* Each fire publishes an event living until fire + ttl. A fire is
@@ -113,8 +126,9 @@ void mem_job_put(store_t *s, store_chan_t name, const store_job_def_t *def, int 
         mem_done(m, &res, done, arg);
         return;
     }
-    core_status_t st = core_job_add(m->core, ch, now, def->name, def->name_len, def->cron_def, def->cron_len,
-                                    def->data, def->data_len, def->ttl_ns, &j, err, sizeof(err));
+    job_def_t cd = core_def(def);
+    core_status_t st = core_job_put(m->core, ch, now, def->name, def->name_len, &cd, replace, &j, &made, err,
+                                    sizeof(err));
     if (st != CORE_OK)
         mem_channel_undo(m, ch, created);
     if (st == CORE_CONFLICT)
@@ -124,25 +138,69 @@ void mem_job_put(store_t *s, store_chan_t name, const store_job_def_t *def, int 
     else if (st != CORE_OK)
         mem_fail(m, &res, STORE_UNAVAILABLE, NULL);
     else
-        res.status = STORE_CREATED;
-    done_job(m, &res, j, done, arg);
+        res.status = made ? STORE_CREATED : STORE_OK;
+    done_job(m, &res, st == CORE_OK ? j : NULL, done, arg);
 }
 
 void mem_job_get(store_t *s, store_chan_t name, const char *jname, size_t len, unsigned next,
                  store_done_fn done, void *arg)
 {
     mem_t *m = mem_of(s);
-    if (next) {
-        mem_unsupported(m, "previewing a job's next runs", done, arg);
-        return;
-    }
     store_res_t res = {0};
-    mem_tick(m);
+    ntime_t now = mem_tick(m);
     channel_t *ch = mem_find(m, name);
     job_t *j = ch ? core_job_get(m->core, ch, jname, len) : NULL;
-    if (!j)
+    if (!j) {
         mem_fail(m, &res, STORE_NOT_FOUND, NULL);
-    done_job(m, &res, j, done, arg);
+        mem_done(m, &res, done, arg);
+        return;
+    }
+    ntime_t runs[100];
+    store_job_t v;
+    view_job(&v, j);
+    if (next) {
+        v.next_runs = runs;
+        v.n_next_runs = (uint32_t)core_job_next_runs(m->core, j, now, runs, next < 100 ? next : 100);
+    }
+    res.jobs = &v;
+    res.n_jobs = 1;
+    mem_done(m, &res, done, arg);
+}
+
+/* Pause, resume, trigger. A trigger publishes, so it meets the event
+ * limits like a publish (429, nothing changed). */
+void mem_job_op(store_t *s, store_chan_t name, const char *jname, size_t len, store_job_op_t op,
+                store_done_fn done, void *arg)
+{
+    mem_t *m = mem_of(s);
+    store_res_t res = {0};
+    ntime_t now = mem_tick(m);
+    channel_t *ch = mem_find(m, name);
+    job_t *j = ch ? core_job_get(m->core, ch, jname, len) : NULL;
+    event_t *e = NULL;
+    int created;
+    core_status_t st = CORE_OK;
+    if (!j)
+        st = CORE_NOT_FOUND;
+    else if (op != STORE_JOB_TRIGGER)
+        st = core_job_pause(m->core, ch, now, jname, len, op == STORE_JOB_PAUSE, &j);
+    else if (!mem_channel_for(m, name, 1, &created, &res))
+        j = NULL;
+    else
+        st = core_job_trigger(m->core, ch, now, jname, len, &j, &e);
+    if (st == CORE_NOT_FOUND)
+        mem_fail(m, &res, STORE_NOT_FOUND, NULL);
+    else if (st != CORE_OK)
+        mem_fail(m, &res, STORE_UNAVAILABLE, NULL);
+    else if (e)
+        res.status = STORE_CREATED;
+    store_event_t ev;
+    if (e) {
+        mem_view_event(&ev, e);
+        res.events = &ev;
+        res.n_events = 1;
+    }
+    done_job(m, &res, res.status <= STORE_CREATED ? j : NULL, done, arg);
 }
 
 void mem_jobs(store_t *s, store_chan_t name, store_done_fn done, void *arg)
@@ -171,13 +229,6 @@ void mem_job_delete(store_t *s, store_chan_t name, const char *jname, size_t len
 }
 
 /* ---- not in the core yet ---- */
-
-void mem_job_op(store_t *s, store_chan_t ch, const char *name, size_t len, store_job_op_t op,
-                store_done_fn done, void *arg)
-{
-    (void)ch, (void)name, (void)len, (void)op;
-    mem_unsupported(mem_of(s), "pausing, resuming or triggering a job", done, arg);
-}
 
 void mem_purge(store_t *s, store_chan_t ch, store_done_fn done, void *arg)
 {
@@ -267,11 +318,94 @@ static void metrics_wal(wal_t *wal, store_text_t *out)
     prom_hist(out, "distribuerad_log_fsync_duration_seconds", "Time one fsync of the log took.", &w.fsync_time);
 }
 
+/* ---- per-job series ----
+ * At most metrics_max_channels channels have series of their own; a
+ * channel keeps them while it exists (its counters never go backwards).
+ * The jobs of the others are summed into the _overflow series. */
+
+/* A label value as Prometheus wants it: \ " and newline escaped. */
+static void put_label(store_text_t *out, const char *key, const char *v, size_t len)
+{
+    prom_append(out, key, strlen(key));
+    prom_append(out, "=\"", 2);
+    for (size_t i = 0; i < len; i++) {
+        const char *esc = v[i] == '\\' ? "\\\\" : v[i] == '"' ? "\\\"" : v[i] == '\n' ? "\\n" : NULL;
+        if (esc)
+            prom_append(out, esc, 2);
+        else
+            prom_append(out, v + i, 1);
+    }
+    prom_append(out, "\"", 1);
+}
+
+static void job_sample(store_text_t *out, const char *name, const job_t *j, double v)
+{
+    char num[40];
+    prom_append(out, name, strlen(name));
+    put_label(out, "{channel", j->channel->name, j->channel->name_len);
+    put_label(out, ",job", j->name, j->name_len);
+    int n = snprintf(num, sizeof(num), "} %.17g\n", v);
+    prom_append(out, num, (size_t)n);
+}
+
+/* Marks channels with series of their own, oldest claim first: those
+ * marked before stay; unmarked ones join (in name order) while there is
+ * room. */
+static void metrics_claim(mem_t *m, channel_t **chans, size_t n)
+{
+    size_t own = 0;
+    for (size_t i = 0; i < n; i++)
+        own += chans[i]->metrics_own;
+    for (size_t i = 0; i < n && own < m->metrics_max_channels; i++)
+        if (!chans[i]->metrics_own && (chans[i]->metrics_own = 1))
+            own++;
+}
+
+static void metrics_jobs(mem_t *m, store_text_t *out)
+{
+    static const char *const names[3] = {"distribuerad_channel_job_fires_total",
+                                         "distribuerad_channel_job_skips_total",
+                                         "distribuerad_channel_job_lateness_seconds"};
+    static const char *const helps[3] = {"Events the job published (schedule and trigger) since start.",
+                                         "The job's fires skipped (overlap skip, or an event limit) since start.",
+                                         "How long after its scheduled time the job's latest fire ran."};
+    channel_t **chans;
+    size_t n = core_channels_sorted(m->core, &chans);
+    metrics_claim(m, chans, n);
+    double over[3] = {0, 0, 0};
+    for (int k = 0; k < 3; k++) {
+        prom_head(out, names[k], k < 2 ? "counter" : "gauge", helps[k]);
+        for (size_t i = 0; i < n; i++) {
+            job_t **jobs;
+            size_t nj = core_jobs_sorted(chans[i], &jobs);
+            for (size_t x = 0; x < nj; x++) {
+                double v = k == 0 ? (double)jobs[x]->fires : k == 1 ? (double)jobs[x]->skips : jobs[x]->late_s;
+                if (chans[i]->metrics_own)
+                    job_sample(out, names[k], jobs[x], v);
+                else
+                    over[k] = k < 2 ? over[k] + v : (v > over[k] ? v : over[k]);
+            }
+            free(jobs);
+        }
+    }
+    free(chans);
+    prom_head(out, "distribuerad_channel_job_fires_overflow_total", "counter",
+              "Job events of channels past -metrics-max-channels.");
+    prom_value(out, "distribuerad_channel_job_fires_overflow_total", "", over[0]);
+    prom_head(out, "distribuerad_channel_job_skips_overflow_total", "counter",
+              "Skipped job fires of channels past -metrics-max-channels.");
+    prom_value(out, "distribuerad_channel_job_skips_overflow_total", "", over[1]);
+    prom_head(out, "distribuerad_channel_job_lateness_seconds_overflow", "gauge",
+              "The largest latest-fire lateness of jobs of channels past -metrics-max-channels.");
+    prom_value(out, "distribuerad_channel_job_lateness_seconds_overflow", "", over[2]);
+}
+
 void mem_metrics(store_t *s, store_text_t *out)
 {
     mem_t *m = mem_of(s);
     mem_tick(m);
     metrics_core(m, out);
+    metrics_jobs(m, out);
     if (m->wal)
         metrics_wal(m->wal, out);
 }

@@ -21,6 +21,7 @@ typedef struct mem {
     int fsync_always;         /* wal with -fsync always: answers wait for it */
     ntime_t (*clock)(void);
     size_t max_events, max_channel_events, max_channels;
+    size_t metrics_max_channels;
     wal_log_fn log;
     struct st_h2o_socket_t *sync_sock; /* the log's eventfd on the loop */
     int fsync_failed_logged;  /* the fsync failure is logged; waiting for recovery */

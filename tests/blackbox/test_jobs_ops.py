@@ -287,7 +287,7 @@ class JobsOpsTest(JobsOpsCase):
         self.assertError(self.put_job(ch, "k", {"name": "j", "cronDef": "@daily"}), 400, "name")
         self.assertStatus(self.req("GET", self.jp(ch, "k")), 404)
         # a job name that needs escaping, given in the body and the path
-        odd = "nightly report/ü"
+        odd = "nightly report ü"
         self.put_job(ch, odd, {"name": odd, "cronDef": "@daily"}, 201)
         self.assertEqual(self.get_job(ch, odd)["jobID"], odd)
 
@@ -373,9 +373,39 @@ class JobsOpsTest(JobsOpsCase):
         self.put_job(ch, "fast", {"cronDef": "@every 1s", "overlap": "skip"}, 201)
         self.wait_until(lambda: self.get_job(ch, "fast")["skipped"] >= 1, 4, msg="a skip")
         m = test_metrics.Scrape(self.req("GET", "/metrics").raw.decode())
-        self.assertGreaterEqual(m.get("distribuerad_job_fires_total", channel=ch, job="fast"), 1, m.text[:3000])
-        self.assertGreaterEqual(m.get("distribuerad_job_skips_total", channel=ch, job="fast"), 1)
-        self.assertGreaterEqual(m.get("distribuerad_job_lateness_seconds_count", channel=ch, job="fast"), 1)
+        self.assertGreaterEqual(m.get("distribuerad_channel_job_fires_total", channel=ch, job="fast"), 1,
+                                m.text[-3000:])
+        self.assertGreaterEqual(m.get("distribuerad_channel_job_skips_total", channel=ch, job="fast"), 1)
+        self.assertIn(("distribuerad_channel_job_lateness_seconds", (("channel", ch), ("job", "fast"))), m.samples)
+        self.assertEqual(m.types.get("distribuerad_channel_job_lateness_seconds"), "gauge")
+        # a trigger counts as a job event too
+        before = m.get("distribuerad_channel_job_fires_total", channel=ch, job="fast")
+        self.op(ch, "fast", "pause", 200)
+        self.op(ch, "fast", "trigger", 201)
+        m = test_metrics.Scrape(self.req("GET", "/metrics").raw.decode())
+        self.assertEqual(m.get("distribuerad_channel_job_fires_total", channel=ch, job="fast"), before + 1)
+
+
+class JobsMetricsCapTest(JobsOpsCase):
+    """-metrics-max-channels: channels past it are summed without labels."""
+    OWN_SERVER = True
+    SERVER_ARGS = ["-in-memory", "-metrics-max-channels", "1"]
+
+    def test_cap(self):
+        import test_metrics
+        a, b = "a-" + self.chan(), "b-" + self.chan()
+        self.put_job(a, "j", {"cronDef": "@hourly"}, 201)
+        self.op(a, "j", "trigger", 201)
+        m = test_metrics.Scrape(self.req("GET", "/metrics").raw.decode())
+        self.assertEqual(m.get("distribuerad_channel_job_fires_total", channel=a, job="j"), 1)
+        # b comes later and sorts after a: past the cap, summed
+        self.put_job(b, "j", {"cronDef": "@hourly"}, 201)
+        self.op(b, "j", "trigger", 201)
+        self.op(b, "j", "trigger", 201)
+        m = test_metrics.Scrape(self.req("GET", "/metrics").raw.decode())
+        self.assertEqual(m.get("distribuerad_channel_job_fires_total", channel=a, job="j"), 1)
+        self.assertNotIn(("distribuerad_channel_job_fires_total", (("channel", b), ("job", "j"))), m.samples)
+        self.assertEqual(m.get("distribuerad_channel_job_fires_overflow_total"), 2)
 
 
 # ==================================================================== restarts ====
