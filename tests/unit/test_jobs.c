@@ -30,7 +30,8 @@ typedef struct memlog {
 static char *dup(const char *s, uint32_t len)
 {
     char *p = malloc(len + 1);
-    memcpy(p, s, len);
+    if (len)
+        memcpy(p, s, len);
     p[len] = '\0';
     return p;
 }
