@@ -8,6 +8,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/util.h"
+#include "chanmetrics.h"
+
+/* When the channel's oldest READY event became visible; 0: none is.
+ * The visible list is in visibility order, locked events among them. */
+static ntime_t oldest_ready(const channel_t *ch)
+{
+    if (!ch->st.ready)
+        return 0;
+    for (const event_t *e = channel_first(ch); e; e = channel_next(ch, e))
+        if (event_state(e) == EVENT_READY)
+            return e->published_at;
+    return 0;
+}
 
 static void view_stats(void *out, const void *obj)
 {
@@ -23,6 +36,7 @@ static void view_stats(void *out, const void *obj)
     v->published = ch->st.published;
     v->deleted = ch->st.deleted;
     v->expired = ch->st.expired;
+    v->oldest_ready_at = oldest_ready(ch);
 }
 
 void mem_stats(store_t *s, store_chan_t name, store_done_fn done, void *arg)
@@ -318,50 +332,48 @@ static void metrics_wal(wal_t *wal, store_text_t *out)
     prom_hist(out, "distribuerad_log_fsync_duration_seconds", "Time one fsync of the log took.", &w.fsync_time);
 }
 
-/* ---- per-job series ----
+/* ---- per-channel and per-job series ----
  * At most metrics_max_channels channels have series of their own; a
  * channel keeps them while it exists (its counters never go backwards).
- * The jobs of the others are summed into the _overflow series. */
-
-/* A label value as Prometheus wants it: \ " and newline escaped. */
-static void put_label(store_text_t *out, const char *key, const char *v, size_t len)
-{
-    prom_append(out, key, strlen(key));
-    prom_append(out, "=\"", 2);
-    for (size_t i = 0; i < len; i++) {
-        const char *esc = v[i] == '\\' ? "\\\\" : v[i] == '"' ? "\\\"" : v[i] == '\n' ? "\\n" : NULL;
-        if (esc)
-            prom_append(out, esc, 2);
-        else
-            prom_append(out, v + i, 1);
-    }
-    prom_append(out, "\"", 1);
-}
+ * The others are summed into the _overflow series (chanmetrics.h). */
 
 static void job_sample(store_text_t *out, const char *name, const job_t *j, double v)
 {
     char num[40];
     prom_append(out, name, strlen(name));
-    put_label(out, "{channel", j->channel->name, j->channel->name_len);
-    put_label(out, ",job", j->name, j->name_len);
+    chanmetrics_label(out, "{channel", j->channel->name, j->channel->name_len);
+    chanmetrics_label(out, ",job", j->name, j->name_len);
     int n = snprintf(num, sizeof(num), "} %.17g\n", v);
     prom_append(out, num, (size_t)n);
 }
 
-/* Marks channels with series of their own, oldest claim first: those
- * marked before stay; unmarked ones join (in name order) while there is
- * room. */
+/* Marks channels with series of their own: those marked before stay;
+ * unmarked ones join (in name order) while there is room. */
 static void metrics_claim(mem_t *m, channel_t **chans, size_t n)
 {
-    size_t own = 0;
+    uint8_t *own = xmalloc(n + 1);
     for (size_t i = 0; i < n; i++)
-        own += chans[i]->metrics_own;
-    for (size_t i = 0; i < n && own < m->metrics_max_channels; i++)
-        if (!chans[i]->metrics_own && (chans[i]->metrics_own = 1))
-            own++;
+        own[i] = chans[i]->metrics_own;
+    chanmetrics_claim(own, n, m->metrics_max_channels);
+    for (size_t i = 0; i < n; i++)
+        chans[i]->metrics_own = own[i];
+    free(own);
 }
 
-static void metrics_jobs(mem_t *m, store_text_t *out)
+static void metrics_channels(channel_t **chans, size_t n, ntime_t now, store_text_t *out)
+{
+    store_stats_t *v = xmalloc((n + 1) * sizeof(*v));
+    uint8_t *own = xmalloc(n + 1);
+    for (size_t i = 0; i < n; i++) {
+        view_stats(&v[i], chans[i]);
+        own[i] = chans[i]->metrics_own;
+    }
+    chanmetrics_render(out, v, own, n, now);
+    free(own);
+    free(v);
+}
+
+static void metrics_jobs(channel_t **chans, size_t n, store_text_t *out)
 {
     static const char *const names[3] = {"distribuerad_channel_job_fires_total",
                                          "distribuerad_channel_job_skips_total",
@@ -369,9 +381,6 @@ static void metrics_jobs(mem_t *m, store_text_t *out)
     static const char *const helps[3] = {"Events the job published (schedule and trigger) since start.",
                                          "The job's fires skipped (overlap skip, or an event limit) since start.",
                                          "How long after its scheduled time the job's latest fire ran."};
-    channel_t **chans;
-    size_t n = core_channels_sorted(m->core, &chans);
-    metrics_claim(m, chans, n);
     double over[3] = {0, 0, 0};
     for (int k = 0; k < 3; k++) {
         prom_head(out, names[k], k < 2 ? "counter" : "gauge", helps[k]);
@@ -388,7 +397,6 @@ static void metrics_jobs(mem_t *m, store_text_t *out)
             free(jobs);
         }
     }
-    free(chans);
     prom_head(out, "distribuerad_channel_job_fires_overflow_total", "counter",
               "Job events of channels past -metrics-max-channels.");
     prom_value(out, "distribuerad_channel_job_fires_overflow_total", "", over[0]);
@@ -403,9 +411,14 @@ static void metrics_jobs(mem_t *m, store_text_t *out)
 void mem_metrics(store_t *s, store_text_t *out)
 {
     mem_t *m = mem_of(s);
-    mem_tick(m);
+    ntime_t now = mem_tick(m);
     metrics_core(m, out);
-    metrics_jobs(m, out);
+    channel_t **chans;
+    size_t n = core_channels_sorted(m->core, &chans);
+    metrics_claim(m, chans, n);
+    metrics_channels(chans, n, now, out);
+    metrics_jobs(chans, n, out);
+    free(chans);
     if (m->wal)
         metrics_wal(m->wal, out);
 }

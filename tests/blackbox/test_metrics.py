@@ -24,6 +24,11 @@ SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[^"}]|"(?:[^"\\]|\\.)*
 LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
+def unescape_label(v):
+    """A label value as written, backslash escapes and all, to its text."""
+    return re.sub(r'\\(.)', lambda m: "\n" if m.group(1) == "n" else m.group(1), v)
+
+
 def parse_metrics(text):
     """{(name, ((label, value), ...)): float} of every sample, and
     {name: type} from the # TYPE lines."""
@@ -39,7 +44,7 @@ def parse_metrics(text):
         m = SAMPLE_RE.match(line)
         if not m:
             raise AssertionError("not a sample line: %r" % line)
-        labels = tuple(sorted(LABEL_RE.findall(m.group(2) or "")))
+        labels = tuple(sorted((k, unescape_label(v)) for k, v in LABEL_RE.findall(m.group(2) or "")))
         key = (m.group(1), labels)
         if key in samples:
             raise AssertionError("sample given twice: %r" % line)
@@ -269,6 +274,114 @@ class InMemoryMetricsTest(MetricsCase):
         self.assertGreaterEqual(s.requests("other", 404), 1)
         self.check_histograms(s)
         self.promtool(s.text, "in memory")
+
+
+CHANNEL_STATES = ("ready", "scheduled", "locked")
+CHANNEL_COUNTERS = ("published", "deleted", "expired", "dead_lettered")
+
+
+class ChannelMetricsTest(MetricsCase):
+    """Per-channel series: events by state, the oldest ready age and the
+    totals, each labelled with its channel, agreeing with the channel's
+    stats."""
+    OWN_SERVER = True
+
+    def chan_get(self, s, what, ch, **labels):
+        key = ("distribuerad_channel_" + what, tuple(sorted(dict(labels, channel=ch).items())))
+        self.assertIn(key, s.samples, "no sample %r" % (key,))
+        return s.samples[key]
+
+    def test_series_follow_traffic(self):
+        ch = self.chan('q"\\\u00e5')  # a quote, a backslash, UTF-8: escaped in the label
+        evs = [self.publish(ch, {"data": str(i)}) for i in range(4)]
+        self.assertStatus(self.delete(ch, evs[0]["eventID"]), 202)
+        self.assertStatus(self.lock(ch, evs[1]["eventID"], {"ttl": "1m"}), 202)
+        self.publish(ch, {"data": "later", "publishIn": "1h"})
+        self.publish(ch, {"data": "short", "ttl": "200ms"})
+        s = self.wait_metric(lambda s: s.get("distribuerad_channel_expired_total", channel=ch) >= 1, 3.0,
+                             "the short-lived event's expiry")
+        st = self.req("GET", "/%s" % q(ch)).json
+        for state in CHANNEL_STATES:
+            self.assertEqual(self.chan_get(s, "events", ch, state=state), st[state], "events{state=%r}" % state)
+        self.assertEqual((self.chan_get(s, "events", ch, state="ready"), self.chan_get(s, "events", ch, state="locked"),
+                          self.chan_get(s, "events", ch, state="scheduled")), (2, 1, 1))
+        self.assertEqual(self.chan_get(s, "published_total", ch), 5, "4 at once and the short-lived one")
+        self.assertEqual(self.chan_get(s, "deleted_total", ch), 1)
+        self.assertEqual(self.chan_get(s, "expired_total", ch), 1)
+        self.assertEqual(self.chan_get(s, "dead_lettered_total", ch), 0)
+        for name, typ in (("distribuerad_channel_events", "gauge"),
+                          ("distribuerad_channel_oldest_ready_age_seconds", "gauge"),
+                          ("distribuerad_channel_published_total", "counter"),
+                          ("distribuerad_channel_deleted_total", "counter"),
+                          ("distribuerad_channel_expired_total", "counter"),
+                          ("distribuerad_channel_dead_lettered_total", "counter"),
+                          ("distribuerad_channel_events_overflow", "gauge"),
+                          ("distribuerad_channel_oldest_ready_age_seconds_overflow", "gauge"),
+                          ("distribuerad_channel_published_overflow_total", "counter"),
+                          ("distribuerad_channel_deleted_overflow_total", "counter"),
+                          ("distribuerad_channel_expired_overflow_total", "counter"),
+                          ("distribuerad_channel_dead_lettered_overflow_total", "counter")):
+            self.assertEqual(s.types.get(name), typ, name)
+        self.promtool(s.text, "per-channel series")
+
+    def test_oldest_ready_age(self):
+        ch = self.chan()
+        t0 = time.monotonic()
+        first = self.publish(ch, {"data": "first"})
+        time.sleep(0.3)
+        second = self.publish(ch, {"data": "second"})
+        s = self.scrape()
+        age = self.chan_get(s, "oldest_ready_age_seconds", ch)
+        self.assertTrue(0.3 <= age <= time.monotonic() - t0 + 0.05, "age of the first event: %r" % age)
+        # a locked event is not ready: the age is the next ready one's
+        self.assertStatus(self.lock(ch, first["eventID"], {"ttl": "1m"}), 202)
+        t1 = time.monotonic()
+        time.sleep(0.1)
+        age = self.chan_get(self.scrape(), "oldest_ready_age_seconds", ch)
+        self.assertTrue(0.1 <= age < time.monotonic() - t1 + 0.3 - 0.05,
+                        "age of the second event (first locked): %r" % age)
+        # none ready: 0
+        self.assertStatus(self.delete(ch, second["eventID"]), 202)
+        self.assertEqual(self.chan_get(self.scrape(), "oldest_ready_age_seconds", ch), 0)
+
+
+class ChannelMetricsCapTest(MetricsCase):
+    """-metrics-max-channels 2: the first two channels seen keep their
+    series; later ones, even ones whose names sort first, are summed into
+    the _overflow series without a channel label."""
+    OWN_SERVER = True
+    SERVER_ARGS = ["-in-memory", "-metrics-max-channels", "2"]
+
+    def test_cap_and_overflow(self):
+        a, b, z = "m-" + self.chan(), "n-" + self.chan(), "a-" + self.chan()
+        self.publish(a)
+        self.publish(b)
+        s = self.scrape()
+        self.assertEqual(s.get("distribuerad_channel_published_total", channel=a), 1)
+        self.assertEqual(s.get("distribuerad_channel_published_total", channel=b), 1)
+        self.assertEqual(s.get("distribuerad_channel_published_overflow_total"), 0)
+        # z sorts before a and b but comes later: past the cap
+        ev = [self.publish(z) for _ in range(3)]
+        self.assertStatus(self.delete(z, ev[0]["eventID"]), 202)
+        self.assertStatus(self.lock(z, ev[1]["eventID"], {"ttl": "1m"}), 202)
+        time.sleep(0.2)
+        s = self.scrape()
+        channels = {dict(k[1]).get("channel") for k in s.samples if k[0].startswith("distribuerad_channel_")}
+        self.assertNotIn(z, channels, "a channel past the cap has series of its own")
+        self.assertTrue({a, b} <= channels)
+        self.assertEqual(s.get("distribuerad_channel_published_total", channel=a), 1, "a kept its series")
+        self.assertEqual(s.get("distribuerad_channel_published_overflow_total"), 3)
+        self.assertEqual(s.get("distribuerad_channel_deleted_overflow_total"), 1)
+        self.assertEqual(s.get("distribuerad_channel_expired_overflow_total"), 0)
+        self.assertEqual(s.get("distribuerad_channel_dead_lettered_overflow_total"), 0)
+        self.assertEqual(s.get("distribuerad_channel_events_overflow", state="ready"), 1)
+        self.assertEqual(s.get("distribuerad_channel_events_overflow", state="locked"), 1)
+        self.assertEqual(s.get("distribuerad_channel_events_overflow", state="scheduled"), 0)
+        # the overflow age is z's (the only ready event past the cap), younger than a's
+        over = s.get("distribuerad_channel_oldest_ready_age_seconds_overflow")
+        self.assertTrue(0.2 <= over < 10, "overflow age %r" % over)
+        self.assertLess(over, s.get("distribuerad_channel_oldest_ready_age_seconds", channel=a))
+        self.promtool(s.text, "with overflow")
 
 
 if __name__ == "__main__":
