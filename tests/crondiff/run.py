@@ -6,7 +6,10 @@ towards the hours and minutes daylight-saving changes touch, every descriptor,
 "@every" with odd durations, zone prefixes, and malformed ones -- and feeds the
 same cases to tests/crondiff/robfig.go (robfig's ParseStandard and Next, built
 offline against Debian's golang-github-robfig-cron-dev) and to
-`test_cron --diff` (cron_parse and cron_next). Each case starts just before a
+`test_cron --diff` (cron_parse and cron_next), and to `test_jobs --diff`: a
+job of the definition created at the start instant and its preview of the
+next runs (core_job_next_runs, the code behind `GET .../jobs/{name}?next=N`),
+running and paused. Each case starts just before a
 daylight-saving change of the zone under test (or at a random instant near
 one) and asks for the next few fire times; both sides must print the same
 line, including "E" for a rejected definition.
@@ -263,7 +266,7 @@ def zone_cases(rng, zone, changes, per_zone):
 
 
 def show(ns_text, zone):
-    if ns_text in ("E", "-"):
+    if ns_text in ("E", "-", "P"):
         return ns_text
     tz = zoneinfo.ZoneInfo(zone) if zone else datetime.timezone.utc
     t = datetime.datetime.fromtimestamp(int(ns_text) // 10**9, tz)
@@ -278,6 +281,7 @@ def main():
     ap.add_argument("-v", action="store_true")
     args = ap.parse_args()
     ours_bin = os.path.join(args.build_dir, "tests", "test_cron")
+    preview_bin = os.path.join(args.build_dir, "tests", "test_jobs")
     robfig = build_robfig(args.build_dir)
     if robfig is None:
         print("crondiff: skipped: needs go and golang-github-robfig-cron-dev (scripts/deps.sh test)")
@@ -290,7 +294,9 @@ def main():
         cases = zone_cases(rng, zone, changes, args.per_zone)
         theirs = run([robfig], cases, zone)
         ours = run([ours_bin, "--diff"], cases, zone)
-        bad = [i for i in range(len(cases)) if i >= len(ours) or ours[i] != theirs[i]]
+        preview = run([preview_bin, "--diff"], cases, zone)
+        bad = [i for i in range(len(cases))
+               if i >= len(ours) or ours[i] != theirs[i] or i >= len(preview) or preview[i] != theirs[i]]
         total += len(cases)
         rejected = sum(1 for t in theirs if t == "E")
         print(f"crondiff {zone}: {len(cases)} definitions ({rejected} rejected), {len(changes)} changes "
@@ -301,6 +307,8 @@ def main():
             print(f"    robfig: {' '.join(show(x, zone) for x in theirs[i].split())}")
             got = ours[i] if i < len(ours) else "(no line)"
             print(f"    ours:   {' '.join(show(x, zone) for x in got.split())}")
+            got = preview[i] if i < len(preview) else "(no line)"
+            print(f"    next=N: {' '.join(show(x, zone) for x in got.split())}")
         if bad:
             failed += 1
         else:

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "core/core.h"
+#include "time/tz.h"
 
 #define S NTIME_NS_PER_S
 #define MS NTIME_NS_PER_MS
@@ -453,8 +454,59 @@ static void test_missed_once_nothing_missed(void **state)
     ml_drop(&m, 0);
 }
 
-int main(void)
+/* ---- the differential test's driver (tests/crondiff/run.py) ---- */
+
+/* Prints a job's preview as tests/crondiff/robfig.go prints fire times:
+ * up to n times, then "-" if the definition ends. */
+static void print_runs(const ntime_t *t, size_t k, size_t n)
 {
+    for (size_t i = 0; i < k; i++)
+        printf(i ? " %lld" : "%lld", (long long)t[i]);
+    if (k < n)
+        printf(k ? " -" : "-");
+    putchar('\n');
+}
+
+/* "test_jobs --diff": the input of "test_cron --diff" ("start_ns 0x1f
+ * count 0x1f definition [0x1f ...]"); for each line, a job of that
+ * definition created at start_ns and its preview of count next runs
+ * (core_job_next_runs), or "E" if the job is refused. The preview of the
+ * same job paused at start_ns must be the same, else "P" is printed. */
+static int diff_driver(void)
+{
+    static char line[1 << 16];
+    ntime_t a[128], b[128];
+    while (fgets(line, sizeof line, stdin)) {
+        char *f1 = strchr(line, '\x1f'), *f2 = f1 ? strchr(f1 + 1, '\x1f') : NULL, err[512];
+        if (!f2)
+            return fprintf(stderr, "test_jobs --diff: bad input line\n"), 2;
+        size_t len = strcspn(f2 + 1, "\x1f\n"), n = (size_t)atoi(f1 + 1);
+        ntime_t start = strtoll(line, NULL, 10);
+        if (n > 128)
+            return fprintf(stderr, "test_jobs --diff: count above 128\n"), 2;
+        core_t *c = core_new(tz_local());
+        channel_t *ch = core_channel(c, "c", 1);
+        job_t *j;
+        if (core_job_add(c, ch, start, "j", 1, f2 + 1, len, "", 0, S, &j, err, sizeof err) != CORE_OK) {
+            puts("E");
+        } else {
+            size_t k = core_job_next_runs(c, j, start, a, n);
+            if (core_job_pause(c, ch, start, "j", 1, 1, &j) != CORE_OK ||
+                core_job_next_runs(c, j, start, b, n) != k || memcmp(a, b, k * sizeof(a[0])) != 0)
+                puts("P");
+            else
+                print_runs(a, k, n);
+        }
+        core_free(c);
+    }
+    tz_cleanup();
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 2 && strcmp(argv[1], "--diff") == 0)
+        return diff_driver();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_put_create_replace_equal),
         cmocka_unit_test(test_pause_resume_trigger),
