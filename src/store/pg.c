@@ -218,16 +218,18 @@ void pgs_job_view(store_job_t *v, const PGresult *r, int row)
 {
     uint32_t len;
     memset(v, 0, sizeof(*v));
-    v->name = pgs_text(r, row, JC_NAME, &v->name_len);
-    v->cron_def = pgs_text(r, row, JC_CRON, &v->cron_len);
-    v->data = pgs_text(r, row, JC_DATA, &len);
-    v->data_len = len;
-    v->data_json = (uint8_t)pg_get_bool(r, row, JC_JSON);
-    v->ttl_ns = pg_get_i64(r, row, JC_TTL);
-    v->priority = (uint8_t)pg_get_i16(r, row, JC_PRIO);
-    v->overlap = pg_get_bool(r, row, JC_OSKIP) ? STORE_OVERLAP_SKIP : STORE_OVERLAP_ALLOW;
-    v->missed = pg_get_bool(r, row, JC_MONCE) ? STORE_MISSED_ONCE : STORE_MISSED_SKIP;
-    v->missed_window_ns = pg_get_i64(r, row, JC_MWIN);
+    v->def.name = pgs_text(r, row, JC_NAME, &len);
+    v->def.name_len = len;
+    v->def.cron_def = pgs_text(r, row, JC_CRON, &len);
+    v->def.cron_len = len;
+    v->def.data = pgs_text(r, row, JC_DATA, &len);
+    v->def.data_len = len;
+    v->def.data_json = (uint8_t)pg_get_bool(r, row, JC_JSON);
+    v->def.ttl_ns = pg_get_i64(r, row, JC_TTL);
+    v->def.priority = (uint8_t)pg_get_i16(r, row, JC_PRIO);
+    v->def.overlap = pg_get_bool(r, row, JC_OSKIP) ? STORE_OVERLAP_SKIP : STORE_OVERLAP_ALLOW;
+    v->def.missed = pg_get_bool(r, row, JC_MONCE) ? STORE_MISSED_ONCE : STORE_MISSED_SKIP;
+    v->def.missed_window_ns = pg_get_i64(r, row, JC_MWIN);
     v->paused = (uint8_t)pg_get_bool(r, row, JC_PAUSED);
     v->runs = (uint64_t)pg_get_i64(r, row, JC_RUNS);
     v->skipped = (uint64_t)pg_get_i64(r, row, JC_SKIPPED);
@@ -316,10 +318,10 @@ static ntime_t pg_turn(store_t *st)
     return w < next ? w : next;
 }
 
-static void pg_on_durable(store_t *st, uint64_t seq, void (*fn)(void *arg), void *arg)
+static void pg_on_durable(store_t *st, uint64_t seq, void (*fn)(void *arg, store_status_t st), void *arg)
 {
     (void)st, (void)seq;
-    fn(arg); /* every answer comes after COMMIT */
+    fn(arg, STORE_OK); /* every answer comes after COMMIT */
 }
 
 static int pg_ready(store_t *st)
@@ -376,6 +378,7 @@ store_t *store_pg_new(const store_pg_config_t *cfg)
 {
     pgs_t *s = xcalloc(1, sizeof(*s));
     s->base.ops = &pg_ops;
+    s->base.answers_later = 1;
     s->cfg = *cfg;
     s->cfg.url = xstrndup(cfg->url, strlen(cfg->url));
     s->cfg.schema = xstrndup(cfg->schema, strlen(cfg->schema));

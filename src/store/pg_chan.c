@@ -137,7 +137,7 @@ void pg_redrive(store_t *st, store_chan_t ch, const store_chan_t *to, size_t max
         pg_query_null(q);
     pg_query_i64(q, (int64_t)max);
     pg_query_i64(q, (int64_t)s->cfg.max_channel_events);
-    pg_query_bool(q, !s->cfg.max_channels || s->n_channels < s->cfg.max_channels);
+    pg_query_i64(q, (int64_t)s->cfg.max_channels);
     pg_query_send(q);
 }
 
@@ -179,7 +179,7 @@ void pg_settings_put(store_t *st, store_chan_t ch, const store_settings_put_t *p
     pg_query_t *q = pgop_query(op, on_settings);
     pg_query_stmt(q, Q_SETTINGS_PUT);
     pg_query_bytes(q, ch.name, ch.len);
-    pg_query_bool(q, !s->cfg.max_channels || s->n_channels < s->cfg.max_channels);
+    pg_query_i64(q, (int64_t)s->cfg.max_channels);
     if (p->has_max_deliveries)
         pg_query_i32(q, (int32_t)p->v.max_deliveries);
     else
@@ -197,30 +197,12 @@ void pg_settings_put(store_t *st, store_chan_t ch, const store_settings_put_t *p
 
 /* ---- /metrics ---- */
 
-static void text_add(store_text_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void text_add(store_text_t *t, const char *fmt, ...)
-{
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if (t->len + (size_t)n + 1 > t->cap) {
-        t->cap = (t->len + (size_t)n + 1) * 2;
-        t->buf = xrealloc(t->buf, t->cap);
-    }
-    memcpy(t->buf + t->len, line, (size_t)n + 1);
-    t->len += (size_t)n;
-}
-
 static void series(store_text_t *t, const char *name, const char *type, const char *help, const char *labels,
                    uint64_t v, int head)
 {
     if (head)
-        text_add(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-    text_add(t, "%s%s %llu\n", name, labels, (unsigned long long)v);
+        prom_head(t, name, type, help);
+    prom_value(t, name, labels, (double)v);
 }
 
 void pg_metrics(store_t *st, store_text_t *out)

@@ -12,23 +12,31 @@
 
 /* ---- publish ---- */
 
-/* Checks the instants of element i (as the memory store does); 0, or -1
+/* Checks the instants of element i with the memory store's rule and
+ * sentences: each must fall before 2262-01-01 (NTIME_END). 0, or -1
  * after failing op. */
 static int pub_check(pgop_t *op, const store_pub_t *p, size_t i, size_t n, ntime_t now)
 {
+    static const char *const too_long[] = {
+        "field \"ttl\" is too long: now plus \"ttl\" must be before 2262-01-01",
+        "field \"ttl\" is too long: \"publishAt\" plus \"ttl\" must be before 2262-01-01",
+        "field \"ttl\" is too long: now plus \"publishIn\" plus \"ttl\" must be before 2262-01-01",
+    };
     char where[32] = "";
     if (n > 1)
         snprintf(where, sizeof(where), "events[%zu]: ", i);
+    int from = p->has_publish_at ? 1 : p->publish_in_ns ? 2 : 0;
     ntime_t at = p->has_publish_at ? p->publish_at : now;
-    if (!p->has_publish_at && p->publish_in_ns) {
-        if (p->publish_in_ns > NTIME_MAX - now) {
-            pgop_fail(op, STORE_INVALID, "%sfield \"publishIn\" is too large", where);
+    if (from == 2) {
+        if (!ntime_fits(now, p->publish_in_ns)) {
+            pgop_fail(op, STORE_INVALID,
+                      "%sfield \"publishIn\" is too long: now plus \"publishIn\" must be before 2262-01-01", where);
             return -1;
         }
         at = now + p->publish_in_ns;
     }
-    if (at > NTIME_MAX - p->ttl_ns) {
-        pgop_fail(op, STORE_INVALID, "%spublish time plus \"ttl\" is past the year 2262", where);
+    if (!ntime_fits(at, p->ttl_ns)) {
+        pgop_fail(op, STORE_INVALID, "%s%s", where, too_long[from]);
         return -1;
     }
     return 0;
@@ -93,6 +101,7 @@ static void on_publish(pg_query_t *q, void *arg)
     s->live_total += res.created;
     if (visible)
         pg_wake_freed(s, op->ch, op->ch_len);
+    pg_wake_events(s, op->ch, op->ch_len, res.events, res.n_events);
     pgop_finish(op, &res);
 }
 
@@ -112,7 +121,7 @@ void pg_publish(store_t *st, store_chan_t ch, const store_pub_t *pubs, size_t n,
     pg_query_t *q = pgop_query(op, on_publish);
     pg_query_stmt(q, Q_PUBLISH);
     pg_query_bytes(q, ch.name, ch.len);
-    pg_query_bool(q, !s->cfg.max_channels || s->n_channels < s->cfg.max_channels);
+    pg_query_i64(q, (int64_t)s->cfg.max_channels);
     pg_query_i64(q, (int64_t)s->cfg.max_channel_events);
     pub_params(q, pubs, n);
     pg_query_send(q);
@@ -201,6 +210,8 @@ static void on_event(pg_query_t *q, void *arg)
         res.status = STORE_NOT_FOUND;
     if (op->flag == Q_UNLOCK)
         pg_wake_freed(op->s, op->ch, op->ch_len);
+    if (op->flag == Q_LOCK || op->flag == Q_EXTEND || op->flag == Q_UNLOCK)
+        pg_wake_events(op->s, op->ch, op->ch_len, res.events, res.n_events);
     pgop_finish(op, &res);
 }
 
@@ -229,8 +240,9 @@ static void token_param(pg_query_t *q, const uint64_t *token)
 /* 0 if now + ttl fits, else fails op. */
 static int ttl_check(pgop_t *op, int64_t ttl_ns)
 {
-    if (ttl_ns > NTIME_MAX - pgs_now(op->s)) {
-        pgop_fail(op, STORE_INVALID, "field \"ttl\": the lock would end past the year 2262");
+    if (!ntime_fits(pgs_now(op->s), ttl_ns)) {
+        pgop_fail(op, STORE_INVALID,
+                  "field \"ttl\" is too long: now plus the lock's \"ttl\" must be before 2262-01-01");
         return -1;
     }
     return 0;
@@ -301,6 +313,8 @@ static void on_acquire(pg_query_t *q, void *arg)
     res.events = pgs_events(op->s, pg_query_result(q, 0), &res.n_events);
     if (res.n_events == 0)
         pg_wake_wanted(op->s, op->ch, op->ch_len);
+    else
+        pg_wake_events(op->s, op->ch, op->ch_len, res.events, res.n_events);
     pgop_finish(op, &res);
 }
 

@@ -16,7 +16,7 @@
 
 #include "pg.h"
 #include "pgconn.h"
-#include "core/strmap.h"
+#include "base/strmap.h"
 #include "time/cron.h"
 
 /* The statements, prepared on every connection (pgsql.c). */
@@ -185,6 +185,12 @@ void pg_wake_free(pg_wake_t *w);
 /* ch may have gained a free event through this replica's commit: tell
  * the layer above now and the other replicas by NOTIFY. */
 void pg_wake_freed(pgs_t *s, const char *ch, size_t len);
+/* Events of ch fall due at `at` (a lease ends, a delayed event shows):
+ * this replica's waiters there wake then, the others' learn it through
+ * NOTIFY and their poll. */
+void pg_wake_due(pgs_t *s, const char *ch, size_t len, ntime_t at);
+/* pg_wake_due for the earliest lease end or visibility among evs. */
+void pg_wake_events(pgs_t *s, const char *ch, size_t len, const store_event_t *evs, size_t n);
 /* An acquire on ch found nothing: the layer above may park there. */
 void pg_wake_wanted(pgs_t *s, const char *ch, size_t len);
 /* Sends the waiters poll. */

@@ -124,8 +124,8 @@ void pg_sched_note(pgs_t *s, const char *ch, size_t ch_len, const store_job_t *v
 {
     if (v->paused || v->next_at == NTIME_MAX)
         return;
-    entry_set(s->sched, ch, ch_len, v->name, v->name_len, v->cron_def, v->cron_len, v->next_at, v->created_at,
-              v->missed == STORE_MISSED_ONCE, v->missed_window_ns);
+    entry_set(s->sched, ch, ch_len, v->def.name, v->def.name_len, v->def.cron_def, v->def.cron_len, v->next_at, v->created_at,
+              v->def.missed == STORE_MISSED_ONCE, v->def.missed_window_ns);
 }
 
 static void on_due(pg_query_t *q, void *arg)
@@ -287,7 +287,7 @@ static void on_job(pg_query_t *q, void *arg)
         res.status = PQgetisnull(r, 0, JC_END) ? STORE_OK : pg_get_bool(r, 0, JC_END) ? STORE_CREATED : STORE_OK;
     if (op->n > 0) {
         char err[256];
-        cron_t *c = cron_parse(v.cron_def, v.cron_len, v.created_at, s->cfg.zone, err, sizeof(err));
+        cron_t *c = cron_parse(v.def.cron_def, v.def.cron_len, v.created_at, s->cfg.zone, err, sizeof(err));
         ntime_t t = v.paused ? cron_next(c, pg_get_i64(r, 0, JC_NOW)) : v.next_at;
         for (int i = 0; c && i < op->n && i < 100 && t != NTIME_MAX; i++, t = cron_next(c, t))
             runs[v.n_next_runs++] = t;
@@ -319,7 +319,7 @@ void pg_job_put(store_t *st, store_chan_t ch, const store_job_def_t *def, int re
     pg_query_t *q = pgop_query(op, on_job);
     pg_query_stmt(q, Q_JOB_PUT);
     pg_query_bytes(q, ch.name, ch.len);
-    pg_query_bool(q, !s->cfg.max_channels || s->n_channels < s->cfg.max_channels);
+    pg_query_i64(q, (int64_t)s->cfg.max_channels);
     pg_query_bool(q, replace);
     pg_query_bytes(q, def->name, def->name_len);
     pg_query_bytes(q, def->cron_def, def->cron_len);
@@ -442,12 +442,12 @@ static void on_resume_def(pg_query_t *q, void *arg)
     store_job_t v;
     char err[256];
     pgs_job_view(&v, r, 0);
-    cron_t *c = cron_parse(v.cron_def, v.cron_len, v.created_at, s->cfg.zone, err, sizeof(err));
+    cron_t *c = cron_parse(v.def.cron_def, v.def.cron_len, v.created_at, s->cfg.zone, err, sizeof(err));
     ntime_t next = c ? cron_next(c, pg_get_i64(r, 0, JC_NOW)) : NTIME_MAX;
     cron_free(c);
     op->flag = Q_JOB_PAUSE;
     store_chan_t ch = {op->ch, op->ch_len};
-    pg_query_t *q2 = job_query(op, Q_JOB_PAUSE, on_job, ch, v.name, v.name_len);
+    pg_query_t *q2 = job_query(op, Q_JOB_PAUSE, on_job, ch, v.def.name, v.def.name_len);
     pg_query_bool(q2, 0);
     pg_query_i64(q2, next);
     pg_query_send(q2);

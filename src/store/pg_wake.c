@@ -78,25 +78,57 @@ static void say(pg_wake_t *w, const char *level, const char *msg)
 
 /* ---- this replica's changes ---- */
 
-void pg_wake_freed(pgs_t *s, const char *name, size_t len)
+/* Queues a NOTIFY for ch: the first at once, later ones coalesced. */
+static void notify_later(pg_wake_t *w, chan_entry_t *e)
 {
-    pg_wake_t *w = s->wake;
-    store_avail(&s->base, name, len);
-    chan_entry_t *e = chan(w, name, len);
     if (e->pending)
         return;
-    if (pgs_now(s) - e->last_sent >= NOTIFY_EVERY_NS) {
+    e->pending = 1;
+    if (pgs_now(w->s) - e->last_sent >= NOTIFY_EVERY_NS) {
         e->last_sent = 0; /* marks "send at once" for the turn */
-        e->pending = 1;
         w->notify_now = 1;
-    } else {
-        e->pending = 1;
     }
+}
+
+void pg_wake_freed(pgs_t *s, const char *name, size_t len)
+{
+    store_avail(&s->base, name, len);
+    notify_later(s->wake, chan(s->wake, name, len));
+}
+
+void pg_wake_due(pgs_t *s, const char *name, size_t len, ntime_t at)
+{
+    pg_wake_t *w = s->wake;
+    chan_entry_t *e = chan(w, name, len);
+    if (e->wanted_at && (!e->due_at || at < e->due_at))
+        e->due_at = at; /* this replica's waiters: a timer at once */
+    notify_later(w, e); /* the others' waiters: they poll for it */
+}
+
+void pg_wake_events(pgs_t *s, const char *name, size_t len, const store_event_t *evs, size_t n)
+{
+    ntime_t at = NTIME_MAX;
+    for (size_t i = 0; i < n; i++) {
+        ntime_t t = evs[i].state == STORE_LOCKED      ? evs[i].locked_until
+                    : evs[i].state == STORE_SCHEDULED ? evs[i].published_at
+                                                      : NTIME_MAX;
+        at = t < at ? t : at;
+    }
+    if (at != NTIME_MAX)
+        pg_wake_due(s, name, len, at);
 }
 
 void pg_wake_wanted(pgs_t *s, const char *name, size_t len)
 {
-    chan(s->wake, name, len)->wanted_at = pgs_now(s);
+    pg_wake_t *w = s->wake;
+    chan_entry_t *e = chan(w, name, len);
+    ntime_t now = pgs_now(s);
+    /* A channel not waited on lately: learn its due times at once, so a
+     * delayed event or lease end there wakes its new waiters in time. */
+    if (!e->wanted_at || now - e->wanted_at > NTIME_NS_PER_S)
+        if (!w->poll_soon || w->poll_soon > now)
+            w->poll_soon = now;
+    e->wanted_at = now;
 }
 
 /* ---- the waiters poll ---- */

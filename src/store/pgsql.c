@@ -40,16 +40,16 @@
 
 static const Oid t_tick[] = {0};
 static const Oid t_sweep[] = {PG_INT4, PG_INT8};
-static const Oid t_publish[] = {PG_TEXT, PG_BOOL, PG_INT8, PG_BYTEA_ARRAY, PG_BOOL_ARRAY, PG_INT2_ARRAY,
+static const Oid t_publish[] = {PG_TEXT, PG_INT8, PG_INT8, PG_BYTEA_ARRAY, PG_BOOL_ARRAY, PG_INT2_ARRAY,
                                 PG_INT8_ARRAY, PG_INT8_ARRAY, PG_INT8_ARRAY, PG_BYTEA_ARRAY};
 static const Oid t_list[] = {PG_TEXT, PG_INT2, PG_BOOL, PG_INT8, PG_INT8, PG_INT8};
 static const Oid t_ev[] = {PG_INT8, PG_INT8, PG_TEXT, PG_INT8, PG_INT8, PG_INT8};
 static const Oid t_extend[] = {PG_INT8, PG_INT8, PG_TEXT, PG_INT8, PG_INT8};
 static const Oid t_acquire[] = {PG_TEXT, PG_INT4, PG_INT8};
 static const Oid t_ch[] = {PG_TEXT};
-static const Oid t_settings[] = {PG_TEXT, PG_BOOL, PG_INT4, PG_TEXT, PG_INT8};
-static const Oid t_redrive[] = {PG_TEXT, PG_TEXT, PG_INT8, PG_INT8, PG_BOOL};
-static const Oid t_job_put[] = {PG_TEXT, PG_BOOL, PG_BOOL, PG_TEXT, PG_TEXT, PG_BYTEA, PG_BOOL,
+static const Oid t_settings[] = {PG_TEXT, PG_INT8, PG_INT4, PG_TEXT, PG_INT8};
+static const Oid t_redrive[] = {PG_TEXT, PG_TEXT, PG_INT8, PG_INT8, PG_INT8};
+static const Oid t_job_put[] = {PG_TEXT, PG_INT8, PG_BOOL, PG_TEXT, PG_TEXT, PG_BYTEA, PG_BOOL,
                                 PG_INT8, PG_INT2, PG_BOOL, PG_BOOL, PG_INT8, PG_INT8, PG_INT8};
 static const Oid t_job[] = {PG_TEXT, PG_TEXT};
 static const Oid t_job_pause[] = {PG_TEXT, PG_TEXT, PG_BOOL, PG_INT8};

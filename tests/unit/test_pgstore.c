@@ -188,7 +188,7 @@ static void on_done(void *arg, const store_res_t *res)
         g->stats = res->stats[0];
     if (res->n_jobs) {
         g->job = res->jobs[0];
-        g->job.name = g->job.cron_def = g->job.data = NULL;
+        g->job.def.name = g->job.def.cron_def = g->job.def.data = NULL;
     }
     g->count = res->count;
     if (res->settings)

@@ -183,7 +183,7 @@ BEGIN
     out_seq := NULL;
     SELECT * INTO e FROM events WHERE seq = ev_seq AND id_ms = ev_ms AND channel = ch
         AND lives_until > now FOR UPDATE;
-    locked := FOUND AND e.locked_until > now;
+    locked := FOUND AND coalesce(e.locked_until > now, false);
     IF NOT FOUND OR (NOT locked AND e.visible_at > now) THEN
         status := 2;
         RETURN;

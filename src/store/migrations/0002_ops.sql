@@ -45,18 +45,46 @@ RETURNS bigint LANGUAGE sql IMMUTABLE AS $$
         ELSE until END
 $$;
 
--- Makes the channel unless it exists; at the channel limit (allow_new
--- false) a new one is refused.
-CREATE FUNCTION ch_ensure(ch text, allow_new boolean, now bigint) RETURNS void LANGUAGE plpgsql AS $$
+-- May a new channel be made while max_chans (0: no limit) is the limit?
+-- Counted only when one is made, which is rare; requests racing on two
+-- replicas may both pass at the limit.
+CREATE FUNCTION ch_room(max_chans bigint) RETURNS boolean LANGUAGE sql AS $$
+    SELECT max_chans <= 0 OR (SELECT count(*) FROM channels) < max_chans
+$$;
+
+-- Makes the channel unless it exists; at the channel limit (max_chans,
+-- 0: none) a new one is refused.
+CREATE FUNCTION ch_ensure(ch text, max_chans bigint, now bigint) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     IF EXISTS (SELECT 1 FROM channels WHERE name = ch) THEN
         RETURN;
     END IF;
-    IF NOT allow_new THEN
+    IF NOT ch_room(max_chans) THEN
         RAISE EXCEPTION 'the server holds its limit of channels; nothing was changed, try again later'
             USING ERRCODE = 'DQ429';
     END IF;
     INSERT INTO channels (name, created_at) VALUES (ch, now) ON CONFLICT DO NOTHING;
+END $$;
+
+-- Is there room in ch for `want` more events under its limit max_ch (0:
+-- none)? Its live count includes expired events the sweep has not
+-- removed yet: at the limit they are removed (and counted as the sweep
+-- would) and the count taken again, so the limit holds exactly.
+CREATE FUNCTION ev_room(ch text, want bigint, max_ch bigint, now bigint) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    have bigint;
+BEGIN
+    IF max_ch <= 0 THEN
+        RETURN true;
+    END IF;
+    SELECT coalesce(sum(live), 0) INTO have FROM counters WHERE channel = ch;
+    IF have + want <= max_ch THEN
+        RETURN true;
+    END IF;
+    PERFORM sweep_channel(ch, now);
+    SELECT coalesce(sum(live), 0) INTO have FROM counters WHERE channel = ch;
+    RETURN have + want <= max_ch;
 END $$;
 
 -- Frees the key of an event that holds it but is no longer live: expired
@@ -91,7 +119,7 @@ END $$;
 -- not, priority, publish_at (NULL: now + pub_in), ttl, key (NULL: none).
 -- An element whose key is live comes back as that event (replayed).
 -- max_ch: the channel's event limit (0: none).
-CREATE FUNCTION ev_publish(ch text, allow_new boolean, max_ch bigint, datas bytea[], jsons boolean[],
+CREATE FUNCTION ev_publish(ch text, max_chans bigint, max_ch bigint, datas bytea[], jsons boolean[],
                            prios smallint[], pub_at bigint[], pub_in bigint[], ttls bigint[], keys bytea[])
 RETURNS SETOF ev_row LANGUAGE plpgsql AS $$
 DECLARE
@@ -103,7 +131,7 @@ DECLARE
     visible bigint := 0;
     have bigint;
 BEGIN
-    PERFORM ch_ensure(ch, allow_new, now);
+    PERFORM ch_ensure(ch, max_chans, now);
     FOR i IN 1 .. coalesce(array_length(datas, 1), 0) LOOP
         IF keys[i] IS NOT NULL THEN
             e := key_holder(ch, keys[i], now, max_ch);
@@ -133,8 +161,7 @@ BEGIN
         RETURN NEXT ev_of(e, false);
     END LOOP;
     IF fresh > 0 AND max_ch > 0 THEN
-        SELECT coalesce(sum(live), 0) INTO have FROM counters WHERE channel = ch;
-        IF have + fresh > max_ch THEN
+        IF NOT ev_room(ch, fresh, max_ch, now) THEN
             RAISE EXCEPTION 'the server holds its limit of % events in this channel; nothing was changed, try again later',
                 max_ch USING ERRCODE = 'DQ429';
         END IF;
@@ -316,13 +343,13 @@ END $$;
 -- Settings PUT: the fields given (NULL: unchanged). Locked events get the
 -- instant their lock's lapse takes effect again, since the dead-letter
 -- decision is made when the lock is taken.
-CREATE FUNCTION ch_settings(ch text, allow_new boolean, md integer, dlc text, rd bigint) RETURNS channels
+CREATE FUNCTION ch_settings(ch text, max_chans bigint, md integer, dlc text, rd bigint) RETURNS channels
 LANGUAGE plpgsql AS $$
 DECLARE
     now bigint := now_ns();
     c channels%ROWTYPE;
 BEGIN
-    PERFORM ch_ensure(ch, allow_new, now);
+    PERFORM ch_ensure(ch, max_chans, now);
     UPDATE channels SET max_deliveries = coalesce(md, max_deliveries),
         dead_letter_channel = coalesce(dlc, dead_letter_channel), retry_delay_ns = coalesce(rd, retry_delay_ns)
     WHERE name = ch RETURNING * INTO c;
@@ -335,7 +362,7 @@ END $$;
 -- each to `dest` or back to where it came from; each joins the back with
 -- 0 deliveries. A target at its limit (max_target events) keeps its
 -- event here. Returns how many moved.
-CREATE FUNCTION ch_redrive(ch text, dest text, mx bigint, max_target bigint, allow_new boolean) RETURNS bigint
+CREATE FUNCTION ch_redrive(ch text, dest text, mx bigint, max_target bigint, max_chans bigint) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
     now bigint := now_ns();
@@ -352,14 +379,11 @@ BEGIN
         IF t = ch THEN
             CONTINUE;
         END IF;
-        IF max_target > 0 THEN
-            SELECT coalesce(sum(live), 0) INTO have FROM counters WHERE channel = t;
-            IF have >= max_target THEN
-                CONTINUE;
-            END IF;
+        IF NOT ev_room(t, 1, max_target, now) THEN
+            CONTINUE;
         END IF;
         IF NOT EXISTS (SELECT 1 FROM channels WHERE name = t) THEN
-            IF NOT allow_new THEN
+            IF NOT ch_room(max_chans) THEN
                 CONTINUE;
             END IF;
             INSERT INTO channels (name, created_at) VALUES (t, now) ON CONFLICT DO NOTHING;
@@ -380,12 +404,12 @@ END $$;
 -- from the replica (it computes cron times), as instants of this clock.
 -- Returns the job and whether it was created (true), replaced (false) or
 -- left as it was (NULL: the definition was equal).
-CREATE FUNCTION job_put(ch text, allow_new boolean, do_replace boolean, jname text, def text, jdata bytea,
+CREATE FUNCTION job_put(ch text, max_chans bigint, do_replace boolean, jname text, def text, jdata bytea,
                         jjson boolean, ttl bigint, prio smallint, oskip boolean, monce boolean, mwin bigint,
                         created bigint, next bigint, OUT j jobs, OUT made boolean)
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM ch_ensure(ch, allow_new, created);
+    PERFORM ch_ensure(ch, max_chans, created);
     INSERT INTO jobs (channel, name, cron_def, data, data_json, ttl_ns, priority, overlap_skip, missed_once,
                       missed_window_ns, next_at, created_at)
     VALUES (ch, jname, def, jdata, jjson, ttl, prio, oskip, monce, mwin, next, created)
@@ -436,12 +460,9 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'no such job' USING ERRCODE = 'DQ404';
     END IF;
-    IF max_ch > 0 THEN
-        SELECT coalesce(sum(live), 0) INTO have FROM counters WHERE channel = ch;
-        IF have >= max_ch THEN
-            RAISE EXCEPTION 'the server holds its limit of % events in this channel; nothing was changed, try again later',
-                max_ch USING ERRCODE = 'DQ429';
-        END IF;
+    IF NOT ev_room(ch, 1, max_ch, now) THEN
+        RAISE EXCEPTION 'the server holds its limit of % events in this channel; nothing was changed, try again later',
+            max_ch USING ERRCODE = 'DQ429';
     END IF;
     s := nextval('event_seq');
     INSERT INTO events (seq, id_ms, channel, vseq, priority, data, data_json, published_at, visible_at,
