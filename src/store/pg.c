@@ -327,7 +327,7 @@ static void pg_on_durable(store_t *st, uint64_t seq, void (*fn)(void *arg, store
 static int pg_ready(store_t *st)
 {
     pgs_t *s = pgs_of(st);
-    return s->clock_known && pg_pool_ready(s->pool);
+    return s->clock_known && pg_pool_healthy(s->pool);
 }
 
 static void pg_free(store_t *st)

@@ -81,6 +81,7 @@ struct pg_pool {
     h2o_timeout_t ticks;      /* TICK_MS: reconnects and connect deadlines */
     h2o_timeout_entry_t tick;
     size_t ready;             /* connections READY */
+    int failing;              /* the last query to end found no database */
     int freeing;
 };
 
@@ -320,6 +321,8 @@ static void query_finish(pg_query_t *q)
     q->done = 1;
     if (h2o_timeout_is_linked(&q->deadline))
         h2o_timeout_unlink(&q->deadline);
+    if (!q->pool->freeing)
+        q->pool->failing = q->status == PG_UNAVAILABLE; /* PG_ERROR: the database answered */
     q->cb(q, q->arg);
 }
 
@@ -741,6 +744,11 @@ pg_pool_t *pg_pool_new(const pg_pool_config_t *cfg)
 int pg_pool_ready(const pg_pool_t *p)
 {
     return p->ready > 0;
+}
+
+int pg_pool_healthy(const pg_pool_t *p)
+{
+    return p->ready > 0 && !p->failing;
 }
 
 void pg_pool_free(pg_pool_t *p)

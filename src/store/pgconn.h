@@ -96,8 +96,13 @@ pg_pool_t *pg_pool_new(const pg_pool_config_t *cfg);
  * run), closes the connections and frees the pool. NULL: nothing. */
 void pg_pool_free(pg_pool_t *p);
 
-/* 1 while at least one connection is READY (/readyz). */
+/* 1 while at least one connection is READY. */
 int pg_pool_ready(const pg_pool_t *p);
+
+/* 1 while a connection is READY and the last query to end did not fail
+ * for want of a database (a hung database leaves idle connections READY;
+ * its first query past the deadline says so): /readyz. */
+int pg_pool_healthy(const pg_pool_t *p);
 
 /* A new query; cb(q, arg) runs exactly once, from the loop, never inside
  * pg_query_send. */
