@@ -21,6 +21,7 @@
 #include "http/log.h"
 #include "http/server.h"
 #include "store/mem.h"
+#include "store/pg.h"
 #include "store/pgstart.h"
 #include "store/wal.h"
 #include "time/duration.h"
@@ -49,7 +50,7 @@ static flag_t flags[] = {
     {"max-batch", FLAG_INT, "10000", "most events in one batch publish (413 past it)", NULL},
     {"max-channels", FLAG_INT, "100000", "most channels (429 past it)", NULL},
     {"metrics-max-channels", FLAG_INT, "1000", "channels with /metrics series of their own; the rest are summed", NULL},
-    {"max-events", FLAG_INT, "10000000", "most live events in all channels (429 past it)", NULL},
+    {"max-events", FLAG_INT, "10000000", "most live events in all channels (429 past it; with -database-url each replica counts them up to a second late)", NULL},
     {"max-channel-events", FLAG_INT, "1000000", "most live events in one channel (429 past it)", NULL},
     {"max-waiters", FLAG_INT, "10000", "most parked long-poll acquires (429 past it)", NULL},
     {"max-connections", FLAG_INT, "10000", "most open client connections; more are closed at once", NULL},
@@ -338,17 +339,50 @@ static int database_flags(int in_memory, const char **url, const char **schema, 
     return 0;
 }
 
-/* Connects to the database and migrates its schema. 0, or -1 after
- * logging why (never the password). */
-static int open_database(const char *url, const char *schema)
+/* Connects to the database, migrates its schema and makes the
+ * PostgreSQL store on it. NULL after logging why (never the password). */
+static store_t *open_database(const store_pg_config_t *pc)
 {
     char info[1024], err[2048];
-    if (pg_start(url, schema, info, sizeof(info), err, sizeof(err)) != 0) {
+    if (pg_start(pc->url, pc->schema, info, sizeof(info), err, sizeof(err)) != 0) {
         log_error("%s", err);
-        return -1;
+        return NULL;
     }
     log_info("%s", info);
-    return 0;
+    return store_pg_new(pc);
+}
+
+typedef struct store_limits {
+    size_t max_events, max_channel_events, max_channels;
+    size_t metrics_max_channels;
+} store_limits_t;
+
+typedef struct log_opts {
+    const char *dir;
+    wal_fsync_t fsync;
+    int truncate_corrupt;
+    uint64_t rewrite_min;
+    int in_memory;
+} log_opts_t;
+
+/* The memory store: the core, replayed from the log in lo->dir unless in
+ * memory only. NULL after logging why. */
+static store_t *open_memory(const log_opts_t *lo, const tz_t *zone, h2o_loop_t *loop,
+                            const store_limits_t *lim)
+{
+    core_t *core = core_new(zone);
+    wal_t *wal = NULL;
+    if (lo->in_memory) {
+        log_warn("running in memory only: nothing survives a restart");
+    } else if (!(wal = open_log(lo->dir, lo->fsync, lo->truncate_corrupt, lo->rewrite_min, core))) {
+        core_free(core);
+        return NULL;
+    }
+    store_mem_config_t mc = {.core = core, .wal = wal, .loop = loop, .max_events = lim->max_events,
+                             .max_channel_events = lim->max_channel_events,
+                             .max_channels = lim->max_channels,
+                             .metrics_max_channels = lim->metrics_max_channels, .log = wal_log};
+    return store_mem_new(&mc);
 }
 
 int main(int argc, char **argv)
@@ -408,34 +442,30 @@ int main(int argc, char **argv)
         free(token);
         return 2;
     }
-    if (db_url) {
-        /* TODO: serve from the PostgreSQL store once it is behind
-         * store.h; until then only the schema is set up. */
-        int rc = open_database(db_url, db_schema);
-        if (rc == 0)
-            log_error("the PostgreSQL store cannot serve requests yet: only its schema was set up");
-        free(token);
-        return 1;
-    }
-
     const tz_t *zone = tz_local();
     log_info("distribuerad %s starting (pid %d, cron zone %s)", DISTRIBUERAD_VERSION, (int)getpid(), tz_name(zone));
-    core_t *core = core_new(zone);
-    wal_t *wal = NULL;
-    if (in_memory) {
-        log_warn("running in memory only: nothing survives a restart");
-    } else if (!(wal = open_log(flag_str("data-dir"), fsync_mode, truncate_corrupt, (uint64_t)rewrite_min, core))) {
-        core_free(core);
+    h2o_loop_t *loop = h2o_evloop_create();
+    store_limits_t limits = {.max_events = (size_t)max_events, .max_channel_events = (size_t)max_channel_events,
+                             .max_channels = (size_t)max_channels,
+                             .metrics_max_channels = (size_t)metrics_max};
+    store_t *store;
+    if (db_url) {
+        store_pg_config_t pc = {.loop = loop, .url = db_url, .schema = db_schema, .pool = (size_t)db_pool,
+                                .timeout_ms = db_timeout_ms, .max_events = limits.max_events,
+                                .max_channel_events = limits.max_channel_events,
+                                .max_channels = limits.max_channels, .zone = zone, .log = wal_log};
+        store = open_database(&pc);
+    } else {
+        log_opts_t lo = {.dir = flag_str("data-dir"), .fsync = fsync_mode, .truncate_corrupt = truncate_corrupt,
+                         .rewrite_min = (uint64_t)rewrite_min, .in_memory = in_memory};
+        store = open_memory(&lo, zone, loop, &limits);
+    }
+    if (!store) {
+        h2o_evloop_destroy(loop);
         tz_cleanup();
         free(token);
         return 1;
     }
-    h2o_loop_t *loop = h2o_evloop_create();
-    store_mem_config_t mc = {.core = core, .wal = wal, .loop = loop, .max_events = (size_t)max_events,
-                             .max_channel_events = (size_t)max_channel_events,
-                             .max_channels = (size_t)max_channels,
-                             .metrics_max_channels = (size_t)metrics_max, .log = wal_log};
-    store_t *store = store_mem_new(&mc);
     http_config_t cfg = {
         .address = flag_str("address"),
         .port = (int)port,

@@ -1,7 +1,9 @@
 #!/bin/sh
 # Runs the layering check (scripts/check-layers.sh), the unit tests (cmocka
 # binaries in $B/tests), then the black-box suite against the server binary
-# and the dashboard's browser test (tests/ui), and prints one closing line:
+# twice (memory store; then PostgreSQL, two replicas on one throwaway
+# cluster: "blackbox-pg") and the dashboard's browser test (tests/ui), and
+# prints one closing line:
 #   N passed, M failed
 # Usage: tests/run.sh [--unit-only|--blackbox-only|--valgrind] BUILD_DIR BINARY
 # DISTRIBUERAD_URL=http://host:port points the black-box suite at a running
@@ -68,6 +70,13 @@ if [ "$mode" = all ] || [ "$mode" = blackbox-only ] || [ "$mode" = valgrind ]; t
     extra=""
     [ "$mode" = valgrind ] && extra="--valgrind"
     python3 tests/blackbox/run.py --bin "$BIN" $extra 2>&1 | tee "$log"
+    count
+fi
+
+# The same suite on the PostgreSQL store (not with DISTRIBUERAD_URL, which
+# names one running server).
+if { [ "$mode" = all ] || [ "$mode" = blackbox-only ]; } && [ -z "$DISTRIBUERAD_URL" ]; then
+    python3 tests/blackbox/run.py --bin "$BIN" --store pg 2>&1 | tee "$log"
     count
 fi
 

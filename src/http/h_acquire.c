@@ -39,28 +39,43 @@ static void served(route_args_t *a, const store_res_t *res)
     waitq_t *q = a->wait.q;
     if (!q) /* its wait ended while the store worked */
         return;
+    http_ctx_t *ctx = a->ctx;
+    int later = ctx->store->answers_later;
     q->busy = NULL;
     if (res->status == STORE_OK && res->n_events == 0) {
         q->dry = 1; /* nothing free after all: it stays first */
+        if (later && q->again) /* the channel gained events meanwhile */
+            serve_queue(ctx, q);
         return;
     }
-    http_ctx_t *ctx = a->ctx;
+    if (later)
+        q->serving = 1; /* keeps q when its last waiter leaves: served below */
     waiters_leave(&ctx->waiters, &a->wait);
     if (res->status != STORE_OK)
         http_store_error(a, res, NULL);
     else
         answer(a, res);
-    if (ctx->store->answers_later)
+    if (later) {
+        q->serving = 0;
         serve_queue(ctx, q);
+    }
 }
 
 /* Hands the channel's free events to its waiters, oldest first, until
  * one gets nothing. The queue is kept while this runs, even if it
- * empties (waiters_tidy frees it after). */
+ * empties (waiters_tidy frees it after). A store that answers later
+ * serves one waiter at a time: served() goes on; news that comes while
+ * one is out (again) makes the next round start even if it finds
+ * nothing. */
 static void serve_queue(http_ctx_t *ctx, waitq_t *q)
 {
     waiter_t *w;
+    if (q->busy) {
+        q->again = 1;
+        return;
+    }
     q->serving = 1;
+    q->again = 0;
     while (!q->busy && (w = waiters_head(q)) != NULL) {
         route_args_t *a = H2O_STRUCT_FROM_MEMBER(route_args_t, wait, w);
         if (http_client_gone(a->req)) {
@@ -100,6 +115,28 @@ void acquire_release_all(http_ctx_t *ctx)
     waiter_t *w;
     while ((w = waiters_any_left(&ctx->waiters)) != NULL)
         answer(H2O_STRUCT_FROM_MEMBER(route_args_t, wait, w), NULL);
+}
+
+/* Is anyone parked on the channel? Waiters at the head whose clients hung
+ * up leave first: with a store that answers later they may not have been
+ * woken yet, and must not hold back the newcomer. */
+static int others_waiting(http_ctx_t *ctx, const char *channel, size_t len)
+{
+    waitq_t *q = ctx->waiters.count ? strmap_get(&ctx->waiters.queues, channel, len) : NULL;
+    waiter_t *w;
+    if (!q || q->busy || q->serving)
+        return q != NULL;
+    q->serving = 1; /* kept while its waiters leave */
+    while ((w = waiters_head(q)) != NULL) {
+        route_args_t *a = H2O_STRUCT_FROM_MEMBER(route_args_t, wait, w);
+        if (!http_client_gone(a->req))
+            break;
+        waiters_leave(&ctx->waiters, w);
+        http_respond_gone(a);
+    }
+    q->serving = 0;
+    waiters_tidy(&ctx->waiters, q);
+    return waiters_any(&ctx->waiters, channel, len);
 }
 
 static int parse_acquire(const jval_t *body, int64_t *max, int64_t *ttl, int64_t *wait, reqerr_t *e)
@@ -166,7 +203,7 @@ void handle_acquire(route_args_t *a)
     jparse_free(&doc);
     a->wait.max = (size_t)max;
     a->wait.ttl_ns = ttl;
-    if (waiters_any(&a->ctx->waiters, a->channel, a->channel_len)) {
+    if (others_waiting(a->ctx, a->channel, a->channel_len)) {
         /* Earlier waiters go first. */
         if (a->wait_ns == 0)
             answer(a, NULL);

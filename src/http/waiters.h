@@ -36,6 +36,7 @@ struct waitq {
     waiter_t *busy;           /* the head, while a store's acquire for it runs */
     uint8_t serving;          /* being served: kept even when empty */
     uint8_t dry;              /* the last acquire for it found nothing */
+    uint8_t again;            /* it gained events while busy: retry after */
 };
 
 typedef struct waiters {

@@ -64,6 +64,7 @@ struct pg_query {
     pg_status_t status;
     char sqlstate[6];
     char *err;
+    char *msg;                /* PG_ERROR: the primary message */
     int done;                 /* the callback ran */
     pg_conn_t *conn;          /* in flight on; NULL while waiting */
     pg_query_t *next;         /* in the wait queue or a connection's FIFO */
@@ -80,6 +81,7 @@ struct pg_pool {
     h2o_timeout_t ticks;      /* TICK_MS: reconnects and connect deadlines */
     h2o_timeout_entry_t tick;
     size_t ready;             /* connections READY */
+    int failing;              /* the last query to end found no database */
     int freeing;
 };
 
@@ -191,6 +193,78 @@ void pg_query_bytes(pg_query_t *q, const void *p, size_t n)
     param_add(q, PG_BYTEA, p, (int32_t)n);
 }
 
+/* ---- array parameters (PostgreSQL's binary array format) ---- */
+
+static void arr_put(pg_arr_t *a, const void *p, size_t n)
+{
+    if (a->len + n > a->cap) {
+        a->cap = a->len + n > 2 * a->cap ? a->len + n + 64 : 2 * a->cap;
+        a->buf = xrealloc(a->buf, a->cap);
+    }
+    memcpy(a->buf + a->len, p, n);
+    a->len += n;
+}
+
+static void arr_elem(pg_arr_t *a, const void *p, int32_t n)
+{
+    uint32_t be = htobe32((uint32_t)n);
+    arr_put(a, &be, 4);
+    if (n > 0)
+        arr_put(a, p, (size_t)n);
+    a->n++;
+}
+
+void pg_arr_init(pg_arr_t *a, Oid elem)
+{
+    memset(a, 0, sizeof(*a));
+    a->elem = elem;
+    char hdr[20] = {0}; /* ndim, flags, type, dim, lower bound: filled in by pg_query_arr */
+    arr_put(a, hdr, sizeof(hdr));
+}
+
+void pg_arr_null(pg_arr_t *a)
+{
+    a->has_null = 1;
+    arr_elem(a, NULL, -1);
+}
+
+void pg_arr_i64(pg_arr_t *a, int64_t v)
+{
+    uint64_t be = htobe64((uint64_t)v);
+    arr_elem(a, &be, 8);
+}
+
+void pg_arr_i16(pg_arr_t *a, int16_t v)
+{
+    uint16_t be = htobe16((uint16_t)v);
+    arr_elem(a, &be, 2);
+}
+
+void pg_arr_bool(pg_arr_t *a, int v)
+{
+    char b = v ? 1 : 0;
+    arr_elem(a, &b, 1);
+}
+
+void pg_arr_bytes(pg_arr_t *a, const void *p, size_t n)
+{
+    ASSERT(n < INT32_MAX);
+    arr_elem(a, p, (int32_t)n);
+}
+
+void pg_query_arr(pg_query_t *q, Oid array_type, pg_arr_t *a)
+{
+    uint32_t hdr[5] = {htobe32(a->n ? 1 : 0), htobe32(a->has_null ? 1 : 0), htobe32(a->elem),
+                       htobe32((uint32_t)a->n), htobe32(1)};
+    /* An empty array has no dimensions: its header is three words. */
+    size_t hlen = a->n ? 20 : 12;
+    memcpy(a->buf + 20 - hlen, hdr, hlen);
+    ASSERT(a->len - (20 - hlen) < INT32_MAX);
+    param_add(q, array_type, a->buf + 20 - hlen, (int32_t)(a->len - (20 - hlen)));
+    free(a->buf);
+    a->buf = NULL;
+}
+
 pg_status_t pg_query_status(const pg_query_t *q)
 {
     return q->status;
@@ -199,6 +273,11 @@ pg_status_t pg_query_status(const pg_query_t *q)
 const char *pg_query_sqlstate(const pg_query_t *q)
 {
     return q->sqlstate;
+}
+
+const char *pg_query_message(const pg_query_t *q)
+{
+    return q->msg ? q->msg : "";
 }
 
 const char *pg_query_error(const pg_query_t *q)
@@ -220,6 +299,7 @@ static void query_free(pg_query_t *q)
     free(q->params);
     free(q->buf);
     free(q->err);
+    free(q->msg);
     free(q);
 }
 
@@ -241,6 +321,8 @@ static void query_finish(pg_query_t *q)
     q->done = 1;
     if (h2o_timeout_is_linked(&q->deadline))
         h2o_timeout_unlink(&q->deadline);
+    if (!q->pool->freeing)
+        q->pool->failing = q->status == PG_UNAVAILABLE; /* PG_ERROR: the database answered */
     q->cb(q, q->arg);
 }
 
@@ -454,8 +536,11 @@ static void query_result(pg_conn_t *c, PGresult *r)
     }
     if (st == PGRES_FATAL_ERROR) {
         const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        const char *primary = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
         if (q->status == PG_OK && state)
             snprintf(q->sqlstate, sizeof(q->sqlstate), "%s", state);
+        if (q->status == PG_OK && primary && !q->msg)
+            q->msg = xstrndup(primary, strlen(primary));
         query_set_error(q, PG_ERROR, PQresultErrorMessage(r));
     }
     if ((st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) && q->cur < q->nitems && !q->results[q->cur])
@@ -659,6 +744,11 @@ pg_pool_t *pg_pool_new(const pg_pool_config_t *cfg)
 int pg_pool_ready(const pg_pool_t *p)
 {
     return p->ready > 0;
+}
+
+int pg_pool_healthy(const pg_pool_t *p)
+{
+    return p->ready > 0 && !p->failing;
 }
 
 void pg_pool_free(pg_pool_t *p)

@@ -51,6 +51,11 @@
 #define PG_BOOL 16
 #define PG_BYTEA 17
 #define PG_TEXT 25
+#define PG_BOOL_ARRAY 1000
+#define PG_BYTEA_ARRAY 1001
+#define PG_INT2_ARRAY 1005
+#define PG_TEXT_ARRAY 1009
+#define PG_INT8_ARRAY 1016
 
 /* A statement prepared on every connection. types: its parameters' OIDs
  * (PG_*), nparams of them. */
@@ -91,8 +96,13 @@ pg_pool_t *pg_pool_new(const pg_pool_config_t *cfg);
  * run), closes the connections and frees the pool. NULL: nothing. */
 void pg_pool_free(pg_pool_t *p);
 
-/* 1 while at least one connection is READY (/readyz). */
+/* 1 while at least one connection is READY. */
 int pg_pool_ready(const pg_pool_t *p);
+
+/* 1 while a connection is READY and the last query to end did not fail
+ * for want of a database (a hung database leaves idle connections READY;
+ * its first query past the deadline says so): /readyz. */
+int pg_pool_healthy(const pg_pool_t *p);
 
 /* A new query; cb(q, arg) runs exactly once, from the loop, never inside
  * pg_query_send. */
@@ -109,6 +119,25 @@ void pg_query_bool(pg_query_t *q, int v);
 /* bytea or text (text must be valid UTF-8 without NUL); copied. */
 void pg_query_bytes(pg_query_t *q, const void *p, size_t n);
 
+/* A one-dimensional array parameter, built element by element: pg_arr_init
+ * with the element type (PG_INT8, ...), the elements in order, then
+ * pg_query_arr with the array type (PG_INT8_ARRAY, ...), which copies it
+ * and frees a's buffer. */
+typedef struct pg_arr {
+    char *buf;
+    size_t len, cap;
+    int32_t n;
+    int has_null;
+    Oid elem;
+} pg_arr_t;
+void pg_arr_init(pg_arr_t *a, Oid elem);
+void pg_arr_null(pg_arr_t *a);
+void pg_arr_i64(pg_arr_t *a, int64_t v);
+void pg_arr_i16(pg_arr_t *a, int16_t v);
+void pg_arr_bool(pg_arr_t *a, int v);
+void pg_arr_bytes(pg_arr_t *a, const void *p, size_t n);
+void pg_query_arr(pg_query_t *q, Oid array_type, pg_arr_t *a);
+
 /* Queues q (all its statements, then one Sync). */
 void pg_query_send(pg_query_t *q);
 
@@ -117,6 +146,9 @@ void pg_query_send(pg_query_t *q);
 pg_status_t pg_query_status(const pg_query_t *q);
 /* PG_ERROR: the SQLSTATE ("23505", ...); else "". */
 const char *pg_query_sqlstate(const pg_query_t *q);
+/* PG_ERROR: the database's primary message alone (what a function
+ * raised), without "ERROR:"; else "". */
+const char *pg_query_message(const pg_query_t *q);
 /* Not PG_OK: one line saying what went wrong (never the password). */
 const char *pg_query_error(const pg_query_t *q);
 /* The result of statement i (tuples in binary format), or NULL if it did

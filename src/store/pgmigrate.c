@@ -22,6 +22,7 @@
     extern const char sym[]
 
 EMBED(pg_migration_0001, "src/store/migrations/0001_init.sql");
+EMBED(pg_migration_0002, "src/store/migrations/0002_ops.sql");
 
 typedef struct migration {
     int version;
@@ -33,6 +34,7 @@ typedef struct migration {
 
 static const migration_t migrations[] = {
     {1, "init", 1, pg_migration_0001},
+    {2, "ops", 1, pg_migration_0002},
 };
 #define NMIGRATIONS (int)(sizeof(migrations) / sizeof(migrations[0]))
 

@@ -7,6 +7,14 @@ Configuration comes from the environment, set by run.py:
   DISTRIBUERAD_URL    http://host:port of a running server to use instead of
                       starting one per test class (classes that need their own
                       server are then skipped)
+  BLACKBOX_STORE      "pg": servers keep their state in PostgreSQL (the
+                      cluster at BLACKBOX_PG_URL, started once by run.py):
+                      every server started with -in-memory runs with
+                      -database-url instead, each class on a fresh schema,
+                      and a class server is a pair of replicas on that
+                      schema, the test client spreading its requests over
+                      both (round robin per request). Tests about the memory
+                      store alone are marked @memory_only and skipped.
 
 Each test class gets its own server (ServerTestCase); each test uses fresh
 channel names (self.chan()), so tests do not depend on each other.
@@ -40,6 +48,10 @@ VALGRIND = os.environ.get("BLACKBOX_VALGRIND") == "1"
 # so RSS growth says nothing there; LeakSanitizer checks leaks at exit.
 SANITIZED = os.environ.get("DISTRIBUERAD_SANITIZED") == "1"
 URL = os.environ.get("DISTRIBUERAD_URL") or None
+STORE = os.environ.get("BLACKBOX_STORE") or "mem"
+PG = STORE == "pg"
+PG_URL = os.environ.get("BLACKBOX_PG_URL") or ""
+REPLICAS = 2 if PG else 1  # servers behind a class server
 
 # Every timeout and timing margin is multiplied by SCALE; valgrind makes the
 # server 10-50x slower, so waits get longer (the delays tests set stay short).
@@ -86,6 +98,35 @@ def q(name):
     return urllib.parse.quote(name, safe="")
 
 
+def memory_only(reason):
+    """Marks a test class or method that is about the memory store alone
+    (its log, data directory, fsync, replay, -in-memory, its clock moved
+    by libfaketime): skipped when the suite runs against PostgreSQL."""
+    return unittest.skipIf(PG, "memory store only: " + reason)
+
+
+def pg_only(reason):
+    """Marks a test class or method that needs the PostgreSQL store (the
+    suite's pg pass, BLACKBOX_STORE=pg): skipped in the memory pass."""
+    return unittest.skipUnless(PG, "PostgreSQL pass only: " + reason)
+
+
+def memory_pass_only(reason):
+    """Marks a test class that does not depend on the store and brings
+    its own database or servers (PostgreSQL start-up, failover): run once,
+    in the memory pass."""
+    return unittest.skipIf(PG, "runs in the memory pass only: " + reason)
+
+
+_schema_no = [0]
+
+
+def fresh_schema():
+    """A schema name no other server of this run has used."""
+    _schema_no[0] += 1
+    return "bb_%d_%d_%s" % (os.getpid(), _schema_no[0], uuid.uuid4().hex[:6])
+
+
 # -------------------------------------------------------------- server ----
 
 def free_port():
@@ -106,10 +147,15 @@ class Server:
     start() polls GET /healthz until 200; stop() sends SIGTERM and returns
     the exit status (None if it had to be killed)."""
 
+    # The schema the next servers share (a class's replicas); None: each
+    # server made gets a fresh one.
+    shared_schema = None
+
     def __init__(self, args=None, port_args=None, env=None):
         self.args = list(args) if args is not None else ["-in-memory"]
         self.port_args = port_args  # f(port) -> argv for address and port
         self.env = env
+        self.schema = Server.shared_schema or fresh_schema()
         self.proc = None
         self.port = None
         self.host = "127.0.0.1"
@@ -121,7 +167,7 @@ class Server:
             addr = self.port_args(port)
         else:
             addr = ["-address", "127.0.0.1", "-port", str(port)]
-        cmd = [BIN] + addr + self.args
+        cmd = [BIN] + addr + self.store_args()
         if VALGRIND:
             vg = ["valgrind", "-q", "--leak-check=full", "--error-exitcode=99"]
             supp = os.path.join(os.path.dirname(os.path.abspath(__file__)), "valgrind.supp")
@@ -129,6 +175,16 @@ class Server:
                 vg.append("--suppressions=" + supp)
             cmd = vg + cmd
         return cmd
+
+    def store_args(self):
+        """The arguments, with -in-memory turned into the database's flags
+        in the pg pass (a server given a -data-dir keeps its log)."""
+        if not PG or "-in-memory" not in self.args or "-data-dir" in self.args:
+            return self.args
+        if not PG_URL:
+            raise ServerError("BLACKBOX_STORE=pg needs BLACKBOX_PG_URL (run.py --store pg sets it)")
+        rest = [a for a in self.args if a != "-in-memory"]
+        return ["-database-url", PG_URL, "-database-schema", self.schema] + rest
 
     def start(self, timeout=10.0):
         timeout *= SCALE
@@ -160,9 +216,12 @@ class Server:
         raise ServerError("server exited at start (status %s)\n%s" % (self.proc.returncode, self.log()))
 
     def _healthy(self):
+        # On PostgreSQL the server answers /healthz before its connections
+        # are up; requests before /readyz says so would get 503.
+        path = "/readyz" if self.store_args() is not self.args else "/healthz"
         try:
             c = http.client.HTTPConnection(self.host, self.port, timeout=2 * SCALE)
-            c.request("GET", "/healthz")
+            c.request("GET", path)
             r = c.getresponse()
             r.read()
             c.close()
@@ -238,18 +297,32 @@ def parse_json(raw):
 class Client:
     """A keep-alive HTTP/1.1 client (http.client). A request that fails
     because the server had closed an idle reused connection is retried once
-    on a new one, as browsers and urllib3 do."""
+    on a new one, as browsers and urllib3 do. Given more ports (the
+    replicas of the pg pass), it sends each request to the next of them in
+    turn, one keep-alive connection each."""
 
-    def __init__(self, host, port, timeout=10.0):
+    def __init__(self, host, port, timeout=10.0, ports=None):
         self.host, self.port = host, port
+        self.ports = list(ports) if ports else [port]
         self.timeout = timeout * SCALE
+        self.conns = [None] * len(self.ports)
+        self.useds = [False] * len(self.ports)
+        self.turn = 0
         self.conn = None
         self.used = False
 
     def _connect(self):
-        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        self.conn = http.client.HTTPConnection(self.host, self.ports[self.turn], timeout=self.timeout)
         self.conn.connect()
         self.used = False
+
+    def _select(self):
+        """Makes the next replica's connection the current one."""
+        if len(self.ports) == 1:
+            return
+        self.conns[self.turn], self.useds[self.turn] = self.conn, self.used
+        self.turn = (self.turn + 1) % len(self.ports)
+        self.conn, self.used = self.conns[self.turn], self.useds[self.turn]
 
     def req(self, method, path, body=None, headers=None):
         data = encode_body(body)
@@ -258,6 +331,7 @@ class Client:
             hdrs["Content-Type"] = "application/json"
         if headers:
             hdrs.update(headers)
+        self._select()
         for attempt in (0, 1):
             if self.conn is None or self.conn.sock is None:
                 self._connect()
@@ -268,23 +342,30 @@ class Client:
                 raw = r.read()
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
                     http.client.BadStatusLine) as e:
-                self.close()
+                self._drop()
                 if attempt == 0 and reused:
                     continue
                 raise AssertionError("%s %s: connection failed: %r" % (method, path, e))
             except socket.timeout:
-                self.close()
+                self._drop()
                 raise AssertionError("%s %s: no answer within %.0f s" % (method, path, self.timeout))
             self.used = True
             if r.will_close:
-                self.close()
+                self._drop()
             openapi_check.check(method, path, r.status, r.headers, raw)
             return Resp(r.status, r.headers, parse_json(raw), raw)
 
-    def close(self):
+    def _drop(self):
         if self.conn is not None:
             self.conn.close()
         self.conn = None
+
+    def close(self):
+        self._drop()
+        for i, c in enumerate(self.conns):
+            if c is not None:
+                c.close()
+            self.conns[i] = None
 
 
 class RawConn:
@@ -419,10 +500,14 @@ class ServerTestCase(unittest.TestCase):
     CLASS_SERVER = True  # False: the tests start (or need) no shared server
     SERVER_ARGS = None  # extra argv instead of ["-in-memory"]
     server = None
+    peers = []  # the pg pass: the class server's replicas
+    ports = None  # the ports of the server and its replicas
     maxDiff = 4000
 
     @classmethod
     def setUpClass(cls):
+        cls.peers = []
+        cls.ports = None
         if URL:
             if cls.OWN_SERVER:
                 raise unittest.SkipTest("needs its own server, and DISTRIBUERAD_URL is set")
@@ -433,14 +518,26 @@ class ServerTestCase(unittest.TestCase):
             cls.server = None
             cls.host, cls.port = None, None
             return
-        cls.server = cls.new_server()
+        Server.shared_schema = fresh_schema()  # the replicas share it
         try:
-            cls.server.start()
+            cls.server = cls.new_server()
+            cls.peers = [cls.new_server() for _ in range(REPLICAS - 1)]
+            if cls.server.store_args() is cls.server.args:
+                for p in cls.peers:  # not on PostgreSQL: no replicas
+                    p.cleanup()
+                cls.peers = []
+        finally:
+            Server.shared_schema = None
+        try:
+            for srv in [cls.server] + cls.peers:
+                srv.start()
         except Exception:
-            cls.server.cleanup()
-            cls.server = None
+            for srv in [cls.server] + cls.peers:
+                srv.cleanup()
+            cls.server, cls.peers = None, []
             raise
         cls.host, cls.port = cls.server.host, cls.server.port
+        cls.ports = [cls.server.port] + [p.port for p in cls.peers]
 
     @classmethod
     def new_server(cls):
@@ -448,22 +545,31 @@ class ServerTestCase(unittest.TestCase):
         return Server(cls.SERVER_ARGS)
 
     @classmethod
+    def servers(cls):
+        """The class server and its replicas (the pg pass)."""
+        return [s for s in [cls.server] + list(cls.peers or []) if s is not None]
+
+    @classmethod
     def tearDownClass(cls):
-        srv, cls.server = cls.server, None
-        if srv is None:
-            return
-        try:
-            if not srv.alive():
-                raise ServerError("server died during the tests (status %s)\n%s"
-                                  % (srv.proc.returncode, cls._death_log(srv)))
-            rc = srv.stop()
-            if rc is None:
-                raise ServerError("server did not exit within 5 s of SIGTERM\n%s" % srv.log())
-            if rc != 0:
-                what = "valgrind found errors" if (VALGRIND and rc == 99) else "exit status %d" % rc
-                raise ServerError("server stopped with %s after SIGTERM\n%s" % (what, srv.log()))
-        finally:
-            srv.cleanup()
+        srvs = cls.servers()
+        cls.server, cls.peers = None, []
+        problems = []
+        for srv in srvs:
+            try:
+                if not srv.alive():
+                    problems.append("server died during the tests (status %s)\n%s"
+                                    % (srv.proc.returncode, cls._death_log(srv)))
+                    continue
+                rc = srv.stop()
+                if rc is None:
+                    problems.append("server did not exit within 5 s of SIGTERM\n%s" % srv.log())
+                elif rc != 0:
+                    what = "valgrind found errors" if (VALGRIND and rc == 99) else "exit status %d" % rc
+                    problems.append("server stopped with %s after SIGTERM\n%s" % (what, srv.log()))
+            finally:
+                srv.cleanup()
+        if problems:
+            raise ServerError("\n".join(problems))
 
     @classmethod
     def _death_log(cls, srv):
@@ -475,37 +581,46 @@ class ServerTestCase(unittest.TestCase):
         return srv.log()
 
     def setUp(self):
-        self.c = Client(self.host, self.port) if self.port else None
+        self.c = Client(self.host, self.port, ports=self.ports) if self.port else None
         self._extra = []
-        srv = type(self).server
-        if srv is not None and not srv.alive():
-            self.fail("server had died before this test (status %s)\n%s"
-                      % (srv.proc.returncode, self._death_log(srv)))
+        for srv in type(self).servers():
+            if not srv.alive():
+                self.fail("server had died before this test (status %s)\n%s"
+                          % (srv.proc.returncode, self._death_log(srv)))
 
     def tearDown(self):
         if self.c is not None:
             self.c.close()
         for x in self._extra:
             x.close()
-        srv = type(self).server
-        if srv is not None and not srv.alive():
-            self.fail("server died during this test (status %s)\n%s"
-                      % (srv.proc.returncode, self._death_log(srv)))
+        for srv in type(self).servers():
+            if not srv.alive():
+                self.fail("server died during this test (status %s)\n%s"
+                          % (srv.proc.returncode, self._death_log(srv)))
 
     def server_log(self):
         """Log tail for a failure report (run.py calls this)."""
-        srv = type(self).server
-        if srv is None:
-            return ""
-        if not srv.alive():
-            return self._death_log(srv) if not getattr(srv, "death_reported", False) else ""
-        return srv.log(30)
+        out = []
+        for srv in type(self).servers():
+            if not srv.alive():
+                out.append(self._death_log(srv) if not getattr(srv, "death_reported", False) else "")
+            else:
+                out.append(srv.log(30))
+        return "\n".join(x for x in out if x)
 
     # ---- plumbing
     def client(self):
-        c = Client(self.host, self.port)
+        c = Client(self.host, self.port, ports=self.ports)
         self._extra.append(c)
         return c
+
+    def pin_client(self):
+        """Sends self.c's requests to the class server alone, on one
+        keep-alive connection (for what is per replica in the pg pass:
+        request series, parked-acquire limits, a connection's life)."""
+        if self.c is not None:
+            self.c.close()
+        self.c = Client(self.host, self.port)
 
     def raw(self):
         r = RawConn(self.host, self.port)

@@ -5,7 +5,7 @@ server binary and prints one closing line:
     blackbox: N passed, M failed[, K skipped]
 
 Usage: python3 tests/blackbox/run.py --bin ./distribuerad [--valgrind]
-           [-k SUBSTRING] [-j N] [-v] [--list]
+           [--store mem|pg] [-k SUBSTRING] [-j N] [-v] [--list]
 
 Tests are unittest.TestCase classes. Each class runs in its own worker
 process (this script with --worker) with its own server, up to -j classes at
@@ -17,6 +17,10 @@ nothing failed.
 --valgrind     start every server under valgrind (-q --leak-check=full
                --error-exitcode=99) with longer timeouts, and fail a class
                whose server does not exit 0 at SIGTERM.
+--store pg     run the suite against the PostgreSQL store: one throwaway
+               cluster for the whole run (tests/pg/pgctl.sh), each class on
+               a fresh schema with two replicas (see bb.py); the closing
+               line is then "blackbox-pg: ...". Also BLACKBOX_STORE=pg.
 -k SUBSTRING   run only tests whose id (module.Class.test_name) contains it.
 DISTRIBUERAD_URL=http://host:port   use that running server; tests that need
                a server of their own are skipped.
@@ -293,6 +297,8 @@ def main():
     ap = argparse.ArgumentParser(description="Distribuerad black-box tests")
     ap.add_argument("--bin", default="./distribuerad", help="server binary")
     ap.add_argument("--valgrind", action="store_true", help="run servers under valgrind")
+    ap.add_argument("--store", choices=("mem", "pg"), default=os.environ.get("BLACKBOX_STORE") or "mem",
+                    help="the store the servers use (default mem)")
     ap.add_argument("-k", default=None, help="only tests whose id contains this")
     ap.add_argument("-j", type=int, default=2, help="test classes run at once (default 2)")
     ap.add_argument("-v", action="store_true", help="list every test")
@@ -307,12 +313,53 @@ def main():
 
     os.environ["BLACKBOX_BIN"] = os.path.abspath(args.bin)
     os.environ["BLACKBOX_VALGRIND"] = "1" if args.valgrind else "0"
+    os.environ["BLACKBOX_STORE"] = args.store
+    label = "blackbox" if args.store == "mem" else "blackbox-" + args.store
+    if args.store == "pg" and not args.list:
+        try:
+            cluster = start_cluster()
+        except Exception as e:
+            print("%s: cannot start PostgreSQL: %s" % (label, e))
+            print("%s: 0 passed, 1 failed" % label)
+            return 1
+        try:
+            return run_suite(args, label)
+        finally:
+            stop_cluster(cluster)
+    return run_suite(args, label)
+
+
+PGCTL = os.path.join(HERE, "..", "pg", "pgctl.sh")
+
+
+def start_cluster():
+    """Starts the run's one PostgreSQL (or uses BLACKBOX_PG_URL if set);
+    returns its directory, or None for a cluster not ours."""
+    if os.environ.get("BLACKBOX_PG_URL"):
+        return None
+    sys.path.insert(0, HERE)
+    import pgfix
+    if not pgfix.available():
+        raise RuntimeError("PostgreSQL 15 is not installed (scripts/deps.sh test installs postgresql-15)")
+    out = subprocess.run([PGCTL, "start"], check=True, capture_output=True, text=True, timeout=180)
+    d = out.stdout.strip().splitlines()[-1]
+    os.environ["BLACKBOX_PG_DIR"] = d
+    os.environ["BLACKBOX_PG_URL"] = "postgresql:///postgres?host=%s/sock&user=postgres" % d
+    return d
+
+
+def stop_cluster(d):
+    if d:
+        subprocess.run([PGCTL, "stop", d], capture_output=True, timeout=180)
+
+
+def run_suite(args, label):
     t0 = time.monotonic()
     try:
         classes = discover(args.k)
     except Exception:
         traceback.print_exc()
-        print("blackbox: 0 passed, 1 failed")
+        print("%s: 0 passed, 1 failed" % label)
         return 1
     if args.list:
         for cid, tids in classes:
@@ -338,7 +385,7 @@ def main():
                               if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b", ln)), "")
                 print("  %s  %s" % (r["id"], first[:160]))
     print("(%.1f s)" % (time.monotonic() - t0))
-    line = "blackbox: %d passed, %d failed" % (p, f)
+    line = "%s: %d passed, %d failed" % (label, p, f)
     if s:
         line += ", %d skipped" % s
     print(line, flush=True)

@@ -53,6 +53,7 @@ class CronMixin:
         return r.json["nextRunAt"]
 
 
+@bb.memory_only("the clock is moved by libfaketime; on PostgreSQL it is the database's")
 @unittest.skipIf(libfaketime() is None, "needs libfaketime (Debian package faketime)")
 class LordHoweFallBackTest(CronMixin, bb.ServerTestCase):
     """Australia/Lord_Howe goes back half an hour at 02:00 on 2024-04-07
@@ -88,6 +89,7 @@ class LordHoweFallBackTest(CronMixin, bb.ServerTestCase):
         self.assertEqual(j["nextRunAt"], "2024-04-06T15:30:00.000000000Z")
 
 
+@bb.memory_only("the clock is moved by libfaketime; on PostgreSQL it is the database's")
 @unittest.skipIf(libfaketime() is None, "needs libfaketime (Debian package faketime)")
 class ChathamFireTest(CronMixin, bb.ServerTestCase):
     """Pacific/Chatham goes from 03:45 CHADT back to 02:45 CHAST on
@@ -113,6 +115,7 @@ class ChathamFireTest(CronMixin, bb.ServerTestCase):
         self.assertGreaterEqual(ts_ns(evs[0]["publishedAt"]), utc("2028-04-01T15:00:00Z"))
 
 
+@bb.memory_only("the clock is moved by libfaketime; on PostgreSQL it is the database's")
 @unittest.skipIf(libfaketime() is None, "needs libfaketime (Debian package faketime)")
 class SantiagoMidnightTest(CronMixin, bb.ServerTestCase):
     """America/Santiago skips from 00:00 to 01:00 on 2024-09-08: a daily
@@ -132,6 +135,7 @@ class SantiagoMidnightTest(CronMixin, bb.ServerTestCase):
         self.assertEqual(j["nextRunAt"], "2024-09-09T03:00:00.000000000Z")
 
 
+@bb.memory_only("the clock is moved by libfaketime; on PostgreSQL it is the database's")
 class ZoneFileTest(CronMixin, bb.ServerTestCase):
     """TZ naming a zone file, as Go's time.Local reads it."""
 

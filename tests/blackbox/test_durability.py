@@ -178,6 +178,7 @@ def fill_fs(path):
 
 # ----------------------------------------------------------- the base ----
 
+@bb.memory_only("the log, its data directory, fsync and replay")
 class DurabilityCase(bb.ServerTestCase):
     OWN_SERVER = True
     CLASS_SERVER = False

@@ -16,6 +16,7 @@ class HttpTest(bb.ServerTestCase):
 
     def test_keep_alive_many_requests(self):
         ch = self.chan()
+        self.pin_client()
         self.assertStatus(self.req("GET", "/healthz"), 200)
         sock = self.c.conn.sock
         self.assertIsNotNone(sock)

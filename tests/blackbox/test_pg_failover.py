@@ -16,6 +16,7 @@ import pgfix
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pg", "failover.sh")
 
 
+@bb.memory_pass_only("it starts PostgreSQL clusters of its own")
 class PgFailoverTest(unittest.TestCase):
     WEIGHT = 4
 

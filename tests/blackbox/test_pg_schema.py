@@ -38,6 +38,7 @@ def run(args, timeout=20.0):
             return p.returncode, f.read().decode("utf-8", "replace")
 
 
+@bb.memory_pass_only("it starts PostgreSQL clusters of its own")
 class PgSchemaTest(unittest.TestCase):
     WEIGHT = 3
 

@@ -390,6 +390,7 @@ def libfaketime():
     return None
 
 
+@bb.memory_only("the clock is moved by libfaketime; on PostgreSQL it is the database's")
 @unittest.skipIf(libfaketime() is None, "needs libfaketime (Debian package faketime)")
 class FarFutureClockTest(StrictMixin, bb.ServerTestCase):
     """A server whose clock reads 2200: now + 100 years passes 2262, so every

@@ -107,19 +107,23 @@ CREATE TABLE counters (
     deleted       bigint NOT NULL DEFAULT 0,
     expired       bigint NOT NULL DEFAULT 0,
     dead_lettered bigint NOT NULL DEFAULT 0,
+    live          bigint NOT NULL DEFAULT 0,   -- events added minus removed (the limits)
     PRIMARY KEY (channel, slot)
 );
 
--- Adds to this connection's counter row of a channel.
-CREATE FUNCTION count_add(ch text, p bigint, d bigint, x bigint, dl bigint) RETURNS void
+-- Adds to this connection's counter row of a channel: the totals, and
+-- lv to the live events (every event counts there from its publish to its
+-- removal, delayed ones too; the channel's limit is checked against it).
+CREATE FUNCTION count_add(ch text, p bigint, d bigint, x bigint, dl bigint, lv bigint) RETURNS void
 LANGUAGE sql AS $$
-    INSERT INTO counters AS c (channel, slot, published, deleted, expired, dead_lettered)
-    VALUES (ch, pg_backend_pid(), p, d, x, dl)
+    INSERT INTO counters AS c (channel, slot, published, deleted, expired, dead_lettered, live)
+    VALUES (ch, pg_backend_pid(), p, d, x, dl, lv)
     ON CONFLICT (channel, slot) DO UPDATE SET
         published = c.published + excluded.published,
         deleted = c.deleted + excluded.deleted,
         expired = c.expired + excluded.expired,
-        dead_lettered = c.dead_lettered + excluded.dead_lettered
+        dead_lettered = c.dead_lettered + excluded.dead_lettered,
+        live = c.live + excluded.live
 $$;
 
 -- Moves an event whose lock ended without a delete and whose deliveries
@@ -142,7 +146,7 @@ BEGIN
     END IF;
     IF dlc = '' THEN
         DELETE FROM events WHERE seq = ev_seq;
-        PERFORM count_add(src, 0, 0, 0, 1);
+        PERFORM count_add(src, 0, 0, 0, 1, -1);
         RETURN 1;
     END IF;
     IF max_target > 0 THEN
@@ -160,8 +164,8 @@ BEGIN
         idem_key = CASE WHEN idem_key IS NOT NULL AND EXISTS (SELECT 1 FROM events o
             WHERE o.channel = dlc AND o.idem_key = events.idem_key) THEN NULL ELSE idem_key END
     WHERE seq = ev_seq;
-    PERFORM count_add(src, 0, 0, 0, 1);
-    PERFORM count_add(dlc, 1, 0, 0, 0);
+    PERFORM count_add(src, 0, 0, 0, 1, -1);
+    PERFORM count_add(dlc, 1, 0, 0, 0, 1);
     RETURN 1;
 END $$;
 
@@ -179,7 +183,7 @@ BEGIN
     out_seq := NULL;
     SELECT * INTO e FROM events WHERE seq = ev_seq AND id_ms = ev_ms AND channel = ch
         AND lives_until > now FOR UPDATE;
-    locked := FOUND AND e.locked_until > now;
+    locked := FOUND AND coalesce(e.locked_until > now, false);
     IF NOT FOUND OR (NOT locked AND e.visible_at > now) THEN
         status := 2;
         RETURN;
@@ -222,12 +226,15 @@ BEGIN
     IF NOT pg_try_advisory_xact_lock(hashtext(current_schema() || '.sweep')) THEN
         RETURN -1;
     END IF;
+    -- an event held back past its end (published_at >= lives_until) was
+    -- never visible then: it goes uncounted, as in the memory store
     FOR r IN WITH d AS (
             DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE lives_until <= now
                 ORDER BY lives_until LIMIT max_rows FOR UPDATE SKIP LOCKED)
-            RETURNING channel)
-        SELECT channel, count(*) AS c FROM d GROUP BY channel LOOP
-        PERFORM count_add(r.channel, 0, 0, r.c, 0);
+            RETURNING channel, published_at < lives_until AS seen, counted)
+        SELECT channel, count(*) AS c, count(*) FILTER (WHERE seen) AS x,
+               count(*) FILTER (WHERE seen AND NOT counted) AS p FROM d GROUP BY channel LOOP
+        PERFORM count_add(r.channel, r.p, 0, r.x, 0, -r.c);
         n := n + r.c;
     END LOOP;
     FOR r IN SELECT seq, visible_at, locked_until FROM events WHERE locked_until <= now
@@ -248,7 +255,7 @@ BEGIN
                 WHERE NOT counted AND published_at <= now LIMIT max_rows FOR UPDATE SKIP LOCKED)
             RETURNING channel)
         SELECT channel, count(*) AS c FROM u GROUP BY channel LOOP
-        PERFORM count_add(r.channel, r.c, 0, 0, 0);
+        PERFORM count_add(r.channel, r.c, 0, 0, 0, 0);
         n := n + r.c;
     END LOOP;
     FOR r IN WITH gone AS (
@@ -257,12 +264,12 @@ BEGIN
                 LIMIT max_rows FOR UPDATE SKIP LOCKED)
             RETURNING *)
         SELECT channel, sum(published) AS p, sum(deleted) AS d, sum(expired) AS x,
-               sum(dead_lettered) AS dl FROM gone GROUP BY channel LOOP
-        INSERT INTO counters AS c (channel, slot, published, deleted, expired, dead_lettered)
-        VALUES (r.channel, 0, r.p, r.d, r.x, r.dl)
+               sum(dead_lettered) AS dl, sum(live) AS lv FROM gone GROUP BY channel LOOP
+        INSERT INTO counters AS c (channel, slot, published, deleted, expired, dead_lettered, live)
+        VALUES (r.channel, 0, r.p, r.d, r.x, r.dl, r.lv)
         ON CONFLICT (channel, slot) DO UPDATE SET published = c.published + excluded.published,
             deleted = c.deleted + excluded.deleted, expired = c.expired + excluded.expired,
-            dead_lettered = c.dead_lettered + excluded.dead_lettered;
+            dead_lettered = c.dead_lettered + excluded.dead_lettered, live = c.live + excluded.live;
     END LOOP;
     RETURN n;
 END $$;
@@ -300,7 +307,7 @@ BEGIN
     INSERT INTO events (seq, id_ms, channel, vseq, priority, data, data_json, published_at,
                         visible_at, lives_until, counted)
     VALUES (s, now / 1000000, ch, s, j.priority, j.data, j.data_json, now, now, now + j.ttl_ns, true);
-    PERFORM count_add(ch, 1, 0, 0, 0);
+    PERFORM count_add(ch, 1, 0, 0, 0, 1);
     UPDATE jobs SET next_at = new_next_at, runs = runs + 1, last_run_at = now, last_event_seq = s
     WHERE channel = ch AND name = jname;
     fired := true;

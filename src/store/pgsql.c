@@ -1,0 +1,159 @@
+/*
+ * pgsql.c -- the PostgreSQL store's statements, prepared on every
+ * connection (see pg_int.h for the column orders the store reads).
+ *
+ * The functions they call are in src/store/migrations/; every statement
+ * reads the database's clock (now_ns()), never the replica's.
+ */
+#include "pg_int.h"
+
+#define NEVER "9223372036854775807"
+#define EV_COLS                                                                                          \
+    "seq, id_ms, priority, data, data_json, deliveries, dead_lettered_from, published_at, visible_at, " \
+    "lives_until, locked_until, lock_token"
+#define EV_COLS_OF(x)                                                                                    \
+    "(" x ").seq, (" x ").id_ms, (" x ").priority, (" x ").data, (" x ").data_json, (" x ").deliveries, " \
+    "(" x ").dead_lettered_from, (" x ").published_at, (" x ").visible_at, (" x ").lives_until, "       \
+    "(" x ").locked_until, (" x ").lock_token"
+#define JOB_COLS                                                                                       \
+    "name, cron_def, data, data_json, ttl_ns, priority, overlap_skip, missed_once, missed_window_ns, " \
+    "paused, runs, skipped, last_run_at, next_at, created_at"
+#define JOB_COLS_OF(x)                                                                                  \
+    "(" x ").name, (" x ").cron_def, (" x ").data, (" x ").data_json, (" x ").ttl_ns, (" x ").priority, " \
+    "(" x ").overlap_skip, (" x ").missed_once, (" x ").missed_window_ns, (" x ").paused, (" x ").runs, " \
+    "(" x ").skipped, (" x ").last_run_at, (" x ").next_at, (" x ").created_at"
+
+/* An event's state at n.now (docs/SCHEMA.md); held ones are in none. */
+#define IS_LOCKED "coalesce(e.locked_until > n.now, false)"
+#define IS_READY "(coalesce(e.locked_until <= n.now, true) AND e.visible_at <= n.now)"
+#define IS_SCHEDULED "(coalesce(e.locked_until <= n.now, true) AND e.visible_at > n.now AND e.visible_at <> " NEVER ")"
+/* Where a lapsed lock with a retry delay put the event: at the back. */
+#define SHOWN_AT "CASE WHEN e.locked_until <= n.now AND e.visible_at > e.locked_until THEN e.visible_at ELSE e.published_at END"
+#define COUNTS                                                                      \
+    "count(*) FILTER (WHERE " IS_READY ") AS ready, "                               \
+    "count(*) FILTER (WHERE " IS_SCHEDULED ") AS scheduled, "                       \
+    "count(*) FILTER (WHERE " IS_LOCKED ") AS locked, "                             \
+    "coalesce(min(" SHOWN_AT ") FILTER (WHERE " IS_READY "), 0)::int8 AS oldest"
+#define TOTALS                                                                           \
+    "coalesce(sum(published), 0)::int8 AS p, coalesce(sum(deleted), 0)::int8 AS d, "     \
+    "coalesce(sum(expired), 0)::int8 AS x, coalesce(sum(dead_lettered), 0)::int8 AS dl"
+
+static const Oid t_tick[] = {0};
+static const Oid t_sweep[] = {PG_INT4, PG_INT8};
+static const Oid t_publish[] = {PG_TEXT, PG_INT8, PG_INT8, PG_BYTEA_ARRAY, PG_BOOL_ARRAY, PG_INT2_ARRAY,
+                                PG_INT8_ARRAY, PG_INT8_ARRAY, PG_INT8_ARRAY, PG_BYTEA_ARRAY};
+static const Oid t_list[] = {PG_TEXT, PG_INT2, PG_BOOL, PG_INT8, PG_INT8, PG_INT8};
+static const Oid t_ev[] = {PG_INT8, PG_INT8, PG_TEXT, PG_INT8, PG_INT8, PG_INT8};
+static const Oid t_extend[] = {PG_INT8, PG_INT8, PG_TEXT, PG_INT8, PG_INT8};
+static const Oid t_acquire[] = {PG_TEXT, PG_INT4, PG_INT8};
+static const Oid t_ch[] = {PG_TEXT};
+static const Oid t_settings[] = {PG_TEXT, PG_INT8, PG_INT4, PG_TEXT, PG_INT8};
+static const Oid t_redrive[] = {PG_TEXT, PG_TEXT, PG_INT8, PG_INT8, PG_INT8};
+static const Oid t_job_put[] = {PG_TEXT, PG_INT8, PG_BOOL, PG_TEXT, PG_TEXT, PG_BYTEA, PG_BOOL,
+                                PG_INT8, PG_INT2, PG_BOOL, PG_BOOL, PG_INT8, PG_INT8, PG_INT8};
+static const Oid t_job[] = {PG_TEXT, PG_TEXT};
+static const Oid t_job_pause[] = {PG_TEXT, PG_TEXT, PG_BOOL, PG_INT8};
+static const Oid t_job_trigger[] = {PG_TEXT, PG_TEXT, PG_INT8};
+static const Oid t_i8[] = {PG_INT8};
+static const Oid t_job_fire[] = {PG_TEXT, PG_TEXT, PG_INT8, PG_INT8};
+static const Oid t_texts[] = {PG_TEXT_ARRAY};
+static const Oid t_notify[] = {PG_TEXT, PG_TEXT_ARRAY};
+
+const pg_stmt_t pg_stmts[Q_COUNT] = {
+    [Q_TICK] = {"dq_tick",
+                "SELECT now_ns(), (SELECT coalesce(sum(live), 0)::int8 FROM counters), (SELECT count(*) FROM channels)",
+                0, t_tick},
+    [Q_SWEEP] = {"dq_sweep", "SELECT sweep($1, $2)", 2, t_sweep},
+    [Q_PUBLISH] = {"dq_publish",
+                   "SELECT now_ns(), r.* FROM ev_publish($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) r", 10,
+                   t_publish},
+    [Q_LIST] = {"dq_list",
+                "SELECT now_ns(), false, " EV_COLS ", vseq, okey FROM ("
+                " SELECT e.*, CASE WHEN $2 = 3 THEN e.visible_at ELSE " SHOWN_AT " END AS okey"
+                " FROM events e, (SELECT now_ns() AS now) n"
+                " WHERE e.channel = $1 AND e.lives_until > n.now AND CASE $2"
+                "  WHEN 0 THEN " IS_LOCKED " OR e.visible_at <= n.now"
+                "  WHEN 1 THEN " IS_READY
+                "  WHEN 2 THEN " IS_LOCKED
+                "  ELSE " IS_SCHEDULED " END) x"
+                " WHERE NOT $3 OR (okey, vseq) > ($4, $5)"
+                " ORDER BY okey, vseq LIMIT CASE WHEN $6 > 0 THEN $6 END",
+                6, t_list},
+    [Q_GET] = {"dq_get",
+               "SELECT now_ns(), false, " EV_COLS " FROM events e, (SELECT now_ns() AS now) n"
+               " WHERE seq = $1 AND id_ms = $2 AND channel = $3 AND lives_until > n.now"
+               " AND NOT (coalesce(locked_until <= n.now, false) AND visible_at = " NEVER ")",
+               3, t_ev},
+    [Q_LOCK] = {"dq_lock", "SELECT now_ns(), r.* FROM ev_lock($1, $2, $3, $4) r", 4, t_ev},
+    [Q_UNLOCK] = {"dq_unlock", "SELECT now_ns(), r.* FROM ev_release($1, $2, $3, $4, $5, $6) r", 6, t_ev},
+    [Q_EXTEND] = {"dq_extend", "SELECT now_ns(), r.* FROM ev_extend($1, $2, $3, $4, $5) r", 5, t_extend},
+    [Q_DELETE] = {"dq_delete", "SELECT ev_delete($1, $2, $3, $4)", 4, t_ev},
+    [Q_ACQUIRE] = {"dq_acquire", "SELECT now_ns(), r.* FROM ev_acquire($1, $2, $3) r", 3, t_acquire},
+    [Q_STATS] = {"dq_stats",
+                 "WITH n AS (SELECT now_ns() AS now),"
+                 " ev AS (SELECT " COUNTS " FROM events e, n WHERE e.channel = $1 AND e.lives_until > n.now),"
+                 " k AS (SELECT " TOTALS " FROM counters WHERE channel = $1)"
+                 " SELECT EXISTS (SELECT 1 FROM channels WHERE name = $1), ev.*,"
+                 " (SELECT count(*) FROM jobs WHERE channel = $1), k.* FROM ev, k",
+                 1, t_ch},
+    [Q_CHANNELS] = {"dq_channels",
+                    "WITH n AS (SELECT now_ns() AS now),"
+                    " ev AS (SELECT e.channel, " COUNTS " FROM events e, n WHERE e.lives_until > n.now"
+                    "  GROUP BY e.channel),"
+                    " k AS (SELECT channel, " TOTALS " FROM counters GROUP BY channel),"
+                    " j AS (SELECT channel, count(*) AS c FROM jobs GROUP BY channel)"
+                    " SELECT c.name, coalesce(ev.ready, 0), coalesce(ev.scheduled, 0), coalesce(ev.locked, 0),"
+                    " coalesce(ev.oldest, 0), coalesce(j.c, 0), coalesce(k.p, 0), coalesce(k.d, 0),"
+                    " coalesce(k.x, 0), coalesce(k.dl, 0)"
+                    " FROM channels c LEFT JOIN ev ON ev.channel = c.name LEFT JOIN k ON k.channel = c.name"
+                    " LEFT JOIN j ON j.channel = c.name ORDER BY c.name COLLATE \"C\"",
+                    0, t_tick},
+    [Q_PURGE] = {"dq_purge", "SELECT ch_purge($1)", 1, t_ch},
+    [Q_CH_DELETE] = {"dq_ch_delete", "SELECT ch_delete($1)", 1, t_ch},
+    [Q_SETTINGS_GET] = {"dq_settings_get",
+                        "SELECT max_deliveries, dead_letter_channel, retry_delay_ns FROM channels WHERE name = $1",
+                        1, t_ch},
+    [Q_SETTINGS_PUT] = {"dq_settings_put",
+                        "SELECT s.max_deliveries, s.dead_letter_channel, s.retry_delay_ns"
+                        " FROM ch_settings($1, $2, $3, $4, $5) s",
+                        5, t_settings},
+    [Q_REDRIVE] = {"dq_redrive", "SELECT ch_redrive($1, $2, $3, $4, $5)", 5, t_redrive},
+    [Q_JOB_PUT] = {"dq_job_put",
+                   "SELECT now_ns(), " JOB_COLS_OF("r.j") ", r.made"
+                   " FROM job_put($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) r",
+                   14, t_job_put},
+    [Q_JOB_GET] = {"dq_job_get", "SELECT now_ns(), " JOB_COLS " FROM jobs WHERE channel = $1 AND name = $2", 2,
+                   t_job},
+    [Q_JOBS] = {"dq_jobs", "SELECT now_ns(), " JOB_COLS " FROM jobs WHERE channel = $1 ORDER BY name COLLATE \"C\"",
+                1, t_ch},
+    [Q_JOB_DELETE] = {"dq_job_delete", "DELETE FROM jobs WHERE channel = $1 AND name = $2 RETURNING 1", 2, t_job},
+    [Q_JOB_PAUSE] = {"dq_job_pause", "SELECT now_ns(), " JOB_COLS " FROM job_pause($1, $2, $3, $4)", 4,
+                     t_job_pause},
+    [Q_JOB_TRIGGER] = {"dq_job_trigger",
+                       "SELECT now_ns(), " JOB_COLS_OF("r.j") ", now_ns(), false, " EV_COLS_OF("r.e")
+                       " FROM job_trigger($1, $2, $3) r",
+                       3, t_job_trigger},
+    [Q_JOBS_DUE] = {"dq_jobs_due",
+                    "SELECT now_ns(), channel, name, cron_def, next_at, created_at, missed_once, missed_window_ns"
+                    " FROM jobs WHERE NOT paused AND next_at <= now_ns() + $1 ORDER BY next_at LIMIT 1000",
+                    1, t_i8},
+    [Q_JOB_FIRE] = {"dq_job_fire", "SELECT f.fired FROM job_fire($1, $2, $3, $4) f", 4, t_job_fire},
+    [Q_JOB_SKIP] = {"dq_job_skip", "SELECT job_skip($1, $2, $3, $4)", 4, t_job_fire},
+    [Q_WAITERS] = {"dq_waiters",
+                   "SELECT n.now, w.ch,"
+                   " EXISTS (SELECT 1 FROM events e WHERE e.channel = w.ch AND e.lives_until > n.now AND"
+                   "  ((e.locked_until IS NULL AND e.published_at <= n.now) OR"
+                   "   (e.locked_until <= n.now AND e.visible_at <= n.now))),"
+                   " (SELECT min(CASE WHEN e.locked_until > n.now THEN e.locked_until ELSE e.visible_at END)"
+                   "  FROM events e WHERE e.channel = w.ch AND e.lives_until > n.now AND"
+                   "  (e.locked_until > n.now OR (e.visible_at > n.now AND e.visible_at <> " NEVER ")))"
+                   " FROM unnest($1::text[]) w(ch), (SELECT now_ns() AS now) n",
+                   1, t_texts},
+    [Q_NOTIFY] = {"dq_notify", "SELECT pg_notify($1, x) FROM unnest($2::text[]) x", 2, t_notify},
+    [Q_METRICS] = {"dq_metrics",
+                   "WITH n AS (SELECT now_ns() AS now),"
+                   " ev AS (SELECT " COUNTS " FROM events e, n WHERE e.lives_until > n.now),"
+                   " k AS (SELECT " TOTALS " FROM counters)"
+                   " SELECT ev.ready, ev.scheduled, ev.locked, (SELECT count(*) FROM jobs), k.* FROM ev, k",
+                   0, t_tick},
+};

@@ -1,0 +1,427 @@
+"""Part D: many replicas on one PostgreSQL, and the faults they must
+survive.
+
+ReplicasTest runs on the suite's shared cluster (the pg pass, run.py
+--store pg), each test with replicas of its own on a fresh schema:
+racing consumers on three replicas (every event handed out once), a cron
+job on three replicas (each scheduled time fires once), a parked acquire
+woken from another replica, a replica killed with its leases held (they
+lapse, the events come back), and a replica whose clock runs 30 s ahead
+(every time still comes from the database).
+
+DatabaseFaultTest brings its own cluster, since it stops and restarts
+it: PostgreSQL restarted (-m immediate) under load loses nothing that was
+acknowledged, and a database stopped with SIGSTOP makes requests answer
+503 within -database-timeout while /healthz answers at once and /readyz
+says 503, until SIGCONT makes the replica ready again by itself.
+"""
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+import unittest
+
+import bb
+import pgfix
+from bb import S, SCALE, q, ts_ns
+
+
+def libfaketime():
+    for pat in ("/usr/lib/*/faketime/libfaketime.so.1", "/usr/lib/faketime/libfaketime.so.1"):
+        found = glob.glob(pat)
+        if found:
+            return found[0]
+    return None
+
+
+class Replicas:
+    """n servers on one schema of the cluster at url, started and ready."""
+
+    def __init__(self, url, n, extra=(), env=None, schema=None):
+        self.schema = schema or bb.fresh_schema()
+        self.url = url
+        self.servers = []
+        for _ in range(n):
+            self.add(extra, env)
+
+    def add(self, extra=(), env=None):
+        srv = bb.Server(["-database-url", self.url, "-database-schema", self.schema] + list(extra), env=env)
+        self.servers.append(srv)
+        srv.start()
+        wait_ready(srv, 10.0)
+        return srv
+
+    def client(self, i, timeout=10.0):
+        srv = self.servers[i]
+        return bb.Client(srv.host, srv.port, timeout=timeout)
+
+    def stop(self):
+        for srv in self.servers:
+            srv.stop()
+            srv.cleanup()
+
+    def logs(self):
+        return "\n".join(s.log(20) for s in self.servers)
+
+
+def status_of(srv, path, timeout=2.0):
+    """The status of GET path on srv, or None if it does not answer."""
+    c = bb.Client(srv.host, srv.port, timeout=timeout)
+    try:
+        return c.req("GET", path).status
+    except AssertionError:
+        return None
+    finally:
+        c.close()
+
+
+def wait_ready(srv, timeout):
+    deadline = time.monotonic() + timeout * SCALE
+    while status_of(srv, "/readyz") != 200:
+        if time.monotonic() > deadline:
+            raise AssertionError("replica not ready within %.0f s\n%s" % (timeout * SCALE, srv.log()))
+        time.sleep(0.05)
+
+
+def all_events(c, ch):
+    r = c.req("GET", "/%s/events" % q(ch))
+    assert r.status == 200, r.raw
+    return r.json["events"]
+
+
+@bb.pg_only("replicas on the suite's shared PostgreSQL cluster")
+class ReplicasTest(bb.ServerTestCase):
+    CLASS_SERVER = False
+    OWN_SERVER = True
+    WEIGHT = 3
+
+    def setUp(self):
+        super().setUp()
+        self.sets = []
+
+    def tearDown(self):
+        for rs in self.sets:
+            rs.stop()
+        super().tearDown()
+
+    def replicas(self, n, extra=(), env=None, schema=None):
+        rs = Replicas(bb.PG_URL, n, extra, env, schema)
+        self.sets.append(rs)
+        return rs
+
+    def test_racing_consumers_on_three_replicas(self):
+        rs = self.replicas(3)
+        ch = self.chan()
+        c0 = rs.client(0)
+        published = []
+        for b in range(4):
+            r = c0.req("POST", "/%s/events" % q(ch), [{"data": "%d-%d" % (b, i)} for i in range(100)])
+            self.assertEqual(r.status, 201, r.raw)
+            published += [e["eventID"] for e in r.json["events"]]
+        got, errors = [], []
+        lock = threading.Lock()
+
+        def consume(i):
+            c = rs.client(i % 3)
+            try:
+                while True:
+                    r = c.req("POST", "/%s/acquire" % q(ch), {"max": 7, "ttl": "60s"})
+                    if r.status != 200:
+                        errors.append(r.raw)
+                        return
+                    evs = r.json["events"]
+                    if not evs:
+                        return
+                    with lock:
+                        got.extend(e["eventID"] for e in evs)
+                    for e in evs:
+                        d = c.req("DELETE", "/%s/events/%s" % (q(ch), e["eventID"]),
+                                  headers={"Lock-Token": e["lockToken"]})
+                        if d.status != 202:
+                            errors.append(d.raw)
+            finally:
+                c.close()
+
+        ts = [threading.Thread(target=consume, args=(i,)) for i in range(6)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(60 * SCALE)
+        self.assertEqual(errors, [])
+        dup = sorted({i for i in got if got.count(i) > 1})
+        self.assertEqual(dup, [], "events handed out twice")
+        self.assertEqual(sorted(got), sorted(published), "not every event was handed out")
+        self.assertEqual(all_events(c0, ch), [])
+        c0.close()
+
+    def test_cron_fires_once_per_time_on_three_replicas(self):
+        rs = self.replicas(3)
+        ch = self.chan()
+        c = rs.client(1)
+        r = c.req("POST", "/%s/jobs" % q(ch), {"name": "tick", "cronDef": "@every 1s", "data": "t"})
+        self.assertEqual(r.status, 201, r.raw)
+        time.sleep(4.5)
+        evs = all_events(c, ch)
+        job = c.req("GET", "/%s/jobs/tick" % q(ch)).json
+        self.assertGreaterEqual(len(evs), 3, "the job fired %d times in 4.5 s" % len(evs))
+        self.assertLessEqual(len(evs), 5, "the job fired %d times in 4.5 s" % len(evs))
+        st = c.req("GET", "/" + q(ch)).json
+        self.assertEqual(st["published"], len(evs), "the job published %r, the queue holds %d" % (st, len(evs)))
+        seconds = [ts_ns(e["publishedAt"]) // S for e in evs]
+        self.assertEqual(len(set(seconds)), len(seconds), "two fires within one second: %r" % evs)
+        created = ts_ns(job["createdAt"])
+        for e in evs:
+            self.assertGreaterEqual(ts_ns(e["publishedAt"]), created // S * S + S, "fired early: %r" % e)
+        # deleted through another replica: nothing more anywhere
+        self.assertEqual(rs.client(2).req("DELETE", "/%s/jobs/tick" % q(ch)).status, 202)
+        n = len(all_events(c, ch))
+        time.sleep(2.2)
+        self.assertEqual(len(all_events(c, ch)), n, "a deleted job fired")
+        c.close()
+
+    def woken_within(self, waiter, ch, act, limit):
+        """Parks an acquire on waiter, runs act() after 0.3 s; returns the
+        seconds from act() to the answer."""
+        res = {}
+
+        def go():
+            res["r"] = waiter.req("POST", "/%s/acquire" % q(ch), {"wait": "10s"})
+            res["t"] = time.monotonic()
+
+        th = threading.Thread(target=go)
+        th.start()
+        time.sleep(0.3)
+        self.assertNotIn("r", res, "answered before anything happened")
+        t0 = time.monotonic()
+        act()
+        th.join(15 * SCALE)
+        self.assertEqual(res["r"].status, 200, res["r"].raw)
+        self.assertEqual(res["r"].json["count"], 1, res["r"].json)
+        took = res["t"] - t0
+        self.assertLess(took, limit * SCALE, "woken %.3f s after" % took)
+        return took
+
+    def test_wakeup_across_replicas(self):
+        rs = self.replicas(2)
+        a, b = rs.client(0), rs.client(1)
+        ch = self.chan()
+        # a publish through the other replica
+        self.woken_within(a, ch, lambda: b.req("POST", "/%s/events" % q(ch), {"data": "x"}), 1.0)
+        # an unlock through the other replica
+        ev = b.req("POST", "/%s/events" % q(ch), {"data": "y"}).json
+        self.assertEqual(b.req("PUT", "/%s/events/%s" % (q(ch), ev["eventID"]), {}).status, 202)
+        # (the first event is locked by the woken acquire)
+        self.woken_within(a, ch, lambda: b.req("PUT", "/%s/events/%s" % (q(ch), ev["eventID"]),
+                                               {"action": "UNLOCK"}), 1.0)
+        # a lock taken through the other replica that lapses
+        ch2 = self.chan()
+        ev = b.req("POST", "/%s/events" % q(ch2), {"data": "z"}).json
+        lk = b.req("PUT", "/%s/events/%s" % (q(ch2), ev["eventID"]), {"ttl": "1500ms"})
+        self.assertEqual(lk.status, 202)
+        until = ts_ns(lk.json["lockedUntil"])
+        res = {}
+
+        def go():
+            res["r"] = a.req("POST", "/%s/acquire" % q(ch2), {"wait": "10s"})
+            res["at"] = time.time_ns()
+
+        th = threading.Thread(target=go)
+        th.start()
+        th.join(15 * SCALE)
+        self.assertEqual(res["r"].json["count"], 1, res["r"].json)
+        late = (res["at"] - until) / 1e9
+        self.assertGreaterEqual(late, -0.05, "handed out before the lock lapsed")
+        self.assertLess(late, 1.0 * SCALE, "woken %.3f s after the lock lapsed" % late)
+        a.close()
+        b.close()
+
+    def test_killed_replica_leases_lapse(self):
+        rs = self.replicas(2)
+        ch = self.chan()
+        a, b = rs.client(0), rs.client(1)
+        ids = [e["eventID"] for e in b.req("POST", "/%s/events" % q(ch), [{"data": str(i)} for i in range(5)]).json["events"]]
+        r = a.req("POST", "/%s/acquire" % q(ch), {"max": 5, "ttl": "1s"})
+        self.assertEqual(sorted(e["eventID"] for e in r.json["events"]), sorted(ids))
+        a.close()
+        rs.servers[0].proc.kill()  # SIGKILL
+        rs.servers[0].proc.wait()
+        self.assertEqual(b.req("POST", "/%s/acquire" % q(ch), {"max": 5}).json["count"], 0,
+                         "the dead replica's leases did not hold")
+        t0 = time.monotonic()
+        got = []
+        while len(got) < 5 and time.monotonic() - t0 < 5 * SCALE:
+            r = b.req("POST", "/%s/acquire" % q(ch), {"max": 5, "wait": "3s"})
+            self.assertEqual(r.status, 200, r.raw)
+            got += r.json["events"]
+        self.assertEqual(sorted(e["eventID"] for e in got), sorted(ids), "the events did not come back")
+        b.close()
+
+    @unittest.skipIf(libfaketime() is None, "needs libfaketime (Debian package faketime)")
+    def test_replica_clock_ahead(self):
+        rs = self.replicas(1)
+        env = dict(os.environ)
+        env.update({"TZ": "UTC", "LD_PRELOAD": libfaketime(), "FAKETIME": "+30s", "DONT_FAKE_MONOTONIC": "1"})
+        env["ASAN_OPTIONS"] = ":".join(x for x in (env.get("ASAN_OPTIONS"), "verify_asan_link_order=0") if x)
+        ahead = rs.add(env=env)
+        fast, right = rs.client(1), rs.client(0)
+        r = fast.req("GET", "/healthz")
+        self.assertEqual(r.status, 200)
+        ch = self.chan()
+        before = time.time_ns()
+        e1 = fast.req("POST", "/%s/events" % q(ch), {"data": "from the fast one"}).json
+        e2 = right.req("POST", "/%s/events" % q(ch), {"data": "from the right one"}).json
+        after = time.time_ns()
+        for e in (e1, e2):
+            t = ts_ns(e["publishedAt"])
+            self.assertTrue(before - S < t < after + S, "publishedAt %s is not the database's time" % e["publishedAt"])
+        self.assertEqual([e["eventID"] for e in all_events(right, ch)], [e1["eventID"], e2["eventID"]])
+        # a lock of 1 s through the fast replica lasts 1 s, not 1 s - 30 s
+        lk = fast.req("PUT", "/%s/events/%s" % (q(ch), e1["eventID"]), {"ttl": "1s"})
+        self.assertEqual(lk.status, 202)
+        self.assertLess(abs(ts_ns(lk.json["lockedUntil"]) - (time.time_ns() + S)), S // 2, lk.json)
+        self.assertEqual(right.req("GET", "/%s/events/%s" % (q(ch), e1["eventID"])).json["state"], "locked")
+        # a job made through it is due by the database's clock
+        j = fast.req("POST", "/%s/jobs" % q(ch), {"name": "j", "cronDef": "@every 2s"}).json
+        self.assertLess(abs(ts_ns(j["createdAt"]) - time.time_ns()), S, j)
+        self.assertRegex(ahead.log(200), r"database clock: -(29|30)\.\d+ s", "the replica did not see its clock 30 s ahead")
+        fast.close()
+        right.close()
+
+
+@bb.pg_only("stops and restarts a PostgreSQL cluster of its own")
+class DatabaseFaultTest(bb.ServerTestCase):
+    CLASS_SERVER = False
+    OWN_SERVER = True
+    WEIGHT = 3
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.db = pgfix.PgCluster.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.db.stop()
+        super().tearDownClass()
+
+    def setUp(self):
+        super().setUp()
+        self.rs = None
+
+    def tearDown(self):
+        self.cont()
+        if self.rs:
+            self.rs.stop()
+        super().tearDown()
+
+    def server_log(self):
+        return self.rs.logs() if self.rs else ""
+
+    def postgres_pids(self):
+        """The postmaster and every process it started."""
+        with open(os.path.join(self.db.path, "data", "postmaster.pid")) as f:
+            pm = int(f.readline())
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pm)], capture_output=True, text=True).stdout
+        return [pm] + [int(x) for x in out.split()]
+
+    def stop_db(self):
+        self.stopped = self.postgres_pids()
+        for pid in self.stopped:
+            os.kill(pid, signal.SIGSTOP)
+
+    def cont(self):
+        for pid in getattr(self, "stopped", []):
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        self.stopped = []
+
+    def test_restart_under_load_loses_nothing_acknowledged(self):
+        self.rs = Replicas(self.db.url(), 2, ["-database-timeout", "2s"])
+        ch = self.chan()
+        acked, stop, other = [], threading.Event(), []
+        lock = threading.Lock()
+
+        def publish(i):
+            c = self.rs.client(i % 2, timeout=5.0)
+            n = 0
+            while not stop.is_set():
+                n += 1
+                try:
+                    r = c.req("POST", "/%s/events" % q(ch), {"data": "%d-%d" % (i, n)})
+                except AssertionError:
+                    c.close()
+                    time.sleep(0.05)
+                    continue
+                if r.status == 201:
+                    with lock:
+                        acked.append(r.json["eventID"])
+                elif r.status != 503:
+                    other.append((r.status, r.raw[:200]))
+                    time.sleep(0.05)
+            c.close()
+
+        ts = [threading.Thread(target=publish, args=(i,)) for i in range(4)]
+        for t in ts:
+            t.start()
+        time.sleep(1.0)
+        n_before = len(acked)
+        self.db.restart("immediate")
+        time.sleep(1.0)
+        for srv in self.rs.servers:
+            wait_ready(srv, 15.0)
+        time.sleep(1.0)
+        stop.set()
+        for t in ts:
+            t.join(20 * SCALE)
+        self.assertEqual(other, [], "answers other than 201 and 503")
+        self.assertGreater(n_before, 10, "nothing was published before the restart")
+        self.assertGreater(len(acked), n_before, "nothing was published after the restart")
+        c = self.rs.client(1)
+        listed = {e["eventID"] for e in all_events(c, ch)}
+        missing = [i for i in acked if i not in listed]
+        self.assertEqual(missing, [], "%d of %d acknowledged events lost" % (len(missing), len(acked)))
+        st = c.req("GET", "/" + q(ch)).json
+        self.assertGreaterEqual(st["published"], len(acked), st)
+        c.close()
+
+    def test_sigstop_of_the_database(self):
+        self.rs = Replicas(self.db.url(), 1, ["-database-timeout", "1s"])
+        srv = self.rs.servers[0]
+        c = self.rs.client(0, timeout=10.0)
+        ch = self.chan()
+        self.assertEqual(c.req("POST", "/%s/events" % q(ch), {"data": "before"}).status, 201)
+        self.stop_db()
+        t0 = time.monotonic()
+        r = c.req("POST", "/%s/events" % q(ch), {"data": "while stopped"})
+        took = time.monotonic() - t0
+        self.assertEqual(r.status, 503, r.raw)
+        self.assertIsInstance(r.json, dict)
+        self.assertIn("error", r.json)
+        self.assertLess(took, 1.0 + 0.5 * SCALE, "503 after %.2f s with -database-timeout 1s" % took)
+        for path in ("/healthz", "/readyz"):
+            t0 = time.monotonic()
+            st = status_of(srv, path, timeout=2.0)
+            took = time.monotonic() - t0
+            self.assertEqual(st, 200 if path == "/healthz" else 503, path)
+            self.assertLess(took, 0.5 * SCALE, "%s took %.2f s with the database stopped" % (path, took))
+        # a parked acquire answers without a lock it cannot keep
+        r = c.req("POST", "/%s/acquire" % q(ch), {"wait": "500ms"})
+        self.assertIn(r.status, (200, 503), r.raw)
+        if r.status == 200:
+            self.assertEqual(r.json["count"], 0, r.json)
+        self.cont()
+        wait_ready(srv, 10.0)
+        r = c.req("POST", "/%s/events" % q(ch), {"data": "after"})
+        self.assertEqual(r.status, 201, r.raw)
+        self.assertEqual([e["data"] for e in all_events(c, ch)][0], "before")
+        c.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
