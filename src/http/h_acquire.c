@@ -2,16 +2,21 @@
  * h_acquire.c -- POST /{channel}/acquire: hand out the oldest available
  * events, each locked, and park the request when there are none.
  *
- * A parked request waits in waiters.h. It leaves in exactly one of four
+ * A parked request waits in waiters.h. It leaves in exactly one of five
  * ways: served (the store said its channel gained events and an acquire
- * got some), timed out (answered with count 0), released at shutdown, or
- * freed (the client went away and h2o freed the request, which the
- * request's guard reports). Earlier waiters go first: a newcomer takes
- * events directly only when nobody is parked on its channel.
+ * got some), timed out (answered with count 0), released at shutdown,
+ * found gone before anything was locked for it (reset, or a FIN that a
+ * probe showed to be a close, or that could not be probed: an empty
+ * answer), or freed (the client went away and h2o freed the request,
+ * which the request's guard reports). A probe that hears nothing back
+ * answers count 0, as a timeout does. Earlier waiters go first: a
+ * newcomer takes events directly only when nobody is parked on its
+ * channel, or all who are are being probed.
  */
 #include <string.h>
 #include <sys/socket.h>
 #include "handlers.h"
+#include "probe.h"
 #include "render.h"
 #include "reqjson.h"
 #include "respond.h"
@@ -61,6 +66,34 @@ static void served(route_args_t *a, const store_res_t *res)
     }
 }
 
+/* Nothing is locked for a client that has gone; the empty answer lets
+ * h2o find the closed socket and free the connection. */
+static void gone(http_ctx_t *ctx, route_args_t *a)
+{
+    waiters_leave(&ctx->waiters, &a->wait);
+    http_respond_gone(a);
+}
+
+/* May events be locked for w: is its client still there to read them?
+ * A reset client is gone. A FIN means closed or half-closed: a 100
+ * Continue finds out which (probe.h), and w is passed over until then;
+ * where no probe can be sent, the FIN is taken as a close. */
+static int client_reads(http_ctx_t *ctx, waiter_t *w, route_args_t *a)
+{
+    if (http_client_reset(a->req)) {
+        gone(ctx, a);
+        return 0;
+    }
+    if (w->state == WAITER_HALF_CLOSED || !http_client_fin(a->req))
+        return 1;
+    ntime_t look = probe_start(&w->probe, a->req, ctx->store->ops->now(ctx->store));
+    if (look)
+        waiters_probe(&ctx->waiters, w, look);
+    else
+        gone(ctx, a);
+    return 0;
+}
+
 /* Hands the channel's free events to its waiters, oldest first, until
  * one gets nothing. The queue is kept while this runs, even if it
  * empties (waiters_tidy frees it after). A store that answers later
@@ -78,13 +111,8 @@ static void serve_queue(http_ctx_t *ctx, waitq_t *q)
     q->again = 0;
     while (!q->busy && (w = waiters_head(q)) != NULL) {
         route_args_t *a = H2O_STRUCT_FROM_MEMBER(route_args_t, wait, w);
-        if (http_client_gone(a->req)) {
-            /* Nothing is locked for it; the empty answer lets h2o find
-             * the closed socket and free the connection. */
-            waiters_leave(&ctx->waiters, w);
-            http_respond_gone(a);
+        if (!client_reads(ctx, w, a))
             continue;
-        }
         q->busy = w;
         q->dry = 0;
         store_t *st = http_call(a, served);
@@ -110,6 +138,30 @@ void acquire_expire(http_ctx_t *ctx, ntime_t now)
         answer(H2O_STRUCT_FROM_MEMBER(route_args_t, wait, w), NULL);
 }
 
+void acquire_probe_looks(http_ctx_t *ctx, ntime_t now)
+{
+    waiter_t *w;
+    while ((w = waiters_next_look(&ctx->waiters, now)) != NULL) {
+        route_args_t *a = H2O_STRUCT_FROM_MEMBER(route_args_t, wait, w);
+        ntime_t next = 0;
+        switch (probe_check(&w->probe, a->req, now, &next)) {
+        case PROBE_WAIT:
+            waiters_probe(&ctx->waiters, w, next);
+            break;
+        case PROBE_ALIVE:
+            waiters_half_closed(&ctx->waiters, w);
+            break;
+        case PROBE_GONE:
+            gone(ctx, a);
+            break;
+        case PROBE_SILENT:
+            waiters_leave(&ctx->waiters, w);
+            answer(a, NULL);
+            break;
+        }
+    }
+}
+
 void acquire_release_all(http_ctx_t *ctx)
 {
     waiter_t *w;
@@ -117,9 +169,10 @@ void acquire_release_all(http_ctx_t *ctx)
         answer(H2O_STRUCT_FROM_MEMBER(route_args_t, wait, w), NULL);
 }
 
-/* Is anyone parked on the channel? Waiters at the head whose clients hung
- * up leave first: with a store that answers later they may not have been
- * woken yet, and must not hold back the newcomer. */
+/* Is anyone parked on the channel and not being probed? Waiters at the
+ * head whose clients hung up leave first (and those that sent a FIN are
+ * probed): with a store that answers later they may not have been woken
+ * yet, and must not hold back the newcomer. */
 static int others_waiting(http_ctx_t *ctx, const char *channel, size_t len)
 {
     waitq_t *q = ctx->waiters.count ? strmap_get(&ctx->waiters.queues, channel, len) : NULL;
@@ -127,13 +180,8 @@ static int others_waiting(http_ctx_t *ctx, const char *channel, size_t len)
     if (!q || q->busy || q->serving)
         return q != NULL;
     q->serving = 1; /* kept while its waiters leave */
-    while ((w = waiters_head(q)) != NULL) {
-        route_args_t *a = H2O_STRUCT_FROM_MEMBER(route_args_t, wait, w);
-        if (!http_client_gone(a->req))
-            break;
-        waiters_leave(&ctx->waiters, w);
-        http_respond_gone(a);
-    }
+    while ((w = waiters_head(q)) != NULL && !client_reads(ctx, w, H2O_STRUCT_FROM_MEMBER(route_args_t, wait, w)))
+        ;
     q->serving = 0;
     waiters_tidy(&ctx->waiters, q);
     return waiters_any(&ctx->waiters, channel, len);

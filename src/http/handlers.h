@@ -127,6 +127,10 @@ void acquire_serve_waiters(http_ctx_t *ctx);
 /* Answers those whose wait ended by now with count 0. */
 void acquire_expire(http_ctx_t *ctx, ntime_t now);
 
+/* Takes the due looks of the probes of half-closed-or-closed clients
+ * (probe.h): a client found reading is served again, one gone leaves. */
+void acquire_probe_looks(http_ctx_t *ctx, ntime_t now);
+
 /* Answers every parked acquirer with count 0 (shutdown). */
 void acquire_release_all(http_ctx_t *ctx);
 

@@ -182,6 +182,7 @@ ntime_t http_server_turn(http_server_t *s, int32_t max_ms)
     ntime_t now = st->ops->now(st);
     max_ms = slowread_sweep(&s->slow, now, max_ms);
     acquire_expire(&s->hctx, now);
+    acquire_probe_looks(&s->hctx, now);
     acquire_serve_waiters(&s->hctx);
     ntime_t wake = waiters_next_at(&s->hctx.waiters);
     if (wake < next)

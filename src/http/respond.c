@@ -108,20 +108,13 @@ int http_client_reset(h2o_req_t *req)
     return sock && conn_broken(sock);
 }
 
-int http_client_gone(h2o_req_t *req)
+int http_client_fin(h2o_req_t *req)
 {
     /* HTTP/1 stops reading while a request is in flight, so h2o would
      * only notice at write time: look at the socket. */
     h2o_socket_t *sock = socket_of(req);
-    if (!sock)
-        return 0;
-    if (conn_broken(sock))
-        return 1;
-    /* A FIN (a read of 0): the client closed, or only half-closed, which
-     * looks the same from here; taken as gone, so nothing is locked for a
-     * client that will never read it. */
     char b;
-    return recv(h2o_socket_get_fd(sock), &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+    return sock && recv(h2o_socket_get_fd(sock), &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
 /* ---- the fsync-wait queue ---- */

@@ -48,10 +48,10 @@ void http_add_header(h2o_req_t *req, const char *name, const char *value, size_t
  * (the answer lets h2o find the closed socket and drop the connection). */
 void http_respond_gone(route_args_t *a);
 
-/* Is the client of req gone: its connection reset or closed both ways,
- * or a FIN received (a close and a half-close look the same)? For answers
- * sent later (a parked acquire), before anything is locked for it. */
-int http_client_gone(h2o_req_t *req);
+/* Has the client of req sent a FIN? It closed, or only half-closed
+ * (probe.h tells which). For answers sent later (a parked acquire),
+ * before anything is locked for it. */
+int http_client_fin(h2o_req_t *req);
 
 /* Is the connection of req reset, or closed both ways? (A client that
  * half-closed after pipelining its requests still reads the answers.) */

@@ -7,12 +7,14 @@
 #include "base/util.h"
 
 #define WAITER_OF(node) ((waiter_t *)((char *)(node) - offsetof(waiter_t, deadline)))
+#define WAITER_OF_LOOK(node) ((waiter_t *)((char *)(node) - offsetof(waiter_t, look)))
 
 void waiters_init(waiters_t *ws)
 {
     strmap_init(&ws->queues);
     h2o_linklist_init_anchor(&ws->pending);
     timers_init(&ws->deadlines);
+    timers_init(&ws->looks);
     ws->count = 0;
 }
 
@@ -21,6 +23,7 @@ void waiters_free(waiters_t *ws)
     ASSERT(ws->count == 0);
     strmap_free(&ws->queues);
     timers_free(&ws->deadlines);
+    timers_free(&ws->looks);
 }
 
 void waiters_park(waiters_t *ws, waiter_t *w, const char *channel, size_t len, ntime_t until)
@@ -34,9 +37,11 @@ void waiters_park(waiters_t *ws, waiter_t *w, const char *channel, size_t len, n
         q->channel_len = len;
     }
     w->q = q;
+    w->state = WAITER_READY;
     w->link.next = w->link.prev = NULL;
     h2o_linklist_insert(&q->waiting, &w->link);
-    w->deadline.index = 0;
+    q->n++;
+    w->deadline.index = w->look.index = 0;
     timers_set(&ws->deadlines, &w->deadline, until, 0);
     ws->count++;
 }
@@ -48,7 +53,11 @@ void waiters_leave(waiters_t *ws, waiter_t *w)
         return;
     w->q = NULL;
     h2o_linklist_unlink(&w->link);
+    q->n--;
+    if (w->state == WAITER_PROBING)
+        q->probing--;
     timers_cancel(&ws->deadlines, &w->deadline);
+    timers_cancel(&ws->looks, &w->look);
     ws->count--;
     if (q->busy == w)
         q->busy = NULL;
@@ -67,7 +76,7 @@ void waiters_tidy(waiters_t *ws, waitq_t *q)
 int waiters_any(const waiters_t *ws, const char *channel, size_t len)
 {
     waitq_t *q = ws->count > 0 ? strmap_get(&ws->queues, channel, len) : NULL;
-    return q && !h2o_linklist_is_empty(&q->waiting);
+    return q && q->n > q->probing;
 }
 
 void waiters_avail(waiters_t *ws, const char *channel, size_t len)
@@ -90,7 +99,40 @@ waitq_t *waiters_next_pending(waiters_t *ws)
 
 waiter_t *waiters_head(waitq_t *q)
 {
-    return h2o_linklist_is_empty(&q->waiting) ? NULL : H2O_STRUCT_FROM_MEMBER(waiter_t, link, q->waiting.next);
+    if (q->n == q->probing)
+        return NULL;
+    /* Probes are few and last at most a second: a walk past them. */
+    for (h2o_linklist_t *l = q->waiting.next; l != &q->waiting; l = l->next) {
+        waiter_t *w = H2O_STRUCT_FROM_MEMBER(waiter_t, link, l);
+        if (w->state != WAITER_PROBING)
+            return w;
+    }
+    return NULL;
+}
+
+void waiters_probe(waiters_t *ws, waiter_t *w, ntime_t at)
+{
+    ASSERT(w->q);
+    if (w->state != WAITER_PROBING) {
+        w->state = WAITER_PROBING;
+        w->q->probing++;
+    }
+    timers_set(&ws->looks, &w->look, at, 0);
+}
+
+waiter_t *waiters_next_look(waiters_t *ws, ntime_t now)
+{
+    tnode_t *n = timers_pop_due(&ws->looks, now, NULL);
+    return n ? WAITER_OF_LOOK(n) : NULL;
+}
+
+void waiters_half_closed(waiters_t *ws, waiter_t *w)
+{
+    ASSERT(w->q && w->state == WAITER_PROBING);
+    w->state = WAITER_HALF_CLOSED;
+    w->q->probing--;
+    timers_cancel(&ws->looks, &w->look);
+    waiters_avail(ws, w->q->channel, w->q->channel_len);
 }
 
 waiter_t *waiters_next_due(waiters_t *ws, ntime_t now)
@@ -116,5 +158,8 @@ waiter_t *waiters_any_left(waiters_t *ws)
 ntime_t waiters_next_at(const waiters_t *ws)
 {
     tnode_t *n = timers_peek(&ws->deadlines);
-    return n ? timers_at(&ws->deadlines, n) : NTIME_MAX;
+    tnode_t *l = timers_peek(&ws->looks);
+    ntime_t at = n ? timers_at(&ws->deadlines, n) : NTIME_MAX;
+    ntime_t look = l ? timers_at(&ws->looks, l) : NTIME_MAX;
+    return look < at ? look : at;
 }

@@ -31,6 +31,17 @@ def read_answer(s):
     return raw.read_response()
 
 
+def read_final_answer(s):
+    """The answer after any interim (1xx) ones, as an HTTP/1.1 client
+    reads it."""
+    raw = bb.RawConn.__new__(bb.RawConn)
+    raw.sock, raw.buf = s, b""
+    r = raw.read_response()
+    while 100 <= r.status < 200:
+        r = raw.read_response()
+    return r
+
+
 class ParkedClientTest(bb.ServerTestCase):
 
     def test_reset_while_parked_does_not_swallow_an_event(self):
@@ -47,20 +58,59 @@ class ParkedClientTest(bb.ServerTestCase):
                          "the event went to the acquire whose client had reset: %r" % r.json)
         self.assertEqual(r.json["events"][0]["eventID"], ev["eventID"])
 
-    @unittest.skip("a half-closed parked client is taken as gone (docs/API.md, Acquire): its FIN looks like a "
-                   "close until bytes are sent, and answering then unlocking on a reset would count a delivery "
-                   "no one got (test_acquire.AcquireTest.test_disconnected_waiter_gets_nothing)")
     def test_half_closed_client_gets_its_answer(self):
+        """A client done sending (shutdown SHUT_WR) still reads: the server
+        tells it from a closed one by a 100 Continue, then answers it."""
         ch = self.chan()
         s = parked_acquire(self.host, self.port, ch)
         self._extra.append(s)
         s.shutdown(socket.SHUT_WR)  # done sending, still reading
         time.sleep(0.2)
         ev = self.publish(ch, {"data": "for the half-closed client"})
-        r = read_answer(s)
+        r = read_final_answer(s)
         self.assertStatus(r, 200)
         self.assertEqual(r.json["count"], 1, "the half-closed client got no event: %r" % r.json)
         self.assertEqual(r.json["events"][0]["eventID"], ev["eventID"])
+
+    def test_half_closed_client_keeps_its_place(self):
+        """Passed over while the server finds out whether it still reads,
+        then served in its arrival order, ahead of a client that parked
+        after it, and not asked again."""
+        ch = self.chan()
+        half = parked_acquire(self.host, self.port, ch)
+        self._extra.append(half)
+        first = parked_acquire(self.host, self.port, ch)
+        self._extra.append(first)
+        second = parked_acquire(self.host, self.port, ch)
+        self._extra.append(second)
+        half.shutdown(socket.SHUT_WR)
+        time.sleep(0.2)
+        e1 = self.publish(ch, {"data": "while the half-closed client is asked"})
+        r1 = read_final_answer(first)
+        self.assertEqual([e["eventID"] for e in r1.json["events"]], [e1["eventID"]])
+        time.sleep(0.3)  # the half-closed client has acknowledged the 100 by now
+        e2 = self.publish(ch, {"data": "for the half-closed client, first in line"})
+        rh = read_final_answer(half)
+        self.assertStatus(rh, 200)
+        self.assertEqual([e["eventID"] for e in rh.json["events"]], [e2["eventID"]])
+        e3 = self.publish(ch, {"data": "for the last one"})
+        r2 = read_final_answer(second)
+        self.assertEqual([e["eventID"] for e in r2.json["events"]], [e3["eventID"]])
+
+    def test_closed_client_is_not_taken_for_half_closed(self):
+        """A client that closed (a FIN, as a half-close sends) answers the
+        server's 100 Continue with a reset: it gets no event, even once
+        the server has had time to find out."""
+        ch = self.chan()
+        s = parked_acquire(self.host, self.port, ch)
+        s.close()
+        time.sleep(0.2)
+        ev = self.publish(ch, {"data": "for a live client"})
+        time.sleep(0.5)
+        r = self.req("POST", "/%s/acquire" % q(ch), {"max": 10})
+        self.assertStatus(r, 200)
+        self.assertEqual([e["eventID"] for e in r.json["events"]], [ev["eventID"]],
+                         "the event went to the acquire whose client had closed: %r" % r.json)
 
 
 class FramingTest(bb.ServerTestCase):
