@@ -114,8 +114,12 @@ CREATE TABLE counters (
 -- Adds to this connection's counter row of a channel: the totals, and
 -- lv to the live events (every event counts there from its publish to its
 -- removal, delayed ones too; the channel's limit is checked against it).
+-- PL/pgSQL, not SQL: a SQL function's INSERT is planned again at every
+-- call, this one's plan is kept by the connection (it runs in nearly every
+-- change).
 CREATE FUNCTION count_add(ch text, p bigint, d bigint, x bigint, dl bigint, lv bigint) RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+BEGIN
     INSERT INTO counters AS c (channel, slot, published, deleted, expired, dead_lettered, live)
     VALUES (ch, pg_backend_pid(), p, d, x, dl, lv)
     ON CONFLICT (channel, slot) DO UPDATE SET
@@ -123,8 +127,8 @@ LANGUAGE sql AS $$
         deleted = c.deleted + excluded.deleted,
         expired = c.expired + excluded.expired,
         dead_lettered = c.dead_lettered + excluded.dead_lettered,
-        live = c.live + excluded.live
-$$;
+        live = c.live + excluded.live;
+END $$;
 
 -- Moves an event whose lock ended without a delete and whose deliveries
 -- reached its channel's maxDeliveries: to the dead-letter channel (the

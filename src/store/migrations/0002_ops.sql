@@ -131,7 +131,9 @@ DECLARE
     visible bigint := 0;
     have bigint;
 BEGIN
-    PERFORM ch_ensure(ch, max_chans, now);
+    IF NOT EXISTS (SELECT 1 FROM channels WHERE name = ch) THEN
+        PERFORM ch_ensure(ch, max_chans, now);
+    END IF;
     FOR i IN 1 .. coalesce(array_length(datas, 1), 0) LOOP
         IF keys[i] IS NOT NULL THEN
             e := key_holder(ch, keys[i], now, max_ch);
