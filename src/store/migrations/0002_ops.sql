@@ -192,24 +192,31 @@ BEGIN
     RETURN e;
 END $$;
 
--- Locks the rows given (free now) for ttl: new token, one more delivery,
--- and the instant it is visible again should the lock lapse. A row whose
--- lock lapsed after a retry delay joins the back of the queue now.
-CREATE FUNCTION ev_take(seqs bigint[], ttl bigint, now bigint) RETURNS SETOF events
-LANGUAGE sql AS $$
-    UPDATE events e SET
-        locked_until = now + ttl,
-        lock_token = new_token(),
-        deliveries = e.deliveries + 1,
-        published_at = CASE WHEN e.locked_until IS NOT NULL AND e.visible_at > e.locked_until
-                            THEN e.visible_at ELSE e.published_at END,
-        vseq = CASE WHEN e.locked_until IS NOT NULL AND e.visible_at > e.locked_until
-                    THEN nextval('event_seq') ELSE e.vseq END,
-        visible_at = lapse_at(e.deliveries + 1, now + ttl, c.max_deliveries, c.retry_delay_ns)
-    FROM events o LEFT JOIN channels c ON c.name = o.channel
-    WHERE o.seq = e.seq AND e.seq = ANY (seqs)
-    RETURNING e.*
-$$;
+-- Locks the rows given of ch (free now) for ttl: new token, one more
+-- delivery, and the instant it is visible again should the lock lapse. A
+-- row whose lock lapsed after a retry delay joins the back of the queue
+-- now. PL/pgSQL with a generic plan, so that the connection plans it once
+-- (a SQL function's statements are planned at every call). The rows are
+-- found by seq alone: a condition on the channel here invites a bitmap
+-- AND with a channel index.
+CREATE FUNCTION ev_take(seqs bigint[], ch text, ttl bigint, now bigint) RETURNS SETOF events
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
+BEGIN
+    RETURN QUERY WITH t AS (
+        UPDATE events e SET
+            locked_until = now + ttl,
+            lock_token = new_token(),
+            deliveries = e.deliveries + 1,
+            published_at = CASE WHEN e.locked_until IS NOT NULL AND e.visible_at > e.locked_until
+                                THEN e.visible_at ELSE e.published_at END,
+            vseq = CASE WHEN e.locked_until IS NOT NULL AND e.visible_at > e.locked_until
+                        THEN nextval('event_seq') ELSE e.vseq END,
+            visible_at = lapse_at(e.deliveries + 1, now + ttl, c.max_deliveries, c.retry_delay_ns)
+        FROM channels c
+        WHERE c.name = ch AND e.seq = ANY (seqs)
+        RETURNING e.*)
+    SELECT * FROM t;
+END $$;
 
 -- LOCK: a ready event only, else gone.
 CREATE FUNCTION ev_lock(ev_seq bigint, ev_ms bigint, ch text, ttl bigint) RETURNS SETOF ev_row
@@ -221,7 +228,7 @@ BEGIN
     IF e.locked_until > now OR (CASE WHEN e.locked_until IS NULL THEN e.published_at ELSE e.visible_at END) > now THEN
         RAISE EXCEPTION 'gone' USING ERRCODE = 'DQ410';
     END IF;
-    RETURN QUERY SELECT r.* FROM ev_take(ARRAY[ev_seq], ttl, now) t, ev_of(t, false) r;
+    RETURN QUERY SELECT r.* FROM ev_take(ARRAY[ev_seq], ch, ttl, now) t, ev_of(t, false) r;
 END $$;
 
 -- UNLOCK through ev_unlock (0001), then the event as it is now (none if
@@ -278,25 +285,36 @@ END $$;
 -- ACQUIRE: up to mx free events of ch, most urgent and oldest first, each
 -- locked for ttl. SKIP LOCKED in MATERIALIZED CTEs: concurrent acquirers
 -- pass over each other's rows, and the planner cannot run the LIMIT twice.
--- Two sources: free rows (the events_free index) and leases that lapsed
--- but the sweep has not released yet.
+-- Two sources: free rows (the events_free index, read in its order: the
+-- instant is a plain value here, so the scan is ordered and stops at mx
+-- rows instead of sorting the channel) and leases that lapsed but the
+-- sweep has not released yet. Generic plans: a custom plan made at every
+-- call cost more than the query (docs/SCHEMA.md, "Keeping the hot paths
+-- cheap").
 CREATE FUNCTION ev_acquire(ch text, mx integer, ttl bigint) RETURNS SETOF ev_row
-LANGUAGE sql AS $$
-    WITH n AS MATERIALIZED (SELECT now_ns() AS now),
-    free AS MATERIALIZED (
-        SELECT seq, priority, published_at AS p, vseq FROM events, n
-        WHERE channel = ch AND locked_until IS NULL AND published_at <= n.now AND lives_until > n.now
-        ORDER BY priority, published_at, vseq LIMIT mx FOR UPDATE OF events SKIP LOCKED),
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+    now bigint := now_ns();
+    seqs bigint[];
+BEGIN
+    WITH free AS MATERIALIZED (
+        SELECT seq, priority, published_at AS p, vseq FROM events
+        WHERE channel = ch AND locked_until IS NULL AND published_at <= now AND lives_until > now
+        ORDER BY priority, published_at, vseq LIMIT mx FOR UPDATE SKIP LOCKED),
     lapsed AS MATERIALIZED (
         SELECT seq, priority, CASE WHEN visible_at > locked_until THEN visible_at ELSE published_at END AS p,
-               vseq FROM events, n
-        WHERE channel = ch AND locked_until <= n.now AND visible_at <= n.now AND lives_until > n.now
-        ORDER BY priority, locked_until LIMIT mx FOR UPDATE OF events SKIP LOCKED),
-    pick AS MATERIALIZED (
-        SELECT seq FROM (SELECT * FROM free UNION ALL SELECT * FROM lapsed) x ORDER BY priority, p, vseq LIMIT mx)
-    SELECT r.* FROM n, ev_take(ARRAY(SELECT seq FROM pick), ttl, n.now) t, ev_of(t, false) r
-    ORDER BY t.priority, t.published_at, t.vseq
-$$;
+               vseq FROM events
+        WHERE channel = ch AND locked_until IS NOT NULL AND locked_until <= now AND visible_at <= now
+          AND lives_until > now
+        ORDER BY priority, locked_until LIMIT mx FOR UPDATE SKIP LOCKED)
+    SELECT ARRAY(SELECT seq FROM (SELECT * FROM free UNION ALL SELECT * FROM lapsed) x
+                 ORDER BY priority, p, vseq LIMIT mx) INTO seqs;
+    IF cardinality(seqs) = 0 THEN
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT r.* FROM ev_take(seqs, ch, ttl, now) t, ev_of(t, false) r
+        ORDER BY t.priority, t.published_at, t.vseq;
+END $$;
 
 -- PURGE: every event of ch gone, counted as deleted.
 CREATE FUNCTION ch_purge(ch text) RETURNS bigint LANGUAGE plpgsql AS $$
