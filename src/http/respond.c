@@ -169,7 +169,8 @@ static void on_durable(void *arg, store_status_t st)
         if (st == STORE_OK)
             send_counted(d->a, d->status, d->body.base, d->body.len, d->ctype, 1);
         else
-            http_error(d->a, 503, "the change was written but the log could not be synced to disk");
+            http_error(d->a, 503, "the log could not be written or synced to disk, so this answer's "
+                                  "changes were not made durable; try again later");
     }
     durable_ask(s);
 }
@@ -269,6 +270,17 @@ static void utf8_sanitize(char *s)
     }
 }
 
+/* {"error": msg} into w, msg made valid UTF-8. */
+static void error_body(jsonw_t *w, char *msg)
+{
+    utf8_sanitize(msg);
+    jsonw_init(w, 64 + strlen(msg));
+    jsonw_obj_begin(w);
+    jsonw_key(w, "error");
+    jsonw_cstr(w, msg);
+    jsonw_obj_end(w);
+}
+
 void http_error(route_args_t *a, int status, const char *fmt, ...)
 {
     char msg[512];
@@ -276,13 +288,8 @@ void http_error(route_args_t *a, int status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    utf8_sanitize(msg);
     jsonw_t w;
-    jsonw_init(&w, 64 + strlen(msg));
-    jsonw_obj_begin(&w);
-    jsonw_key(&w, "error");
-    jsonw_cstr(&w, msg);
-    jsonw_obj_end(&w);
+    error_body(&w, msg);
     send_counted(a, status, w.buf, w.len, JSON_TYPE, 0);
     jsonw_free(&w);
 }
@@ -323,8 +330,14 @@ void http_store_error(route_args_t *a, const store_res_t *res, const char *usual
 {
     if (res->status == STORE_FULL)
         http_add_header(a->req, "retry-after", "1", 1);
-    const char *msg = res->err ? res->err : usual ? usual : usual_sentence(res->status);
-    http_error(a, http_status_of(res->status), "%s", msg);
+    char msg[512];
+    snprintf(msg, sizeof(msg), "%s", res->err ? res->err : usual ? usual : usual_sentence(res->status));
+    /* A failure may tell of a change not yet durable (a 404 after a
+     * DELETE in the same loop turn): it waits like a success would. */
+    jsonw_t w;
+    error_body(&w, msg);
+    send_or_defer(a, res->durable_seq, http_status_of(res->status), w.buf, w.len, JSON_TYPE, 0);
+    jsonw_free(&w);
 }
 
 /* ---- h2o's own errors (a body past its size limit, a broken request)

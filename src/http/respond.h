@@ -35,7 +35,8 @@ int http_status_of(store_status_t st);
 
 /* Answers a failed store result: its status's code, and the store's
  * sentence, else `usual` (the handler's words for this failure), else the
- * status's own. STORE_FULL adds Retry-After. */
+ * status's own. STORE_FULL adds Retry-After. With res->durable_seq it
+ * waits for it like an answer of http_respond. */
 void http_store_error(route_args_t *a, const store_res_t *res, const char *usual);
 
 /* 429 with Retry-After: a limit of the HTTP layer is reached. */

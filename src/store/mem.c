@@ -111,14 +111,27 @@ static void tell_available(mem_t *m)
         store_avail(&m->base, ch->name, ch->name_len);
 }
 
+static void flush_soon(mem_t *m);
+
+/* What an answer must wait for: the write (and with -fsync always the
+ * fsync) of the log up to its position. */
+static uint64_t durable_pos(mem_t *m)
+{
+    return m->fsync_always ? wal_synced(m->wal) : wal_written(m->wal);
+}
+
 void mem_done(mem_t *m, store_res_t *res, store_done_fn done, void *arg)
 {
-    /* With -fsync always an answer shows nothing the disk does not hold,
-     * reads included: a reader must not see a change a crash would undo. */
-    if (m->fsync_always && res->status <= STORE_REPLAYED) {
-        uint64_t written = wal_written(m->wal);
-        if (wal_synced(m->wal) < written)
-            res->durable_seq = written;
+    /* Every answer waits for the write of the turn's changes so far (and,
+     * with -fsync always, their fsync), reads and failures included: a
+     * reader must not see a change that a failed write or a crash would
+     * undo, nor a 404 that a DELETE of the same turn caused. */
+    if (m->wal) {
+        uint64_t end = wal_pending_end(m->wal);
+        if (end > durable_pos(m))
+            res->durable_seq = end;
+        if (end > wal_written(m->wal))
+            flush_soon(m);
     }
     done(arg, res);
     tell_available(m);
@@ -157,25 +170,46 @@ void mem_unsupported(mem_t *m, const char *what, store_done_fn done, void *arg)
     done(arg, &res);
 }
 
-/* ---- durability: answers wait for the fsync that covers them ---- */
+/* ---- durability: answers wait for the write and fsync that cover them ---- */
 
-/* Calls back every waiter the fsync thread has passed, or all of them
- * with STORE_UNAVAILABLE while it fails. A callback may add waiters. */
+static int in_failed(const mem_t *m, uint64_t seq)
+{
+    for (size_t i = m->n_failed; i-- > 0;)
+        if (seq > m->failed[i].from && seq <= m->failed[i].to)
+            return 1;
+    return 0;
+}
+
+/* STORE_OK or STORE_UNAVAILABLE once the answer waiting for seq may go;
+ * -1 while it must wait. */
+static int durable_state(mem_t *m, uint64_t seq)
+{
+    if (in_failed(m, seq))
+        return STORE_UNAVAILABLE;
+    if (durable_pos(m) >= seq)
+        return STORE_OK;
+    if (m->fsync_always && wal_fsync_failing(m->wal))
+        return STORE_UNAVAILABLE;
+    return -1;
+}
+
+/* Calls back every waiter whose fate is known, oldest first. A callback
+ * may add waiters. */
 static void durable_fire(mem_t *m)
 {
     while (m->n_durable > 0) {
-        int failing = wal_failing(m->wal);
         mem_durable_t d = m->durable[0];
-        if (!failing && d.seq > wal_synced(m->wal))
+        int st = durable_state(m, d.seq);
+        if (st < 0)
             break;
         memmove(m->durable, m->durable + 1, --m->n_durable * sizeof(*m->durable));
-        d.fn(d.arg, failing ? STORE_UNAVAILABLE : STORE_OK);
+        d.fn(d.arg, (store_status_t)st);
     }
 }
 
 static void note_fsync_state(mem_t *m)
 {
-    int failing = wal_failing(m->wal);
+    int failing = wal_fsync_failing(m->wal);
     if (failing && !m->fsync_failed_logged) {
         say(m, "error", "syncing the log to disk failed; answers that wait for it get 503 until it works again");
         m->fsync_failed_logged = 1;
@@ -200,16 +234,105 @@ static void on_synced(h2o_socket_t *sock, const char *err)
 static void mem_on_durable(store_t *s, uint64_t seq, void (*fn)(void *arg, store_status_t st), void *arg)
 {
     mem_t *m = mem_of(s);
-    if (!m->fsync_always || wal_synced(m->wal) >= seq) {
-        fn(arg, STORE_OK);
-        return;
-    }
-    if (wal_failing(m->wal)) {
-        fn(arg, STORE_UNAVAILABLE);
+    int st = m->wal ? durable_state(m, seq) : STORE_OK;
+    if (st >= 0) {
+        fn(arg, (store_status_t)st);
         return;
     }
     m->durable = room(m->durable, &m->cap_durable, m->n_durable + 1, sizeof(*m->durable));
     m->durable[m->n_durable++] = (mem_durable_t){seq, fn, arg};
+}
+
+/* ---- the turn's one write ---- */
+
+/* The write of a turn failed and its changes are in memory only: the state
+ * is rebuilt from the log, which ends on the last change written. Undoing
+ * each change instead would need an inverse of every core operation, and
+ * this runs once per failure: afterwards each change is written alone
+ * (wal_set_defer) until writes work again. */
+static void rebuild(mem_t *m)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    char err[600];
+    if (wal_rebuild(m->wal, m->core, m->clock(), err, sizeof(err)) != 0) {
+        say(m, "error", err);
+        say(m, "error", "cannot undo the changes whose write failed; stopping rather than answer from a "
+                        "state the log does not hold");
+        exit(1);
+    }
+    core_set_limits(m->core, m->max_events, m->max_channel_events);
+    m->rebuilds++;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    char msg[200];
+    snprintf(msg, sizeof(msg), "the changes of one loop turn could not be written to the log and were undone "
+             "(state rebuilt from the log in %.1f ms); their requests get 503",
+             (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+    say(m, "warn", msg);
+    /* Events the undone changes had taken are free again. */
+    channel_t **chs;
+    size_t n = core_channels_sorted(m->core, &chs);
+    for (size_t i = 0; i < n; i++)
+        if (chs[i]->st.ready)
+            store_avail(&m->base, chs[i]->name, chs[i]->name_len);
+    free(chs);
+}
+
+/* Writes the changes kept this turn, then answers whoever waited for them. */
+static void mem_flush(mem_t *m)
+{
+    uint64_t from = wal_written(m->wal), to = wal_pending_end(m->wal);
+    if (to == from)
+        return;
+    if (wal_flush(m->wal) != 0) {
+        m->failed = room(m->failed, &m->cap_failed, m->n_failed + 1, sizeof(*m->failed));
+        m->failed[m->n_failed++] = (mem_range_t){from, to};
+        rebuild(m);
+    }
+    durable_fire(m);
+}
+
+/* A zero timeout on h2o's loop: it runs after the sockets that were ready
+ * in this turn of the loop have been served, before the loop sleeps, so
+ * every request of the turn shares one write. */
+struct mem_flusher {
+    h2o_timeout_t timeout;
+    h2o_timeout_entry_t entry;
+    h2o_evloop_t *loop;
+    mem_t *m;
+};
+
+static void on_flush(h2o_timeout_entry_t *entry)
+{
+    struct mem_flusher *f = H2O_STRUCT_FROM_MEMBER(struct mem_flusher, entry, entry);
+    mem_flush(f->m);
+}
+
+static void flush_soon(mem_t *m)
+{
+    struct mem_flusher *f = m->flusher;
+    if (f && !h2o_timeout_is_linked(&f->entry))
+        h2o_timeout_link(f->loop, &f->timeout, &f->entry);
+}
+
+static struct mem_flusher *flusher_new(mem_t *m, h2o_evloop_t *loop)
+{
+    struct mem_flusher *f = xcalloc(1, sizeof(*f));
+    f->loop = loop;
+    f->m = m;
+    f->entry.cb = on_flush;
+    h2o_timeout_init(loop, &f->timeout, 0);
+    return f;
+}
+
+static void flusher_free(struct mem_flusher *f)
+{
+    if (!f)
+        return;
+    if (h2o_timeout_is_linked(&f->entry))
+        h2o_timeout_unlink(&f->entry);
+    h2o_timeout_dispose(f->loop, &f->timeout);
+    free(f);
 }
 
 /* ---- the loop ---- */
@@ -245,6 +368,7 @@ static ntime_t mem_turn(store_t *s)
     ntime_t next = core_next_at(m->core, MEM_COALESCE_NS);
     if (!m->wal)
         return next;
+    mem_flush(m);
     wal_maybe_rewrite(m->wal, m->core, now, 0);
     next = probe_log(m, now, next);
     if (wal_rewrite_running(m->wal) && next > now + MEM_REWRITE_POLL_NS)
@@ -269,9 +393,11 @@ static void mem_free(store_t *s)
         h2o_socket_read_stop(m->sync_sock);
         h2o_socket_close(m->sync_sock);
     }
+    flusher_free(m->flusher);
     wal_close(m->wal); /* writes and fsyncs what is left */
     core_free(m->core);
     free(m->durable);
+    free(m->failed);
     free(m->views);
     free(m->stats);
     free(m->jobs);
@@ -341,7 +467,10 @@ store_t *store_mem_new(const store_mem_config_t *cfg)
     core_set_limits(m->core, m->max_events, m->max_channel_events);
     if (!cfg->clock)
         follow_log_clock(m);
+    if (m->wal)
+        wal_set_defer(m->wal, 1);
     if (m->wal && cfg->loop) {
+        m->flusher = flusher_new(m, cfg->loop);
         /* h2o closes the fd it watches: give it a duplicate, the log
          * keeps (and closes) its own. */
         int fd = fcntl(wal_sync_fd(m->wal), F_DUPFD_CLOEXEC, 0);

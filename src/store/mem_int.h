@@ -14,6 +14,14 @@ typedef struct mem_durable {
     void *arg;
 } mem_durable_t;
 
+/* Log positions (from, to] of a loop turn whose write failed: its changes
+ * were undone, so an answer waiting for one of them gets 503. */
+typedef struct mem_range {
+    uint64_t from, to;
+} mem_range_t;
+
+struct mem_flusher;
+
 typedef struct mem {
     store_t base;
     core_t *core;
@@ -26,8 +34,13 @@ typedef struct mem {
     struct st_h2o_socket_t *sync_sock; /* the log's eventfd on the loop */
     int fsync_failed_logged;  /* the fsync failure is logged; waiting for recovery */
     ntime_t probe_at;         /* last write probe while the log was failing */
-    mem_durable_t *durable;   /* waiting for the fsync, oldest first */
+    mem_durable_t *durable;   /* waiting for the write or fsync, oldest first */
     size_t n_durable, cap_durable;
+    struct mem_flusher *flusher; /* writes the turn's changes before the loop
+                                 sleeps; NULL without a loop (turn() does) */
+    mem_range_t *failed;      /* turns undone after a failed write */
+    size_t n_failed, cap_failed;
+    uint64_t rebuilds;        /* times the state was rebuilt from the log */
     store_event_t *views;     /* results of the operation in progress */
     size_t cap_views;
     store_stats_t *stats;

@@ -51,6 +51,7 @@ struct wal {
     unsigned char *pending;   /* records added, not yet committed */
     size_t pending_len, pending_cap;
     uint64_t pending_records;
+    int defer;                /* commits wait for wal_flush (see wal_set_defer) */
     int write_failing;
     fsyncer_t *fsyncer;
     wal_metrics_t m;
@@ -353,18 +354,22 @@ static int write_all(int fd, const unsigned char *buf, size_t len, uint64_t at)
     return 0;
 }
 
-static int journal_commit_cb(void *arg)
+/* Writes the pending records in one call. On failure they are dropped
+ * and their positions skipped, so no later change ever has them. */
+static int write_pending(wal_t *w)
 {
-    wal_t *w = arg;
     if (w->pending_len == 0)
         return 0;
     int rc = write_all(w->fd, w->pending, w->pending_len, w->size);
     if (rc != 0) {
+        int err = errno;
         w->m.write_errors++;
         if (!w->write_failing)
             say(w, "error", "writing the log %s failed: %s; changes are refused until it works again",
-                w->path, strerror(errno));
+                w->path, strerror(err));
         w->write_failing = 1;
+        w->pos += w->pending_len;
+        errno = err;
     } else {
         if (w->write_failing)
             say(w, "info", "writing the log %s works again", w->path);
@@ -386,6 +391,34 @@ static int journal_commit_cb(void *arg)
     w->pending_len = 0;
     w->pending_records = 0;
     return rc;
+}
+
+static int journal_commit_cb(void *arg)
+{
+    wal_t *w = arg;
+    /* Deferred, a change stays in `pending` for the turn's one write. While
+     * writes fail, each change is written alone instead, so a failure
+     * refuses that change only and nothing has to be undone. */
+    if (w->defer && !w->write_failing)
+        return 0;
+    return write_pending(w);
+}
+
+void wal_set_defer(wal_t *w, int on)
+{
+    if (!on)
+        write_pending(w);
+    w->defer = on;
+}
+
+uint64_t wal_pending_end(wal_t *w)
+{
+    return w->pos + w->pending_len;
+}
+
+int wal_flush(wal_t *w)
+{
+    return write_pending(w);
 }
 
 /* ==== open ==== */
@@ -816,6 +849,28 @@ int wal_replay(wal_t *w, core_t *c, ntime_t now, wal_replay_stats_t *st, char *e
     return 0;
 }
 
+int wal_rebuild(wal_t *w, core_t *c, ntime_t now, char *err, size_t errlen)
+{
+    /* The file ends on the last whole change written: replaying it gives
+     * the state without the changes that were dropped. */
+    ASSERT(w->pending_len == 0);
+    core_replay_reset(c);
+    unsigned char *p = mmap(NULL, w->size, PROT_READ, MAP_PRIVATE, w->fd, 0);
+    if (p == MAP_FAILED) {
+        snprintf(err, errlen, "cannot read the log %s back: %s", w->path, strerror(errno));
+        return -1;
+    }
+    madvise(p, w->size, MADV_SEQUENTIAL);
+    wal_replay_stats_t st = {0};
+    int rc = replay_mapped(w, c, p, now, &st, err, errlen);
+    munmap(p, w->size);
+    if (rc != 0)
+        return -1;
+    core_journal_t j = {journal_add_cb, journal_commit_cb, w};
+    core_set_journal(c, &j);
+    return 0;
+}
+
 /* ==== rewrite ==== */
 
 typedef struct rewriter {
@@ -974,6 +1029,10 @@ int wal_maybe_rewrite(wal_t *w, core_t *c, ntime_t now, int force)
     if (!force && (w->size < w->rewrite_min || w->size < 2 * w->base_size || w->write_failing ||
                    mono_now() < w->rw_retry_at))
         return 0;
+    /* The child's snapshot would hold changes not written yet, and their
+     * write would then add them to rw_buf a second time. */
+    if (w->pending_len > 0)
+        return 0;
     /* Like Redis's AOF rewrite: a child writes the state it inherited while
      * the server goes on; what is logged meanwhile is kept in rw_buf and
      * appended to the new file before it replaces the old one. */
@@ -1032,7 +1091,12 @@ int wal_sync_fd(wal_t *w)
 
 int wal_failing(const wal_t *w)
 {
-    return w->write_failing || (w->fsyncer && fsyncer_failing(w->fsyncer));
+    return w->write_failing || wal_fsync_failing(w);
+}
+
+int wal_fsync_failing(const wal_t *w)
+{
+    return w->fsyncer && fsyncer_failing(w->fsyncer);
 }
 
 void wal_get_metrics(wal_t *w, wal_metrics_t *m)
@@ -1057,6 +1121,8 @@ void wal_close(wal_t *w)
         close(w->rw_done_fd);
         unlink(w->rw_tmp);
     }
+    if (write_pending(w) != 0)
+        say(w, "error", "the last changes could not be written to the log %s: %s", w->path, strerror(errno));
     if (w->fsyncer) {
         if (fsyncer_flush(w->fsyncer) != 0)
             say(w, "error", "the final fsync of the log %s failed: %s", w->path, strerror(errno));

@@ -21,6 +21,13 @@
  * sent. A failed or short write is cut back, so the file always ends on a
  * whole change, and the change is not applied. fsync runs on the thread
  * of fsync.h, by the chosen policy.
+ * Deferred writing (wal_set_defer, what the server uses): commit only
+ * keeps the change, already applied in memory, and wal_flush writes every
+ * change of a loop turn in one write() before any of their answers
+ * leaves. If that write fails, the owner undoes the turn with
+ * wal_rebuild, and until a write succeeds again each change is written
+ * by its own commit as above. Positions (wal_pending_end) of records that
+ * were dropped are never handed out again.
  *
  * Replay: changes are applied in order through core_apply. Damage that a
  * crash mid-write leaves (zeros to the end, or no whole change after it)
@@ -94,6 +101,26 @@ int wal_replay(wal_t *w, core_t *c, ntime_t now, wal_replay_stats_t *st, char *e
  * yet, -1 on failure (logged; the old log stays in use). */
 int wal_maybe_rewrite(wal_t *w, core_t *c, ntime_t now, int force);
 
+/* on 1: commits keep their change for wal_flush (except while writes
+ * fail); 0: each commit writes (what is kept is written first). */
+void wal_set_defer(wal_t *w, int on);
+
+/* Writes every change kept since the last flush in one write(): 0, or -1
+ * (errno set) when it failed; they are then dropped, the file still ends
+ * on the last change written before them, and the caller must undo them
+ * in memory (wal_rebuild). */
+int wal_flush(wal_t *w);
+
+/* The position the log reaches once what is kept is written: an answer
+ * that shows a kept change waits for wal_written() (or wal_synced())
+ * to reach it. Equal to wal_written() when nothing is kept. */
+uint64_t wal_pending_end(wal_t *w);
+
+/* Rebuilds c from the file after a failed wal_flush: c is emptied and the
+ * log replayed into it up to now, as at start-up. Returns 0, or -1 with
+ * err set (c is then unusable). Costs about 0.2 s per million records. */
+int wal_rebuild(wal_t *w, core_t *c, ntime_t now, char *err, size_t errlen);
+
 /* Nonzero while a rewrite's child runs (the loop should wake to finish it). */
 int wal_rewrite_running(const wal_t *w);
 
@@ -111,6 +138,8 @@ int wal_sync_fd(wal_t *w);
 
 /* Nonzero while the last write or fsync failed (/readyz reports it). */
 int wal_failing(const wal_t *w);
+/* Nonzero while the last fsync failed. */
+int wal_fsync_failing(const wal_t *w);
 
 typedef struct wal_metrics {
     uint64_t bytes_written, records_written, write_errors;

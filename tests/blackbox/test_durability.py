@@ -1473,6 +1473,73 @@ class WriteFailTest(DurabilityCase):
         self.assertEqual(self.ids(ch), acked)
         self.assertEqual(self.readyz(), 200)
 
+    # ---- many requests in one loop turn share one write
+    def one_turn(self, srv, reqs):
+        """Sends each (method, path, body) on its own connection while the
+        server is stopped (SIGSTOP), so all arrive in one turn of its loop;
+        returns the answers as (status, body)."""
+        socks = []
+        for _ in reqs:  # connected and served once first: accepted before the stop
+            s = socket.create_connection((srv.host, srv.port), timeout=10 * SCALE)
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            r = http.client.HTTPResponse(s)
+            r.begin()
+            r.read()
+            socks.append(s)
+        srv.proc.send_signal(signal.SIGSTOP)
+        try:
+            for s, (method, path, body) in zip(socks, reqs):
+                b = json.dumps(body).encode() if body is not None else b""
+                s.sendall(("%s %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           "Content-Length: %d\r\n\r\n" % (method, path, len(b))).encode() + b)
+            time.sleep(0.2)
+        finally:
+            srv.proc.send_signal(signal.SIGCONT)
+        out = []
+        for s in socks:
+            r = http.client.HTTPResponse(s)
+            r.begin()
+            body = r.read()
+            out.append((r.status, json.loads(body) if body else None))
+            s.close()
+        return out
+
+    def turn_fails_whole(self, srv, ch, seed):
+        """A turn of changes too big for the room left: none of them is
+        acknowledged or visible, the state is as before the turn, and the
+        next change, written alone, works if it fits."""
+        before = self.listing(ch)
+        reqs = [("POST", self.ev_path(ch), {"data": "t%02d" % i + "z" * 600}) for i in range(16)]
+        reqs += [("PUT", self.ev_path(ch, seed[0]), {"action": "LOCK", "ttl": "1m"}),
+                 ("DELETE", self.ev_path(ch, seed[1]), None),
+                 ("POST", "/%s/acquire" % q(ch), {"max": 1}),
+                 ("GET", self.ev_path(ch), None)]
+        got = self.one_turn(srv, reqs)
+        # the read may have come first in the turn, before any change
+        if got[-1] == (200, before):
+            got[-1] = (503, None)
+        self.assertEqual([st for st, _ in got], [503] * len(reqs),
+                         "a turn whose write failed acknowledged or showed some of its changes: %s"
+                         % [(st, b) for st, b in got if st != 503])
+        self.assertTrue(srv.alive(), srv.log())
+        self.assertIn("were undone", srv.log_text())
+        self.assertEqual(self.listing(ch), before, "a failed turn left changes behind")
+        r = self.get_event(ch, seed[0])
+        self.assertStatus(r, 200)
+        self.assertEqual(r.json["state"], "ready", "a LOCK of the failed turn stayed")
+
+    def test_turn_of_many_past_file_size_limit(self):
+        d, ch, seed, srv, limit = self.setup_fsize(ignore_sigxfsz=True)
+        acked = list(seed)
+        self.turn_fails_whole(srv, ch, seed)
+        r = self.req("POST", self.ev_path(ch), {"data": "small"})
+        self.assertStatus(r, 201, "a change that fits, after the failed turn")
+        acked.append(r.json["eventID"])
+        self.assertEqual(self.ids(ch), acked)
+        self.stop(srv)
+        self.start(d)
+        self.assertEqual(self.ids(ch), acked)
+
     # ---- a full file system: a tiny tmpfs
     def tmpfs(self, size="512k"):
         if not mount_ok():
@@ -1512,6 +1579,23 @@ class WriteFailTest(DurabilityCase):
         self.crash(srv)
         self.start(d)
         self.assertEqual(self.ids(ch), acked)
+
+    def test_turn_of_many_on_a_full_disk(self):
+        m = self.tmpfs()
+        d = os.path.join(m, "data")
+        srv = self.start(d)
+        ch = self.chan("fullturn")
+        acked = self.grow(srv, ch, 3)
+        filler = fill_fs(m)
+        self.turn_fails_whole(srv, ch, acked)
+        os.unlink(filler)
+        got = self.one_turn(srv, [("POST", self.ev_path(ch), {"data": "ok%d" % i}) for i in range(8)])
+        self.assertEqual([st for st, _ in got], [201] * 8, "a turn once the disk has room again")
+        acked += [b["eventID"] for _, b in got]
+        self.assertEqual(sorted(self.ids(ch)), sorted(acked))
+        self.crash(srv)
+        self.start(d)
+        self.assertEqual(sorted(self.ids(ch)), sorted(acked))
 
     def test_readyz_recovers_without_a_write(self):
         m, d, srv, ch, acked, filler = self.fill_and_fail()
