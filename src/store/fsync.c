@@ -22,6 +22,8 @@ struct fsyncer {
     int notify_fd;
     int stop;
     int syncing;
+    int asleep;               /* the thread waits for a write, untimed: only
+                                 then does the loop signal it */
     int failing;
     uint64_t written, synced;
     fsync_stats_t st;
@@ -72,6 +74,28 @@ static int sync_locked(fsyncer_t *f)
     return rc;
 }
 
+/* Waits until `at` (monotonic ns, the cond's clock: see fsyncer_start)
+ * or a signal. Called with f->mu held. */
+static void wait_until(fsyncer_t *f, int64_t at)
+{
+    if (at <= mono_ns())
+        return;
+    struct timespec until = {.tv_sec = at / 1000000000LL, .tv_nsec = at % 1000000000LL};
+    pthread_cond_timedwait(&f->cond, &f->mu, &until);
+}
+
+/* Syncs and tells the loop when it has to know: ALWAYS, where answers
+ * wait for the sync, or when the sync's success changed. Under INTERVAL
+ * and NEVER nothing waits for it, and an eventfd write would wake the
+ * loop 20 times a second for nothing. */
+static void sync_and_tell(fsyncer_t *f)
+{
+    int was = f->failing;
+    sync_locked(f);
+    if (f->mode == WAL_FSYNC_ALWAYS || f->failing != was)
+        notify(f);
+}
+
 static void *fsync_main(void *arg)
 {
     fsyncer_t *f = arg;
@@ -80,28 +104,27 @@ static void *fsync_main(void *arg)
     while (!f->stop) {
         int dirty = f->written > f->synced;
         if (dirty && f->mode == WAL_FSYNC_ALWAYS) {
-            sync_locked(f);
-            notify(f);
+            /* Group commit: the next sync starts as soon as one ends,
+             * covering everything written meanwhile. */
+            sync_and_tell(f);
+            continue;
+        }
+        if (f->mode == WAL_FSYNC_INTERVAL && last && mono_ns() - last < FSYNC_INTERVAL_NS) {
+            /* Within an interval of the last sync the thread sleeps to its
+             * end without being signalled: a busy log costs one wake-up
+             * per interval, not a signal per clean-to-dirty change. */
+            wait_until(f, last + FSYNC_INTERVAL_NS);
             continue;
         }
         if (dirty && f->mode == WAL_FSYNC_INTERVAL) {
-            int64_t now = mono_ns();
-            if (now - last >= FSYNC_INTERVAL_NS) {
-                last = now;
-                sync_locked(f);
-                notify(f);
-                continue;
-            }
-            struct timespec until;
-            clock_gettime(CLOCK_MONOTONIC, &until); /* the cond's clock: see fsyncer_start */
-            int64_t wait = FSYNC_INTERVAL_NS - (now - last);
-            until.tv_nsec += wait % 1000000000LL;
-            until.tv_sec += wait / 1000000000LL + until.tv_nsec / 1000000000LL;
-            until.tv_nsec %= 1000000000LL;
-            pthread_cond_timedwait(&f->cond, &f->mu, &until);
+            last = mono_ns();
+            sync_and_tell(f);
             continue;
         }
+        last = 0; /* idle: a write wakes the thread, which syncs at once */
+        f->asleep = 1;
         pthread_cond_wait(&f->cond, &f->mu);
+        f->asleep = 0;
     }
     pthread_mutex_unlock(&f->mu);
     return NULL;
@@ -136,16 +159,16 @@ fsyncer_t *fsyncer_start(int fd, int mode, uint64_t synced, int notify_fd)
 void fsyncer_written(fsyncer_t *f, uint64_t written)
 {
     pthread_mutex_lock(&f->mu);
-    /* INTERVAL: a thread already waiting for its next sync picks this up;
-     * only a clean log needs a wake-up. ALWAYS: a running sync is followed
-     * by another that covers this (group commit). */
-    int wake = f->mode == WAL_FSYNC_INTERVAL ? f->written == f->synced && !f->syncing
-               : f->mode == WAL_FSYNC_ALWAYS ? !f->syncing
-                                             : 0;
+    /* Only a thread asleep for want of writes needs a signal (NEVER never
+     * does: it only syncs on fsyncer_flush). One busy syncing or waiting
+     * for its interval's end looks at `written` again by itself. */
+    int wake = f->asleep && f->mode != WAL_FSYNC_NEVER;
     f->written = written;
     if (wake)
-        pthread_cond_signal(&f->cond);
+        f->asleep = 0; /* one signal is enough */
     pthread_mutex_unlock(&f->mu);
+    if (wake)
+        pthread_cond_signal(&f->cond);
 }
 
 uint64_t fsyncer_synced(fsyncer_t *f)
