@@ -293,20 +293,90 @@ stop "$SPID"
 
 # ---------------------------------------------------------------------------
 # 4. With the log, when this build has one (-fsync appears in --help).
+# Single publish in each -fsync mode and in memory, servers side by side,
+# three interleaved rounds (best rate, least CPU per request), then the
+# batch in each mode; and the disk's own fdatasync time, which bounds
+# -fsync always at 50 connections / fsync time (group commit).
 if "$BIN" --help 2>&1 | grep -q -- '-fsync'; then
     HAVE_LOG=1
-    for mode in interval always; do
-        log "with the log: -data-dir, -fsync $mode: single publish and batch"
-        rm -rf "$W/data"
-        start "log-$mode" "$BIN" -data-dir "$W/data" -fsync "$mode" -address 127.0.0.1 -port 0 "${LIMITS[@]}"
-        measured "LOGPUB_$mode" "$SPID" -p "$SPORT" -s publish -c 50 -d "$SECS"
-        measured "LOGBATCH_$mode" "$SPID" -p "$SPORT" -s batch -b 1000 -c 4 -d "$SECS" -q batch
-        stop "$SPID"
+    LOGMODES="memory never interval always"
+    declare -A LP LPORT LOGPUB LOGCPU LOGBATCH
+    for mode in $LOGMODES; do
+        rm -rf "$W/data-$mode"
+        if [ "$mode" = memory ]; then
+            start "log-$mode" "${SRV[@]}"
+        else
+            start "log-$mode" "$BIN" -data-dir "$W/data-$mode" -fsync "$mode" -address 127.0.0.1 -port 0 "${LIMITS[@]}"
+        fi
+        LP[$mode]=$SPID LPORT[$mode]=$SPORT LOGPUB[$mode]="" LOGCPU[$mode]=1e9
     done
+    log "single publish, 50 connections, in memory and -fsync never/interval/always: three rounds"
+    for round in 1 2 3; do
+        for mode in $LOGMODES; do
+            measured x "${LP[$mode]}" -p "${LPORT[$mode]}" -s publish -c 50 -d "$SECS"
+            LOGPUB[$mode]=$( [ -z "${LOGPUB[$mode]}" ] && echo "$x" || best "${LOGPUB[$mode]}" "$x")
+            LOGCPU[$mode]=$(awk -v a="${LOGCPU[$mode]}" -v b="$(kv "$x" cpu_us_per_req)" 'BEGIN {print (b < a) ? b : a}')
+        done
+    done
+    log "req/s: $(for mode in $LOGMODES; do echo -n "$mode $(kv "${LOGPUB[$mode]}" rate) "; done)"
+    for mode in $LOGMODES; do
+        [ "$mode" = memory ] || { measured x "${LP[$mode]}" -p "${LPORT[$mode]}" -s batch -b 1000 -c 4 -d "$SECS" -q batch; LOGBATCH[$mode]=$x; }
+        stop "${LP[$mode]}"
+    done
+    FSYNC=$(python3 - "$W" <<'EOF2'
+import os, sys, time
+path = os.path.join(sys.argv[1], "fsync.probe")
+fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+ts = []
+for i in range(500):
+    os.write(fd, b"x" * 2048)
+    t = time.perf_counter()
+    os.fdatasync(fd)
+    ts.append(time.perf_counter() - t)
+os.close(fd)
+os.unlink(path)
+ts.sort()
+print("p50_us=%.0f mean_us=%.0f p99_us=%.0f" % (ts[250] * 1e6, sum(ts) / len(ts) * 1e6, ts[495] * 1e6))
+EOF2
+)
+    log "fdatasync on the data directory's disk: $FSYNC"
 else
     HAVE_LOG=0
     log "this build has no -fsync flag (no log yet): durable runs skipped"
 fi
+
+# ---------------------------------------------------------------------------
+# The seed's own scenario (seed.py): 30 jobs @every 1s, 30 publishes and 60
+# pick-ups (LOCK + DELETE) a second, 20 000 stored events; CPU and RSS of
+# ours with the default flags (the log, -fsync interval), ours in memory,
+# and another server when BENCH_OTHER gives its command line, with {port}
+# where its port goes (it must exec the server, so its PID is the server's:
+# BENCH_OTHER='/path/to/original -port {port}').
+SEED_SECS=${BENCH_SEED_SECS:-20}
+seed_run() { # VAR PID PORT
+    run "$W/seed.out" python3 ./seed.py -p "$3" -P "$2" -d "$SEED_SECS" || exit 1
+    printf -v "$1" '%s' "$(cat "$W/seed.out")"
+}
+log "seed scenario, ${SEED_SECS}s each: ours (default flags), ours in memory${BENCH_OTHER:+, and $BENCH_OTHER}"
+rm -rf "$W/seed-data"
+start seed-default "$BIN" -data-dir "$W/seed-data" -address 127.0.0.1 -port 0
+seed_run SEED_DEF "$SPID" "$SPORT"
+stop "$SPID"
+start seed-memory "$BIN" -in-memory -address 127.0.0.1 -port 0
+seed_run SEED_MEM "$SPID" "$SPORT"
+stop "$SPID"
+SEED_OTHER=""
+if [ -n "${BENCH_OTHER:-}" ]; then
+    OPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    : >"$W/other.log"
+    ${BENCH_OTHER//\{port\}/$OPORT} >>"$W/other.log" 2>&1 &
+    OPID=$!
+    PIDS="$PIDS $OPID"
+    for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$OPORT/" && break; sleep 0.1; done
+    seed_run SEED_OTHER "$OPID" "$OPORT"
+    stop "$OPID"
+fi
+log "seed: ours $SEED_DEF; in memory $SEED_MEM${SEED_OTHER:+; other $SEED_OTHER}"
 
 # ---------------------------------------------------------------------------
 # Restart: a log of 1 000 000 published events, replayed by the real server.
@@ -366,18 +436,37 @@ row "  GET latency p50 / p99 (ms)" "$(calc "%.1f / %.1f" "$(kv "$GET" p50_us) / 
 row "mixed: published / consumed (events/s)" "$(fmt "$(kv "$MIXED" publish_rate)") / $(fmt "$(kv "$MIXED" delete_rate)")" "" "" "" ""
 row "  mixed: requests/s; left queued; p99 (us)" "$(fmt "$(kv "$MIXED" rate)"); $MIXED_LEFT; $(kv "$MIXED" p99_us)" "" "" "" ""
 if [ "$HAVE_LOG" = 1 ]; then
-    for mode in interval always; do
-        eval "lp=\$LOGPUB_$mode lb=\$LOGBATCH_$mode"
-        row "log, fsync $mode: single publish (req/s)" "$(fmt "$(kv "$lp" rate)")" "hello $(fmt "$H")" "$(ratio "$(kv "$lp" rate)" "$H")" "" ""
-        row "  server CPU per request (us)" "$(kv "$lp" cpu_us_per_req)" "hello $HC" "$(ratio "$HC" "$(kv "$lp" cpu_us_per_req)")" "" ""
+    LH=$(kv "${LOGPUB[memory]}" rate)
+    row "in memory (same rounds): single publish (req/s)" "$(fmt "$LH")" "hello $(fmt "$H")" "$(ratio "$LH" "$H")" "" ""
+    for mode in never interval always; do
+        lp=${LOGPUB[$mode]} lc=${LOGCPU[$mode]} lb=${LOGBATCH[$mode]}
+        r=$(kv "$lp" rate)
+        tgt="" ok=""
+        [ $mode = interval ] && tgt=">= 0.95 x memory" && ok=$(met "$r >= 0.95 * $LH")
+        row "log, fsync $mode: single publish (req/s)" "$(fmt "$r")" "hello $(fmt "$H")" "$(ratio "$r" "$H")" "" ""
+        row "  ratio to in memory (same rounds)" "$(ratio "$r" "$LH")" "memory $(fmt "$LH")" "" "$tgt" "$ok"
+        row "  server CPU per request (us, least of 3)" "$lc" "memory ${LOGCPU[memory]}" "$(ratio "${LOGCPU[memory]}" "$lc")" "" ""
         row "log, fsync $mode: batch (events/s)" "$(fmt "$(kv "$lb" publish_rate)")" "" "" "" ""
         row "  server CPU per event (us)" "$(calc "%.3f" "$(kv "$lb" cpu_us_per_req) / 1000")" "" "" "" ""
     done
+    CEIL=$(calc "%.0f" "50 / ($(kv "$FSYNC" mean_us) / 1e6)")
+    RA=$(kv "${LOGPUB[always]}" rate)
+    row "  fsync always vs the disk's ceiling" "$(fmt "$RA")" "ceiling $(fmt "$CEIL")" "$(ratio "$RA" "$CEIL")" ">= 0.5 x hello or 0.8 x ceiling" "$(met "$RA >= 0.5 * $H || $RA >= 0.8 * $CEIL")"
+    row "  fdatasync here p50 / mean / p99 (us)" "$(kv "$FSYNC" p50_us) / $(kv "$FSYNC" mean_us) / $(kv "$FSYNC" p99_us)" "" "" "" ""
     row "restart, 1 000 000 events in the log: replay (ms)" "$(kv "$REPLAY" replay_ms)" "" "" "<= 1000" "$(met "$(kv "$REPLAY" replay_ms) <= 1000")"
     row "  start to listening (ms); log size (MB)" "$(kv "$REPLAY" start_to_listen_ms); $(calc "%.0f" "$(kv "$REPLAY" log_bytes) / 1e6")" "" "" "" ""
 else
     row "with the log (-data-dir)" "not in this build" "" "" "" ""
 fi
+SD=$(kv "$SEED_DEF" cpu_pct) SM=$(kv "$SEED_MEM" cpu_pct)
+row "seed scenario: CPU, default flags (%)" "$SD" "memory $SM" "$(ratio "$SD" "$SM")" "<= 1.2 x memory" "$(met "$SD <= 1.2 * $SM")"
+if [ -n "$SEED_OTHER" ]; then
+    SO=$(kv "$SEED_OTHER" cpu_pct)
+    row "  CPU against the other server (%)" "$SD" "other $SO" "$(ratio "$SD" "$SO")" "<= 0.3 x other" "$(met "$SD <= 0.3 * $SO")"
+    row "  RSS of the other server (MiB)" "$(calc "%.2f" "$(kv "$SEED_OTHER" rss_kb) / 1024")" "" "" "" ""
+fi
+row "seed scenario: RSS, default flags (MiB)" "$(calc "%.2f" "$(kv "$SEED_DEF" rss_kb) / 1024")" "memory $(calc "%.2f" "$(kv "$SEED_MEM" rss_kb) / 1024")" "" "<= 7.91" "$(met "$(kv "$SEED_DEF" rss_kb) <= 7.91 * 1024")"
+row "  requests/s; non-2xx" "$(kv "$SEED_DEF" req_rate); $(kv "$SEED_DEF" non2xx)" "memory $(kv "$SEED_MEM" req_rate); $(kv "$SEED_MEM" non2xx)" "" "" ""
 BS_OVER=$(calc "%.0f" "($(kv "$BS_1M" rss_loaded_kb) - $(kv "$BS_1M" rss_base_kb)) * 1024 / 1000000 - 16")
 OVER_20K=$(calc "%.0f" "($RSS_20K - $RSS_START) * 1024 / 20000 - 16")
 OVER_1M=$(calc "%.0f" "($RSS_1M - $RSS_START) * 1024 / $COUNT - 16")
