@@ -159,7 +159,7 @@ static void bench_lock_delete(bench_t *b)
             event_t *e;
             uint64_t token;
             if (core_lock(b->core, b->ch, b->now, id, 60 * NTIME_NS_PER_S, &e) != CORE_OK ||
-                (token = event_lock_token(e),
+                (token = event_lock_token(b->core, e),
                  core_delete(b->core, b->ch, b->now, id, &token) != CORE_OK)) {
                 fprintf(stderr, "core_bench: lock+delete failed\n");
                 exit(1);
@@ -182,7 +182,7 @@ static void bench_acquire_delete(bench_t *b)
             event_t *e;
             uint64_t token;
             if (core_acquire(b->core, b->ch, b->now, 1, 60 * NTIME_NS_PER_S, &e) != 1 ||
-                (token = event_lock_token(e),
+                (token = event_lock_token(b->core, e),
                  core_delete(b->core, b->ch, b->now, event_id(e), &token) != CORE_OK)) {
                 fprintf(stderr, "core_bench: acquire+delete failed\n");
                 exit(1);

@@ -58,7 +58,7 @@ static long write_log(const char *dir, long n)
         p[i] = (core_pub_t){"0123456789abcdef", 16, now, 24 * 3600 * NTIME_NS_PER_S};
     for (long done = 0; done < n; done += 1000) {
         size_t k = n - done < 1000 ? (size_t)(n - done) : 1000;
-        if (core_publish_batch(c, ch, now, p, k, out) != CORE_OK) {
+        if (core_publish_batch(c, ch, now, p, k, out, NULL, NULL) != CORE_OK) {
             fprintf(stderr, "replay_bench: writing the log failed\n");
             exit(1);
         }

@@ -58,11 +58,19 @@ static void jobs_free_cb(strmap_entry_t *e, void *arg)
     strmap_free(&ch->jobs);
 }
 
+/* Frees what a channel owns besides its events and jobs. */
+static void channel_free_parts(channel_t *ch)
+{
+    strmap_free(&ch->keys);
+    free(ch->set.dlq);
+    vmem_free(ch->ready, (size_t)ch->ready_cap * sizeof(*ch->ready));
+}
+
 static void channel_free_cb(strmap_entry_t *e, void *arg)
 {
     (void)arg;
     channel_t *ch = e->value;
-    vmem_free(ch->ready, (size_t)ch->ready_cap * sizeof(*ch->ready));
+    channel_free_parts(ch);
     free(ch);
 }
 
@@ -79,6 +87,9 @@ static void core_fini(core_t *c)
     free(c->fires);
     free(c->fire_claimed);
     free(c->catch_up);
+    free(c->chans);
+    free(c->chans_free);
+    free(c->dl_pending);
 }
 
 void core_free(core_t *c)
@@ -113,6 +124,8 @@ void core_tick(core_t *c, ntime_t now)
         else
             c->timer_fn(n, now, c->timer_arg);
     }
+    if (c->n_dl_pending && !c->replaying)
+        dl_settle(c, now);
 }
 
 void core_set_limits(core_t *c, size_t max_events, size_t max_channel_events)
@@ -168,6 +181,35 @@ size_t core_channel_count(const core_t *c)
     return c->channels.count;
 }
 
+/* Gives ch a slot in the channel table (events name it by that). */
+static void chans_add(core_t *c, channel_t *ch)
+{
+    if (c->nchans_free) {
+        ch->index = c->chans_free[--c->nchans_free];
+    } else {
+        if (c->nchans == c->chans_cap) {
+            c->chans_cap = c->chans_cap ? 2 * c->chans_cap : 16;
+            c->chans = xrealloc(c->chans, c->chans_cap * sizeof(*c->chans));
+            c->chans_free = xrealloc(c->chans_free, c->chans_cap * sizeof(*c->chans_free));
+        }
+        ch->index = c->nchans++;
+    }
+    c->chans[ch->index] = ch;
+}
+
+/* Frees ch, which holds no events or jobs, and its name. */
+static void channel_destroy(core_t *c, channel_t *ch)
+{
+    c->chans[ch->index] = NULL;
+    c->chans_free[c->nchans_free++] = ch->index;
+    channel_free_parts(ch);
+    strmap_free(&ch->jobs);
+    /* The name lives in the registry entry: strmap_del reads the key
+     * before freeing it. */
+    strmap_del(&c->channels, ch->name, ch->name_len);
+    free(ch);
+}
+
 channel_t *core_channel(core_t *c, const char *name, size_t len)
 {
     channel_t *ch = strmap_get(&c->channels, name, len);
@@ -175,6 +217,8 @@ channel_t *core_channel(core_t *c, const char *name, size_t len)
         return ch;
     ch = xcalloc(1, sizeof(*ch));
     strmap_init(&ch->jobs);
+    strmap_init(&ch->keys);
+    chans_add(c, ch);
     strmap_entry_t *e = strmap_put(&c->channels, name, len, ch);
     ch->name = e->key;
     ch->name_len = (uint32_t)len;
@@ -187,12 +231,75 @@ void core_channel_drop(core_t *c, channel_t *ch)
 {
     ASSERT(!ch->vhead && !ch->ready_len && !ch->xhead && !ch->st.scheduled && !ch->st.jobs &&
            !ch->avail_pending);
-    /* The name lives in the registry entry: free the channel's own parts
-     * first, then the entry (strmap_del reads the key before freeing it). */
+    channel_destroy(c, ch);
+}
+
+uint64_t channel_clear(core_t *c, channel_t *ch)
+{
+    uint64_t n = 0;
+    for (; ch->vhead; n++)
+        event_remove(c, channel_first(ch));
+    for (; ch->shead; n++)
+        event_remove(c, (event_t *)slab_ptr(&c->events, ch->shead));
+    return n;
+}
+
+core_status_t core_purge(core_t *c, channel_t *ch, ntime_t now, uint64_t *n)
+{
+    now = core_clock(c, now);
+    core_tick(c, now);
+    core_rec_t r = {.type = CORE_REC_PURGE, .now = now, .channel = ch->name, .channel_len = ch->name_len};
+    journal_add(c, &r);
+    if (journal_commit(c) != 0)
+        return CORE_IO;
+    *n = channel_clear(c, ch);
+    ch->st.deleted += *n;
+    c->counters.deleted += *n;
+    return CORE_OK;
+}
+
+/* Takes ch off the "became available" list. */
+static void avail_unlink(core_t *c, channel_t *ch)
+{
+    if (!ch->avail_pending)
+        return;
+    channel_t **p = &c->avail_head, *prev = NULL;
+    while (*p != ch) {
+        prev = *p;
+        p = &(*p)->avail_next;
+    }
+    *p = ch->avail_next;
+    if (c->avail_tail == ch)
+        c->avail_tail = prev;
+    ch->avail_pending = 0;
+}
+
+void channel_apply_delete(core_t *c, channel_t *ch)
+{
+    channel_clear(c, ch);
+    job_t **jobs;
+    size_t n = core_jobs_sorted(ch, &jobs);
+    for (size_t i = 0; i < n; i++)
+        job_free(c, jobs[i]);
+    free(jobs);
     strmap_free(&ch->jobs);
-    vmem_free(ch->ready, (size_t)ch->ready_cap * sizeof(*ch->ready));
-    strmap_del(&c->channels, ch->name, ch->name_len);
-    free(ch);
+    strmap_init(&ch->jobs);
+    ch->st.jobs = 0;
+    avail_unlink(c, ch);
+    channel_destroy(c, ch);
+}
+
+core_status_t core_channel_delete(core_t *c, channel_t *ch, ntime_t now)
+{
+    now = core_clock(c, now);
+    core_tick(c, now);
+    core_rec_t r = {.type = CORE_REC_CHANNEL_DEL, .now = now, .channel = ch->name,
+                    .channel_len = ch->name_len};
+    journal_add(c, &r);
+    if (journal_commit(c) != 0)
+        return CORE_IO;
+    channel_apply_delete(c, ch);
+    return CORE_OK;
 }
 
 /* Bytewise order of two names, a shorter prefix first. */

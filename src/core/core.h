@@ -3,33 +3,50 @@
  * and the narrow set of operations the HTTP layer calls.
  *
  * Event states:
- *   SCHEDULED  published with a future publishAt; invisible to listing,
- *              locking and acquiring until then
+ *   SCHEDULED  published with a future publishAt, or held back (UNLOCK with
+ *              a delay, a lapsed lock under a retry delay); invisible to
+ *              listing, locking and acquiring until then
  *   READY      visible and free; in the channel's ready heap
  *   LOCKED     visible and leased until locked_until; same place in the queue
- *   (gone)     expired at lives_until, or deleted: freed at once
+ *   (gone)     expired at lives_until, deleted, purged, or dead-lettered
+ *              without a dead-letter channel: freed at once
  * Every live event is in the global id hash. Visible events (READY and
  * LOCKED) are in their channel's visible list in the order they became
- * visible (vseq); READY ones are also in the channel's ready heap ordered by
- * vseq, so acquire takes the oldest free event in O(log n) however many are
- * locked. Each event has exactly one pending wake-up: its publish time
- * (SCHEDULED), its expiry (READY), or the earlier of lock end and expiry
- * (LOCKED). Events of a channel usually expire in the order they became
- * visible (one ttl, published now), so a READY event whose expiry is no
- * earlier than the last one on its channel's expiry list joins that list
+ * visible (vseq); SCHEDULED ones are on the channel's scheduled list (the
+ * same links, no order). READY ones are also in the channel's ready heap
+ * ordered by (priority, vseq), so acquire takes the most urgent, then the
+ * oldest free event in O(log n) however many are locked and however many
+ * priorities are in use. Each event has exactly one pending wake-up: its
+ * publish time (SCHEDULED), its expiry (READY), or the earlier of lock end
+ * and expiry (LOCKED). Events of a channel usually expire in the order they
+ * became visible (one ttl, published now), so a READY event whose expiry is
+ * no earlier than the last one on its channel's expiry list joins that list
  * instead of the timer heap, and only the list's head is in the heap: a
  * heap entry costs 24 bytes, a place on the list 4. Others (a shorter ttl,
  * a publishAt in the past, an event whose lock ended) have their own entry.
+ *
+ * Deliveries and dead letters: each lock counts a delivery. When a lock
+ * ends without a delete (it lapses, or UNLOCK) and the count has reached
+ * the channel's max_deliveries (> 0), the event moves to the channel's
+ * dead-letter channel (same id, data, priority, key, deliveries and
+ * lives_until; published_at = the move; dead_lettered_from = the source),
+ * or is dropped when there is none. A move into a full channel fails: the
+ * event stays READY and dl_failed counts it. A lapsed lock under a retry
+ * delay holds the event back until locked_until + retry delay.
+ *
+ * Idempotency keys: an event published with a key is found by it in its
+ * channel's key map while it lives there; the key leaves with the event.
  *
  * Times: all instants are ntime_t (wall-clock ns, UTC), durations int64 ns.
  * Callers pass `now`; the core never reads the clock. Every operation first
  * treats anything due at `now` as having happened (core_tick), so a late
  * timer never exposes an expired event or hides a due one.
  *
- * Ownership: the core owns channels; a channel owns its events and jobs; an
- * event owns its data (inline when short) and, while LOCKED, its lease.
- * Events and leases sit in the core's slabs (slab.h). The hash, heaps and
- * lists borrow.
+ * Ownership: the core owns channels (in its registry and its channel
+ * table, where events name their channel by index); a channel owns its
+ * events, jobs and settings; an event owns its data (inline when short)
+ * and, while LOCKED, its lease. Events and leases sit in the core's slabs
+ * (slab.h). The hash, heaps, lists and key maps borrow.
  * Pointers returned by the core are valid until the next core call that
  * takes a `now` (which may expire or delete them) or that mutates.
  */
@@ -61,10 +78,14 @@ typedef struct channel channel_t;
 typedef struct job job_t;
 
 /* Data of up to EVENT_INLINE bytes is kept in the event itself, without a
- * NUL; longer data in its own allocation, NUL-terminated. */
+ * NUL, unless the event has extras (a key, a dead_lettered_from); longer
+ * data, or data with extras, in its own allocation: the data, a NUL, then
+ * the extras (see event_key). */
 #define EVENT_INLINE 16
 #define EVENT_LEASE_BIT 0x80000000u
 #define EVENT_XLISTED 0x80000000u
+#define EVENT_MAX_DELIVERIES 0xffffffu /* the count stops here */
+#define CORE_MAX_PRIORITY 9
 
 /* An event: 80 bytes in the core's event slab, linked to the others by
  * 32-bit slab indices (0: none); its own index follows from its address
@@ -76,13 +97,14 @@ typedef struct job job_t;
  * before it on its channel's expiry list joins the end of that list and has
  * no timer entry of its own (see struct channel). */
 typedef struct event {
-    ntime_t published_at;     /* when it is or became visible */
-    ntime_t lives_until;      /* published_at + ttl: gone at this instant */
+    ntime_t published_at;     /* when it is or became (or will become) visible */
+    ntime_t lives_until;      /* gone at this instant */
     uint64_t id_hi;           /* the id (eid_t.hi; split to save its padding) */
-    channel_t *channel;       /* owner */
     uint32_t id_lo;           /* eid_t.lo */
+    uint32_t chan;            /* owner: its index in the core's channel table */
     uint32_t data_len;
-    uint32_t vprev, vnext;    /* visible list, in visibility order */
+    uint32_t vprev, vnext;    /* visible list, in visibility order; while
+                                 SCHEDULED the channel's scheduled list */
     uint32_t hnext;           /* id hash chain */
     tnode_t timer;            /* its one pending wake-up; while on the
                                  expiry list, the index of the event before
@@ -91,6 +113,15 @@ typedef struct event {
                                  event's index (0: none); else 0 */
     uint32_t slot;            /* 0: SCHEDULED; READY: 1 + position in the
                                  ready heap; LOCKED: EVENT_LEASE_BIT | lease */
+    uint32_t deliveries : 24; /* times locked, up to EVENT_MAX_DELIVERIES */
+    uint32_t priority : 4;    /* 0-9, lower first */
+    uint32_t json : 1;        /* data is JSON text, not a string's bytes */
+    uint32_t extras : 1;      /* a key or dead_lettered_from follows the data */
+    uint32_t returning : 1;   /* SCHEDULED after being visible (held back):
+                                 not published again when it returns */
+    uint32_t dl_pending : 1;  /* replay: its lock ended at the delivery limit;
+                                 the move's record follows, or the move is
+                                 tried again when replay ends */
     union {
         char inl[EVENT_INLINE];
         char *ext;
@@ -106,21 +137,34 @@ typedef struct lease {
 
 /* A ready heap entry: the key inline, so sifting never reads events. */
 typedef struct rentry {
-    uint64_t vseq;            /* visibility order within the server */
+    uint64_t key;             /* priority << RENTRY_PRIO_SHIFT | vseq */
     uint32_t ev;              /* event slab index */
 } __attribute__((packed)) rentry_t;
+#define RENTRY_PRIO_SHIFT 58  /* vseq stays below 2^58 */
 
 typedef struct channel_stats {
     uint64_t ready, scheduled, locked, jobs; /* current */
-    uint64_t published, deleted, expired;    /* since start */
+    uint64_t published, deleted, expired;    /* since start (or creation) */
     uint64_t lock_expired, job_fires;
+    uint64_t dead_lettered;   /* moved to the dead-letter channel or dropped */
+    uint64_t dl_failed;       /* moves refused: the target was full */
 } channel_stats_t;
+
+/* A channel's consumer settings; all zero: Part A's behaviour. */
+typedef struct channel_settings {
+    uint32_t max_deliveries;  /* 0: unlimited */
+    int64_t retry_delay_ns;   /* 0: a lapsed lock frees the event at once */
+    char *dlq;                /* dead-letter channel (owned), or NULL */
+    uint32_t dlq_len;
+} channel_settings_t;
 
 struct channel {
     char *name;               /* the key copy inside the registry entry */
     uint32_t name_len;
+    uint32_t index;           /* in the core's channel table (event.chan) */
     uint32_t vhead, vtail;    /* visible list (event slab indices) */
-    rentry_t *ready;          /* min-heap by vseq */
+    uint32_t shead;           /* scheduled list, unordered */
+    rentry_t *ready;          /* min-heap by (priority, vseq) */
     uint32_t ready_len, ready_cap;
     uint32_t xhead, xtail;    /* expiry list: READY events by lives_until */
     tnode_t xtimer;           /* scheduled at xhead's lives_until while the
@@ -128,7 +172,9 @@ struct channel {
     const slab_t *events;     /* the core's slabs, for the accessors */
     const slab_t *leases;
     channel_stats_t st;       /* jobs, ready, scheduled, locked kept current */
+    channel_settings_t set;
     strmap_t jobs;            /* name -> job_t* */
+    strmap_t keys;            /* idempotency key -> event_t* (borrowed) */
     channel_t *avail_next;    /* on core's "became available" list */
     uint8_t avail_pending;
     uint8_t metrics_own;      /* has series of its own in /metrics (the
@@ -197,6 +243,8 @@ struct job {
 typedef struct core_counters {
     uint64_t published, deleted, expired, lock_expired, job_fires;
     uint64_t job_fires_skipped; /* the server or channel was full */
+    uint64_t dead_lettered;   /* moved or dropped at the delivery limit */
+    uint64_t dl_failed;       /* dead-letter moves refused: target full */
     uint64_t events;          /* live events, any state */
     hist_t lateness;          /* job fires by how late they ran:
                                  <= 0.5 1 2 5 10 50 100 1000 ms, more */
@@ -294,9 +342,12 @@ core_status_t core_lock(core_t *c, channel_t *ch, ntime_t now, eid_t id, int64_t
 
 /* Ends a lock. token NULL: any lock (or none) may be ended. With a token,
  * the event must be LOCKED with that token, else CORE_CONFLICT.
- * CORE_GONE if the event is not live or SCHEDULED. */
+ * CORE_GONE if the event is not live or SCHEDULED. delay_ns > 0 holds the
+ * event back (SCHEDULED) until now + delay_ns, locked or not. If the lock
+ * ends at the delivery limit the event is dead-lettered instead: *out is
+ * then the event in its new channel, or NULL if it was dropped. */
 core_status_t core_unlock(core_t *c, channel_t *ch, ntime_t now, eid_t id,
-                          const uint64_t *token, event_t **out);
+                          const uint64_t *token, int64_t delay_ns, event_t **out);
 
 /* Moves a lock's end to now + ttl_ns, keeping its token. CORE_GONE if not
  * LOCKED; CORE_CONFLICT on a token mismatch. */
@@ -307,10 +358,73 @@ core_status_t core_extend(core_t *c, channel_t *ch, ntime_t now, eid_t id, int64
  * CORE_CONFLICT if a token is given and the event is not LOCKED with it. */
 core_status_t core_delete(core_t *c, channel_t *ch, ntime_t now, eid_t id, const uint64_t *token);
 
-/* Locks up to max of the oldest READY events of ch for ttl_ns each and
- * writes them to out[]. Returns how many. */
+/* Locks up to max READY events of ch for ttl_ns each, the lowest priority
+ * first and the oldest first within one, and writes them to out[]. Returns
+ * how many. */
 size_t core_acquire(core_t *c, channel_t *ch, ntime_t now, size_t max, int64_t ttl_ns,
                     event_t **out);
+
+/* The live event with that idempotency key in ch, or NULL. */
+event_t *core_event_by_key(core_t *c, channel_t *ch, ntime_t now, const char *key, size_t len);
+
+/* ---- pages of a channel's events ---- */
+
+typedef enum core_list_state {
+    CORE_LIST_VISIBLE,   /* READY and LOCKED, in visibility order */
+    CORE_LIST_READY,
+    CORE_LIST_LOCKED,
+    CORE_LIST_SCHEDULED, /* in the order they will become visible */
+} core_list_state_t;
+
+/* A position in a listing: after it come the events later in that order.
+ * It names a place, not an event, so it stays valid when events go. */
+typedef struct core_cursor {
+    ntime_t at;               /* SCHEDULED: the last event's published_at */
+    uint64_t vseq;            /* visible orders: the last event's vseq */
+    eid_t id;                 /* the last event (a shortcut while it lives;
+                                 SCHEDULED: breaks ties of at) */
+} core_cursor_t;
+
+#define CORE_CURSOR_LEN 41    /* the text form: a letter and 40 hex digits */
+void core_cursor_format(core_list_state_t st, const core_cursor_t *cur, char out[CORE_CURSOR_LEN + 1]);
+/* 0 and the cursor, or -1 if s is not one made for this state. */
+int core_cursor_parse(core_list_state_t st, const char *s, size_t len, core_cursor_t *out);
+
+/* Up to limit events of ch in state st after *after (NULL: from the
+ * start), into out[]. Returns how many; *more is 1 when events may remain,
+ * and *next is the position after the last one written. out must hold
+ * limit pointers. */
+size_t core_list(core_t *c, channel_t *ch, ntime_t now, core_list_state_t st,
+                 const core_cursor_t *after, size_t limit, event_t **out, int *more,
+                 core_cursor_t *next);
+
+/* ---- clearing ---- */
+
+/* Deletes every event of ch (counted as deleted); jobs and settings stay.
+ * Returns how many in *n. CORE_IO if it could not be logged. */
+core_status_t core_purge(core_t *c, channel_t *ch, ntime_t now, uint64_t *n);
+
+/* Removes ch with its events, jobs and settings; its name is free. The
+ * layer above answers the channel's parked acquirers. ch is invalid
+ * afterwards. CORE_IO if it could not be logged. */
+core_status_t core_channel_delete(core_t *c, channel_t *ch, ntime_t now);
+
+/* ---- settings and dead letters ---- */
+
+/* Sets ch's settings to *s (dlq copied; dlq_len 0: none). CORE_INVALID
+ * if the dead-letter channel is ch itself; CORE_IO if not logged. */
+core_status_t core_settings_set(core_t *c, channel_t *ch, ntime_t now, const channel_settings_t *s);
+
+/* Moves up to max (0: all) of ch's READY events that carry
+ * dead_lettered_from, oldest first, each to `to` (NULL: back to its
+ * dead_lettered_from), with deliveries 0 and no dead_lettered_from. A move
+ * into a full channel is skipped. Returns the number moved in *moved;
+ * CORE_IO if nothing could be logged. */
+core_status_t core_redrive(core_t *c, channel_t *ch, ntime_t now, const char *to, size_t to_len,
+                           size_t max, uint64_t *moved);
+
+/* The oldest READY event's published_at, or 0 when none is READY. */
+ntime_t core_oldest_ready(core_t *c, channel_t *ch);
 
 /* ---- reading an event ---- */
 
@@ -325,32 +439,31 @@ static inline eid_t event_id(const event_t *e)
     return id;
 }
 
-/* data_len bytes; NUL-terminated only when longer than EVENT_INLINE. */
+/* data_len bytes; NUL-terminated only when kept out of line. */
+static inline int event_inline(const event_t *e)
+{
+    return e->data_len <= EVENT_INLINE && !e->extras;
+}
+
 static inline const char *event_data(const event_t *e)
 {
-    return e->data_len <= EVENT_INLINE ? e->d.inl : e->d.ext;
+    return event_inline(e) ? e->d.inl : e->d.ext;
 }
+
+/* The channel that holds e. */
+channel_t *event_channel(const core_t *c, const event_t *e);
 
 /* The lease of a LOCKED event, else NULL. */
-static inline const lease_t *event_lease(const event_t *e)
-{
-    if (!(e->slot & EVENT_LEASE_BIT))
-        return NULL;
-    return (const lease_t *)slab_ptr(e->channel->leases, e->slot & ~EVENT_LEASE_BIT);
-}
+const lease_t *event_lease(const core_t *c, const event_t *e);
 
 /* Lease end and token while LOCKED; 0 otherwise. */
-static inline ntime_t event_locked_until(const event_t *e)
-{
-    const lease_t *l = event_lease(e);
-    return l ? l->locked_until : 0;
-}
+ntime_t event_locked_until(const core_t *c, const event_t *e);
+uint64_t event_lock_token(const core_t *c, const event_t *e);
 
-static inline uint64_t event_lock_token(const event_t *e)
-{
-    const lease_t *l = event_lease(e);
-    return l ? l->token : 0;
-}
+/* The event's idempotency key and the channel it was dead-lettered from:
+ * a pointer to *len bytes, or NULL (len 0) when it has none. */
+const char *event_key(const event_t *e, size_t *len);
+const char *event_dead_lettered_from(const event_t *e, size_t *len);
 
 /* The channel's visible events in visibility order: the first, or NULL. */
 static inline event_t *channel_first(const channel_t *ch)
@@ -427,28 +540,43 @@ size_t core_jobs_sorted(channel_t *ch, job_t ***out);
  * only when its last record is there. */
 
 typedef enum core_rec_type {
-    CORE_REC_PUBLISH = 1, /* channel id at=publish_at ttl data [name: a job's fire] */
+    CORE_REC_PUBLISH = 1, /* channel id at=publish_at ttl data attr [key]
+                             [name: a job's fire] */
     CORE_REC_LOCK,        /* channel id at=the lock's end token */
-    CORE_REC_UNLOCK,      /* channel id */
+    CORE_REC_UNLOCK,      /* channel id [at: held back until then] */
     CORE_REC_EXTEND,      /* channel id at=the lock's new end */
     CORE_REC_DELETE,      /* channel id */
     CORE_REC_JOB_ADD,     /* channel name cron data ttl state=flags
                              nums=[missed_window] (created_at = now) */
     CORE_REC_JOB_DEL,     /* channel name */
     CORE_REC_SNAP_EVENT,  /* rewrite: channel id state at=published_at lives_until
-                             locked_until token data */
+                             locked_until token data attr [key]
+                             nums=[deliveries] [name=dead_lettered_from] */
     CORE_REC_SNAP_JOB,    /* rewrite: channel name cron data ttl state=flags
                              at=created_at id=last_event nums=[missed_window
                              runs skipped defined_at last_run_at] */
     CORE_REC_IDGEN,       /* rewrite: id = the generator's last id */
+    /* Consumers: dead letters, settings, clearing. */
+    CORE_REC_DEAD_LETTER, /* channel id [name: the dead-letter channel;
+                             none: dropped]: its lock ended at the limit */
+    CORE_REC_SETTINGS,    /* channel nums=[max_deliveries] ttl=retry_delay
+                             [name=dead-letter channel]; also in a rewrite */
+    CORE_REC_PURGE,       /* channel */
+    CORE_REC_CHANNEL_DEL, /* channel */
+    CORE_REC_REDRIVE,     /* channel id name=the channel it moves to */
     /* Jobs people operate (numbered apart, so other additions do not
      * collide with them). */
     CORE_REC_JOB_REPLACE = 20, /* as JOB_ADD: a new definition (defined_at = now) */
     CORE_REC_JOB_PAUSE,   /* channel name */
     CORE_REC_JOB_RESUME,  /* channel name */
-    CORE_REC_JOB_TRIGGER, /* channel name id at=publish_at ttl data */
+    CORE_REC_JOB_TRIGGER, /* channel name id at=publish_at ttl data attr */
     CORE_REC_JOB_SKIP,    /* channel name: a fire skipped (overlap, limit) */
 } core_rec_type_t;
+
+/* attr: an event's priority and flags in one byte. */
+#define CORE_ATTR_PRIO 0x0f
+#define CORE_ATTR_JSON 0x10       /* data is JSON text */
+#define CORE_ATTR_RETURNING 0x20  /* SNAP_EVENT: held back after being visible */
 
 /* The job flags of JOB_ADD, JOB_REPLACE and SNAP_JOB's `state`. */
 #define CORE_JOB_F_PRIORITY 0x0f /* priority 0-9 */
@@ -465,6 +593,7 @@ typedef struct core_rec {
     uint8_t more;             /* 1: the next record belongs to the same change
                                  (a batch, an acquire); the log keeps a change's
                                  records whole or drops them all */
+    uint8_t attr;             /* CORE_ATTR_* */
     ntime_t now;
     const char *channel;
     uint32_t channel_len;
@@ -485,6 +614,8 @@ typedef struct core_rec {
     uint32_t cron_len;
     uint8_t n_nums;           /* further numbers, by type (0: none) */
     uint64_t nums[CORE_REC_NUMS];
+    const char *key;
+    uint32_t key_len;
 } core_rec_t;
 
 typedef struct core_journal {
@@ -526,16 +657,24 @@ int core_log_probe(core_t *c, ntime_t now);
 uint64_t core_snapshot(core_t *c, ntime_t now, const core_journal_t *j);
 
 /* Publishes several events at once, all or nothing: one commit for all.
- * pubs[i] gives data, publish_at and ttl; out[i] receives each event.
- * Returns CORE_OK or CORE_IO. Pointers in out[] are valid until the next
- * core call, like those of core_publish. */
+ * pubs[i] gives data, publish_at, ttl, priority and an optional key;
+ * out[i] receives each event. An element whose key is live in ch (or
+ * repeats an earlier element's) publishes nothing: out[i] is the existing
+ * event and replayed[i] (if replayed is not NULL) is 1. *created (if not
+ * NULL) counts the new events. Returns CORE_OK or CORE_IO. Pointers in
+ * out[] are valid until the next core call, like those of core_publish. */
 typedef struct core_pub {
     const char *data;
     size_t len;
     ntime_t publish_at;
     int64_t ttl_ns;
+    uint8_t priority;         /* 0-CORE_MAX_PRIORITY */
+    uint8_t json;             /* data is JSON text */
+    const char *key;          /* idempotency key, or NULL */
+    size_t key_len;           /* 1-CORE_MAX_KEY */
 } core_pub_t;
+#define CORE_MAX_KEY 255
 core_status_t core_publish_batch(core_t *c, channel_t *ch, ntime_t now, const core_pub_t *pubs,
-                                 size_t n, event_t **out);
+                                 size_t n, event_t **out, uint8_t *replayed, size_t *created);
 
 #endif

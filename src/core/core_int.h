@@ -9,6 +9,11 @@
 struct core {
     timers_t timers;          /* every event's and job's wake-up */
     strmap_t channels;        /* name -> channel_t* (owned) */
+    channel_t **chans;        /* channel table: event.chan -> channel (NULL:
+                                 a free slot) */
+    uint32_t nchans, chans_cap;
+    uint32_t *chans_free;     /* free slots of the table, reused first */
+    uint32_t nchans_free;
     slab_t events;            /* every live event (event_t) */
     slab_t leases;            /* the lease of every LOCKED event (lease_t) */
     uint32_t *ids;            /* id hash buckets of event indices; chains
@@ -38,6 +43,8 @@ struct core {
     job_t **catch_up;         /* jobs that make up a missed time (missed ONCE),
                                  found in replay's last tick */
     size_t n_catch_up, catch_up_cap;
+    eid_t *dl_pending;        /* replay: events whose lock ended at the limit */
+    size_t n_dl_pending, cap_dl_pending;
 };
 
 /* The core's now: never before a now it has already seen. A wall-clock
@@ -65,21 +72,45 @@ static inline int journal_commit(core_t *c)
     return c->journal.commit ? c->journal.commit(c->journal.arg) : 0;
 }
 
+static inline channel_t *chan_of(const core_t *c, const event_t *e)
+{
+    return c->chans[e->chan];
+}
+
 /* event.c */
 void event_fire(core_t *c, event_t *e, ntime_t now);
 /* Expires the first event on ch's expiry list, which is due at now. */
 void event_expire_head(core_t *c, channel_t *ch, ntime_t now);
 void event_free_all(core_t *c);
 /* Creates an event with a given id (no tick, no journal). */
-event_t *event_create(core_t *c, channel_t *ch, ntime_t now, eid_t id, const char *data, size_t len,
-                      ntime_t publish_at, int64_t ttl_ns);
+event_t *event_create(core_t *c, channel_t *ch, ntime_t now, eid_t id, const core_pub_t *p);
 /* Describes a publish as a record for the journal. */
-void event_rec_publish(core_rec_t *r, channel_t *ch, ntime_t now, eid_t id, const char *data,
-                       size_t len, ntime_t publish_at, int64_t ttl_ns);
+void event_rec_publish(core_rec_t *r, channel_t *ch, ntime_t now, eid_t id, const core_pub_t *p);
+/* A record naming one event. */
+void event_rec(core_rec_t *r, int type, ntime_t now, const core_t *c, const event_t *e);
+/* Unlinks e from every index and frees it (no counting). */
+void event_remove(core_t *c, event_t *e);
+/* Takes a visible event out of view (its lock, if any, is released) and
+ * makes it SCHEDULED until at; it returns then without counting as
+ * published again. */
+void event_hold(core_t *c, event_t *e, ntime_t at);
+/* Puts e, which is SCHEDULED and unlinked, into ch's view at now as the
+ * newest event (a move between channels). */
+void event_move_to(core_t *c, event_t *e, channel_t *dest, ntime_t now);
+/* Replaces the extras kept after the data (key, dead_lettered_from). */
+void event_set_extras(event_t *e, const char *key, size_t klen, const char *from, size_t flen);
+/* The key map entry of e, kept while e lives in its channel. */
+void event_key_add(core_t *c, event_t *e);
+void event_key_del(core_t *c, event_t *e);
+/* Ends e's lock (no counting): it is READY in its old place. */
+void event_lock_end(core_t *c, event_t *e);
 /* replay.c */
 event_t *event_lookup(core_t *c, channel_t *ch, eid_t id);
+/* The live event with that id in any channel, or NULL. */
+event_t *event_find_id(core_t *c, eid_t id);
 void event_lock_apply(core_t *c, event_t *e, ntime_t locked_until, uint64_t token);
-void event_unlock_apply(core_t *c, event_t *e);
+/* Ends e's lock if it has one; hold_until > 0 then holds it back. */
+void event_unlock_apply(core_t *c, event_t *e, ntime_t hold_until);
 void event_extend_apply(core_t *c, event_t *e, ntime_t locked_until);
 void event_delete_apply(core_t *c, event_t *e);
 void event_restore(core_t *c, channel_t *ch, const core_rec_t *r);
@@ -89,11 +120,41 @@ void ids_free(core_t *c);
  * counters.events). Returns how many. */
 size_t event_collect(core_t *c, event_t **out);
 /* The visibility order of a visible event (0 for a SCHEDULED one). */
-uint64_t event_vseq(const event_t *e);
+uint64_t event_vseq(const core_t *c, const event_t *e);
+
+/* deadletter.c */
+/* Whether a lock of e ending now moves it: 1 with the dead-letter channel
+ * in *dest (len 0: none, the event is dropped); 0 below the limit; -1 at
+ * the limit while the target is full (counted as a failed move). */
+int dl_due(core_t *c, event_t *e, const char **dest, size_t *dest_len);
+/* Logs the move of e (its lock ends) and applies it: *out is the moved
+ * event, or NULL if dropped. CORE_IO if it could not be logged. */
+core_status_t dl_move(core_t *c, event_t *e, const char *dest, size_t dest_len, ntime_t now,
+                      event_t **out);
+/* A lock of e ended (lapsed or UNLOCK) without a delete: dead-letters it
+ * at the limit (logging the move; in replay, waiting for its record),
+ * else applies the retry delay if lapsed. Returns e, the moved event, or
+ * NULL if it was dropped. */
+event_t *dl_lock_ended(core_t *c, event_t *e, ntime_t now, ntime_t ended_at, int lapsed);
+/* Moves e (its lock ends) to channel `to` (len 0: drops it, counted as
+ * dead-lettered). redrive: deliveries start again and dead_lettered_from
+ * goes; else the source is counted and becomes dead_lettered_from. to
+ * must not point into e. Returns e, or NULL if dropped. */
+event_t *dl_move_apply(core_t *c, event_t *e, const char *to, size_t to_len, ntime_t now, int redrive);
+/* After replay, with the journal attached: the moves replay found due
+ * whose records were never written (the target was full, or a crash
+ * came first) are tried now. Called from core_tick. */
+void dl_settle(core_t *c, ntime_t now);
+void settings_apply(core_t *c, channel_t *ch, const channel_settings_t *s);
+/* Frees every event of ch; returns how many. */
+uint64_t channel_clear(core_t *c, channel_t *ch);
+void channel_apply_delete(core_t *c, channel_t *ch);
 
 /* replay.c: the held-back fire or skip of job j, if any (and marks it
  * claimed). */
 const core_rec_t *replay_claim_fire(core_t *c, const job_t *j);
+/* replay.c: the publish a PUBLISH or JOB_TRIGGER record describes. */
+core_pub_t rec_pub(const core_rec_t *r);
 /* replay.c: remembers j for a catch-up fire once replay has ended. */
 void core_catch_up_add(core_t *c, job_t *j);
 

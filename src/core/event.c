@@ -4,10 +4,12 @@
  *
  * Three borrowed indexes point at each event: the global id hash (every
  * live event), the channel's visible list (READY and LOCKED, in visibility
- * order) and the channel's ready heap (READY only, by vseq); a fourth holds
- * its wake-up: the timer heap, or for most READY events the channel's
- * expiry list. Each has a back-link in the event, so every change is O(1)
- * or O(log n).
+ * order; SCHEDULED ones are on the channel's scheduled list through the
+ * same links) and the channel's ready heap (READY only, by priority, then
+ * vseq); a fourth holds its wake-up: the timer heap, or for most READY
+ * events the channel's expiry list. Each has a back-link in the event, so
+ * every change is O(1) or O(log n). An event with a key is also in its
+ * channel's key map.
  *
  * Events live in the core's event slab and name each other by slab index
  * (4 bytes instead of an 8-byte pointer, no malloc header); an event's own
@@ -39,6 +41,109 @@ static inline uint32_t idx(const core_t *c, const event_t *e)
 static inline lease_t *lease_of(const core_t *c, const event_t *e)
 {
     return slab_ptr(&c->leases, e->slot & ~EVENT_LEASE_BIT);
+}
+
+channel_t *event_channel(const core_t *c, const event_t *e)
+{
+    return chan_of(c, e);
+}
+
+const lease_t *event_lease(const core_t *c, const event_t *e)
+{
+    return e->slot & EVENT_LEASE_BIT ? lease_of(c, e) : NULL;
+}
+
+ntime_t event_locked_until(const core_t *c, const event_t *e)
+{
+    const lease_t *l = event_lease(c, e);
+    return l ? l->locked_until : 0;
+}
+
+uint64_t event_lock_token(const core_t *c, const event_t *e)
+{
+    const lease_t *l = event_lease(c, e);
+    return l ? l->token : 0;
+}
+
+/* ---- extras: a key and dead_lettered_from after the data ----
+ *
+ * Most events have neither, so they cost no field in the event: the data
+ * moves out of line and the extras follow it, each a length byte and its
+ * bytes: data, NUL, klen, key, flen, from. */
+
+static const unsigned char *extras_at(const event_t *e)
+{
+    return e->extras ? (const unsigned char *)e->d.ext + e->data_len + 1 : NULL;
+}
+
+const char *event_key(const event_t *e, size_t *len)
+{
+    const unsigned char *x = extras_at(e);
+    *len = x ? x[0] : 0;
+    return *len ? (const char *)x + 1 : NULL;
+}
+
+const char *event_dead_lettered_from(const event_t *e, size_t *len)
+{
+    const unsigned char *x = extras_at(e);
+    if (x)
+        x += 1 + x[0];
+    *len = x ? x[0] : 0;
+    return *len ? (const char *)x + 1 : NULL;
+}
+
+void event_set_extras(event_t *e, const char *key, size_t klen, const char *from, size_t flen)
+{
+    ASSERT(klen <= 255 && flen <= 255);
+    size_t n = e->data_len;
+    char *old = event_inline(e) ? NULL : e->d.ext;
+    char buf[EVENT_INLINE];
+    const char *data = event_data(e);
+    if (!old) {
+        memcpy(buf, data, n); /* the inline bytes share the union with ext */
+        data = buf;
+    }
+    if (!klen && !flen && n <= EVENT_INLINE) {
+        memcpy(e->d.inl, data, n);
+        e->extras = 0;
+    } else {
+        char *x = xmalloc(n + 3 + klen + flen);
+        memcpy(x, data, n);
+        x[n] = '\0';
+        x[n + 1] = (char)klen;
+        memcpy(x + n + 2, key, klen);
+        x[n + 2 + klen] = (char)flen;
+        memcpy(x + n + 3 + klen, from, flen);
+        e->d.ext = x;
+        e->extras = klen || flen;
+    }
+    free(old); /* after the copy: key or from may point into it */
+}
+
+/* The key map: key -> the live event with it in its channel. A moved
+ * event whose key is taken in its new channel keeps the key unmapped. */
+void event_key_add(core_t *c, event_t *e)
+{
+    size_t len;
+    const char *key = event_key(e, &len);
+    channel_t *ch = chan_of(c, e);
+    if (key && !strmap_get(&ch->keys, key, len))
+        strmap_put(&ch->keys, key, len, e);
+}
+
+void event_key_del(core_t *c, event_t *e)
+{
+    size_t len;
+    const char *key = event_key(e, &len);
+    channel_t *ch = chan_of(c, e);
+    if (key && strmap_get(&ch->keys, key, len) == e)
+        strmap_del(&ch->keys, key, len);
+}
+
+event_t *core_event_by_key(core_t *c, channel_t *ch, ntime_t now, const char *key, size_t len)
+{
+    core_tick(c, core_clock(c, now));
+    return strmap_get(&ch->keys, key, len);
 }
 
 /* ---- id hash ----
@@ -164,14 +269,18 @@ size_t event_collect(core_t *c, event_t **out)
     return n;
 }
 
-/* ---- ready heap: READY events of a channel, oldest visibility first ----
+/* ---- ready heap: READY events of a channel, most urgent, then oldest ----
  *
- * Entries carry the vseq they are ordered by, so a sift reads only the
- * array; the event is written once per move (its position). */
+ * Entries carry the key they are ordered by, (priority, vseq) in one
+ * integer, so a sift reads only the array and one heap serves every
+ * priority in O(log n); the event is written once per move (its
+ * position). */
+
+#define VSEQ_MASK ((1ULL << RENTRY_PRIO_SHIFT) - 1)
 
 static int ready_before(const void *a, const void *b)
 {
-    return ((const rentry_t *)a)->vseq < ((const rentry_t *)b)->vseq;
+    return ((const rentry_t *)a)->key < ((const rentry_t *)b)->key;
 }
 
 static void ready_place(void *ctx, uint32_t i, const void *e)
@@ -198,7 +307,8 @@ static void ready_add(core_t *c, channel_t *ch, event_t *e, uint64_t vseq)
                                 (size_t)cap * sizeof(*ch->ready));
         ch->ready_cap = cap;
     }
-    rentry_t r = {vseq, idx(c, e)};
+    ASSERT(vseq <= VSEQ_MASK);
+    rentry_t r = {(uint64_t)e->priority << RENTRY_PRIO_SHIFT | vseq, idx(c, e)};
     ch->ready[ch->ready_len++] = r;
     dheap_t h = ready_heap(ch);
     dheap_sift_up(&h, ch->ready_len - 1);
@@ -212,7 +322,7 @@ static uint64_t ready_del(channel_t *ch, event_t *e)
 {
     uint32_t i = e->slot - 1;
     ASSERT(e->slot && !(e->slot & EVENT_LEASE_BIT) && ch->ready[i].ev == slab_index(ch->events, e));
-    uint64_t vseq = ch->ready[i].vseq;
+    uint64_t vseq = ch->ready[i].key & VSEQ_MASK;
     e->slot = 0;
     ch->st.ready--;
     dheap_t h = ready_heap(ch);
@@ -221,13 +331,13 @@ static uint64_t ready_del(channel_t *ch, event_t *e)
     return vseq;
 }
 
-uint64_t event_vseq(const event_t *e)
+uint64_t event_vseq(const core_t *c, const event_t *e)
 {
     switch (event_state(e)) {
     case EVENT_READY:
-        return e->channel->ready[e->slot - 1].vseq;
+        return chan_of(c, e)->ready[e->slot - 1].key & VSEQ_MASK;
     case EVENT_LOCKED:
-        return event_lease(e)->vseq;
+        return event_lease(c, e)->vseq;
     default:
         return 0;
     }
@@ -279,7 +389,7 @@ static void xlist_del(core_t *c, channel_t *ch, event_t *e)
 /* The one pending wake-up for e's current state (core.h). */
 static void reschedule(core_t *c, event_t *e)
 {
-    channel_t *ch = e->channel;
+    channel_t *ch = chan_of(c, e);
     ntime_t at = e->lives_until;
     if (event_state(e) == EVENT_READY) {
         if (e->xnext)
@@ -293,7 +403,8 @@ static void reschedule(core_t *c, event_t *e)
         xlist_del(c, ch, e);
     }
     if (!e->slot) {
-        at = e->published_at;
+        if (e->published_at < at) /* a held event may die before it returns */
+            at = e->published_at;
     } else if (e->slot & EVENT_LEASE_BIT) {
         ntime_t until = lease_of(c, e)->locked_until;
         if (until < at)
@@ -302,9 +413,10 @@ static void reschedule(core_t *c, event_t *e)
     timers_set(&c->timers, &e->timer, at, CORE_TIMER_EVENT);
 }
 
-static void make_visible(core_t *c, event_t *e)
+/* ---- the two lists of a channel: visible (in order) and scheduled ---- */
+
+static void vlist_append(core_t *c, channel_t *ch, event_t *e)
 {
-    channel_t *ch = e->channel;
     uint32_t i = idx(c, e);
     e->vprev = ch->vtail;
     e->vnext = 0;
@@ -313,63 +425,132 @@ static void make_visible(core_t *c, event_t *e)
     else
         ch->vhead = i;
     ch->vtail = i;
-    ch->st.published++;
-    c->counters.published++;
+}
+
+static void vlist_del(core_t *c, channel_t *ch, event_t *e)
+{
+    if (e->vprev)
+        ev(c, e->vprev)->vnext = e->vnext;
+    else
+        ch->vhead = e->vnext;
+    if (e->vnext)
+        ev(c, e->vnext)->vprev = e->vprev;
+    else
+        ch->vtail = e->vprev;
+}
+
+static void slist_add(core_t *c, channel_t *ch, event_t *e)
+{
+    uint32_t i = idx(c, e);
+    e->vprev = 0;
+    e->vnext = ch->shead;
+    if (ch->shead)
+        ev(c, ch->shead)->vprev = i;
+    ch->shead = i;
+    ch->st.scheduled++;
+}
+
+static void slist_del(core_t *c, channel_t *ch, event_t *e)
+{
+    if (e->vprev)
+        ev(c, e->vprev)->vnext = e->vnext;
+    else
+        ch->shead = e->vnext;
+    if (e->vnext)
+        ev(c, e->vnext)->vprev = e->vprev;
+    ch->st.scheduled--;
+}
+
+/* A SCHEDULED event (off both lists) joins the back of the queue. */
+static void make_visible(core_t *c, channel_t *ch, event_t *e)
+{
+    vlist_append(c, ch, e);
+    if (!e->returning) {
+        ch->st.published++;
+        c->counters.published++;
+    }
+    e->returning = 0;
     ready_add(c, ch, e, c->next_vseq++);
 }
 
-/* Unlinks e from every index and frees it. */
-static void event_remove(core_t *c, event_t *e)
+/* Takes e out of its channel's lists, heap, lease and wake-up; it stays
+ * in the id hash and keeps its data. */
+static void event_detach(core_t *c, event_t *e)
 {
-    channel_t *ch = e->channel;
+    channel_t *ch = chan_of(c, e);
     if (e->xnext)
         xlist_del(c, ch, e);
     else
         timers_cancel(&c->timers, &e->timer);
-    ids_del(c, e);
     event_state_t state = event_state(e);
     if (state == EVENT_SCHEDULED) {
-        ch->st.scheduled--;
-    } else {
-        if (state == EVENT_READY) {
-            ready_del(ch, e);
-        } else {
-            ch->st.locked--;
-            slab_release(&c->leases, e->slot & ~EVENT_LEASE_BIT);
-        }
-        if (e->vprev)
-            ev(c, e->vprev)->vnext = e->vnext;
-        else
-            ch->vhead = e->vnext;
-        if (e->vnext)
-            ev(c, e->vnext)->vprev = e->vprev;
-        else
-            ch->vtail = e->vprev;
+        slist_del(c, ch, e);
+        return;
     }
+    if (state == EVENT_READY) {
+        ready_del(ch, e);
+    } else {
+        ch->st.locked--;
+        slab_release(&c->leases, e->slot & ~EVENT_LEASE_BIT);
+        e->slot = 0;
+    }
+    vlist_del(c, ch, e);
+}
+
+void event_remove(core_t *c, event_t *e)
+{
+    event_key_del(c, e);
+    event_detach(c, e);
+    ids_del(c, e);
     c->counters.events--;
-    if (e->data_len > EVENT_INLINE)
+    if (!event_inline(e))
         free(e->d.ext);
     slab_release(&c->events, idx(c, e));
 }
 
+void event_hold(core_t *c, event_t *e, ntime_t at)
+{
+    channel_t *ch = chan_of(c, e);
+    event_detach(c, e);
+    e->published_at = at;
+    e->returning = 1;
+    slist_add(c, ch, e);
+    reschedule(c, e);
+}
+
+void event_move_to(core_t *c, event_t *e, channel_t *dest, ntime_t now)
+{
+    event_key_del(c, e);
+    event_detach(c, e);
+    e->chan = dest->index;
+    e->published_at = now;
+    e->returning = 0;
+    make_visible(c, dest, e);
+    event_key_add(c, e);
+    reschedule(c, e);
+}
+
 static void expire(core_t *c, event_t *e)
 {
-    /* A scheduled event that dies before it is due was never published. */
-    if (event_state(e) != EVENT_SCHEDULED) {
-        e->channel->st.expired++;
+    /* A scheduled event that dies before it is first due was never
+     * published. */
+    if (event_state(e) != EVENT_SCHEDULED || e->returning) {
+        chan_of(c, e)->st.expired++;
         c->counters.expired++;
     }
     event_remove(c, e);
 }
 
-static void lock_end(core_t *c, event_t *e)
+void event_lock_end(core_t *c, event_t *e)
 {
+    channel_t *ch = chan_of(c, e);
     uint32_t li = e->slot & ~EVENT_LEASE_BIT;
     uint64_t vseq = ((lease_t *)slab_ptr(&c->leases, li))->vseq;
     slab_release(&c->leases, li);
     e->slot = 0;
-    e->channel->st.locked--;
-    ready_add(c, e->channel, e, vseq);
+    ch->st.locked--;
+    ready_add(c, ch, e, vseq);
+    reschedule(c, e);
 }
 
 void event_fire(core_t *c, event_t *e, ntime_t now)
@@ -378,14 +559,18 @@ void event_fire(core_t *c, event_t *e, ntime_t now)
         expire(c, e);
         return;
     }
+    channel_t *ch = chan_of(c, e);
     event_state_t state = event_state(e);
     if (state == EVENT_SCHEDULED && now >= e->published_at) {
-        e->channel->st.scheduled--;
-        make_visible(c, e);
+        slist_del(c, ch, e);
+        make_visible(c, ch, e);
     } else if (state == EVENT_LOCKED && now >= lease_of(c, e)->locked_until) {
-        e->channel->st.lock_expired++;
+        ntime_t ended = lease_of(c, e)->locked_until;
+        ch->st.lock_expired++;
         c->counters.lock_expired++;
-        lock_end(c, e);
+        event_lock_end(c, e);
+        dl_lock_ended(c, e, now, ended, 1);
+        return;
     }
     reschedule(c, e);
 }
@@ -397,39 +582,42 @@ void event_expire_head(core_t *c, channel_t *ch, ntime_t now)
     expire(c, e);
 }
 
-event_t *event_create(core_t *c, channel_t *ch, ntime_t now, eid_t id, const char *data, size_t len,
-                      ntime_t publish_at, int64_t ttl_ns)
+event_t *event_create(core_t *c, channel_t *ch, ntime_t now, eid_t id, const core_pub_t *p)
 {
     uint32_t i = slab_alloc(&c->events);
     event_t *e = ev(c, i);
     memset(e, 0, sizeof(*e));
-    e->channel = ch;
+    e->chan = ch->index;
     e->id_hi = id.hi;
     e->id_lo = id.lo;
-    e->published_at = publish_at;
-    e->lives_until = ntime_add(publish_at, ttl_ns);
-    e->data_len = (uint32_t)len;
-    if (len <= EVENT_INLINE) {
-        memcpy(e->d.inl, data, len);
+    e->published_at = p->publish_at;
+    e->lives_until = ntime_add(p->publish_at, p->ttl_ns);
+    e->data_len = (uint32_t)p->len;
+    e->priority = p->priority;
+    e->json = p->json ? 1 : 0;
+    if (p->len <= EVENT_INLINE) {
+        memcpy(e->d.inl, p->data, p->len);
     } else {
-        e->d.ext = xmalloc(len + 1);
-        memcpy(e->d.ext, data, len);
-        e->d.ext[len] = '\0';
+        e->d.ext = xmalloc(p->len + 1);
+        memcpy(e->d.ext, p->data, p->len);
+        e->d.ext[p->len] = '\0';
     }
+    if (p->key_len)
+        event_set_extras(e, p->key, p->key_len, NULL, 0);
     c->counters.events++;
     ids_add(c, e);
-    if (publish_at > now)
-        ch->st.scheduled++;
+    event_key_add(c, e);
+    if (p->publish_at > now)
+        slist_add(c, ch, e);
     else
-        make_visible(c, e);
+        make_visible(c, ch, e);
     /* An event published with a past publishAt whose ttl has already run
      * out is due at once: the next tick expires it, before anyone can see it. */
     reschedule(c, e);
     return e;
 }
 
-void event_rec_publish(core_rec_t *r, channel_t *ch, ntime_t now, eid_t id, const char *data,
-                       size_t len, ntime_t publish_at, int64_t ttl_ns)
+void event_rec_publish(core_rec_t *r, channel_t *ch, ntime_t now, eid_t id, const core_pub_t *p)
 {
     memset(r, 0, sizeof(*r));
     r->type = CORE_REC_PUBLISH;
@@ -437,43 +625,100 @@ void event_rec_publish(core_rec_t *r, channel_t *ch, ntime_t now, eid_t id, cons
     r->channel = ch->name;
     r->channel_len = ch->name_len;
     r->id = id;
-    r->at = publish_at;
-    r->ttl_ns = ttl_ns;
-    r->data = data;
-    r->data_len = (uint32_t)len;
+    r->at = p->publish_at;
+    r->ttl_ns = p->ttl_ns;
+    r->data = p->data;
+    r->data_len = (uint32_t)p->len;
+    r->attr = (uint8_t)(p->priority | (p->json ? CORE_ATTR_JSON : 0));
+    r->key = p->key;
+    r->key_len = (uint32_t)p->key_len;
 }
 
 event_t *core_publish(core_t *c, channel_t *ch, ntime_t now, const char *data, size_t len,
                       ntime_t publish_at, int64_t ttl_ns)
 {
     event_t *e;
-    core_pub_t p = {data, len, publish_at, ttl_ns};
-    return core_publish_batch(c, ch, now, &p, 1, &e) == CORE_OK ? e : NULL;
+    core_pub_t p = {.data = data, .len = len, .publish_at = publish_at, .ttl_ns = ttl_ns};
+    return core_publish_batch(c, ch, now, &p, 1, &e, NULL, NULL) == CORE_OK ? e : NULL;
+}
+
+/* Elements whose key is live in ch get that event in out[i]; elements
+ * that repeat an earlier element's key get src[i] = 1 + its index. The
+ * rest are new. Returns how many are not new. */
+static size_t keys_resolve(channel_t *ch, const core_pub_t *pubs, size_t n, event_t **out,
+                           uint32_t *src)
+{
+    strmap_t seen;
+    strmap_init(&seen);
+    size_t old = 0;
+    for (size_t i = 0; i < n; i++) {
+        const core_pub_t *p = &pubs[i];
+        if (!p->key_len)
+            continue;
+        ASSERT(p->key_len <= CORE_MAX_KEY);
+        void *first = strmap_get(&seen, p->key, p->key_len);
+        if ((out[i] = strmap_get(&ch->keys, p->key, p->key_len)) != NULL || first) {
+            src[i] = out[i] ? 0 : (uint32_t)(uintptr_t)first;
+            old++;
+        } else {
+            strmap_put(&seen, p->key, p->key_len, (void *)(uintptr_t)(i + 1));
+        }
+    }
+    strmap_free(&seen);
+    return old;
+}
+
+static int any_key(const core_pub_t *pubs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (pubs[i].key_len)
+            return 1;
+    return 0;
 }
 
 core_status_t core_publish_batch(core_t *c, channel_t *ch, ntime_t now, const core_pub_t *pubs,
-                                 size_t n, event_t **out)
+                                 size_t n, event_t **out, uint8_t *replayed, size_t *created)
 {
     now = core_clock(c, now);
     core_tick(c, now);
+    uint32_t *src = NULL;
+    memset(out, 0, n * sizeof(*out));
+    if (any_key(pubs, n))
+        keys_resolve(ch, pubs, n, out, src = xcalloc(n, sizeof(*src)));
     /* Ids are taken first so the records hold them; a failed commit only
      * skips some ids, which stay unique. */
     id_gen_t before = c->idgen;
+    size_t fresh = 0, nfresh = n;
+    for (size_t i = 0; src && i < n; i++)
+        nfresh -= out[i] || src[i];
     for (size_t i = 0; i < n; i++) {
+        if (out[i] || (src && src[i]))
+            continue;
         core_rec_t r;
-        event_rec_publish(&r, ch, now, id_gen_next(&c->idgen, now), pubs[i].data, pubs[i].len,
-                          pubs[i].publish_at, pubs[i].ttl_ns);
-        r.more = i + 1 < n; /* one change: replay keeps all or none */
+        event_rec_publish(&r, ch, now, id_gen_next(&c->idgen, now), &pubs[i]);
+        r.more = fresh + 1 < nfresh; /* one change: replay keeps all or none */
         journal_add(c, &r);
+        fresh++;
     }
-    if (journal_commit(c) != 0)
+    if (fresh && journal_commit(c) != 0) {
+        free(src);
         return CORE_IO;
+    }
     /* The generator is deterministic: replaying it from `before` gives the
      * ids the records hold. */
     id_gen_t again = before;
-    for (size_t i = 0; i < n; i++)
-        out[i] = event_create(c, ch, now, id_gen_next(&again, now), pubs[i].data, pubs[i].len,
-                              pubs[i].publish_at, pubs[i].ttl_ns);
+    for (size_t i = 0; i < n; i++) {
+        int old = out[i] || (src && src[i]);
+        if (replayed)
+            replayed[i] = (uint8_t)old;
+        if (!old)
+            out[i] = event_create(c, ch, now, id_gen_next(&again, now), &pubs[i]);
+        else if (!out[i])
+            out[i] = out[src[i] - 1];
+    }
+    if (created)
+        *created = fresh;
+    free(src);
     return CORE_OK;
 }
 
@@ -488,7 +733,13 @@ event_t *event_lookup(core_t *c, channel_t *ch, eid_t id)
 {
     uint32_t i = *ids_slot(c, id);
     event_t *e = i ? ev(c, i) : NULL;
-    return e && e->channel == ch ? e : NULL;
+    return e && e->chan == ch->index ? e : NULL;
+}
+
+event_t *event_find_id(core_t *c, eid_t id)
+{
+    uint32_t i = *ids_slot(c, id);
+    return i ? ev(c, i) : NULL;
 }
 
 event_t *core_event_get(core_t *c, channel_t *ch, ntime_t now, eid_t id)
@@ -499,7 +750,10 @@ event_t *core_event_get(core_t *c, channel_t *ch, ntime_t now, eid_t id)
 
 void event_lock_apply(core_t *c, event_t *e, ntime_t locked_until, uint64_t token)
 {
-    channel_t *ch = e->channel;
+    channel_t *ch = chan_of(c, e);
+    if (e->deliveries < EVENT_MAX_DELIVERIES)
+        e->deliveries++;
+    e->dl_pending = 0;
     uint64_t vseq = ready_del(ch, e);
     uint32_t li = slab_alloc(&c->leases);
     ASSERT(li < EVENT_LEASE_BIT);
@@ -512,12 +766,12 @@ void event_lock_apply(core_t *c, event_t *e, ntime_t locked_until, uint64_t toke
     reschedule(c, e);
 }
 
-void event_unlock_apply(core_t *c, event_t *e)
+void event_unlock_apply(core_t *c, event_t *e, ntime_t hold_until)
 {
-    if (event_state(e) != EVENT_LOCKED)
-        return;
-    lock_end(c, e);
-    reschedule(c, e);
+    if (event_state(e) == EVENT_LOCKED)
+        event_lock_end(c, e);
+    if (hold_until)
+        event_hold(c, e, hold_until);
 }
 
 void event_extend_apply(core_t *c, event_t *e, ntime_t locked_until)
@@ -528,19 +782,18 @@ void event_extend_apply(core_t *c, event_t *e, ntime_t locked_until)
 
 void event_delete_apply(core_t *c, event_t *e)
 {
-    e->channel->st.deleted++;
+    chan_of(c, e)->st.deleted++;
     c->counters.deleted++;
     event_remove(c, e);
 }
 
-/* A record naming one event. */
-static void rec_event(core_rec_t *r, int type, ntime_t now, const event_t *e)
+void event_rec(core_rec_t *r, int type, ntime_t now, const core_t *c, const event_t *e)
 {
     memset(r, 0, sizeof(*r));
     r->type = (uint8_t)type;
     r->now = now;
-    r->channel = e->channel->name;
-    r->channel_len = e->channel->name_len;
+    r->channel = chan_of(c, e)->name;
+    r->channel_len = chan_of(c, e)->name_len;
     r->id = event_id(e);
 }
 
@@ -551,9 +804,9 @@ static int log1(core_t *c, const core_rec_t *r)
     return journal_commit(c);
 }
 
-static int token_ok(const event_t *e, const uint64_t *token)
+static int token_ok(const core_t *c, const event_t *e, const uint64_t *token)
 {
-    return !token || (event_state(e) == EVENT_LOCKED && event_lock_token(e) == *token);
+    return !token || (event_state(e) == EVENT_LOCKED && event_lock_token(c, e) == *token);
 }
 
 #define IN(state) (1u << (state))
@@ -570,7 +823,7 @@ static event_t *target(core_t *c, channel_t *ch, ntime_t now, eid_t id, unsigned
         *st = missing;
         return NULL;
     }
-    if (!token_ok(e, token)) {
+    if (!token_ok(c, e, token)) {
         *st = CORE_CONFLICT;
         return NULL;
     }
@@ -588,7 +841,7 @@ static core_status_t lease(core_t *c, channel_t *ch, ntime_t now, eid_t id, int6
     if (!e)
         return st;
     core_rec_t r;
-    rec_event(&r, extend ? CORE_REC_EXTEND : CORE_REC_LOCK, now, e);
+    event_rec(&r, extend ? CORE_REC_EXTEND : CORE_REC_LOCK, now, c, e);
     r.at = ntime_add(now, ttl_ns);
     r.token = extend ? 0 : core_token_next(c);
     if (log1(c, &r) != 0)
@@ -614,21 +867,27 @@ core_status_t core_extend(core_t *c, channel_t *ch, ntime_t now, eid_t id, int64
 }
 
 core_status_t core_unlock(core_t *c, channel_t *ch, ntime_t now, eid_t id,
-                          const uint64_t *token, event_t **out)
+                          const uint64_t *token, int64_t delay_ns, event_t **out)
 {
     core_status_t st;
     now = core_clock(c, now);
     event_t *e = target(c, ch, now, id, IN(EVENT_READY) | IN(EVENT_LOCKED), CORE_GONE, token, &st);
     if (!e)
         return st;
-    if (event_state(e) == EVENT_LOCKED) {
-        core_rec_t r;
-        rec_event(&r, CORE_REC_UNLOCK, now, e);
-        if (log1(c, &r) != 0)
-            return CORE_IO;
-        event_unlock_apply(c, e);
-    }
     *out = e;
+    int locked = event_state(e) == EVENT_LOCKED;
+    const char *dest;
+    size_t dest_len;
+    if (locked && dl_due(c, e, &dest, &dest_len) == 1)
+        return dl_move(c, e, dest, dest_len, now, out);
+    if (!locked && delay_ns <= 0)
+        return CORE_OK;
+    core_rec_t r;
+    event_rec(&r, CORE_REC_UNLOCK, now, c, e);
+    r.at = delay_ns > 0 ? ntime_add(now, delay_ns) : 0;
+    if (log1(c, &r) != 0)
+        return CORE_IO;
+    event_unlock_apply(c, e, r.at);
     return CORE_OK;
 }
 
@@ -641,7 +900,7 @@ core_status_t core_delete(core_t *c, channel_t *ch, ntime_t now, eid_t id, const
     if (!e)
         return st;
     core_rec_t r;
-    rec_event(&r, CORE_REC_DELETE, now, e);
+    event_rec(&r, CORE_REC_DELETE, now, c, e);
     if (log1(c, &r) != 0)
         return CORE_IO;
     event_delete_apply(c, e);
@@ -660,7 +919,7 @@ size_t core_acquire(core_t *c, channel_t *ch, ntime_t now, size_t max, int64_t t
     while (n < want) {
         event_t *e = ev(c, ch->ready[0].ev);
         core_rec_t r;
-        rec_event(&r, CORE_REC_LOCK, now, e);
+        event_rec(&r, CORE_REC_LOCK, now, c, e);
         r.at = ntime_add(now, ttl_ns);
         r.token = core_token_next(c);
         r.more = n + 1 < want; /* one change: replay keeps all or none */
@@ -669,8 +928,11 @@ size_t core_acquire(core_t *c, channel_t *ch, ntime_t now, size_t max, int64_t t
         out[n++] = e;
     }
     if (n > 0 && journal_commit(c) != 0) {
-        while (n > 0)
-            event_unlock_apply(c, out[--n]);
+        while (n > 0) {
+            event_t *e = out[--n];
+            event_lock_end(c, e);
+            e->deliveries--; /* the lock never happened */
+        }
         return 0;
     }
     return n;
@@ -683,10 +945,22 @@ void event_restore(core_t *c, channel_t *ch, const core_rec_t *r)
     /* "now" is the publish time for a visible event, so it is appended
      * visible; just before it for a scheduled one. */
     ntime_t at = r->state == EVENT_SCHEDULED ? r->at - 1 : r->at;
-    event_t *e = event_create(c, ch, at, r->id, r->data, r->data_len, r->at, r->lives_until - r->at);
+    core_pub_t p = {.data = r->data, .len = r->data_len, .publish_at = r->at, .ttl_ns = r->lives_until - r->at,
+                    .priority = r->attr & CORE_ATTR_PRIO, .json = !!(r->attr & CORE_ATTR_JSON),
+                    .key = r->key, .key_len = r->key_len};
+    event_t *e = event_create(c, ch, at, r->id, &p);
+    e->lives_until = r->lives_until; /* a held or moved event's ttl no longer spans it */
+    uint64_t d = r->n_nums ? r->nums[0] : 0;
+    e->deliveries = d > EVENT_MAX_DELIVERIES ? EVENT_MAX_DELIVERIES : (uint32_t)d;
+    if (r->name_len)
+        event_set_extras(e, r->key, r->key_len, r->name, r->name_len);
     id_gen_observe(&c->idgen, r->id);
-    if (r->state == EVENT_LOCKED)
+    if (r->state == EVENT_SCHEDULED && (r->attr & CORE_ATTR_RETURNING))
+        e->returning = 1;
+    if (r->state == EVENT_LOCKED) {
         event_lock_apply(c, e, r->locked_until, r->token);
+        e->deliveries--; /* restored, not a new delivery */
+    }
 }
 
 void event_free_all(core_t *c)
@@ -695,7 +969,7 @@ void event_free_all(core_t *c)
     event_t **all = xmalloc((n + 1) * sizeof(*all));
     ASSERT(event_collect(c, all) == n);
     for (size_t i = 0; i < n; i++)
-        if (all[i]->data_len > EVENT_INLINE)
+        if (!event_inline(all[i]))
             free(all[i]->d.ext);
     free(all);
     memset(c->ids, 0, ((size_t)c->ids_mask + 1) * sizeof(*c->ids));

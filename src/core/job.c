@@ -72,14 +72,16 @@ static event_t *job_publish(core_t *c, job_t *j, ntime_t now, uint8_t type)
 {
     core_rec_t r;
     eid_t id = id_gen_next(&c->idgen, now);
-    event_rec_publish(&r, j->channel, now, id, j->data, j->data_len, now, j->ttl_ns);
+    core_pub_t p = {.data = j->data, .len = j->data_len, .publish_at = now, .ttl_ns = j->ttl_ns,
+                    .priority = j->priority, .json = j->data_json};
+    event_rec_publish(&r, j->channel, now, id, &p);
     r.type = type;
     r.name = j->name; /* marks a job's fire, for replay */
     r.name_len = j->name_len;
     journal_add(c, &r);
     if (journal_commit(c) != 0)
         return NULL;
-    event_t *e = event_create(c, j->channel, now, id, j->data, j->data_len, now, j->ttl_ns);
+    event_t *e = event_create(c, j->channel, now, id, &p);
     job_ran(j, now, id);
     j->fires++;
     return e;
@@ -154,7 +156,8 @@ void job_apply_run(core_t *c, job_t *j, const core_rec_t *r)
         j->skipped++;
         return;
     }
-    event_create(c, j->channel, r->now, r->id, r->data, r->data_len, r->at, r->ttl_ns);
+    core_pub_t p = rec_pub(r);
+    event_create(c, j->channel, r->now, r->id, &p);
     id_gen_observe(&c->idgen, r->id);
     job_ran(j, r->now, r->id);
 }

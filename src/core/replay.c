@@ -30,6 +30,7 @@ static void reset_totals(strmap_entry_t *e, void *arg)
     channel_t *ch = e->value;
     ch->st.published = ch->st.deleted = ch->st.expired = 0;
     ch->st.lock_expired = ch->st.job_fires = 0;
+    ch->st.dead_lettered = ch->st.dl_failed = 0;
 }
 
 void core_catch_up_add(core_t *c, job_t *j)
@@ -58,6 +59,27 @@ void core_replay_end(core_t *c, ntime_t now)
     core_counters_reset(c);
 }
 
+core_pub_t rec_pub(const core_rec_t *r)
+{
+    core_pub_t p = {.data = r->data, .len = r->data_len, .publish_at = r->at, .ttl_ns = r->ttl_ns,
+                    .priority = r->attr & CORE_ATTR_PRIO, .json = !!(r->attr & CORE_ATTR_JSON),
+                    .key = r->key, .key_len = r->key_len};
+    return p;
+}
+
+/* A move of e (DEAD_LETTER, REDRIVE): the target is copied first, as it
+ * may name the event's own dead_lettered_from. */
+static core_status_t apply_move(core_t *c, event_t *e, const core_rec_t *r)
+{
+    char to[256];
+    if (r->name_len > sizeof(to) || (r->type == CORE_REC_REDRIVE && !r->name_len) ||
+        (r->type == CORE_REC_REDRIVE && event_state(e) != EVENT_READY) || event_state(e) == EVENT_SCHEDULED)
+        return CORE_INVALID;
+    memcpy(to, r->name, r->name_len);
+    dl_move_apply(c, e, to, r->name_len, r->now, r->type == CORE_REC_REDRIVE);
+    return CORE_OK;
+}
+
 static core_status_t apply_event_rec(core_t *c, channel_t *ch, const core_rec_t *r)
 {
     event_t *e = event_lookup(c, ch, r->id);
@@ -70,8 +92,13 @@ static core_status_t apply_event_rec(core_t *c, channel_t *ch, const core_rec_t 
         event_lock_apply(c, e, r->at, r->token);
         break;
     case CORE_REC_UNLOCK:
-        event_unlock_apply(c, e);
+        if (event_state(e) == EVENT_SCHEDULED)
+            return CORE_INVALID;
+        event_unlock_apply(c, e, r->at);
         break;
+    case CORE_REC_DEAD_LETTER:
+    case CORE_REC_REDRIVE:
+        return apply_move(c, e, r);
     case CORE_REC_EXTEND:
         if (event_state(e) != EVENT_LOCKED)
             return CORE_INVALID;
@@ -195,7 +222,8 @@ void core_replay_flush(core_t *c)
             job_apply_run(c, j, r);
         } else if (r->type == CORE_REC_PUBLISH) {
             id_gen_observe(&c->idgen, r->id);
-            event_create(c, ch, r->now, r->id, r->data, r->data_len, r->at, r->ttl_ns);
+            core_pub_t p = rec_pub(r);
+            event_create(c, ch, r->now, r->id, &p);
         }
     }
     c->nfires = c->fire_next = 0;
@@ -231,6 +259,17 @@ static core_status_t hold_fire(core_t *c, const core_rec_t *r)
     return CORE_OK;
 }
 
+static core_status_t apply_settings(core_t *c, channel_t *ch, const core_rec_t *r)
+{
+    uint64_t max = r->n_nums ? r->nums[0] : 0;
+    channel_settings_t s = {.max_deliveries = (uint32_t)max, .retry_delay_ns = r->ttl_ns,
+                            .dlq = (char *)r->name, .dlq_len = r->name_len};
+    if (r->ttl_ns < 0 || r->name_len > 255 || max > UINT32_MAX)
+        return CORE_INVALID;
+    settings_apply(c, ch, &s);
+    return CORE_OK;
+}
+
 core_status_t core_apply(core_t *c, const core_rec_t *r)
 {
     if ((r->type == CORE_REC_PUBLISH && r->name_len > 0) || r->type == CORE_REC_JOB_SKIP)
@@ -247,10 +286,12 @@ core_status_t core_apply(core_t *c, const core_rec_t *r)
         if (event_lookup(c, ch, r->id) || r->ttl_ns <= 0)
             return CORE_INVALID;
         id_gen_observe(&c->idgen, r->id);
-        event_create(c, ch, r->now, r->id, r->data, r->data_len, r->at, r->ttl_ns);
+        core_pub_t p = rec_pub(r);
+        event_create(c, ch, r->now, r->id, &p);
         return CORE_OK;
     case CORE_REC_SNAP_EVENT:
-        if (event_lookup(c, ch, r->id) || r->lives_until <= r->at || r->state > EVENT_LOCKED)
+        if (event_lookup(c, ch, r->id) || r->state > EVENT_LOCKED ||
+            (r->lives_until <= r->at && !(r->attr & CORE_ATTR_RETURNING)))
             return CORE_INVALID;
         event_restore(c, ch, r);
         return CORE_OK;
@@ -258,7 +299,17 @@ core_status_t core_apply(core_t *c, const core_rec_t *r)
     case CORE_REC_UNLOCK:
     case CORE_REC_EXTEND:
     case CORE_REC_DELETE:
+    case CORE_REC_DEAD_LETTER:
+    case CORE_REC_REDRIVE:
         return apply_event_rec(c, ch, r);
+    case CORE_REC_SETTINGS:
+        return apply_settings(c, ch, r);
+    case CORE_REC_PURGE:
+        channel_clear(c, ch);
+        return CORE_OK;
+    case CORE_REC_CHANNEL_DEL:
+        channel_apply_delete(c, ch);
+        return CORE_OK;
     case CORE_REC_JOB_ADD:
     case CORE_REC_JOB_DEL:
     case CORE_REC_SNAP_JOB:
@@ -333,6 +384,32 @@ static void snap_channel_jobs(strmap_entry_t *e, void *arg)
         s->n++;
     }
     free(jobs);
+    const channel_settings_t *set = &ch->set;
+    if (set->max_deliveries || set->retry_delay_ns || set->dlq_len) {
+        core_rec_t r = {.type = CORE_REC_SETTINGS, .now = s->now, .channel = ch->name,
+                        .channel_len = ch->name_len, .n_nums = set->max_deliveries ? 1 : 0,
+                        .nums = {set->max_deliveries},
+                        .ttl_ns = set->retry_delay_ns, .name = set->dlq, .name_len = set->dlq_len};
+        s->j->add(s->j->arg, &r);
+        s->n++;
+    }
+}
+
+/* A snapshot record of e. */
+static void snap_event(const core_t *c, const event_t *e, ntime_t now, core_rec_t *r)
+{
+    const channel_t *ch = event_channel(c, e);
+    size_t klen, flen;
+    const char *key = event_key(e, &klen), *from = event_dead_lettered_from(e, &flen);
+    *r = (core_rec_t){.type = CORE_REC_SNAP_EVENT, .state = (uint8_t)event_state(e), .now = now,
+                      .channel = ch->name, .channel_len = ch->name_len, .id = event_id(e),
+                      .at = e->published_at, .lives_until = e->lives_until,
+                      .locked_until = event_locked_until(c, e), .token = event_lock_token(c, e),
+                      .data = event_data(e), .data_len = e->data_len,
+                      .attr = (uint8_t)(e->priority | (e->json ? CORE_ATTR_JSON : 0) |
+                                        (e->returning ? CORE_ATTR_RETURNING : 0)),
+                      .n_nums = e->deliveries ? 1 : 0, .nums = {e->deliveries}, .key = key, .key_len = (uint32_t)klen,
+                      .name = from, .name_len = (uint32_t)flen};
 }
 
 uint64_t core_snapshot(core_t *c, ntime_t now, const core_journal_t *j)
@@ -352,18 +429,15 @@ uint64_t core_snapshot(core_t *c, ntime_t now, const core_journal_t *j)
         if (event_state(all[i]) == EVENT_SCHEDULED)
             all[ns++] = all[i];
         else
-            vis[nv++] = (vsorted_t){event_vseq(all[i]), all[i]};
+            vis[nv++] = (vsorted_t){event_vseq(c, all[i]), all[i]};
     }
     ASSERT(nv + ns == n);
     qsort(vis, nv, sizeof(*vis), by_vseq);
     qsort(all, ns, sizeof(*all), by_id);
     for (size_t i = 0; i < n; i++) {
         event_t *e = i < nv ? vis[i].e : all[i - nv];
-        core_rec_t er = {.type = CORE_REC_SNAP_EVENT, .state = (uint8_t)event_state(e), .now = now,
-                         .channel = e->channel->name, .channel_len = e->channel->name_len,
-                         .id = event_id(e), .at = e->published_at, .lives_until = e->lives_until,
-                         .locked_until = event_locked_until(e), .token = event_lock_token(e),
-                         .data = event_data(e), .data_len = e->data_len};
+        core_rec_t er;
+        snap_event(c, e, now, &er);
         j->add(j->arg, &er);
     }
     free(vis);

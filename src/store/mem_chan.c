@@ -210,7 +210,7 @@ void mem_job_op(store_t *s, store_chan_t name, const char *jname, size_t len, st
         res.status = STORE_CREATED;
     store_event_t ev;
     if (e) {
-        mem_view_event(&ev, e);
+        mem_view_event(m, &ev, e);
         res.events = &ev;
         res.n_events = 1;
     }

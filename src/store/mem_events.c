@@ -7,7 +7,7 @@
 #include <string.h>
 #include "base/util.h"
 
-void mem_view_event(store_event_t *v, const event_t *e)
+void mem_view_event(mem_t *m, store_event_t *v, const event_t *e)
 {
     static const store_state_t states[] = {
         [EVENT_SCHEDULED] = STORE_SCHEDULED, [EVENT_READY] = STORE_READY, [EVENT_LOCKED] = STORE_LOCKED};
@@ -15,8 +15,8 @@ void mem_view_event(store_event_t *v, const event_t *e)
     v->state = states[event_state(e)];
     v->published_at = e->published_at;
     v->lives_until = e->lives_until;
-    v->locked_until = event_locked_until(e);
-    v->token = event_lock_token(e);
+    v->locked_until = event_locked_until(m->core, e);
+    v->token = event_lock_token(m->core, e);
     v->data = event_data(e);
     v->data_len = e->data_len;
     v->data_json = 0;
@@ -31,7 +31,7 @@ static void done_one(mem_t *m, store_res_t *res, const event_t *e, store_done_fn
 {
     store_event_t v;
     if (res->status == STORE_OK || res->status == STORE_CREATED) {
-        mem_view_event(&v, e);
+        mem_view_event(m, &v, e);
         res->events = &v;
         res->n_events = 1;
     }
@@ -105,14 +105,14 @@ void mem_publish(store_t *s, store_chan_t name, const store_pub_t *pubs, size_t 
             goto out;
     if (!(ch = mem_channel_for(m, name, n, &created, &res)))
         goto out;
-    if (core_publish_batch(m->core, ch, now, cp, n, evs) != CORE_OK) {
+    if (core_publish_batch(m->core, ch, now, cp, n, evs, NULL, NULL) != CORE_OK) {
         mem_channel_undo(m, ch, created);
         mem_fail(m, &res, STORE_UNAVAILABLE, NULL);
         goto out;
     }
     store_event_t *v = mem_views(m, n);
     for (size_t i = 0; i < n; i++)
-        mem_view_event(&v[i], evs[i]);
+        mem_view_event(m, &v[i], evs[i]);
     res.status = STORE_CREATED;
     res.events = v;
     res.n_events = res.created = n;
@@ -138,7 +138,7 @@ void mem_list(store_t *s, const store_list_t *q, store_done_fn done, void *arg)
         size_t n = 0;
         store_event_t *v = mem_views(m, ch->st.ready + ch->st.locked);
         for (event_t *e = channel_first(ch); e; e = channel_next(ch, e))
-            mem_view_event(&v[n++], e);
+            mem_view_event(m, &v[n++], e);
         res.events = v;
         res.n_events = n;
     }
@@ -167,7 +167,7 @@ static int lock_fits(mem_t *m, ntime_t now, int64_t ttl_ns, store_res_t *res)
 
 /* An operation on one event: an unknown channel holds no events, so the
  * answer is the one for an unknown event (st), and nothing is created. */
-static channel_t *event_channel(mem_t *m, store_chan_t name, store_status_t st, store_res_t *res)
+static channel_t *target_channel(mem_t *m, store_chan_t name, store_status_t st, store_res_t *res)
 {
     channel_t *ch = mem_find(m, name);
     if (!ch)
@@ -183,7 +183,7 @@ static void lease(mem_t *m, store_chan_t name, eid_t id, int64_t ttl_ns, const u
     event_t *e = NULL;
     ntime_t now = m->clock();
     channel_t *ch;
-    if (lock_fits(m, now, ttl_ns, &res) && (ch = event_channel(m, name, STORE_GONE, &res)))
+    if (lock_fits(m, now, ttl_ns, &res) && (ch = target_channel(m, name, STORE_GONE, &res)))
         res.status = status_of(extend ? core_extend(m->core, ch, now, id, ttl_ns, token, &e)
                                       : core_lock(m->core, ch, now, id, ttl_ns, &e));
     done_one(m, &res, e, done, arg);
@@ -204,9 +204,9 @@ void mem_unlock(store_t *s, store_chan_t name, eid_t id, const uint64_t *token, 
     }
     store_res_t res = {0};
     event_t *e = NULL;
-    channel_t *ch = event_channel(m, name, STORE_GONE, &res);
+    channel_t *ch = target_channel(m, name, STORE_GONE, &res);
     if (ch)
-        res.status = status_of(core_unlock(m->core, ch, m->clock(), id, token, &e));
+        res.status = status_of(core_unlock(m->core, ch, m->clock(), id, token, 0, &e));
     done_one(m, &res, e, done, arg);
 }
 
@@ -220,7 +220,7 @@ void mem_del(store_t *s, store_chan_t name, eid_t id, const uint64_t *token, sto
 {
     mem_t *m = mem_of(s);
     store_res_t res = {0};
-    channel_t *ch = event_channel(m, name, STORE_NOT_FOUND, &res);
+    channel_t *ch = target_channel(m, name, STORE_NOT_FOUND, &res);
     if (ch)
         res.status = status_of(core_delete(m->core, ch, m->clock(), id, token));
     mem_done(m, &res, done, arg);
@@ -244,7 +244,7 @@ void mem_acquire(store_t *s, store_chan_t name, size_t max, int64_t ttl_ns, stor
     } else {
         store_event_t *v = mem_views(m, n);
         for (size_t i = 0; i < n; i++)
-            mem_view_event(&v[i], evs[i]);
+            mem_view_event(m, &v[i], evs[i]);
         res.events = v;
         res.n_events = n;
     }

@@ -87,7 +87,7 @@ store_event_t *mem_views(mem_t *m, size_t n);
 void *mem_view_all(void **buf, size_t *cap, size_t size, void **objs, size_t n,
                    void (*view)(void *out, const void *obj));
 
-void mem_view_event(store_event_t *v, const event_t *e);
+void mem_view_event(mem_t *m, store_event_t *v, const event_t *e);
 
 /* The answer of an operation the core cannot do yet. */
 void mem_unsupported(mem_t *m, const char *what, store_done_fn done, void *arg);

@@ -126,6 +126,7 @@ enum {
     F_TOKEN = 1 << 6, F_TTL = 1 << 7, F_CHANNEL = 1 << 8, F_NAME = 1 << 9, F_CRON = 1 << 10,
     F_DATA = 1 << 11, F_MORE = 1 << 12, /* version 2: the change goes on in the next record */
     F_NUMS = 1 << 13, /* u8 count (1-CORE_REC_NUMS), then that many u64 */
+    F_ATTR = 1 << 14, F_KEY = 1 << 15, /* version 3 */
 };
 
 static unsigned mask_of(const core_rec_t *r)
@@ -145,6 +146,8 @@ static unsigned mask_of(const core_rec_t *r)
     m |= r->data_len ? F_DATA : 0;
     m |= r->more ? F_MORE : 0;
     m |= r->n_nums ? F_NUMS : 0;
+    m |= r->attr ? F_ATTR : 0;
+    m |= r->key_len ? F_KEY : 0;
     return m;
 }
 
@@ -160,6 +163,8 @@ size_t wal_record_size(const core_rec_t *r)
     n += m & F_CRON ? 4 + r->cron_len : 0;
     n += m & F_DATA ? 4 + r->data_len : 0;
     n += m & F_NUMS ? 1 + 8 * (size_t)r->n_nums : 0;
+    n += m & F_ATTR ? 1 : 0;
+    n += m & F_KEY ? 4 + r->key_len : 0;
     return n;
 }
 
@@ -223,6 +228,10 @@ static size_t encode(const core_rec_t *r, uint32_t salt, unsigned char *buf)
         for (unsigned i = 0; i < r->n_nums; i++)
             p = put64(p, r->nums[i]);
     }
+    if (m & F_ATTR)
+        *p++ = r->attr;
+    if (m & F_KEY)
+        p = putstr(p, r->key, r->key_len);
     uint32_t len = (uint32_t)(p - buf - WAL_FRAME);
     put32(buf, len);
     put32(buf + 4, wal_crc32c(salt, buf + WAL_FRAME, len));
@@ -270,7 +279,7 @@ int wal_decode(const unsigned char *p, size_t len, core_rec_t *r)
 {
     reader_t rd = {p, p + len, 0};
     memset(r, 0, sizeof(*r));
-    r->channel = r->name = r->cron = r->data = "";
+    r->channel = r->name = r->cron = r->data = r->key = "";
     r->type = (uint8_t)get_n(&rd, 1);
     unsigned m = (unsigned)get_n(&rd, 2);
     if (m & F_STATE)
@@ -306,8 +315,12 @@ int wal_decode(const unsigned char *p, size_t len, core_rec_t *r)
         for (unsigned i = 0; i < r->n_nums; i++)
             r->nums[i] = get_n(&rd, 8);
     }
+    if (m & F_ATTR)
+        r->attr = (uint8_t)get_n(&rd, 1);
+    if (m & F_KEY)
+        r->key = get_str(&rd, &r->key_len);
     r->more = (m & F_MORE) != 0;
-    if (rd.bad || rd.p != rd.end || (m >> 14) != 0)
+    if (rd.bad || rd.p != rd.end)
         return -1;
     /* Records that name an event or a job need a channel. */
     if (r->type != CORE_REC_IDGEN && r->channel_len == 0)

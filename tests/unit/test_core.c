@@ -239,15 +239,15 @@ static void test_lock_unlock_keeps_place(void **state)
     pub(c, ch, T0, "b", T0, 60 * S);
     event_t *out;
     assert_int_equal(core_lock(c, ch, T0, ida, 5 * S, &out), CORE_OK);
-    uint64_t token = event_lock_token(out);
+    uint64_t token = event_lock_token(c, out);
     assert_int_not_equal(token, 0);
     assert_int_equal(core_lock(c, ch, T0, ida, 5 * S, &out), CORE_GONE); /* exactly one wins */
     uint64_t wrong = token + 1;
-    assert_int_equal(core_unlock(c, ch, T0, ida, &wrong, &out), CORE_CONFLICT);
+    assert_int_equal(core_unlock(c, ch, T0, ida, &wrong, 0, &out), CORE_CONFLICT);
     assert_int_equal(core_delete(c, ch, T0, ida, &wrong), CORE_CONFLICT);
     assert_int_equal(core_extend(c, ch, T0 + 1 * S, ida, 10 * S, &token, &out), CORE_OK);
-    assert_int_equal(event_locked_until(out), T0 + 11 * S);
-    assert_int_equal(event_lock_token(out), token); /* EXTEND keeps the token */
+    assert_int_equal(event_locked_until(c, out), T0 + 11 * S);
+    assert_int_equal(event_lock_token(c, out), token); /* EXTEND keeps the token */
     core_tick(c, T0 + 11 * S);                 /* the lock runs out */
     assert_int_equal(event_state(core_event_get(c, ch, T0 + 11 * S, ida)), EVENT_READY);
     assert_int_equal(ch->st.lock_expired, 1);
@@ -257,7 +257,7 @@ static void test_lock_unlock_keeps_place(void **state)
     assert_data(got[0], "a"); /* back at its place: oldest first */
     /* the stale token of the first lock cannot delete it now */
     assert_int_equal(core_delete(c, ch, T0 + 11 * S, ida, &token), CORE_CONFLICT);
-    uint64_t now_token = event_lock_token(got[0]);
+    uint64_t now_token = event_lock_token(c, got[0]);
     assert_int_not_equal(now_token, token);
     assert_int_equal(core_delete(c, ch, T0 + 11 * S, ida, &now_token), CORE_OK);
     assert_int_equal(core_delete(c, ch, T0 + 11 * S, ida, NULL), CORE_NOT_FOUND);
@@ -278,7 +278,7 @@ static void test_acquire_skips_locked_oldest_first(void **state)
     event_t *out;
     for (int i = 0; i < 1000; i += 2) /* lock every even one */
         assert_int_equal(core_lock(c, ch, T0, ids[i], 60 * S, &out), CORE_OK);
-    assert_int_equal(core_unlock(c, ch, T0, ids[500], NULL, &out), CORE_OK);
+    assert_int_equal(core_unlock(c, ch, T0, ids[500], NULL, 0, &out), CORE_OK);
     event_t *got[10];
     assert_int_equal(core_acquire(c, ch, T0, 3, 60 * S, got), 3);
     assert_data(got[0], "1");

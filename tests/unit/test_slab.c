@@ -125,17 +125,17 @@ static void test_long_data_and_leases(void **state)
     assert_memory_equal(event_data(e), big, sizeof(big));
     assert_int_equal(event_data(e)[sizeof(big)], '\0');
     eid_t id = event_id(e);
-    assert_null(event_lease(e));
-    assert_int_equal(event_lock_token(e), 0);
+    assert_null(event_lease(c, e));
+    assert_int_equal(event_lock_token(c, e), 0);
     assert_int_equal(core_lock(c, ch, T0 + 1, id, 5 * S, &e), CORE_OK);
-    assert_non_null(event_lease(e));
-    assert_int_equal(event_locked_until(e), T0 + 1 + 5 * S);
-    uint64_t token = event_lock_token(e);
+    assert_non_null(event_lease(c, e));
+    assert_int_equal(event_locked_until(c, e), T0 + 1 + 5 * S);
+    uint64_t token = event_lock_token(c, e);
     assert_int_not_equal(token, 0);
     event_t *got;
-    assert_int_equal(core_unlock(c, ch, T0 + 2, id, &token, &got), CORE_OK);
-    assert_null(event_lease(got));
-    assert_int_equal(event_locked_until(got), 0);
+    assert_int_equal(core_unlock(c, ch, T0 + 2, id, &token, 0, &got), CORE_OK);
+    assert_null(event_lease(c, got));
+    assert_int_equal(event_locked_until(c, got), 0);
     /* a locked event with long data freed with the core: no leak */
     assert_int_equal(core_lock(c, ch, T0 + 3, id, 5 * S, &e), CORE_OK);
     core_free(c);
