@@ -139,6 +139,11 @@ size_t core_list(core_t *c, channel_t *ch, ntime_t now, core_list_state_t st,
                  core_cursor_t *next)
 {
     core_tick(c, core_clock(c, now));
+    core_cursor_t from; /* after and next may be one cursor */
+    if (after) {
+        from = *after;
+        after = &from;
+    }
     memset(next, 0, sizeof(*next));
     if (st == CORE_LIST_SCHEDULED)
         return list_scheduled(c, ch, after, limit, out, more, next);

@@ -401,6 +401,284 @@ static void test_time_sums_saturate(void **state)
     core_free(c);
 }
 
+/* ---- consumers: priorities, keys, deliveries, dead letters, pages ---- */
+
+static event_t *pubp(core_t *c, channel_t *ch, ntime_t now, const char *data, int prio, const char *key)
+{
+    core_pub_t p = {.data = data, .len = strlen(data), .publish_at = now, .ttl_ns = 600 * S,
+                    .priority = (uint8_t)prio, .key = key, .key_len = key ? strlen(key) : 0};
+    event_t *e;
+    assert_int_equal(core_publish_batch(c, ch, now, &p, 1, &e, NULL, NULL), CORE_OK);
+    return e;
+}
+
+/* The data of events[0..n), joined by ','. */
+static const char *joined(event_t *const *events, size_t n)
+{
+    static char buf[256];
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (buf[0])
+            strcat(buf, ",");
+        strncat(buf, event_data(events[i]), events[i]->data_len);
+    }
+    return buf;
+}
+
+static void test_priority_order(void **state)
+{
+    (void)state;
+    core_t *c = core_new(tz_utc());
+    channel_t *ch = core_channel(c, "c", 1);
+    const char *data[] = {"a5", "b0", "c9", "d0", "e5", "f1"};
+    int prio[] = {5, 0, 9, 0, 5, 1};
+    for (int i = 0; i < 6; i++)
+        pubp(c, ch, T0 + i, data[i], prio[i], NULL);
+    event_t *got[6];
+    assert_int_equal(core_acquire(c, ch, T0 + 10, 1, S, got), 1);
+    assert_string_equal(joined(got, 1), "b0");
+    assert_int_equal(core_acquire(c, ch, T0 + 10, 6, S, got), 5);
+    assert_string_equal(joined(got, 5), "d0,f1,a5,e5,c9");
+    assert_string_equal(queue(ch), "a5,b0,c9,d0,e5,f1"); /* the listing keeps its order */
+    core_tick(c, T0 + 10 + S); /* the locks lapse: each back in its place */
+    assert_int_equal(core_acquire(c, ch, T0 + 2 * S, 6, S, got), 6);
+    assert_string_equal(joined(got, 6), "b0,d0,f1,a5,e5,c9");
+    assert_int_equal(got[0]->deliveries, 2);
+    assert_int_equal(got[0]->priority, 0);
+    core_free(c);
+}
+
+static void test_idempotency_keys(void **state)
+{
+    (void)state;
+    core_t *c = core_new(tz_utc());
+    channel_t *ch = core_channel(c, "c", 1), *other = core_channel(c, "o", 1);
+    event_t *first = pubp(c, ch, T0, "one", 0, "k1");
+    eid_t id1 = event_id(first);
+    core_pub_t p[3] = {
+        {.data = "x", .len = 1, .publish_at = T0, .ttl_ns = S, .key = "k2", .key_len = 2},
+        {.data = "y", .len = 1, .publish_at = T0, .ttl_ns = S, .key = "k2", .key_len = 2},
+        {.data = "z", .len = 1, .publish_at = T0, .ttl_ns = S, .key = "k1", .key_len = 2},
+    };
+    event_t *out[3];
+    uint8_t rep[3];
+    size_t created;
+    assert_int_equal(core_publish_batch(c, ch, T0, p, 3, out, rep, &created), CORE_OK);
+    assert_int_equal(created, 1);
+    assert_int_equal(rep[0], 0);
+    assert_int_equal(rep[1], 1);
+    assert_int_equal(rep[2], 1);
+    assert_ptr_equal(out[1], out[0]);
+    assert_int_equal(id_cmp(event_id(out[2]), id1), 0);
+    assert_data(out[2], "one");
+    assert_int_equal(ch->st.ready, 2);
+    size_t klen;
+    assert_memory_equal(event_key(out[0], &klen), "k2", 2);
+    assert_data(out[0], "x"); /* short data moved out of line stays whole */
+    assert_non_null(pubp(c, other, T0, "o", 0, "k1")); /* keys are per channel */
+    assert_int_equal(core_delete(c, ch, T0, id1, NULL), CORE_OK);
+    assert_null(core_event_by_key(c, ch, T0, "k1", 2)); /* it went with the event */
+    event_t *again = pubp(c, ch, T0, "two", 0, "k1");
+    assert_int_equal(id_cmp(event_id(again), id1) > 0, 1);
+    core_tick(c, T0 + 2 * S); /* x expires: k2 is free */
+    assert_null(core_event_by_key(c, ch, T0 + 2 * S, "k2", 2));
+    core_free(c);
+}
+
+static void set_dlq(core_t *c, channel_t *ch, uint32_t max, const char *dlq, int64_t retry)
+{
+    channel_settings_t s = {.max_deliveries = max, .retry_delay_ns = retry, .dlq = (char *)dlq,
+                            .dlq_len = dlq ? (uint32_t)strlen(dlq) : 0};
+    assert_int_equal(core_settings_set(c, ch, T0, &s), CORE_OK);
+}
+
+static void test_dead_letter_on_lapse(void **state)
+{
+    (void)state;
+    core_t *c = core_new(tz_utc());
+    channel_t *ch = core_channel(c, "c", 1);
+    set_dlq(c, ch, 2, "dead", 0);
+    channel_settings_t self = {.dlq = "c", .dlq_len = 1};
+    assert_int_equal(core_settings_set(c, ch, T0, &self), CORE_INVALID);
+    eid_t id = event_id(pubp(c, ch, T0, "poison", 3, "key"));
+    event_t *e;
+    assert_int_equal(core_acquire(c, ch, T0, 1, S, &e), 1);
+    core_tick(c, T0 + S); /* first delivery lapses: below the limit */
+    assert_int_equal(ch->st.ready, 1);
+    assert_int_equal(core_acquire(c, ch, T0 + S, 1, S, &e), 1);
+    uint64_t token = event_lock_token(c, e);
+    core_tick(c, T0 + 3 * S); /* the second lapses at the limit: moved */
+    channel_t *dead = core_channel_find(c, "dead", 4);
+    assert_non_null(dead);
+    assert_null(core_event_get(c, ch, T0 + 3 * S, id));
+    e = core_event_get(c, dead, T0 + 3 * S, id);
+    assert_non_null(e);
+    assert_int_equal(event_state(e), EVENT_READY);
+    assert_int_equal(e->deliveries, 2);
+    assert_int_equal(e->priority, 3);
+    assert_true(e->published_at == T0 + 3 * S);
+    assert_true(e->lives_until == T0 + 600 * S);
+    size_t len;
+    assert_memory_equal(event_dead_lettered_from(e, &len), "c", 1);
+    assert_memory_equal(event_key(e, &len), "key", 3);
+    assert_ptr_equal(core_event_by_key(c, dead, T0 + 3 * S, "key", 3), e);
+    assert_null(core_event_by_key(c, ch, T0 + 3 * S, "key", 3));
+    assert_int_equal(ch->st.dead_lettered, 1);
+    assert_int_equal(ch->st.deleted, 0);
+    assert_int_equal(dead->st.published, 1);
+    assert_int_equal(core_delete(c, ch, T0 + 3 * S, id, &token), CORE_NOT_FOUND);
+    assert_int_equal(core_delete(c, dead, T0 + 3 * S, id, &token), CORE_CONFLICT);
+    core_free(c);
+}
+
+static void test_dead_letter_unlock_drop_and_full(void **state)
+{
+    (void)state;
+    core_t *c = core_new(tz_utc());
+    channel_t *ch = core_channel(c, "c", 1), *full = core_channel(c, "full", 4);
+    set_dlq(c, ch, 1, NULL, 0);
+    event_t *e;
+    eid_t id = event_id(pubp(c, ch, T0, "a", 0, NULL));
+    assert_int_equal(core_lock(c, ch, T0, id, S, &e), CORE_OK);
+    assert_int_equal(core_unlock(c, ch, T0, id, NULL, 0, &e), CORE_OK);
+    assert_null(e); /* dropped: no dead-letter channel */
+    assert_null(core_event_get(c, ch, T0, id));
+    assert_int_equal(ch->st.dead_lettered, 1);
+    /* a full target refuses the move: the event stays, ready */
+    core_set_limits(c, 0, 1);
+    pubp(c, full, T0, "f", 0, NULL);
+    set_dlq(c, ch, 1, "full", 0);
+    id = event_id(pubp(c, ch, T0, "b", 0, NULL));
+    assert_int_equal(core_acquire(c, ch, T0, 1, S, &e), 1);
+    core_tick(c, T0 + S);
+    e = core_event_get(c, ch, T0 + S, id);
+    assert_non_null(e);
+    assert_int_equal(event_state(e), EVENT_READY);
+    assert_int_equal(ch->st.dl_failed, 1);
+    assert_int_equal(core_counters(c)->dl_failed, 1);
+    core_free(c);
+}
+
+static void test_retry_delay_and_unlock_delay(void **state)
+{
+    (void)state;
+    core_t *c = core_new(tz_utc());
+    channel_t *ch = core_channel(c, "c", 1);
+    set_dlq(c, ch, 0, NULL, 5 * S);
+    pubp(c, ch, T0, "a", 0, NULL);
+    eid_t b = event_id(pubp(c, ch, T0, "b", 0, NULL));
+    event_t *e;
+    assert_int_equal(core_acquire(c, ch, T0, 1, S, &e), 1);
+    core_tick(c, T0 + 2 * S); /* lapsed at T0+1s: back at T0+6s */
+    assert_int_equal(event_state(e), EVENT_SCHEDULED);
+    assert_true(e->published_at == T0 + 6 * S);
+    assert_string_equal(queue(ch), "b");
+    assert_int_equal(core_unlock(c, ch, T0 + 2 * S, b, NULL, 10 * S, &e), CORE_OK); /* not locked: held */
+    assert_int_equal(event_state(e), EVENT_SCHEDULED);
+    assert_true(e->published_at == T0 + 12 * S);
+    assert_int_equal(ch->st.scheduled, 2);
+    core_tick(c, T0 + 6 * S);
+    assert_string_equal(queue(ch), "a");
+    core_tick(c, T0 + 12 * S);
+    assert_string_equal(queue(ch), "a,b");
+    assert_int_equal(ch->st.published, 2); /* returning is not publishing */
+    assert_true(e->lives_until == T0 + 600 * S);
+    core_free(c);
+}
+
+static void test_pages(void **state)
+{
+    (void)state;
+    core_t *c = core_new(tz_utc());
+    channel_t *ch = core_channel(c, "c", 1);
+    eid_t ids[6];
+    for (int i = 0; i < 6; i++) {
+        char d[2] = {(char)('a' + i), 0};
+        ids[i] = event_id(pubp(c, ch, T0, d, 0, NULL));
+    }
+    event_t *out[6], *e;
+    int more;
+    core_cursor_t next, cur;
+    size_t n = core_list(c, ch, T0, CORE_LIST_VISIBLE, NULL, 2, out, &more, &next);
+    assert_string_equal(joined(out, n), "a,b");
+    assert_true(more);
+    char text[CORE_CURSOR_LEN + 1];
+    core_cursor_format(CORE_LIST_VISIBLE, &next, text);
+    assert_int_equal(core_cursor_parse(CORE_LIST_VISIBLE, text, strlen(text), &cur), 0);
+    assert_int_equal(core_cursor_parse(CORE_LIST_READY, text, strlen(text), &cur), -1);
+    assert_int_equal(core_delete(c, ch, T0, ids[1], NULL), CORE_OK); /* the cursor's event goes */
+    assert_int_equal(core_lock(c, ch, T0, ids[2], S, &e), CORE_OK);
+    n = core_list(c, ch, T0, CORE_LIST_VISIBLE, &cur, 2, out, &more, &next);
+    assert_string_equal(joined(out, n), "c,d");
+    n = core_list(c, ch, T0, CORE_LIST_READY, &cur, 10, out, &more, &next);
+    assert_string_equal(joined(out, n), "d,e,f");
+    assert_false(more);
+    n = core_list(c, ch, T0, CORE_LIST_LOCKED, NULL, 10, out, &more, &next);
+    assert_string_equal(joined(out, n), "c");
+    /* scheduled: in the order they will become visible */
+    core_pub_t p[3] = {{.data = "s3", .len = 2, .publish_at = T0 + 3 * S, .ttl_ns = S},
+                       {.data = "s1", .len = 2, .publish_at = T0 + 1 * S, .ttl_ns = S},
+                       {.data = "s2", .len = 2, .publish_at = T0 + 2 * S, .ttl_ns = S}};
+    event_t *o3[3];
+    assert_int_equal(core_publish_batch(c, ch, T0, p, 3, o3, NULL, NULL), CORE_OK);
+    n = core_list(c, ch, T0, CORE_LIST_SCHEDULED, NULL, 2, out, &more, &next);
+    assert_string_equal(joined(out, n), "s1,s2");
+    assert_true(more);
+    n = core_list(c, ch, T0, CORE_LIST_SCHEDULED, &next, 2, out, &more, &next);
+    assert_string_equal(joined(out, n), "s3");
+    assert_false(more);
+    core_free(c);
+}
+
+static void test_purge_delete_redrive(void **state)
+{
+    (void)state;
+    core_t *c = core_new(tz_utc());
+    channel_t *ch = core_channel(c, "c", 1);
+    set_dlq(c, ch, 1, "dead", 0);
+    eid_t id = event_id(pubp(c, ch, T0, "a", 0, "k"));
+    pubp(c, ch, T0, "b", 0, NULL);
+    event_t *e;
+    assert_int_equal(core_lock(c, ch, T0, id, S, &e), CORE_OK);
+    assert_int_equal(core_unlock(c, ch, T0, id, NULL, 0, &e), CORE_OK);
+    channel_t *dead = core_channel_find(c, "dead", 4);
+    assert_ptr_equal(event_channel(c, e), dead);
+    uint64_t moved;
+    assert_int_equal(core_redrive(c, dead, T0 + S, NULL, 0, 0, &moved), CORE_OK);
+    assert_int_equal(moved, 1);
+    e = core_event_get(c, ch, T0 + S, id);
+    assert_non_null(e);
+    assert_int_equal(e->deliveries, 0);
+    size_t len;
+    assert_null(event_dead_lettered_from(e, &len));
+    assert_string_equal(queue(ch), "b,a");
+    assert_ptr_equal(core_event_by_key(c, ch, T0 + S, "k", 1), e);
+    uint64_t n;
+    pubp(c, ch, T0 + S, "later", 0, NULL);
+    core_pub_t sp = {.data = "s", .len = 1, .publish_at = T0 + 9 * S, .ttl_ns = 60 * S};
+    event_t *se;
+    assert_int_equal(core_publish_batch(c, ch, T0 + S, &sp, 1, &se, NULL, NULL), CORE_OK);
+    assert_int_equal(core_purge(c, ch, T0 + S, &n), CORE_OK);
+    assert_int_equal(n, 4);
+    assert_int_equal(ch->st.deleted, 4);
+    assert_int_equal(ch->st.ready + ch->st.scheduled + ch->st.locked, 0);
+    assert_null(core_event_by_key(c, ch, T0 + S, "k", 1));
+    assert_int_equal(ch->set.max_deliveries, 1); /* settings stay */
+    char err[128];
+    job_t *j;
+    assert_int_equal(core_job_add(c, ch, T0 + S, "j", 1, "* * * * *", 9, "", 0, S, &j, err, sizeof(err)),
+                     CORE_OK);
+    pubp(c, ch, T0 + S, "x", 0, NULL);
+    assert_int_equal(core_channel_delete(c, ch, T0 + S), CORE_OK);
+    assert_null(core_channel_find(c, "c", 1));
+    ch = core_channel(c, "c", 1);
+    assert_int_equal(ch->set.max_deliveries, 0);
+    assert_int_equal(ch->st.jobs + ch->st.published + ch->st.deleted, 0);
+    core_tick(c, T0 + 3600 * S); /* the deleted job fires nothing */
+    assert_int_equal(ch->st.ready, 0);
+    core_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -417,6 +695,13 @@ int main(void)
         cmocka_unit_test(test_token_format),
         cmocka_unit_test(test_channel_drop),
         cmocka_unit_test(test_time_sums_saturate),
+        cmocka_unit_test(test_priority_order),
+        cmocka_unit_test(test_idempotency_keys),
+        cmocka_unit_test(test_dead_letter_on_lapse),
+        cmocka_unit_test(test_dead_letter_unlock_drop_and_full),
+        cmocka_unit_test(test_retry_delay_and_unlock_delay),
+        cmocka_unit_test(test_pages),
+        cmocka_unit_test(test_purge_delete_redrive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
