@@ -55,7 +55,7 @@ static long write_log(const char *dir, long n)
     core_pub_t p[1000];
     event_t *out[1000];
     for (int i = 0; i < 1000; i++)
-        p[i] = (core_pub_t){"0123456789abcdef", 16, now, 24 * 3600 * NTIME_NS_PER_S};
+        p[i] = (core_pub_t){.data = "0123456789abcdef", .len = 16, .publish_at = now, .ttl_ns = 24 * 3600 * NTIME_NS_PER_S};
     for (long done = 0; done < n; done += 1000) {
         size_t k = n - done < 1000 ? (size_t)(n - done) : 1000;
         if (core_publish_batch(c, ch, now, p, k, out, NULL, NULL) != CORE_OK) {

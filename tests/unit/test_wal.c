@@ -94,6 +94,8 @@ static void assert_rec_equal(const core_rec_t *a, const core_rec_t *b)
     assert_int_equal(a->n_nums, b->n_nums);
     for (unsigned i = 0; i < a->n_nums; i++)
         assert_true(a->nums[i] == b->nums[i]);
+    assert_int_equal(a->attr, b->attr);
+    assert_str(a->key, a->key_len, b->key, b->key_len);
 }
 
 static uint32_t get32(const unsigned char *p)
@@ -131,8 +133,9 @@ static void test_record_roundtrip_every_type(void **state)
     eid_t id = {0x0123456789abcdefULL, 0xfedcba98u};
     static const int types[] = {CORE_REC_PUBLISH, CORE_REC_LOCK, CORE_REC_UNLOCK, CORE_REC_EXTEND,
                                 CORE_REC_DELETE, CORE_REC_JOB_ADD, CORE_REC_JOB_DEL, CORE_REC_SNAP_EVENT,
-                                CORE_REC_SNAP_JOB, CORE_REC_IDGEN, CORE_REC_JOB_REPLACE, CORE_REC_JOB_PAUSE,
-                                CORE_REC_JOB_RESUME, CORE_REC_JOB_TRIGGER, CORE_REC_JOB_SKIP};
+                                CORE_REC_SNAP_JOB, CORE_REC_IDGEN, CORE_REC_DEAD_LETTER, CORE_REC_SETTINGS,
+                                CORE_REC_PURGE, CORE_REC_CHANNEL_DEL, CORE_REC_REDRIVE, CORE_REC_JOB_REPLACE,
+                                CORE_REC_JOB_PAUSE, CORE_REC_JOB_RESUME, CORE_REC_JOB_TRIGGER, CORE_REC_JOB_SKIP};
     for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++) {
         int type = types[ti];
         /* every field set */
@@ -141,7 +144,8 @@ static void test_record_roundtrip_every_type(void **state)
                         .token = 0xdeadbeefcafef00dULL, .ttl_ns = 600 * S, .name = "job name",
                         .name_len = 8, .cron = "@every 1h30m", .cron_len = 12, .data = BIN_DATA,
                         .data_len = sizeof(BIN_DATA), .more = 1, .n_nums = CORE_REC_NUMS,
-                        .nums = {1, UINT64_MAX, 0, 3600 * S, T0}};
+                        .nums = {1, UINT64_MAX, 0, 3600 * S, T0}, .attr = 0x39,
+                        .key = "idem\0key", .key_len = 8};
         roundtrip(&r);
         /* only the fields that type uses, empty data */
         core_rec_t m = {.type = (uint8_t)type, .now = T0, .channel = "c", .channel_len = 1, .id = id};
@@ -485,6 +489,70 @@ static void assert_same_state(core_t *a, core_t *b, const idset_t *ids, ntime_t 
     }
 }
 
+/* The history's part of settings, keys, priorities, dead letters,
+ * holds, redrive, purge and channel delete. */
+static ntime_t consumers_history(core_t *c, idset_t *ids, ntime_t t, int *step, fixture_t *f, int rewrite_at)
+{
+#define STEP()                                                                                      \
+    do {                                                                                            \
+        t += 3 * MS;                                                                                \
+        if ((*step)++ == rewrite_at)                                                                \
+            assert_int_equal(wal_maybe_rewrite(f->w, c, t, 1), 1);                                  \
+    } while (0)
+    event_t *e, *got[2];
+    channel_settings_t set = {.max_deliveries = 2, .retry_delay_ns = 2 * S, .dlq = "dl", .dlq_len = 2};
+    assert_int_equal(core_settings_set(c, chan(c, "d"), t, &set), CORE_OK);
+    STEP();
+    core_pub_t kp[2] = {{.data = "{\"k\":[1,2]}", .len = 11, .publish_at = t, .ttl_ns = 600 * S,
+                         .priority = 7, .json = 1, .key = "key-1", .key_len = 5},
+                        {.data = "p2", .len = 2, .publish_at = t, .ttl_ns = 600 * S, .priority = 2}};
+    assert_int_equal(core_publish_batch(c, chan(c, "d"), t, kp, 2, got, NULL, NULL), CORE_OK);
+    eid_t d1 = event_id(got[0]), d2 = event_id(got[1]);
+    ids_add(ids, chan(c, "d"), d1);
+    ids_add(ids, chan(c, "d"), d2);
+    STEP();
+    /* d2 first (priority 2); its lock lapses: held back for the retry delay */
+    assert_int_equal(core_acquire(c, chan(c, "d"), t, 1, 1 * MS, got), 1);
+    assert_int_equal(id_cmp(event_id(got[0]), d2), 0);
+    t += 2 * MS;
+    core_tick(c, t);
+    STEP();
+    /* d1: the first lapse holds it, the second (at the limit) moves it */
+    assert_int_equal(core_lock(c, chan(c, "d"), t, d1, 1 * MS, &e), CORE_OK);
+    t += 2 * S + 2 * MS;
+    core_tick(c, t);
+    STEP();
+    assert_int_equal(core_lock(c, chan(c, "d"), t, d1, 1 * MS, &e), CORE_OK);
+    t += 2 * MS;
+    core_tick(c, t);
+    assert_non_null(core_event_get(c, chan(c, "dl"), t, d1));
+    ids_add(ids, chan(c, "dl"), d1);
+    STEP();
+    /* back to where it came from, then UNLOCK with a delay, then at the limit */
+    uint64_t moved;
+    assert_int_equal(core_redrive(c, chan(c, "dl"), t, NULL, 0, 0, &moved), CORE_OK);
+    assert_int_equal(moved, 1);
+    STEP();
+    assert_int_equal(core_unlock(c, chan(c, "d"), t, d1, NULL, 30 * S, &e), CORE_OK);
+    STEP();
+    assert_int_equal(core_lock(c, chan(c, "d"), t, d2, 60 * S, &e), CORE_OK);
+    assert_int_equal(core_unlock(c, chan(c, "d"), t, d2, NULL, 0, &e), CORE_OK); /* 2nd: moved */
+    assert_non_null(core_event_get(c, chan(c, "dl"), t, d2));
+    ids_add(ids, chan(c, "dl"), d2);
+    STEP();
+    /* purge one channel, delete another (its events are not in ids) */
+    core_publish(c, chan(c, "p"), t, "purged", 6, t, 600 * S);
+    uint64_t n;
+    assert_int_equal(core_purge(c, chan(c, "p"), t, &n), CORE_OK);
+    STEP();
+    core_publish(c, chan(c, "z"), t, "z", 1, t, 600 * S);
+    assert_int_equal(core_settings_set(c, chan(c, "z"), t, &set), CORE_OK);
+    assert_int_equal(core_channel_delete(c, chan(c, "z"), t), CORE_OK);
+    STEP();
+#undef STEP
+    return t;
+}
+
 /* A history of every kind of change; rewrite_at: after which step to
  * force a rewrite (-1: never). Returns the time after the last step. */
 static ntime_t history(fixture_t *f, idset_t *ids, int rewrite_at)
@@ -597,6 +665,7 @@ static ntime_t history(fixture_t *f, idset_t *ids, int rewrite_at)
     assert_int_equal(job->runs, 3);
     t += 2 * S + 2 * MS;
     STEP();
+    t = consumers_history(c, ids, t, &step, f, rewrite_at);
     pub(c, ids, "a", t, "last", 4, t, 600 * S);
     t += 1 * MS;
 #undef STEP
@@ -877,6 +946,37 @@ static int cleanup(void **state)
     return 0;
 }
 
+/* A lock that lapsed at the delivery limit while the server was down (or
+ * whose move was never written: the process died between the lapse and
+ * the write) is moved once the log is back, exactly once: the move is
+ * logged then, and a second restart finds it moved, not twice. */
+static void test_dead_letter_move_survives_crash(void **state)
+{
+    fixture_t *f = *state;
+    fx_open(f, T0, 0, 1);
+    channel_t *ch = chan(f->c, "src");
+    channel_settings_t set = {.max_deliveries = 1, .dlq = "dlq", .dlq_len = 3};
+    assert_int_equal(core_settings_set(f->c, ch, T0, &set), CORE_OK);
+    event_t *e = core_publish(f->c, ch, T0, "poison", 6, T0, 600 * S);
+    eid_t id = event_id(e);
+    assert_int_equal(core_lock(f->c, ch, T0, id, 1 * S, &e), CORE_OK);
+    fx_free(f); /* down before the lock lapses: no move in the log */
+    for (int run = 0; run < 2; run++) {
+        fx_open(f, T0 + 5 * S, 0, 1);
+        core_tick(f->c, T0 + 5 * S + run); /* the first turn with the log attached */
+        channel_t *src = core_channel_find(f->c, "src", 3), *dlq = core_channel_find(f->c, "dlq", 3);
+        assert_non_null(dlq);
+        assert_null(src ? core_event_get(f->c, src, T0 + 6 * S, id) : NULL);
+        e = core_event_get(f->c, dlq, T0 + 6 * S, id);
+        assert_non_null(e);
+        assert_int_equal(core_counters(f->c)->events, 1);
+        assert_int_equal(e->deliveries, 1);
+        size_t len;
+        assert_memory_equal(event_dead_lettered_from(e, &len), "src", 3);
+        fx_free(f);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -893,6 +993,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_middle_stops_replay, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_clock_step_back, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_job_fire_order_replays, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_dead_letter_move_survives_crash, setup_dir, teardown_dir),
     };
     return cmocka_run_group_tests(tests, NULL, cleanup);
 }
