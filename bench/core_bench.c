@@ -99,12 +99,20 @@ typedef struct bench {
     ntime_t now;
     ring_t ring;
     size_t n, k;
+    int prios;                /* > 0: events get priorities 0..prios-1 in turn */
+    uint64_t published;
 } bench_t;
 
 static void publish_untimed(bench_t *b, size_t k)
 {
     for (size_t i = 0; i < k; i++) {
-        event_t *e = core_publish(b->core, b->ch, b->now, DATA, DATA_LEN, b->now, TTL_NS);
+        core_pub_t p = {.data = DATA, .len = DATA_LEN, .publish_at = b->now, .ttl_ns = TTL_NS,
+                        .priority = b->prios ? (uint8_t)(b->published++ % (uint64_t)b->prios) : 0};
+        event_t *e;
+        if (core_publish_batch(b->core, b->ch, b->now, &p, 1, &e, NULL, NULL) != CORE_OK) {
+            fprintf(stderr, "core_bench: publish failed\n");
+            exit(1);
+        }
         ring_push(&b->ring, event_id(e));
     }
 }
@@ -244,6 +252,21 @@ static double rss_bytes(void)
     return (double)resident * 4096;
 }
 
+/* acquire + delete with 10 priorities in use: the heap orders by
+ * (priority, age), so this should cost what one priority costs. */
+static void run_priorities(size_t n)
+{
+    bench_t b = {.n = n, .k = n / 10 < 10000 ? (n / 10 ? n / 10 : 1) : 10000, .now = T0, .prios = 10};
+    b.ring.cap = n + b.k + 1;
+    b.ring.ids = malloc(b.ring.cap * sizeof(eid_t));
+    b.core = core_new(tz_utc());
+    b.ch = core_channel(b.core, "bench", 5);
+    publish_untimed(&b, n);
+    run_figure("acquire+delete/10-priorities", &b, bench_acquire_delete);
+    core_free(b.core);
+    free(b.ring.ids);
+}
+
 static void run_size(size_t n)
 {
     bench_t b = {.n = n, .k = n / 10 < 10000 ? (n / 10 ? n / 10 : 1) : 10000, .now = T0};
@@ -290,7 +313,9 @@ int main(int argc, char **argv)
     }
     calibrate_clock();
     printf("core op=clock ns_per_read=%llu\n", (unsigned long long)clock_cost);
-    for (int i = 0; i < nsizes; i++)
+    for (int i = 0; i < nsizes; i++) {
         run_size(sizes[i]);
+        run_priorities(sizes[i]);
+    }
     return 0;
 }
