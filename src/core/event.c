@@ -111,9 +111,11 @@ void event_set_extras(event_t *e, const char *key, size_t klen, const char *from
         memcpy(x, data, n);
         x[n] = '\0';
         x[n + 1] = (char)klen;
-        memcpy(x + n + 2, key, klen);
+        if (klen)
+            memcpy(x + n + 2, key, klen);
         x[n + 2 + klen] = (char)flen;
-        memcpy(x + n + 3 + klen, from, flen);
+        if (flen)
+            memcpy(x + n + 3 + klen, from, flen);
         e->d.ext = x;
         e->extras = klen || flen;
     }

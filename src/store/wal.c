@@ -591,9 +591,11 @@ static int check_header(wal_t *w, const unsigned char *p, char *err, size_t errl
     w->salt = get32(p + 12);
     w->frame = w->version == 1 ? WAL_FRAME_V1 : WAL_FRAME;
     if (w->version == 1 && w->salt == 0)
-        return 0; /* read, then rewritten as version 2 */
+        return 0; /* read, then rewritten as the current version */
+    if (w->version == 2)
+        return 0; /* the same frames; its records use no field of version 3 */
     if (w->version != WAL_VERSION) {
-        snprintf(err, errlen, "%s has log format version %u; this distribuerad reads versions 1 and %d",
+        snprintf(err, errlen, "%s has log format version %u; this distribuerad reads versions 1 to %d",
                  w->path, w->version, WAL_VERSION);
         return -1;
     }
@@ -803,16 +805,19 @@ static int replay_mapped(wal_t *w, core_t *c, const unsigned char *p, ntime_t no
     return 0;
 }
 
-/* A version-1 file (no salt, 8-byte frames, each record a change of its
- * own) is rewritten as version 2 right after it is read. */
+/* A file of an older version (1: no salt, 8-byte frames, each record a
+ * change of its own; 2: no priorities, keys, deliveries, settings or
+ * dead letters) is rewritten as the current version right after it is
+ * read. */
 static int upgrade(wal_t *w, core_t *c, ntime_t now, char *err, size_t errlen)
 {
+    uint32_t old = w->version;
     if (wal_maybe_rewrite(w, c, now, 1) != 1) {
-        snprintf(err, errlen, "cannot rewrite the log %s (format version 1) as version %d; see the error "
-                 "above, fix it and start again (the log is unchanged)", w->path, WAL_VERSION);
+        snprintf(err, errlen, "cannot rewrite the log %s (format version %u) as version %d; see the error "
+                 "above, fix it and start again (the log is unchanged)", w->path, old, WAL_VERSION);
         return -1;
     }
-    say(w, "info", "log %s: format version 1 rewritten as version %d", w->path, WAL_VERSION);
+    say(w, "info", "log %s: format version %u rewritten as version %d", w->path, old, WAL_VERSION);
     return 0;
 }
 

@@ -35,7 +35,8 @@
  * a log line. Damage with a whole change after it is corruption: start-up
  * stops and names the file and offset, unless truncation was asked for.
  * A version-1 file (8-byte frames, no salt, each record a change) is read,
- * then rewritten as version 2 before the server starts.
+ * then rewritten as the current version before the server starts; so is
+ * a version-2 file (version 3 adds fields, see docs/WAL.md).
  *
  * Rewrite: when the file passes rewrite_min bytes and twice its size after
  * the last rewrite, a forked child writes the state it inherited as
@@ -56,7 +57,7 @@
 #include "base/hist.h"
 #include "core/core.h"
 
-#define WAL_VERSION 2
+#define WAL_VERSION 3
 
 /* The largest record payload; a longer one is damage. */
 #define WAL_MAX_RECORD (1u << 30)

@@ -1357,7 +1357,7 @@ class LogDefectTest(DurabilityCase):
             want = json.load(f)
         for rnd in ("upgrade", "again"):
             srv = self.start(d)
-            self.assertEqual(log_format(self.log_file(d))[0], 2, "the log is still version 1")
+            self.assertEqual(log_format(self.log_file(d))[0], 3, "the log is still version 1")
             for ch in ("orders", "batch"):
                 self.assertEqual(self.listing(ch)["events"], want[ch], "%s after %s" % (ch, rnd))
             jobs = self.req("GET", self.jobs_path("orders")).json["jobs"]

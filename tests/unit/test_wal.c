@@ -230,7 +230,7 @@ static void test_decode_rejects_damage(void **state)
     /* an unknown field bit */
     unsigned char *q = malloc(len);
     memcpy(q, p, len);
-    q[2] |= 0x40; /* bit 14 (bit 12 is "more", 13 the numbers) */
+    q[2] |= 0x40; /* bit 14: an attr byte that is not there */
     assert_int_equal(wal_decode(q, len, &d), -1);
     /* a string length past the end: the data length is the last field */
     memcpy(q, p, len);
