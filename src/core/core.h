@@ -424,7 +424,7 @@ core_status_t core_redrive(core_t *c, channel_t *ch, ntime_t now, const char *to
                            size_t max, uint64_t *moved);
 
 /* The oldest READY event's published_at, or 0 when none is READY. */
-ntime_t core_oldest_ready(core_t *c, channel_t *ch);
+ntime_t core_oldest_ready(const channel_t *ch);
 
 /* ---- reading an event ---- */
 

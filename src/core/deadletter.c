@@ -202,9 +202,8 @@ core_status_t core_redrive(core_t *c, channel_t *ch, ntime_t now, const char *to
     return CORE_OK;
 }
 
-ntime_t core_oldest_ready(core_t *c, channel_t *ch)
+ntime_t core_oldest_ready(const channel_t *ch)
 {
-    (void)c;
     if (!ch->ready_len)
         return 0;
     /* The heap's top is the most urgent, not the oldest: walk from the

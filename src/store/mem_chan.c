@@ -1,7 +1,7 @@
 /*
  * mem_chan.c -- the memory store's channel-wide operations: statistics,
- * the channel list, jobs, /metrics, and the Part C operations the core
- * cannot do yet (see mem.h).
+ * the channel list, jobs and /metrics (see mem.h). Settings, redrive,
+ * purge and channel delete are in mem_queue.c.
  */
 #include "mem_int.h"
 
@@ -9,18 +9,6 @@
 #include <string.h>
 #include "base/util.h"
 #include "chanmetrics.h"
-
-/* When the channel's oldest READY event became visible; 0: none is.
- * The visible list is in visibility order, locked events among them. */
-static ntime_t oldest_ready(const channel_t *ch)
-{
-    if (!ch->st.ready)
-        return 0;
-    for (const event_t *e = channel_first(ch); e; e = channel_next(ch, e))
-        if (event_state(e) == EVENT_READY)
-            return e->published_at;
-    return 0;
-}
 
 static void view_stats(void *out, const void *obj)
 {
@@ -36,7 +24,8 @@ static void view_stats(void *out, const void *obj)
     v->published = ch->st.published;
     v->deleted = ch->st.deleted;
     v->expired = ch->st.expired;
-    v->oldest_ready_at = oldest_ready(ch);
+    v->dead_lettered = ch->st.dead_lettered;
+    v->oldest_ready_at = core_oldest_ready(ch);
 }
 
 void mem_stats(store_t *s, store_chan_t name, store_done_fn done, void *arg)
@@ -242,38 +231,6 @@ void mem_job_delete(store_t *s, store_chan_t name, const char *jname, size_t len
     mem_done(m, &res, done, arg);
 }
 
-/* ---- not in the core yet ---- */
-
-void mem_purge(store_t *s, store_chan_t ch, store_done_fn done, void *arg)
-{
-    (void)ch;
-    mem_unsupported(mem_of(s), "purging a channel", done, arg);
-}
-
-void mem_channel_delete(store_t *s, store_chan_t ch, store_done_fn done, void *arg)
-{
-    (void)ch;
-    mem_unsupported(mem_of(s), "deleting a channel", done, arg);
-}
-
-void mem_settings_get(store_t *s, store_chan_t ch, store_done_fn done, void *arg)
-{
-    (void)ch;
-    mem_unsupported(mem_of(s), "channel settings", done, arg);
-}
-
-void mem_settings_put(store_t *s, store_chan_t ch, const store_settings_put_t *p, store_done_fn done, void *arg)
-{
-    (void)ch, (void)p;
-    mem_unsupported(mem_of(s), "channel settings", done, arg);
-}
-
-void mem_redrive(store_t *s, store_chan_t ch, const store_chan_t *to, size_t max, store_done_fn done, void *arg)
-{
-    (void)ch, (void)to, (void)max;
-    mem_unsupported(mem_of(s), "redriving dead letters", done, arg);
-}
-
 /* ---- /metrics ---- */
 
 static void metrics_core(mem_t *m, store_text_t *out)
@@ -305,6 +262,11 @@ static void metrics_core(mem_t *m, store_text_t *out)
         {"distribuerad_job_fires_total", "Events published by recurring jobs.", k->job_fires},
         {"distribuerad_job_fires_skipped_total", "Job fires skipped because an event limit was reached.",
          k->job_fires_skipped},
+        {"distribuerad_events_dead_lettered_total",
+         "Events whose lock ended at maxDeliveries: moved to the dead-letter channel, or dropped without one.",
+         k->dead_lettered},
+        {"distribuerad_dead_letter_moves_failed_total",
+         "Dead-letter moves and redrives refused because the target channel was at its event limit.", k->dl_failed},
     };
     for (size_t i = 0; i < sizeof(cs) / sizeof(cs[0]); i++) {
         prom_head(out, cs[i].name, "counter", cs[i].help);

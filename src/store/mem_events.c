@@ -1,6 +1,6 @@
 /*
- * mem_events.c -- the memory store's event operations: publish, list,
- * get, lock, unlock, extend, delete, acquire (see mem.h).
+ * mem_events.c -- the memory store's event operations: publish, list (in
+ * pages), get, lock, unlock, extend, delete, acquire (see mem.h).
  */
 #include "mem_int.h"
 
@@ -19,18 +19,20 @@ void mem_view_event(mem_t *m, store_event_t *v, const event_t *e)
     v->token = event_lock_token(m->core, e);
     v->data = event_data(e);
     v->data_len = e->data_len;
-    v->data_json = 0;
-    v->priority = 0;
-    v->deliveries = 0;
-    v->dead_lettered_from = NULL;
-    v->dead_lettered_from_len = 0;
+    v->data_json = e->json;
+    v->priority = e->priority;
+    v->deliveries = e->deliveries;
+    size_t from_len;
+    v->dead_lettered_from = event_dead_lettered_from(e, &from_len);
+    v->dead_lettered_from_len = (uint32_t)from_len;
 }
 
-/* Completes an operation that answers one event (or fails). */
+/* Completes an operation that answers one event (or fails, or, e NULL,
+ * one that answers none: an UNLOCK that dropped its event). */
 static void done_one(mem_t *m, store_res_t *res, const event_t *e, store_done_fn done, void *arg)
 {
     store_event_t v;
-    if (res->status == STORE_OK || res->status == STORE_CREATED) {
+    if ((res->status == STORE_OK || res->status == STORE_CREATED) && e) {
         mem_view_event(m, &v, e);
         res->events = &v;
         res->n_events = 1;
@@ -83,11 +85,23 @@ static int pub_times(mem_t *m, const store_pub_t *p, size_t i, size_t n, ntime_t
     }
     if (!ntime_fits(out->publish_at, p->ttl_ns))
         return pub_fail(m, res, i, n, too_long[from]);
-    if (p->key)
-        return pub_fail(m, res, i, n, "field \"key\" is not supported yet");
-    if (p->priority)
-        return pub_fail(m, res, i, n, "field \"priority\" is not supported yet");
+    out->priority = p->priority;
+    out->json = p->data_json;
+    out->key = p->key;
+    out->key_len = p->key ? p->key_len : 0;
     return 0;
+}
+
+/* How many of the n publishes would make a new event: those whose key is
+ * live in ch are answered with the live event instead. */
+static size_t pub_new(mem_t *m, store_chan_t name, const core_pub_t *cp, size_t n, ntime_t now)
+{
+    channel_t *ch = mem_find(m, name);
+    size_t fresh = n;
+    for (size_t i = 0; ch && i < n; i++)
+        if (cp[i].key_len && core_event_by_key(m->core, ch, now, cp[i].key, cp[i].key_len))
+            fresh--;
+    return fresh;
 }
 
 void mem_publish(store_t *s, store_chan_t name, const store_pub_t *pubs, size_t n, store_done_fn done,
@@ -98,14 +112,15 @@ void mem_publish(store_t *s, store_chan_t name, const store_pub_t *pubs, size_t 
     ntime_t now = mem_tick(m); /* what expired frees room first */
     core_pub_t one, *cp = n == 1 ? &one : xmalloc(n * sizeof(*cp));
     event_t *ev_one, **evs = n == 1 ? &ev_one : xmalloc(n * sizeof(*evs));
+    uint8_t rp_one, *replayed = n == 1 ? &rp_one : xmalloc(n);
     channel_t *ch = NULL;
     int created;
     for (size_t i = 0; i < n; i++)
         if (pub_times(m, &pubs[i], i, n, now, &cp[i], &res) != 0)
             goto out;
-    if (!(ch = mem_channel_for(m, name, n, &created, &res)))
+    if (!(ch = mem_channel_for(m, name, pub_new(m, name, cp, n, now), &created, &res)))
         goto out;
-    if (core_publish_batch(m->core, ch, now, cp, n, evs, NULL, NULL) != CORE_OK) {
+    if (core_publish_batch(m->core, ch, now, cp, n, evs, replayed, &res.created) != CORE_OK) {
         mem_channel_undo(m, ch, created);
         mem_fail(m, &res, STORE_UNAVAILABLE, NULL);
         goto out;
@@ -113,34 +128,82 @@ void mem_publish(store_t *s, store_chan_t name, const store_pub_t *pubs, size_t 
     store_event_t *v = mem_views(m, n);
     for (size_t i = 0; i < n; i++)
         mem_view_event(m, &v[i], evs[i]);
-    res.status = STORE_CREATED;
+    res.status = res.created ? STORE_CREATED : STORE_REPLAYED;
     res.events = v;
-    res.n_events = res.created = n;
+    res.n_events = n;
+    res.replayed = replayed;
 out:
     mem_done(m, &res, done, arg);
     if (n > 1) {
         free(cp);
         free(evs);
+        free(replayed);
+    }
+}
+
+static const core_list_state_t list_states[] = {
+    [STORE_LIST_VISIBLE] = CORE_LIST_VISIBLE, [STORE_LIST_READY] = CORE_LIST_READY,
+    [STORE_LIST_LOCKED] = CORE_LIST_LOCKED, [STORE_LIST_SCHEDULED] = CORE_LIST_SCHEDULED};
+
+/* How many events of ch a listing in state st may hold. */
+static size_t list_bound(const channel_t *ch, store_list_state_t st)
+{
+    switch (st) {
+    case STORE_LIST_READY: return ch->st.ready;
+    case STORE_LIST_LOCKED: return ch->st.locked;
+    case STORE_LIST_SCHEDULED: return ch->st.scheduled;
+    default: return ch->st.ready + ch->st.locked;
+    }
+}
+
+/* A page (or, limit 0, all) of ch's events in the listing's state. */
+static void list_page(mem_t *m, channel_t *ch, const store_list_t *q, const core_cursor_t *after, ntime_t now,
+                      store_res_t *res)
+{
+    core_list_state_t st = list_states[q->state];
+    size_t bound = list_bound(ch, q->state);
+    size_t limit = q->limit && q->limit < bound ? q->limit : bound;
+    event_t **evs = xmalloc((limit + 1) * sizeof(*evs));
+    int more = 0;
+    core_cursor_t next;
+    size_t n = core_list(m->core, ch, now, st, after, limit, evs, &more, &next);
+    store_event_t *v = mem_views(m, n);
+    for (size_t i = 0; i < n; i++)
+        mem_view_event(m, &v[i], evs[i]);
+    free(evs);
+    res->events = v;
+    res->n_events = n;
+    if (q->limit && more && n) {
+        core_cursor_format(st, &next, m->cursor);
+        res->next = m->cursor;
+        res->next_len = CORE_CURSOR_LEN;
     }
 }
 
 void mem_list(store_t *s, const store_list_t *q, store_done_fn done, void *arg)
 {
     mem_t *m = mem_of(s);
-    if (q->state != STORE_LIST_VISIBLE || q->limit || q->after) {
-        mem_unsupported(m, "listing by state or in pages", done, arg);
+    store_res_t res = {0};
+    ntime_t now = mem_tick(m);
+    core_cursor_t after;
+    if (q->after && core_cursor_parse(list_states[q->state], q->after, q->after_len, &after) != 0) {
+        mem_fail(m, &res, STORE_INVALID,
+                 "parameter \"after\" is not a cursor of this listing (pass the \"next\" of an earlier page "
+                 "with the same \"state\")");
+        mem_done(m, &res, done, arg);
         return;
     }
-    store_res_t res = {0};
-    mem_tick(m);
     channel_t *ch = mem_find(m, q->ch);
-    if (ch) {
+    if (ch && q->state == STORE_LIST_VISIBLE && !q->limit && !q->after) {
+        /* Part A's listing: every visible event, no cursor. */
         size_t n = 0;
         store_event_t *v = mem_views(m, ch->st.ready + ch->st.locked);
         for (event_t *e = channel_first(ch); e; e = channel_next(ch, e))
             mem_view_event(m, &v[n++], e);
         res.events = v;
         res.n_events = n;
+    } else if (ch) {
+        list_page(m, ch, q, q->after ? &after : NULL, now, &res);
     }
     mem_done(m, &res, done, arg);
 }
@@ -198,15 +261,18 @@ void mem_unlock(store_t *s, store_chan_t name, eid_t id, const uint64_t *token, 
                 store_done_fn done, void *arg)
 {
     mem_t *m = mem_of(s);
-    if (delay_ns > 0) {
-        mem_unsupported(m, "an unlock with a delay", done, arg);
-        return;
-    }
     store_res_t res = {0};
     event_t *e = NULL;
-    channel_t *ch = target_channel(m, name, STORE_GONE, &res);
+    ntime_t now = m->clock();
+    channel_t *ch = NULL;
+    if (delay_ns > 0 && !ntime_fits(now, delay_ns))
+        mem_fail(m, &res, STORE_INVALID, "field \"delay\" is too long: now plus \"delay\" must be before 2262-01-01");
+    else
+        ch = target_channel(m, name, STORE_GONE, &res);
+    /* An unlock at the delivery limit moves the event (e: in its new
+     * channel) or drops it (e NULL). */
     if (ch)
-        res.status = status_of(core_unlock(m->core, ch, m->clock(), id, token, 0, &e));
+        res.status = status_of(core_unlock(m->core, ch, now, id, token, delay_ns, &e));
     done_one(m, &res, e, done, arg);
 }
 

@@ -48,6 +48,7 @@ typedef struct mem {
     store_job_t *jobs;
     size_t cap_jobs;
     char err[320];            /* the sentence of a failed operation */
+    char cursor[CORE_CURSOR_LEN + 1]; /* the "next" of the listing in progress */
 } mem_t;
 
 static inline mem_t *mem_of(store_t *s)
