@@ -187,6 +187,13 @@ static int others_waiting(http_ctx_t *ctx, const char *channel, size_t len)
     return waiters_any(&ctx->waiters, channel, len);
 }
 
+void acquire_release_channel(http_ctx_t *ctx, const char *channel, size_t len)
+{
+    waiter_t *w;
+    while ((w = waiters_take(&ctx->waiters, channel, len)) != NULL)
+        answer(H2O_STRUCT_FROM_MEMBER(route_args_t, wait, w), NULL);
+}
+
 static int parse_acquire(const jval_t *body, int64_t *max, int64_t *ttl, int64_t *wait, reqerr_t *e)
 {
     *max = 1;

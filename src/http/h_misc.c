@@ -19,7 +19,7 @@ static void got_stats(route_args_t *a, const store_res_t *res)
         http_store_error(a, res, NULL);
         return;
     }
-    render_stats(&a->ctx->out, &res->stats[0]);
+    render_stats(&a->ctx->out, &res->stats[0], a->ctx->store->ops->now(a->ctx->store));
     http_respond(a, 200, &a->ctx->out, res->durable_seq);
 }
 
@@ -36,11 +36,12 @@ static void got_channels(route_args_t *a, const store_res_t *res)
         return;
     }
     jsonw_t *w = &a->ctx->out;
+    ntime_t now = a->ctx->store->ops->now(a->ctx->store);
     jsonw_obj_begin(w);
     jsonw_key(w, "channels");
     jsonw_arr_begin(w);
     for (size_t i = 0; i < res->n_stats; i++)
-        render_stats(w, &res->stats[i]);
+        render_stats(w, &res->stats[i], now);
     jsonw_arr_end(w);
     jsonw_obj_end(w);
     http_respond(a, 200, w, res->durable_seq);

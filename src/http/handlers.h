@@ -109,6 +109,11 @@ void handle_job_pause(route_args_t *a);
 void handle_job_resume(route_args_t *a);
 void handle_job_trigger(route_args_t *a);
 void handle_acquire(route_args_t *a);
+void handle_settings_get(route_args_t *a);
+void handle_settings_put(route_args_t *a);
+void handle_redrive(route_args_t *a);
+void handle_purge(route_args_t *a);
+void handle_channel_delete(route_args_t *a);
 void handle_openapi(route_args_t *a);
 void handle_ui(route_args_t *a);
 void handle_ui_asset(route_args_t *a);
@@ -133,6 +138,10 @@ void acquire_probe_looks(http_ctx_t *ctx, ntime_t now);
 
 /* Answers every parked acquirer with count 0 (shutdown). */
 void acquire_release_all(http_ctx_t *ctx);
+
+/* Answers the parked acquirers of one channel with count 0 (it was
+ * deleted). */
+void acquire_release_channel(http_ctx_t *ctx, const char *channel, size_t len);
 
 /* h_misc.c: counts an answered request for /metrics. */
 void metrics_observe(int route, int status, ntime_t started_at, ntime_t now);

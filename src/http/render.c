@@ -3,6 +3,7 @@
  */
 #include "render.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "time/duration.h"
@@ -14,8 +15,22 @@
 #define LIT(p, s) (memcpy((p), (s), sizeof(s) - 1), (p) + sizeof(s) - 1)
 
 /* Room for either piece of an event around its escaped data: 89 bytes up
- * to the data, at most 160 after it (a locked event with its token). */
+ * to the data, at most 200 after it (a locked event with its token,
+ * deliveries and priority). */
 #define EVENT_FIXED_MAX 256
+
+/* The decimal digits of v. */
+static char *put_uint(char *p, uint32_t v)
+{
+    char tmp[10];
+    int n = 0;
+    do
+        tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    while (n > 0)
+        *p++ = tmp[--n];
+    return p;
+}
 
 static char *put_time(jsonw_t *w, char *p, ntime_t t)
 {
@@ -35,18 +50,24 @@ void render_event(jsonw_t *w, const store_event_t *e, int with_token)
     id_format(e->id, p); /* its NUL is overwritten too */
     p = LIT(p + ID_LEN, "\",\"publishedAt\":\"");
     p = put_time(w, p, e->published_at);
-    p = LIT(p, "\",\"data\":\"");
-    jsonw_commit(w, p);
-    jsonw_escape_into(w, e->data, e->data_len);
-    p = jsonw_room(w, EVENT_FIXED_MAX);
-    p = LIT(p, "\",\"livesUntil\":\"");
+    if (e->data_json) { /* any other JSON value: its text, as sent */
+        p = LIT(p, "\",\"data\":");
+        memcpy(p, e->data, e->data_len);
+        p = LIT(p + e->data_len, ",\"livesUntil\":\"");
+    } else {
+        p = LIT(p, "\",\"data\":\"");
+        jsonw_commit(w, p);
+        jsonw_escape_into(w, e->data, e->data_len);
+        p = jsonw_room(w, EVENT_FIXED_MAX);
+        p = LIT(p, "\",\"livesUntil\":\"");
+    }
     p = put_time(w, p, e->lives_until);
     switch (e->state) {
     case STORE_SCHEDULED:
-        p = LIT(p, "\",\"isLocked\":false,\"state\":\"scheduled\"}");
+        p = LIT(p, "\",\"isLocked\":false,\"state\":\"scheduled\"");
         break;
     case STORE_READY:
-        p = LIT(p, "\",\"isLocked\":false,\"state\":\"ready\"}");
+        p = LIT(p, "\",\"isLocked\":false,\"state\":\"ready\"");
         break;
     default:
         ASSERT(e->state == STORE_LOCKED);
@@ -57,9 +78,21 @@ void render_event(jsonw_t *w, const store_event_t *e, int with_token)
             token_format(e->token, p);
             p += TOKEN_LEN;
         }
-        p = LIT(p, "\"}");
+        p = LIT(p, "\"");
         break;
     }
+    p = LIT(p, ",\"deliveries\":");
+    p = put_uint(p, e->deliveries);
+    p = LIT(p, ",\"priority\":");
+    *p++ = (char)('0' + e->priority % 10);
+    if (e->dead_lettered_from) {
+        p = LIT(p, ",\"deadLetteredFrom\":\"");
+        jsonw_commit(w, p);
+        jsonw_escape_into(w, e->dead_lettered_from, e->dead_lettered_from_len);
+        p = jsonw_room(w, 2);
+        *p++ = '"';
+    }
+    *p++ = '}';
     jsonw_commit(w, p);
 }
 
@@ -91,6 +124,14 @@ void render_list_open(jsonw_t *w, const char *channel, size_t len, size_t n)
 void render_list_close(jsonw_t *w)
 {
     jsonw_arr_end(w);
+    jsonw_obj_end(w);
+}
+
+void render_list_close_next(jsonw_t *w, const char *next, size_t len)
+{
+    jsonw_arr_end(w);
+    jsonw_key(w, "next");
+    jsonw_str(w, next, len);
     jsonw_obj_end(w);
 }
 
@@ -170,7 +211,17 @@ void render_job(jsonw_t *w, const store_job_t *j)
     jsonw_obj_end(w);
 }
 
-void render_stats(jsonw_t *w, const store_stats_t *st)
+/* Seconds since a READY event became visible at `at` (0: none), to the
+ * millisecond. */
+static void put_age(jsonw_t *w, ntime_t at, ntime_t now)
+{
+    char buf[32];
+    int64_t ms = at && now > at ? (now - at) / 1000000 : 0;
+    int n = snprintf(buf, sizeof(buf), "%lld.%03lld", (long long)(ms / 1000), (long long)(ms % 1000));
+    jsonw_raw(w, buf, (size_t)n);
+}
+
+void render_stats(jsonw_t *w, const store_stats_t *st, ntime_t now)
 {
     const struct {
         const char *key;
@@ -178,7 +229,7 @@ void render_stats(jsonw_t *w, const store_stats_t *st)
     } counts[] = {
         {"ready", st->ready},         {"scheduled", st->scheduled}, {"locked", st->locked},
         {"jobs", st->jobs},           {"published", st->published}, {"deleted", st->deleted},
-        {"expired", st->expired},
+        {"expired", st->expired},     {"deadLettered", st->dead_lettered},
     };
     jsonw_obj_begin(w);
     jsonw_key(w, "channelName");
@@ -187,5 +238,20 @@ void render_stats(jsonw_t *w, const store_stats_t *st)
         jsonw_key(w, counts[i].key);
         jsonw_uint(w, counts[i].n);
     }
+    jsonw_key(w, "oldestReadyAge");
+    put_age(w, st->oldest_ready_at, now);
+    jsonw_obj_end(w);
+}
+
+void render_settings(jsonw_t *w, const store_settings_t *s)
+{
+    char d[DURATION_TEXT_MAX];
+    jsonw_obj_begin(w);
+    jsonw_key(w, "maxDeliveries");
+    jsonw_uint(w, s->max_deliveries);
+    jsonw_key(w, "deadLetterChannel");
+    jsonw_str(w, s->dead_letter_channel, s->dead_letter_channel_len);
+    jsonw_key(w, "retryDelay");
+    jsonw_str(w, d, duration_format(s->retry_delay_ns, d));
     jsonw_obj_end(w);
 }

@@ -17,7 +17,11 @@ static const char *const job_names[] = {REQ_JOB_FIELDS(REQ_FIELD_NAME)};
 const reqbody_t req_publish_body = {publish_names, FPUB_N};
 const reqbody_t req_update_body = {update_names, FUPD_N};
 const reqbody_t req_acquire_body = {acquire_names, FACQ_N};
+static const char *const settings_names[] = {REQ_SETTINGS_FIELDS(REQ_FIELD_NAME)};
+static const char *const redrive_names[] = {REQ_REDRIVE_FIELDS(REQ_FIELD_NAME)};
 const reqbody_t req_job_body = {job_names, FJOB_N};
+const reqbody_t req_settings_body = {settings_names, FSET_N};
+const reqbody_t req_redrive_body = {redrive_names, FRED_N};
 
 void reqerr_set(reqerr_t *e, int status, const char *fmt, ...)
 {
@@ -74,6 +78,21 @@ int reqjson_string_of(const jval_t *v, const char *key, const char **s, size_t *
     }
     *s = v->u.str.s;
     *len = v->u.str.len;
+    return 1;
+}
+
+int reqjson_data_of(const jval_t *v, const char *key, const char **s, size_t *len, uint8_t *json,
+                    reqerr_t *e)
+{
+    if (!(v = present(v)))
+        return 0;
+    if (v->type == JV_STRING) {
+        *json = 0;
+        return reqjson_string_of(v, key, s, len, e);
+    }
+    *json = 1;
+    *s = v->raw;
+    *len = v->raw_len;
     return 1;
 }
 

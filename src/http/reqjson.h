@@ -34,11 +34,14 @@
     X(FPUB_DATA, "data")          \
     X(FPUB_PUBLISH_AT, "publishAt") \
     X(FPUB_PUBLISH_IN, "publishIn") \
-    X(FPUB_TTL, "ttl")
+    X(FPUB_TTL, "ttl")            \
+    X(FPUB_PRIORITY, "priority")  \
+    X(FPUB_KEY, "key")
 #define REQ_UPDATE_FIELDS(X)  \
     X(FUPD_ACTION, "action")    \
     X(FUPD_TTL, "ttl")          \
-    X(FUPD_LOCK_TOKEN, "lockToken")
+    X(FUPD_LOCK_TOKEN, "lockToken") \
+    X(FUPD_DELAY, "delay")
 #define REQ_ACQUIRE_FIELDS(X) \
     X(FACQ_MAX, "max")          \
     X(FACQ_TTL, "ttl")          \
@@ -53,11 +56,21 @@
     X(FJOB_MISSED, "missed")    \
     X(FJOB_MISSED_WINDOW, "missedWindow")
 
+#define REQ_SETTINGS_FIELDS(X)                  \
+    X(FSET_MAX_DELIVERIES, "maxDeliveries")         \
+    X(FSET_DEAD_LETTER_CHANNEL, "deadLetterChannel") \
+    X(FSET_RETRY_DELAY, "retryDelay")
+#define REQ_REDRIVE_FIELDS(X) \
+    X(FRED_TO, "to")            \
+    X(FRED_MAX, "max")
+
 #define REQ_FIELD_ENUM(id, name) id,
 enum { REQ_PUBLISH_FIELDS(REQ_FIELD_ENUM) FPUB_N };
 enum { REQ_UPDATE_FIELDS(REQ_FIELD_ENUM) FUPD_N };
 enum { REQ_ACQUIRE_FIELDS(REQ_FIELD_ENUM) FACQ_N };
 enum { REQ_JOB_FIELDS(REQ_FIELD_ENUM) FJOB_N };
+enum { REQ_SETTINGS_FIELDS(REQ_FIELD_ENUM) FSET_N };
+enum { REQ_REDRIVE_FIELDS(REQ_FIELD_ENUM) FRED_N };
 
 typedef struct reqbody {
     const char *const *names; /* the accepted fields, in the enum's order */
@@ -65,6 +78,7 @@ typedef struct reqbody {
 } reqbody_t;
 
 extern const reqbody_t req_publish_body, req_update_body, req_acquire_body, req_job_body;
+extern const reqbody_t req_settings_body, req_redrive_body;
 
 typedef struct reqerr {
     int status;      /* 400, 413, ... */
@@ -98,6 +112,11 @@ int reqjson_time(const jval_t *o, const char *key, ntime_t *t, reqerr_t *e);
 int reqjson_string_of(const jval_t *v, const char *key, const char **s, size_t *len, reqerr_t *e);
 int reqjson_duration_of(const jval_t *v, const char *key, int positive, int64_t *ns, reqerr_t *e);
 int reqjson_time_of(const jval_t *v, const char *key, ntime_t *t, reqerr_t *e);
+
+/* Event data: a string (*s its decoded bytes, *json 0) or any other JSON
+ * value (*s its JSON text as sent, *json 1). */
+int reqjson_data_of(const jval_t *v, const char *key, const char **s, size_t *len, uint8_t *json,
+                    reqerr_t *e);
 
 /* A JSON integer within [min, max]. */
 int reqjson_int(const jval_t *o, const char *key, int64_t min, int64_t max, int64_t *v,

@@ -31,6 +31,7 @@ static const route_t routes[] = {
     {"/ui", "GET", handle_ui},
     {"/ui/assets/{p}", "GET", handle_ui_asset},
     {"/{c}", "GET", handle_channel_stats},
+    {"/{c}", "DELETE", handle_channel_delete},
     {"/{c}/events", "GET", handle_events_list},
     {"/{c}/events", "POST", handle_publish},
     {"/{c}/events/{p}", "GET", handle_event_get},
@@ -46,6 +47,10 @@ static const route_t routes[] = {
     {"/{c}/jobs/{p}/resume", "POST", handle_job_resume},
     {"/{c}/jobs/{p}/trigger", "POST", handle_job_trigger},
     {"/{c}/acquire", "POST", handle_acquire},
+    {"/{c}/settings", "GET", handle_settings_get},
+    {"/{c}/settings", "PUT", handle_settings_put},
+    {"/{c}/redrive", "POST", handle_redrive},
+    {"/{c}/purge", "POST", handle_purge},
 };
 #define NROUTES (int)(sizeof(routes) / sizeof(routes[0]))
 #define MAX_SEGS 4

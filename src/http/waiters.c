@@ -145,6 +145,21 @@ waiter_t *waiters_next_due(waiters_t *ws, ntime_t now)
     return w;
 }
 
+waiter_t *waiters_take(waiters_t *ws, const char *channel, size_t len)
+{
+    waitq_t *q = ws->count > 0 ? strmap_get(&ws->queues, channel, len) : NULL;
+    if (!q)
+        return NULL;
+    for (h2o_linklist_t *n = q->waiting.next; n != &q->waiting; n = n->next) {
+        waiter_t *w = H2O_STRUCT_FROM_MEMBER(waiter_t, link, n);
+        if (w != q->busy) {
+            waiters_leave(ws, w);
+            return w;
+        }
+    }
+    return NULL;
+}
+
 waiter_t *waiters_any_left(waiters_t *ws)
 {
     tnode_t *n = timers_peek(&ws->deadlines);

@@ -102,6 +102,10 @@ void waiters_half_closed(waiters_t *ws, waiter_t *w);
 /* A waiter whose wait ended by now (taken off its queue), or NULL. */
 waiter_t *waiters_next_due(waiters_t *ws, ntime_t now);
 
+/* The oldest waiter on channel that no store operation is serving
+ * (taken off its queue), or NULL. */
+waiter_t *waiters_take(waiters_t *ws, const char *channel, size_t len);
+
 /* Any waiter at all (taken off its queue), or NULL: for shutdown. */
 waiter_t *waiters_any_left(waiters_t *ws);
 

@@ -566,7 +566,21 @@ static jval_t *parse_object(parser_t *ps, jval_t *o, unsigned depth)
 
 /* The value at ps->p (whitespace skipped), nested `depth` deep (the top
  * value is 1, as jansson counts). */
+static jval_t *parse_value_at(parser_t *ps, unsigned depth);
+
+/* The value at ps->p, with the span of its text. */
 static jval_t *parse_value(parser_t *ps, unsigned depth)
+{
+    const unsigned char *start = ps->p;
+    jval_t *v = parse_value_at(ps, depth);
+    if (v) {
+        v->raw = (const char *)start;
+        v->raw_len = (size_t)(ps->p - start);
+    }
+    return v;
+}
+
+static jval_t *parse_value_at(parser_t *ps, unsigned depth)
 {
     if (depth > JPARSE_MAX_DEPTH)
         return fail(ps, ps->p, "nested deeper than %d", JPARSE_MAX_DEPTH);

@@ -42,6 +42,8 @@ struct jval {
     const char *key; /* member name (not NUL-terminated), NULL outside objects */
     uint32_t klen;   /* bytes of key */
     uint32_t type;   /* a jtype_t */
+    const char *raw; /* the value's JSON text in the parsed buffer, as sent */
+    size_t raw_len;
     union {
         struct {
             const char *s; /* into the parsed buffer, or the arena if it had escapes */
