@@ -31,7 +31,7 @@ class BatchTest(bb.ServerTestCase):
     def test_invalid_element_names_index(self):
         ch = self.chan()
         self.publish(ch, {"data": "before"})
-        for arr, idx in (([{"data": "ok"}, {"data": "ok"}, {"data": 5}], 2),
+        for arr, idx in (([{"data": "ok"}, {"data": "ok"}, {"priority": 10}], 2),
                          ([{"data": "ok"}, {"ttl": "0s"}], 1),
                          ([{"publishAt": "nope"}], 0),
                          ([{}, {}, {}, {"publishIn": "-1s"}], 3),

@@ -1359,6 +1359,12 @@ class LogDefectTest(DurabilityCase):
             srv = self.start(d)
             self.assertEqual(log_format(self.log_file(d))[0], 3, "the log is still version 1")
             for ch in ("orders", "batch"):
+                # A version-1 log predates priorities and delivery counts:
+                # its events come back at priority 0, each lock it holds
+                # counted as one delivery.
+                for e in want[ch]:
+                    e.setdefault("deliveries", 1 if e["state"] == "locked" else 0)
+                    e.setdefault("priority", 0)
                 self.assertEqual(self.listing(ch)["events"], want[ch], "%s after %s" % (ch, rnd))
             jobs = self.req("GET", self.jobs_path("orders")).json["jobs"]
             strip = lambda js: [{k: v for k, v in j.items() if k != "nextRunAt"} for j in js]

@@ -46,13 +46,13 @@ class RoutingErrorTest(bb.ServerTestCase):
             ("GET", "/%s/jobs/j/pause" % ch, {"POST"}),
             ("DELETE", "/%s/jobs/j/trigger" % ch, {"POST"}),
             ("POST", "/healthz", {"GET"}),
-            ("DELETE", "/readyz", {"GET"}),
+            ("PUT", "/readyz", {"GET"}),
             ("POST", "/metrics", {"GET"}),
-            ("DELETE", "/channels", {"GET"}),
+            ("PATCH", "/channels", {"GET"}),
             ("POST", "/channels/", {"GET"}),
             ("PUT", "/%s" % ch, {"GET"}),
             ("POST", "/%s" % ch, {"GET"}),
-            ("DELETE", "/%s/" % ch, {"GET"}),
+            ("PATCH", "/%s/" % ch, {"GET", "DELETE"}),
         ]
         for method, path, want in cases:
             body = {} if method in ("POST", "PUT", "PATCH") else None

@@ -16,8 +16,8 @@ YEARS_100 = "876000h"
 NS_100_YEARS = 876000 * 3600 * S
 END_2262 = 9214646400 * S  # 2262-01-01T00:00:00Z
 
-PUBLISH_FIELDS = ("data", "publishAt", "publishIn", "ttl")
-UPDATE_FIELDS = ("action", "ttl", "lockToken")
+PUBLISH_FIELDS = ("data", "publishAt", "publishIn", "ttl", "priority", "key")
+UPDATE_FIELDS = ("action", "ttl", "lockToken", "delay")
 ACQUIRE_FIELDS = ("max", "ttl", "wait")
 JOB_FIELDS = ("name", "cronDef", "data", "ttl")
 
@@ -110,7 +110,7 @@ class FieldsTest(StrictMixin, bb.ServerTestCase):
         for method in ("PUT", "PATCH"):
             for body, field in (({"action": "LOCK", "tll": "1m"}, "tll"),
                                 ({"action": "UNLOCK", "token": "abc"}, "token"),
-                                ({"action": "UNLOCK", "delay": "5s"}, "delay"),
+                                ({"action": "UNLOCK", "dealy": "5s"}, "dealy"),
                                 ({"timeout": "5s"}, "timeout")):
                 r = self.lock(ch, eid, body, method=method)
                 self.assertUnknownField(r, field, UPDATE_FIELDS, "%s %r" % (method, body))
@@ -204,7 +204,8 @@ class ReadsCreateNothingTest(StrictMixin, bb.ServerTestCase):
         r = self.req("GET", "/" + q(ch))
         self.assertStatus(r, 200)
         self.assertEqual(r.json, {"channelName": ch, "ready": 0, "scheduled": 0, "locked": 0, "jobs": 0,
-                                  "published": 0, "deleted": 0, "expired": 0})
+                                  "published": 0, "deleted": 0, "expired": 0, "deadLettered": 0,
+                                  "oldestReadyAge": 0})
         r = self.req("GET", self.ev_path(ch))
         self.assertStatus(r, 200)
         self.assertEqual(r.json, {"channelName": ch, "count": 0, "events": []})
@@ -225,7 +226,7 @@ class ReadsCreateNothingTest(StrictMixin, bb.ServerTestCase):
 
     def test_failed_changes_create_nothing(self):
         ch = self.chan("fail")
-        for method, path, body in (("POST", self.ev_path(ch), {"data": 5}),
+        for method, path, body in (("POST", self.ev_path(ch), {"data": "x", "priority": -1}),
                                    ("POST", self.ev_path(ch), {"data": "x", "ttl": "0s"}),
                                    ("POST", self.ev_path(ch), [{"data": "x"}, {"ttl": "x"}]),
                                    ("POST", self.ev_path(ch), []),
