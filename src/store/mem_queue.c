@@ -39,10 +39,14 @@ void mem_settings_get(store_t *s, store_chan_t name, store_done_fn done, void *a
     done_settings(m, &res, mem_find(m, name), done, arg); /* a missing channel: the defaults */
 }
 
-/* The settings after the change p: the channel's, with p's fields over them. */
-static channel_settings_t settings_merge(const channel_t *ch, const store_settings_put_t *p)
+/* The settings after the change p: the channel's, with p's fields over
+ * them. The dead-letter name is copied into buf (the core frees the
+ * channel's own copy when it takes the new settings). */
+static channel_settings_t settings_merge(const channel_t *ch, const store_settings_put_t *p, char buf[256])
 {
     channel_settings_t set = ch->set;
+    memcpy(buf, set.dlq_len ? set.dlq : "", set.dlq_len);
+    set.dlq = buf;
     if (p->has_max_deliveries)
         set.max_deliveries = p->v.max_deliveries;
     if (p->has_retry_delay)
@@ -71,7 +75,8 @@ void mem_settings_put(store_t *s, store_chan_t name, const store_settings_put_t 
         mem_done(m, &res, done, arg);
         return;
     }
-    channel_settings_t set = settings_merge(ch, p);
+    char dlq[256];
+    channel_settings_t set = settings_merge(ch, p, dlq);
     core_status_t st = core_settings_set(m->core, ch, now, &set);
     if (st != CORE_OK) {
         mem_channel_undo(m, ch, created);

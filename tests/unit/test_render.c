@@ -1,8 +1,9 @@
 /* test_render.c -- the API's event shape: render_event writes fixed
  * fragments straight into the buffer, so it is checked byte for byte
  * against the same object built key by key through the generic writer, for
- * every state, with and without token, with data that needs escaping, and
- * as a member of an array. */
+ * every state, with and without token, with data that needs escaping or is
+ * JSON text, with deliveries, priorities and a dead-letter source, and as a
+ * member of an array. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -35,7 +36,10 @@ static void reference_event(jsonw_t *w, const store_event_t *e, int with_token)
     jsonw_key(w, "publishedAt");
     jsonw_time(w, e->published_at);
     jsonw_key(w, "data");
-    jsonw_str(w, e->data, e->data_len);
+    if (e->data_json)
+        jsonw_raw(w, e->data, e->data_len);
+    else
+        jsonw_str(w, e->data, e->data_len);
     jsonw_key(w, "livesUntil");
     jsonw_time(w, e->lives_until);
     jsonw_key(w, "isLocked");
@@ -51,6 +55,14 @@ static void reference_event(jsonw_t *w, const store_event_t *e, int with_token)
             jsonw_key(w, "lockToken");
             jsonw_str(w, tok, TOKEN_LEN);
         }
+    }
+    jsonw_key(w, "deliveries");
+    jsonw_uint(w, e->deliveries);
+    jsonw_key(w, "priority");
+    jsonw_uint(w, e->priority);
+    if (e->dead_lettered_from) {
+        jsonw_key(w, "deadLetteredFrom");
+        jsonw_str(w, e->dead_lettered_from, e->dead_lettered_from_len);
     }
     jsonw_obj_end(w);
 }
@@ -79,6 +91,20 @@ static store_event_t random_event(size_t len, int nasty, char **data)
     }
     e.data = *data;
     e.data_len = (uint32_t)len;
+    e.deliveries = (uint32_t)(rng() % 4 == 0 ? rng() % 0x1000000 : rng() % 3);
+    e.priority = (uint8_t)(rng() % 10);
+    if (rng() % 4 == 0) { /* a dead letter from a channel named by a piece of the data */
+        e.dead_lettered_from = *data;
+        e.dead_lettered_from_len = (uint32_t)(len < 200 ? len : 200);
+    }
+    if (rng() % 4 == 0 && !nasty) { /* JSON text: a number of len digits */
+        memset(*data, '7', len);
+        if (len == 0) {
+            e.data = "0";
+            e.data_len = 1;
+        }
+        e.data_json = 1;
+    }
     return e;
 }
 
@@ -141,7 +167,8 @@ static void test_event_known(void **state)
     eid_t id = {0x0123456789abcdefULL, 0x01234567};
     store_event_t e = {.id = id, .state = STORE_LOCKED, .published_at = 1795746770263508703LL,
                        .lives_until = 1795750370263508703LL, .locked_until = 1795746800000000000LL,
-                       .token = 0xff, .data = "a\"\n\x01", .data_len = 4};
+                       .token = 0xff, .data = "a\"\n\x01", .data_len = 4, .deliveries = 3, .priority = 9,
+                       .dead_lettered_from = "s\xc3\xa9\"q", .dead_lettered_from_len = 5};
     jsonw_t w;
     jsonw_init(&w, 0);
     render_event(&w, &e, 1);
@@ -151,7 +178,8 @@ static void test_event_known(void **state)
                        "\"livesUntil\":\"2026-11-27T03:32:50.263508703Z\","
                        "\"isLocked\":true,\"state\":\"locked\","
                        "\"lockedUntil\":\"2026-11-27T02:33:20.000000000Z\","
-                       "\"lockToken\":\"00000000000000ff\"}";
+                       "\"lockToken\":\"00000000000000ff\","
+                       "\"deliveries\":3,\"priority\":9,\"deadLetteredFrom\":\"s\u00e9\\\"q\"}";
     if (w.len != strlen(want) || memcmp(w.buf, want, w.len) != 0)
         fail_msg("got  %.*s\nwant %s", (int)w.len, w.buf, want);
     jsonw_free(&w);
