@@ -205,6 +205,29 @@ static void test_values(void **state)
     jparse_free(&d);
 }
 
+/* Each value knows its text: what event data of any JSON type echoes. */
+static void test_raw_spans(void **state)
+{
+    (void)state;
+    static const char text[] = " {\"data\" : {\"b\":[1.50, true,\"x\\u0000\"] , \"a\":-0e5} ,\"n\":null}\t";
+    jdoc_t d;
+    jval_t *root = parse_ok(&d, text, sizeof(text) - 1);
+    assert_int_equal(root->raw_len, sizeof(text) - 3); /* without the outer whitespace */
+    assert_memory_equal(root->raw, text + 1, root->raw_len);
+    const jval_t *data = jparse_get(root, "data", 4);
+    static const char want[] = "{\"b\":[1.50, true,\"x\\u0000\"] , \"a\":-0e5}";
+    assert_int_equal(data->raw_len, sizeof(want) - 1);
+    assert_memory_equal(data->raw, want, data->raw_len);
+    const jval_t *arr = jparse_get(data, "b", 1);
+    assert_int_equal(arr->u.kids.first->raw_len, 4);
+    assert_memory_equal(arr->u.kids.first->raw, "1.50", 4);
+    assert_int_equal(arr->u.kids.first->next->next->raw_len, 9);
+    assert_memory_equal(arr->u.kids.first->next->next->raw, "\"x\\u0000\"", 9);
+    const jval_t *n = jparse_get(root, "n", 1);
+    assert_memory_equal(n->raw, "null", n->raw_len);
+    jparse_free(&d);
+}
+
 static void test_duplicates_last_wins(void **state)
 {
     (void)state;
@@ -377,7 +400,7 @@ static void test_reqjson_fields(void **state)
     assert_int_equal(fields_of(&doc, "{\"data\":\"x\",\"delay\":\"1s\"}", &req_publish_body, f, &e), -1);
     assert_int_equal(e.status, 400);
     assert_string_equal(e.msg, "unknown field \"delay\"; the fields accepted here are data, publishAt, "
-                               "publishIn, ttl");
+                               "publishIn, ttl, priority, key");
     jparse_free(&doc);
     /* a prefix or an extension of a name is not the name */
     assert_int_equal(fields_of(&doc, "{\"dat\":1}", &req_publish_body, f, &e), -1);
@@ -421,6 +444,7 @@ int main(void)
         cmocka_unit_test(test_accepted),
         cmocka_unit_test(test_rejected),
         cmocka_unit_test(test_values),
+        cmocka_unit_test(test_raw_spans),
         cmocka_unit_test(test_duplicates_last_wins),
         cmocka_unit_test(test_depth),
         cmocka_unit_test(test_large_batch),
