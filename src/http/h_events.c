@@ -408,7 +408,7 @@ static void updated(route_args_t *a, const store_res_t *res)
                                                                  : NULL);
         return;
     }
-    if (res->n_events == 0) { /* an UNLOCK at the delivery limit dropped it */
+    if (res->n_events == 0) { /* an UNLOCK at the delivery limit dead-lettered it */
         http_respond_empty(a, 202, res->durable_seq);
         return;
     }

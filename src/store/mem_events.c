@@ -269,10 +269,13 @@ void mem_unlock(store_t *s, store_chan_t name, eid_t id, const uint64_t *token, 
         mem_fail(m, &res, STORE_INVALID, "field \"delay\" is too long: now plus \"delay\" must be before 2262-01-01");
     else
         ch = target_channel(m, name, STORE_GONE, &res);
-    /* An unlock at the delivery limit moves the event (e: in its new
-     * channel) or drops it (e NULL). */
+    /* An unlock at the delivery limit moves the event to another channel
+     * or drops it: either way it is no longer in this one, and the answer
+     * carries no event. */
     if (ch)
         res.status = status_of(core_unlock(m->core, ch, now, id, token, delay_ns, &e));
+    if (e && event_channel(m->core, e) != ch)
+        e = NULL;
     done_one(m, &res, e, done, arg);
 }
 
