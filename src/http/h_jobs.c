@@ -122,7 +122,7 @@ static int parse_job(const jval_t *o, const route_args_t *a, store_job_def_t *de
                       &def->name_len, e)) < 0 ||
         required(f[FJOB_CRON_DEF], "cronDef", "a cron definition, e.g. \"*/5 * * * *\" or \"@hourly\"",
                  &def->cron_def, &def->cron_len, e) < 0 ||
-        reqjson_string_of(f[FJOB_DATA], "data", &def->data, &def->data_len, e) < 0 ||
+        reqjson_data_of(f[FJOB_DATA], "data", &def->data, &def->data_len, &def->data_json, e) < 0 ||
         (has_ttl = reqjson_duration_of(f[FJOB_TTL], "ttl", 1, &def->ttl_ns, e)) < 0 ||
         parse_job_ops(f, def, e) < 0)
         return -1;

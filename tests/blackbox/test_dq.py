@@ -9,8 +9,7 @@ taking events, lets running commands finish and exits 0.
 
 dq is found beside the server binary (./dq, or build-san/dq for the
 sanitizer build) or at $BLACKBOX_DQ; under --valgrind it runs in valgrind
-too. The job routes of API Part C that the server does not serve yet are
-probed first and their tests skipped.
+too.
 """
 
 import json
@@ -106,16 +105,6 @@ class DqCase(bb.ServerTestCase):
         if mention:
             self.assertIn(mention.lower(), err.lower())
         return err
-
-    def route_exists(self, method, path, body=None):
-        """False if the server does not serve this route yet (404/405 from the router)."""
-        r = self.req(method, path, body)
-        return not (r.status == 405 or (r.status == 404 and r.json and
-                                        str(r.json.get("error")).startswith("no such resource")))
-
-    def need(self, method, path, body=None):
-        if not self.route_exists(method, path, body):
-            self.skipTest("the server does not serve %s %s yet (API Part C)" % (method, path))
 
 
 class DqCommandsTest(DqCase):
@@ -264,7 +253,7 @@ class DqCommandsTest(DqCase):
         self.refused(404, "job", "rm", ch, "nightly")
         self.refused(404, "job", "get", ch, "nightly")
 
-    # ---- Part C routes (the job routes are tested once the server serves them)
+    # ---- Part C routes
     def test_purge(self):
         ch = self.chan()
         self.dq("publish", ch, "x")
@@ -288,8 +277,6 @@ class DqCommandsTest(DqCase):
 
     def test_job_put_pause_resume_trigger(self):
         ch = self.chan()
-        self.need("PUT", "/%s/jobs/j" % q(ch), {"cronDef": "@hourly"})
-        self.req("DELETE", "/%s/jobs/j" % q(ch))
         self.assertEqual(self.dq_json("job", "put", ch, "j", "@hourly", "d1")["data"], "d1")
         self.assertEqual(self.dq_json("job", "put", ch, "j", "@daily", "d2")["cron"], "@daily")
         self.assertTrue(self.dq_json("job", "pause", ch, "j")["paused"])

@@ -333,18 +333,9 @@ class JobsOpsTest(JobsOpsCase):
         self.wait_until(lambda: self.listing(ch)["count"] >= 2, 4, msg="two fires")
         self.assertEqual(self.get_job(ch, "j")["skipped"], 0)
 
-    # ---- what a job's events carry (Part C's event features)
-
-    def require_event_feature(self, body, field):
-        """Skips unless events already take `body` and show `field` (JSON
-        data and priorities on events are built on their own)."""
-        ch = self.chan("probe")
-        r = self.req("POST", self.ev_path(ch), body)
-        if r.status != 201 or field not in r.json:
-            self.skipTest("events do not take %r yet" % (body,))
+    # ---- what a job's events carry
 
     def test_job_events_carry_priority(self):
-        self.require_event_feature({"data": "x", "priority": 1}, "priority")
         ch = self.chan()
         self.put_job(ch, "j", {"cronDef": "@every 1s", "priority": 3}, 201)
         ev = self.op(ch, "j", "trigger", 201).json
@@ -353,7 +344,6 @@ class JobsOpsTest(JobsOpsCase):
         self.assertEqual([e["priority"] for e in self.events(ch)], [3, 3])
 
     def test_job_json_data(self):
-        self.require_event_feature({"data": {"probe": 1}}, "data")
         ch = self.chan()
         data = {"a": [1, 2.50, "x"], "b": {"c": None}}
         j = self.put_job(ch, "j", {"cronDef": "@hourly", "data": data}, 201).json
