@@ -231,7 +231,9 @@ typedef struct store_ops {
     void (*get)(store_t *s, store_chan_t ch, eid_t id, store_done_fn done, void *arg);
     void (*lock)(store_t *s, store_chan_t ch, eid_t id, int64_t ttl_ns, store_done_fn done,
                  void *arg);
-    /* token NULL: any lock or none. delay_ns > 0: held back until now + delay. */
+    /* token NULL: any lock or none. delay_ns > 0: held back until now + delay.
+     * An unlock at the channel's maxDeliveries dead-letters the event (moved
+     * or dropped): STORE_OK with no event in the result. */
     void (*unlock)(store_t *s, store_chan_t ch, eid_t id, const uint64_t *token, int64_t delay_ns,
                    store_done_fn done, void *arg);
     void (*extend)(store_t *s, store_chan_t ch, eid_t id, int64_t ttl_ns, const uint64_t *token,

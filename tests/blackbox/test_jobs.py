@@ -144,8 +144,8 @@ class JobsTest(bb.ServerTestCase):
         bad = [{}, {"cronDef": "@hourly"}, {"name": "", "cronDef": "@hourly"}, {"name": "x"},
                {"name": "x", "cronDef": ""}, {"name": None, "cronDef": "@hourly"}, {"name": "x", "cronDef": None},
                {"name": 5, "cronDef": "@hourly"}, {"name": "x", "cronDef": 5}, {"name": ["x"], "cronDef": "@hourly"},
-               {"name": "x", "cronDef": {"m": 1}}, {"name": "x", "cronDef": "@hourly", "data": 5},
-               {"name": "x", "cronDef": "@hourly", "data": {"a": 1}}, {"name": True, "cronDef": "@hourly"}]
+               {"name": "x", "cronDef": {"m": 1}}, {"name": "x", "cronDef": "@hourly", "priority": 10},
+               {"name": True, "cronDef": "@hourly"}]
         for body in bad:
             r = self.req("POST", self.jobs_path(ch), body)
             self.assertError(r, 400, what="job body %r" % body)
