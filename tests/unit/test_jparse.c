@@ -412,7 +412,8 @@ static void test_reqjson_fields(void **state)
     for (int i = 0; i < 100; i++)
         strcat(body, "\u00e9");
     strcat(body, "\":1}");
-    assert_int_equal(fields_of(&doc, body, &req_job_body, f, &e), -1);
+    const jval_t *fj[FJOB_N]; /* the job body's fields, not the publish body's */
+    assert_int_equal(fields_of(&doc, body, &req_job_body, fj, &e), -1);
     assert_non_null(strstr(e.msg, "...\""));
     assert_non_null(strstr(e.msg, "name, cronDef, data, ttl"));
     jparse_free(&doc);
