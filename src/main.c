@@ -482,8 +482,10 @@ int main(int argc, char **argv)
     http_server_t *server = http_server_new(&cfg, store);
     if (server)
         http_server_run(server);
+    /* The store first: it writes and fsyncs what is left of the log, and
+     * answers what is still in flight into the server. */
+    store->ops->free(store);
     http_server_free(server);
-    store->ops->free(store); /* writes and fsyncs what is left of the log */
     h2o_evloop_run(loop, 0); /* lets the loop close what was closed on it */
     /* A server that could not dispose its context (a client ignored the
      * shutdown) leaves its timeouts on the loop, which h2o then refuses

@@ -33,6 +33,9 @@ typedef struct http_ctx {
     int ready;                /* /readyz: recovered and listening */
     jsonw_t out;              /* response writer, reused by every request */
     waiters_t waiters;        /* parked acquires */
+    size_t in_store;          /* store operations out (answering later) */
+    uint8_t store_gone;       /* shut down: the store may be freed, no call
+                                 reaches it */
 } http_ctx_t;
 
 typedef struct route_args route_args_t;

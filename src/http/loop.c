@@ -58,6 +58,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     http_server_t *s = ((dr_handler_t *)self)->server;
     store_t *st = s->hctx.store;
+    if (s->hctx.store_gone) { /* a request read after the shutdown */
+        req->http1_is_persistent = 0;
+        h2o_send_error_503(req, "Service Unavailable", "the server is stopping", 0);
+        return 0;
+    }
     route_args_t *a = route_args_new(&s->hctx, req, st->ops->now(st));
     if (bad_framing(a))
         return 0;
@@ -329,6 +334,20 @@ static int shutdown_conn(h2o_req_t *req, void *arg)
     return 0;
 }
 
+/* A connection still open as the server is freed: its close must not
+ * reach the server. */
+static int orphan_conn(h2o_req_t *req, void *arg)
+{
+    (void)arg;
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    if (sock && sock->on_close.cb) {
+        free(sock->on_close.data);
+        sock->on_close.cb = NULL;
+        sock->on_close.data = NULL;
+    }
+    return 0;
+}
+
 int http_server_run(http_server_t *s)
 {
     while (!s->stop)
@@ -337,18 +356,24 @@ int http_server_run(http_server_t *s)
     listen_stop(s);
     s->ctx.shutdown_requested = 1; /* answers from now on close their connection */
     acquire_release_all(&s->hctx);
-    /* Requests in flight finish and their answers (some waiting for an
-     * fsync) drain for a moment; then idle keep-alive connections are
-     * shut so h2o closes them itself. */
+    /* Requests in flight finish (a store that answers later gets a
+     * second) and their answers (some waiting for an fsync) drain for a
+     * moment; then the connections are shut so h2o closes them itself. */
     store_t *st = s->hctx.store;
-    ntime_t until = st->ops->now(st) + 300 * NTIME_NS_PER_MS;
-    while (st->ops->now(st) < until &&
-           (!h2o_linklist_is_empty(&s->durable) || st->ops->now(st) < until - 200 * NTIME_NS_PER_MS))
+    ntime_t t0 = st->ops->now(st);
+    while (st->ops->now(st) - t0 < 100 * NTIME_NS_PER_MS ||
+           (s->hctx.in_store && st->ops->now(st) - t0 < 1000 * NTIME_NS_PER_MS) ||
+           (!h2o_linklist_is_empty(&s->durable) && st->ops->now(st) - t0 < 300 * NTIME_NS_PER_MS))
         http_server_turn(s, 20);
     s->config.http1.callbacks.foreach_request(&s->ctx, shutdown_conn, NULL);
-    until = st->ops->now(st) + 1000 * NTIME_NS_PER_MS;
-    while (st->ops->now(st) < until && !h2o_linklist_is_empty(&s->ctx.http1._conns))
+    /* Connections whose store call is still out close only once the
+     * store answers: when it is freed (server.h). */
+    ntime_t until = st->ops->now(st) + 1000 * NTIME_NS_PER_MS;
+    while (st->ops->now(st) < until && s->nconns > s->hctx.in_store)
         http_server_turn(s, 20);
+    /* From here the caller may free the store: nothing calls it. */
+    store_set_avail_fn(st, NULL, NULL);
+    s->hctx.store_gone = 1;
     return 0;
 }
 
@@ -367,7 +392,9 @@ void http_server_free(http_server_t *s)
     if (!s)
         return;
     signal_target = NULL;
-    store_set_avail_fn(s->hctx.store, NULL, NULL);
+    if (!s->hctx.store_gone)
+        store_set_avail_fn(s->hctx.store, NULL, NULL);
+    s->hctx.store_gone = 1;
     listen_stop(s);
     h2o_socket_read_stop(s->wakeup);
     h2o_socket_close(s->wakeup);
@@ -376,9 +403,15 @@ void http_server_free(http_server_t *s)
     h2o_socket_read_stop(s->stepwatch);
     h2o_socket_close(s->stepwatch);
     close(s->wakeup_fds[1]);
+    /* Answers the store gave as it was freed close their (shut)
+     * connections in a turn or two. */
     h2o_evloop_run(s->ctx.loop, 0);
+    for (int i = 0; i < 100 && s->nconns > 0; i++)
+        h2o_evloop_run(s->ctx.loop, 10);
     /* h2o cannot dispose a context with connections still open; a client
-     * that ignored the shutdown keeps its memory until exit. */
+     * that ignored the shutdown keeps its memory until exit, and its
+     * close must not reach this server. */
+    s->config.http1.callbacks.foreach_request(&s->ctx, orphan_conn, NULL);
     if (h2o_linklist_is_empty(&s->ctx.http1._conns)) {
         h2o_multithread_queue_t *queue = s->ctx.queue;
         h2o_context_dispose(&s->ctx);

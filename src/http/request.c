@@ -52,6 +52,7 @@ store_t *http_call(route_args_t *a, then_fn then)
 {
     a->then = then;
     a->in_store = 1;
+    a->ctx->in_store++;
     return a->ctx->store;
 }
 
@@ -59,9 +60,18 @@ void http_then(void *arg, const store_res_t *res)
 {
     route_args_t *a = arg;
     a->in_store = 0;
+    a->ctx->in_store--;
     if (!a->req) { /* the client left while the store worked */
         if (a->on_heap)
             free(a);
+        return;
+    }
+    if (a->on_heap && !a->parked && http_client_reset(a->req)) {
+        /* Reset while the store worked, or shut at shutdown: render
+         * nothing (a listing can be megabytes); the empty answer lets h2o
+         * drop the connection. (A parked acquire goes on: its queue
+         * waits for the answer.) */
+        http_respond_gone(a);
         return;
     }
     a->then(a, res);

@@ -42,13 +42,17 @@ typedef struct http_config {
 
 typedef struct http_server http_server_t;
 
-/* Starts listening; the server uses store (which the caller frees after
- * the server). Returns NULL after logging what failed. */
+/* Starts listening; the server uses store, which the caller frees after
+ * http_server_run returned and before http_server_free: a store that
+ * answers later then answers what is still in flight (with an error)
+ * into a server that is still there. Returns NULL after logging what
+ * failed. */
 http_server_t *http_server_new(const http_config_t *cfg, store_t *store);
 
 /* Runs the loop until a stop is requested (http_server_stop or SIGTERM /
- * SIGINT), then stops accepting, answers parked requests, lets written
- * responses drain for a moment, and returns 0. */
+ * SIGINT), then stops accepting, answers parked requests, lets store
+ * calls in flight finish and written responses drain for a moment, and
+ * returns 0. From then on the server calls the store no more. */
 int http_server_run(http_server_t *s);
 
 /* Asks the loop to stop; safe from a signal handler. */

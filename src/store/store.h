@@ -287,7 +287,8 @@ typedef struct store_ops {
     /* Appends the store's Prometheus series (events by state, totals,
      * per-channel and per-job series, the log's or database's own) to out. */
     void (*metrics)(store_t *s, store_text_t *out);
-    /* Finishes what is in flight, makes everything durable, frees all. */
+    /* Finishes what is in flight (each done runs, and may still call
+     * now), makes everything durable, frees all. */
     void (*free)(store_t *s);
 } store_ops_t;
 
