@@ -32,6 +32,8 @@ typedef struct entry {
     char *ch, *name, *def;
     size_t ch_len, name_len;
     ntime_t next_at, created_at, new_next;
+    ntime_t hold;             /* a fire came before the database's clock
+                                 reached next_at: not again before this */
     int missed_once;
     int64_t window_ns;
     int inflight;             /* a fire or skip is out */
@@ -87,6 +89,8 @@ static void entry_set(pg_sched_t *j, const char *ch, size_t ch_len, const char *
     }
     free(e->def);
     e->def = xstrndup(def, def_len);
+    if (e->next_at != next_at)
+        e->hold = 0;
     e->next_at = next_at;
     e->created_at = created_at;
     e->missed_once = missed_once;
@@ -174,8 +178,18 @@ static void on_fire(pg_query_t *q, void *arg)
     entry_t *e = (entry_t *)op->name;
     op->name = NULL;
     const PGresult *r = pg_query_result(q, 0);
-    int won = pg_query_status(q) == PG_OK && r && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0);
+    int answered = pg_query_status(q) == PG_OK && r && PQntuples(r) == 1;
+    int won = answered && !PQgetisnull(r, 0, 0);
     e->inflight = 0;
+    if (answered && !won && op->flag == Q_JOB_FIRE && pg_get_i64(r, 0, 1) < e->next_at) {
+        /* Sent before the database's clock reached the time (this
+         * replica's idea of that clock is off by up to half a round
+         * trip): not lost, early. Again when the database gets there. */
+        int64_t early = e->next_at - pg_get_i64(r, 0, 1);
+        e->hold = pgs_now(s) + early;
+        pgop_free(op);
+        return;
+    }
     if (won && op->flag == Q_JOB_FIRE) {
         if (pg_get_bool(r, 0, 0)) {
             s->m_fires++;
@@ -184,10 +198,12 @@ static void on_fire(pg_query_t *q, void *arg)
             s->m_skips++;
         }
     }
-    if (won && (op->flag == Q_JOB_FIRE || pg_get_bool(r, 0, 0)))
+    if (won && (op->flag == Q_JOB_FIRE || pg_get_bool(r, 0, 0))) {
         e->next_at = e->new_next; /* ours: the next time is known */
-    else
+        e->hold = 0;
+    } else {
         entry_remove(s->sched, e); /* another replica's, or unknown: the next poll tells */
+    }
     pgop_free(op);
 }
 
@@ -249,15 +265,16 @@ ntime_t pg_sched_turn(pgs_t *s, ntime_t now)
         entry_t *e = j->e[i];
         if (e->inflight)
             continue;
-        if (e->next_at <= now) {
+        ntime_t at = e->hold > e->next_at ? e->hold : e->next_at;
+        if (at <= now) {
             fire(s, e, now);
             /* fire may have removed e: look at this index again */
             if (i < j->n && j->e[i] != e)
                 i--;
             continue;
         }
-        if (e->next_at < next)
-            next = e->next_at;
+        if (at < next)
+            next = at;
     }
     return next;
 }

@@ -137,8 +137,8 @@ const pg_stmt_t pg_stmts[Q_COUNT] = {
                     "SELECT now_ns(), channel, name, cron_def, next_at, created_at, missed_once, missed_window_ns"
                     " FROM jobs WHERE NOT paused AND next_at <= now_ns() + $1 ORDER BY next_at LIMIT 1000",
                     1, t_i8},
-    [Q_JOB_FIRE] = {"dq_job_fire", "SELECT f.fired FROM job_fire($1, $2, $3, $4) f", 4, t_job_fire},
-    [Q_JOB_SKIP] = {"dq_job_skip", "SELECT job_skip($1, $2, $3, $4)", 4, t_job_fire},
+    [Q_JOB_FIRE] = {"dq_job_fire", "SELECT f.fired, now_ns() FROM job_fire($1, $2, $3, $4) f", 4, t_job_fire},
+    [Q_JOB_SKIP] = {"dq_job_skip", "SELECT job_skip($1, $2, $3, $4), now_ns()", 4, t_job_fire},
     [Q_WAITERS] = {"dq_waiters",
                    "SELECT n.now, w.ch,"
                    " EXISTS (SELECT 1 FROM events e WHERE e.channel = w.ch AND e.lives_until > n.now AND"
