@@ -453,7 +453,8 @@ int main(int argc, char **argv)
         store_pg_config_t pc = {.loop = loop, .url = db_url, .schema = db_schema, .pool = (size_t)db_pool,
                                 .timeout_ms = db_timeout_ms, .max_events = limits.max_events,
                                 .max_channel_events = limits.max_channel_events,
-                                .max_channels = limits.max_channels, .zone = zone, .log = wal_log};
+                                .max_channels = limits.max_channels,
+                                .metrics_max_channels = limits.metrics_max_channels, .zone = zone, .log = wal_log};
         store = open_database(&pc);
     } else {
         log_opts_t lo = {.dir = flag_str("data-dir"), .fsync = fsync_mode, .truncate_corrupt = truncate_corrupt,

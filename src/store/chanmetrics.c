@@ -134,3 +134,43 @@ void chanmetrics_render(store_text_t *out, const store_stats_t *v, const uint8_t
     for (size_t k = 0; k < sizeof(counters) / sizeof(counters[0]); k++)
         render_counter(out, &counters[k], v, own, n);
 }
+
+static void job_sample(store_text_t *out, const char *name, const chanmetrics_job_t *j, double v)
+{
+    char num[40];
+    prom_append(out, name, strlen(name));
+    chanmetrics_label(out, "{channel", j->channel, j->channel_len);
+    chanmetrics_label(out, ",job", j->name, j->name_len);
+    int n = snprintf(num, sizeof(num), "} %.17g\n", v);
+    prom_append(out, num, (size_t)n);
+}
+
+void chanmetrics_render_jobs(store_text_t *out, const chanmetrics_job_t *j, size_t n)
+{
+    static const char *const names[3] = {"distribuerad_channel_job_fires_total",
+                                         "distribuerad_channel_job_skips_total",
+                                         "distribuerad_channel_job_lateness_seconds"};
+    static const char *const helps[3] = {"Events the job published (schedule and trigger) since start.",
+                                         "The job's fires skipped (overlap skip, or an event limit) since start.",
+                                         "How long after its scheduled time the job's latest fire ran."};
+    double over[3] = {0, 0, 0};
+    for (int k = 0; k < 3; k++) {
+        prom_head(out, names[k], k < 2 ? "counter" : "gauge", helps[k]);
+        for (size_t i = 0; i < n; i++) {
+            double v = k == 0 ? (double)j[i].fires : k == 1 ? (double)j[i].skips : j[i].late_s;
+            if (j[i].own)
+                job_sample(out, names[k], &j[i], v);
+            else
+                over[k] = k < 2 ? over[k] + v : (v > over[k] ? v : over[k]);
+        }
+    }
+    prom_head(out, "distribuerad_channel_job_fires_overflow_total", "counter",
+              "Job events of channels past -metrics-max-channels.");
+    prom_value(out, "distribuerad_channel_job_fires_overflow_total", "", over[0]);
+    prom_head(out, "distribuerad_channel_job_skips_overflow_total", "counter",
+              "Skipped job fires of channels past -metrics-max-channels.");
+    prom_value(out, "distribuerad_channel_job_skips_overflow_total", "", over[1]);
+    prom_head(out, "distribuerad_channel_job_lateness_seconds_overflow", "gauge",
+              "The largest latest-fire lateness of jobs of channels past -metrics-max-channels.");
+    prom_value(out, "distribuerad_channel_job_lateness_seconds_overflow", "", over[2]);
+}

@@ -10,6 +10,10 @@
  * the store's state: chanmetrics_claim keeps the channels that had them
  * and lets others join, in the order given, while there is room, so a
  * channel's counters never go backwards while it exists.
+ *
+ * Per job the same: a job of a channel with series of its own has series
+ * labelled `channel` and `job` (fires, skips, the latest fire's
+ * lateness); the others are summed (lateness: their maximum).
  */
 #ifndef STORE_CHANMETRICS_H
 #define STORE_CHANMETRICS_H
@@ -30,5 +34,18 @@ void chanmetrics_label(store_text_t *out, const char *key, const char *v, size_t
  * the oldest ready event. */
 void chanmetrics_render(store_text_t *out, const store_stats_t *v, const uint8_t *own, size_t n,
                         ntime_t now);
+
+/* A job as its series show it. */
+typedef struct chanmetrics_job {
+    const char *channel, *name;
+    size_t channel_len, name_len;
+    uint8_t own;              /* its channel has series of its own */
+    uint64_t fires;           /* events it published (fires and triggers) */
+    uint64_t skips;           /* fires it skipped */
+    double late_s;            /* how late its latest fire ran */
+} chanmetrics_job_t;
+
+/* The series of jobs j[0..n), by channel and then name. */
+void chanmetrics_render_jobs(store_text_t *out, const chanmetrics_job_t *j, size_t n);
 
 #endif

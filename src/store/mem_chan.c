@@ -299,16 +299,6 @@ static void metrics_wal(wal_t *wal, store_text_t *out)
  * channel keeps them while it exists (its counters never go backwards).
  * The others are summed into the _overflow series (chanmetrics.h). */
 
-static void job_sample(store_text_t *out, const char *name, const job_t *j, double v)
-{
-    char num[40];
-    prom_append(out, name, strlen(name));
-    chanmetrics_label(out, "{channel", j->channel->name, j->channel->name_len);
-    chanmetrics_label(out, ",job", j->name, j->name_len);
-    int n = snprintf(num, sizeof(num), "} %.17g\n", v);
-    prom_append(out, num, (size_t)n);
-}
-
 /* Marks channels with series of their own: those marked before stay;
  * unmarked ones join (in name order) while there is room. */
 static void metrics_claim(mem_t *m, channel_t **chans, size_t n)
@@ -337,37 +327,24 @@ static void metrics_channels(channel_t **chans, size_t n, ntime_t now, store_tex
 
 static void metrics_jobs(channel_t **chans, size_t n, store_text_t *out)
 {
-    static const char *const names[3] = {"distribuerad_channel_job_fires_total",
-                                         "distribuerad_channel_job_skips_total",
-                                         "distribuerad_channel_job_lateness_seconds"};
-    static const char *const helps[3] = {"Events the job published (schedule and trigger) since start.",
-                                         "The job's fires skipped (overlap skip, or an event limit) since start.",
-                                         "How long after its scheduled time the job's latest fire ran."};
-    double over[3] = {0, 0, 0};
-    for (int k = 0; k < 3; k++) {
-        prom_head(out, names[k], k < 2 ? "counter" : "gauge", helps[k]);
-        for (size_t i = 0; i < n; i++) {
-            job_t **jobs;
-            size_t nj = core_jobs_sorted(chans[i], &jobs);
-            for (size_t x = 0; x < nj; x++) {
-                double v = k == 0 ? (double)jobs[x]->fires : k == 1 ? (double)jobs[x]->skips : jobs[x]->late_s;
-                if (chans[i]->metrics_own)
-                    job_sample(out, names[k], jobs[x], v);
-                else
-                    over[k] = k < 2 ? over[k] + v : (v > over[k] ? v : over[k]);
-            }
-            free(jobs);
+    chanmetrics_job_t *v = NULL;
+    size_t nv = 0, cap = 0;
+    for (size_t i = 0; i < n; i++) {
+        job_t **jobs;
+        size_t nj = core_jobs_sorted(chans[i], &jobs);
+        if (nv + nj > cap) {
+            cap = 2 * (nv + nj);
+            v = xrealloc(v, cap * sizeof(*v));
         }
+        for (size_t x = 0; x < nj; x++)
+            v[nv++] = (chanmetrics_job_t){.channel = chans[i]->name, .channel_len = chans[i]->name_len,
+                                          .name = jobs[x]->name, .name_len = jobs[x]->name_len,
+                                          .own = chans[i]->metrics_own, .fires = jobs[x]->fires,
+                                          .skips = jobs[x]->skips, .late_s = jobs[x]->late_s};
+        free(jobs);
     }
-    prom_head(out, "distribuerad_channel_job_fires_overflow_total", "counter",
-              "Job events of channels past -metrics-max-channels.");
-    prom_value(out, "distribuerad_channel_job_fires_overflow_total", "", over[0]);
-    prom_head(out, "distribuerad_channel_job_skips_overflow_total", "counter",
-              "Skipped job fires of channels past -metrics-max-channels.");
-    prom_value(out, "distribuerad_channel_job_skips_overflow_total", "", over[1]);
-    prom_head(out, "distribuerad_channel_job_lateness_seconds_overflow", "gauge",
-              "The largest latest-fire lateness of jobs of channels past -metrics-max-channels.");
-    prom_value(out, "distribuerad_channel_job_lateness_seconds_overflow", "", over[2]);
+    chanmetrics_render_jobs(out, v, nv);
+    free(v);
 }
 
 void mem_metrics(store_t *s, store_text_t *out)

@@ -254,21 +254,6 @@ static void on_tick(pg_query_t *q, void *arg)
     pgop_free(op);
 }
 
-static void on_metrics(pg_query_t *q, void *arg)
-{
-    pgop_t *op = arg;
-    pgs_t *s = op->s;
-    const PGresult *r = pg_query_result(q, 0);
-    if (pg_query_status(q) == PG_OK && r && PQntuples(r) == 1) {
-        uint64_t *dst[] = {&s->m_ready, &s->m_scheduled, &s->m_locked, &s->m_jobs,
-                           &s->m_published, &s->m_deleted, &s->m_expired, &s->m_dead_lettered};
-        for (int i = 0; i < 8; i++)
-            *dst[i] = (uint64_t)pg_get_i64(r, 0, i);
-    }
-    s->tick_busy--;
-    pgop_free(op);
-}
-
 static void on_sweep(pg_query_t *q, void *arg)
 {
     pgop_t *op = arg;
@@ -302,7 +287,7 @@ static void background(pgs_t *s, ntime_t now)
     send_bg(s, Q_TICK, on_tick);
     send_bg(s, Q_SWEEP, on_sweep);
     if (s->metrics_wanted_at && now - s->metrics_wanted_at < METRICS_FRESH_NS)
-        send_bg(s, Q_METRICS, on_metrics);
+        pg_metrics_refresh(s);
     pg_sched_poll(s);
     pg_wake_poll(s);
 }
@@ -336,6 +321,7 @@ static void pg_free(store_t *st)
     pg_pool_free(s->pool); /* fails what is in flight; callbacks run */
     pg_wake_free(s->wake);
     pg_sched_free(s->sched);
+    pg_metrics_free(s->mcache);
     free((char *)s->cfg.url);
     free((char *)s->cfg.schema);
     free(s->views);
@@ -388,5 +374,6 @@ store_t *store_pg_new(const store_pg_config_t *cfg)
     s->pool = pg_pool_new(&pc);
     s->sched = pg_sched_new(s);
     s->wake = pg_wake_new(s);
+    s->mcache = pg_metrics_new();
     return &s->base;
 }

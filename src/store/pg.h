@@ -17,8 +17,11 @@
  *
  * Background work, each at most about once a second and all of it safe to
  * run on every replica at once:
- *   tick     refresh the clock offset and the counts the limits and
- *            /metrics use (they may lag by up to a second)
+ *   tick     refresh the clock offset and the counts the limits use
+ *            (they may lag by up to a second)
+ *   metrics  while /metrics was scraped in the last minute: read the
+ *            shared series again, claiming channels their own series
+ *            (pg_metrics.c)
  *   sweep    one bounded round of sweep() (only one replica at a time
  *            does work; the others return at once)
  *   jobs     read the jobs due soon, fire each at its time through
@@ -52,6 +55,8 @@ typedef struct store_pg_config {
     size_t max_events;        /* live events in all channels (0: no limit) */
     size_t max_channel_events; /* in one channel */
     size_t max_channels;
+    size_t metrics_max_channels; /* channels with /metrics series of their
+                                  own (0: 1000); the others are summed */
     const tz_t *zone;         /* cron's default zone */
     void (*log)(const char *level, const char *msg); /* "info", "warn", "error" */
 } store_pg_config_t;

@@ -1,7 +1,6 @@
 /*
  * pg_chan.c -- the PostgreSQL store's channel-wide operations: statistics,
- * the channel list, purge, delete, settings, redrive and /metrics (see
- * pg.h).
+ * the channel list, purge, delete, settings and redrive (see pg.h).
  */
 #include "pg_int.h"
 
@@ -13,8 +12,7 @@
 
 /* ---- statistics ---- */
 
-/* Columns 1..9 of a stats row (pgsql.c: Q_STATS, Q_CHANNELS). */
-static void stats_view(store_stats_t *v, const PGresult *r, int row)
+void pgs_stats_view(store_stats_t *v, const PGresult *r, int row)
 {
     v->ready = (uint64_t)pg_get_i64(r, row, 1);
     v->scheduled = (uint64_t)pg_get_i64(r, row, 2);
@@ -40,7 +38,7 @@ static void on_stats(pg_query_t *q, void *arg)
     v.channel = op->ch;
     v.channel_len = (uint32_t)op->ch_len;
     if (r && PQntuples(r) == 1)
-        stats_view(&v, r, 0);
+        pgs_stats_view(&v, r, 0);
     res.stats = &v;
     res.n_stats = 1;
     pgop_finish(op, &res);
@@ -75,7 +73,7 @@ static void on_channels(pg_query_t *q, void *arg)
     for (size_t i = 0; i < n; i++) {
         memset(&v[i], 0, sizeof(v[i]));
         v[i].channel = pgs_text(r, (int)i, 0, &v[i].channel_len);
-        stats_view(&v[i], r, (int)i);
+        pgs_stats_view(&v[i], r, (int)i);
     }
     res.stats = v;
     res.n_stats = n;
@@ -193,43 +191,4 @@ void pg_settings_put(store_t *st, store_chan_t ch, const store_settings_put_t *p
     else
         pg_query_null(q);
     pg_query_send(q);
-}
-
-/* ---- /metrics ---- */
-
-static void series(store_text_t *t, const char *name, const char *type, const char *help, const char *labels,
-                   uint64_t v, int head)
-{
-    if (head)
-        prom_head(t, name, type, help);
-    prom_value(t, name, labels, (double)v);
-}
-
-void pg_metrics(store_t *st, store_text_t *out)
-{
-    pgs_t *s = pgs_of(st);
-    ntime_t now = pgs_now(s);
-    if (!s->metrics_wanted_at)
-        s->tick_at = now; /* the first read: fetch the numbers at the next turn */
-    s->metrics_wanted_at = now;
-    series(out, "distribuerad_events", "gauge", "Live events by state (shared; up to a second old).",
-           "{state=\"ready\"}", s->m_ready, 1);
-    series(out, "distribuerad_events", "gauge", "", "{state=\"scheduled\"}", s->m_scheduled, 0);
-    series(out, "distribuerad_events", "gauge", "", "{state=\"locked\"}", s->m_locked, 0);
-    series(out, "distribuerad_channels", "gauge", "Channels that exist.", "", s->n_channels, 1);
-    series(out, "distribuerad_jobs", "gauge", "Recurring jobs.", "", s->m_jobs, 1);
-    series(out, "distribuerad_events_published_total", "counter", "Events that became visible (shared).", "",
-           s->m_published, 1);
-    series(out, "distribuerad_events_deleted_total", "counter", "Events deleted (shared).", "", s->m_deleted, 1);
-    series(out, "distribuerad_events_expired_total", "counter", "Visible events whose ttl ran out (shared).", "",
-           s->m_expired, 1);
-    series(out, "distribuerad_events_dead_lettered_total", "counter", "Events moved or dropped after their "
-           "last delivery (shared).", "", s->m_dead_lettered, 1);
-    series(out, "distribuerad_job_fires_total", "counter", "Job fires made by this replica.", "", s->m_fires, 1);
-    series(out, "distribuerad_job_fires_skipped_total", "counter", "Job fires this replica skipped.", "",
-           s->m_skips, 1);
-    series(out, "distribuerad_database_unavailable_total", "counter",
-           "Requests this replica answered 503 because the database did not answer.", "", s->m_unavailable, 1);
-    series(out, "distribuerad_database_ready", "gauge", "1 while a database connection is up.", "",
-           (uint64_t)pg_pool_ready(s->pool), 1);
 }

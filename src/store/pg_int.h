@@ -5,7 +5,8 @@
  *
  * Files: pg.c (construction, clock, turn, results), pgsql.c (the SQL),
  * pg_events.c and pg_chan.c (the operations), pg_jobs.c (job operations
- * and the scheduler), pg_wake.c (waiters, NOTIFY and LISTEN).
+ * and the scheduler), pg_wake.c (waiters, NOTIFY and LISTEN), pg_metrics.c
+ * (/metrics).
  *
  * An operation makes a pgop_t (owned by the query until its callback
  * returned), sends one query and, in the callback, builds the result on
@@ -49,7 +50,9 @@ enum {
     Q_JOB_SKIP,
     Q_WAITERS,
     Q_NOTIFY,
+    Q_METRICS_CLAIM,
     Q_METRICS,
+    Q_METRICS_JOBS,
     Q_COUNT
 };
 extern const pg_stmt_t pg_stmts[Q_COUNT];
@@ -63,6 +66,7 @@ enum { JC_NOW, JC_NAME, JC_CRON, JC_DATA, JC_JSON, JC_TTL, JC_PRIO, JC_OSKIP, JC
 
 typedef struct pg_sched pg_sched_t;   /* pg_jobs.c */
 typedef struct pg_wake pg_wake_t;     /* pg_wake.c */
+typedef struct pg_mcache pg_mcache_t; /* pg_metrics.c */
 
 typedef struct pgs {
     store_t base;
@@ -75,8 +79,7 @@ typedef struct pgs {
     uint64_t live_total;      /* live events in all channels, at the last tick */
     uint64_t n_channels;      /* channels, at the last tick */
     ntime_t metrics_wanted_at; /* /metrics was read then: refresh its numbers */
-    uint64_t m_ready, m_scheduled, m_locked, m_jobs; /* for /metrics, at the last tick */
-    uint64_t m_published, m_deleted, m_expired, m_dead_lettered;
+    pg_mcache_t *mcache;      /* the shared series, as last read */
     uint64_t m_unavailable;   /* requests answered 503 */
     uint64_t m_fires, m_skips; /* job fires and skips by this replica */
     pg_sched_t *sched;
@@ -159,6 +162,14 @@ void pg_channel_delete(store_t *s, store_chan_t ch, store_done_fn done, void *ar
 void pg_settings_get(store_t *s, store_chan_t ch, store_done_fn done, void *arg);
 void pg_settings_put(store_t *s, store_chan_t ch, const store_settings_put_t *p, store_done_fn done, void *arg);
 void pg_redrive(store_t *s, store_chan_t ch, const store_chan_t *to, size_t max, store_done_fn done, void *arg);
+/* Columns 1..9 of a stats row (pgsql.c: Q_STATS, Q_CHANNELS). */
+void pgs_stats_view(store_stats_t *v, const PGresult *r, int row);
+
+/* pg_metrics.c */
+pg_mcache_t *pg_metrics_new(void);
+void pg_metrics_free(pg_mcache_t *m);
+/* Reads the shared series again, unless a read is out. */
+void pg_metrics_refresh(pgs_t *s);
 void pg_metrics(store_t *s, store_text_t *out);
 
 /* pg_jobs.c */

@@ -38,6 +38,20 @@
     "coalesce(sum(published), 0)::int8 AS p, coalesce(sum(deleted), 0)::int8 AS d, "     \
     "coalesce(sum(expired), 0)::int8 AS x, coalesce(sum(dead_lettered), 0)::int8 AS dl"
 
+/* Every channel's stats row (columns as Q_STATS's from 1), by name;
+ * extra: more columns of c, the channel's row. */
+#define CHANNEL_ROWS(extra)                                                                          \
+    "WITH n AS (SELECT now_ns() AS now),"                                                            \
+    " ev AS (SELECT e.channel, " COUNTS " FROM events e, n WHERE e.lives_until > n.now"              \
+    "  GROUP BY e.channel),"                                                                         \
+    " k AS (SELECT channel, " TOTALS " FROM counters GROUP BY channel),"                             \
+    " j AS (SELECT channel, count(*) AS c FROM jobs GROUP BY channel)"                               \
+    " SELECT c.name, coalesce(ev.ready, 0), coalesce(ev.scheduled, 0), coalesce(ev.locked, 0),"      \
+    " coalesce(ev.oldest, 0), coalesce(j.c, 0), coalesce(k.p, 0), coalesce(k.d, 0),"                 \
+    " coalesce(k.x, 0), coalesce(k.dl, 0)" extra                                                     \
+    " FROM channels c LEFT JOIN ev ON ev.channel = c.name LEFT JOIN k ON k.channel = c.name"         \
+    " LEFT JOIN j ON j.channel = c.name ORDER BY c.name COLLATE \"C\""
+
 static const Oid t_tick[] = {0};
 static const Oid t_sweep[] = {PG_INT4, PG_INT8};
 static const Oid t_publish[] = {PG_TEXT, PG_INT8, PG_INT8, PG_BYTEA_ARRAY, PG_BOOL_ARRAY, PG_INT2_ARRAY,
@@ -96,18 +110,7 @@ const pg_stmt_t pg_stmts[Q_COUNT] = {
                  " SELECT EXISTS (SELECT 1 FROM channels WHERE name = $1), ev.*,"
                  " (SELECT count(*) FROM jobs WHERE channel = $1), k.* FROM ev, k",
                  1, t_ch},
-    [Q_CHANNELS] = {"dq_channels",
-                    "WITH n AS (SELECT now_ns() AS now),"
-                    " ev AS (SELECT e.channel, " COUNTS " FROM events e, n WHERE e.lives_until > n.now"
-                    "  GROUP BY e.channel),"
-                    " k AS (SELECT channel, " TOTALS " FROM counters GROUP BY channel),"
-                    " j AS (SELECT channel, count(*) AS c FROM jobs GROUP BY channel)"
-                    " SELECT c.name, coalesce(ev.ready, 0), coalesce(ev.scheduled, 0), coalesce(ev.locked, 0),"
-                    " coalesce(ev.oldest, 0), coalesce(j.c, 0), coalesce(k.p, 0), coalesce(k.d, 0),"
-                    " coalesce(k.x, 0), coalesce(k.dl, 0)"
-                    " FROM channels c LEFT JOIN ev ON ev.channel = c.name LEFT JOIN k ON k.channel = c.name"
-                    " LEFT JOIN j ON j.channel = c.name ORDER BY c.name COLLATE \"C\"",
-                    0, t_tick},
+    [Q_CHANNELS] = {"dq_channels", CHANNEL_ROWS(""), 0, t_tick},
     [Q_PURGE] = {"dq_purge", "SELECT ch_purge($1)", 1, t_ch},
     [Q_CH_DELETE] = {"dq_ch_delete", "SELECT ch_delete($1)", 1, t_ch},
     [Q_SETTINGS_GET] = {"dq_settings_get",
@@ -150,10 +153,10 @@ const pg_stmt_t pg_stmts[Q_COUNT] = {
                    " FROM unnest($1::text[]) w(ch), (SELECT now_ns() AS now) n",
                    1, t_texts},
     [Q_NOTIFY] = {"dq_notify", "SELECT pg_notify($1, x) FROM unnest($2::text[]) x", 2, t_notify},
-    [Q_METRICS] = {"dq_metrics",
-                   "WITH n AS (SELECT now_ns() AS now),"
-                   " ev AS (SELECT " COUNTS " FROM events e, n WHERE e.lives_until > n.now),"
-                   " k AS (SELECT " TOTALS " FROM counters)"
-                   " SELECT ev.ready, ev.scheduled, ev.locked, (SELECT count(*) FROM jobs), k.* FROM ev, k",
-                   0, t_tick},
+    [Q_METRICS_CLAIM] = {"dq_metrics_claim", "SELECT metrics_claim($1)", 1, t_i8},
+    [Q_METRICS] = {"dq_metrics", CHANNEL_ROWS(", c.metrics_own"), 0, t_tick},
+    [Q_METRICS_JOBS] = {"dq_metrics_jobs",
+                        "SELECT channel, name, runs, skipped, last_late_ns FROM jobs"
+                        " ORDER BY channel COLLATE \"C\", name COLLATE \"C\"",
+                        0, t_tick},
 };

@@ -362,7 +362,8 @@ class JobsOpsTest(JobsOpsCase):
         ch = self.chan()
         self.put_job(ch, "fast", {"cronDef": "@every 1s", "overlap": "skip"}, 201)
         self.wait_until(lambda: self.get_job(ch, "fast")["skipped"] >= 1, 4, msg="a skip")
-        m = test_metrics.Scrape(self.req("GET", "/metrics").raw.decode())
+        job = lambda m, what: m.get("distribuerad_channel_job_%s_total" % what, channel=ch, job="fast")
+        m = test_metrics.scrape_settled(self, lambda m: job(m, "skips") >= 1)
         self.assertGreaterEqual(m.get("distribuerad_channel_job_fires_total", channel=ch, job="fast"), 1,
                                 m.text[-3000:])
         self.assertGreaterEqual(m.get("distribuerad_channel_job_skips_total", channel=ch, job="fast"), 1)
@@ -372,7 +373,7 @@ class JobsOpsTest(JobsOpsCase):
         before = m.get("distribuerad_channel_job_fires_total", channel=ch, job="fast")
         self.op(ch, "fast", "pause", 200)
         self.op(ch, "fast", "trigger", 201)
-        m = test_metrics.Scrape(self.req("GET", "/metrics").raw.decode())
+        m = test_metrics.scrape_settled(self, lambda m: job(m, "fires") >= before + 1)
         self.assertEqual(m.get("distribuerad_channel_job_fires_total", channel=ch, job="fast"), before + 1)
 
 
@@ -386,13 +387,14 @@ class JobsMetricsCapTest(JobsOpsCase):
         a, b = "a-" + self.chan(), "b-" + self.chan()
         self.put_job(a, "j", {"cronDef": "@hourly"}, 201)
         self.op(a, "j", "trigger", 201)
-        m = test_metrics.Scrape(self.req("GET", "/metrics").raw.decode())
+        fires = lambda m: m.get("distribuerad_channel_job_fires_total", channel=a, job="j")
+        m = test_metrics.scrape_settled(self, lambda m: fires(m) == 1)
         self.assertEqual(m.get("distribuerad_channel_job_fires_total", channel=a, job="j"), 1)
         # b comes later and sorts after a: past the cap, summed
         self.put_job(b, "j", {"cronDef": "@hourly"}, 201)
         self.op(b, "j", "trigger", 201)
         self.op(b, "j", "trigger", 201)
-        m = test_metrics.Scrape(self.req("GET", "/metrics").raw.decode())
+        m = test_metrics.scrape_settled(self, lambda m: m.get("distribuerad_channel_job_fires_overflow_total") == 2)
         self.assertEqual(m.get("distribuerad_channel_job_fires_total", channel=a, job="j"), 1)
         self.assertNotIn(("distribuerad_channel_job_fires_total", (("channel", b), ("job", "j"))), m.samples)
         self.assertEqual(m.get("distribuerad_channel_job_fires_overflow_total"), 2)

@@ -67,6 +67,24 @@ class Scrape:
         return self.get("distribuerad_http_requests_total", route=route, status=str(status))
 
 
+def scrape_settled(tc, cond, timeout=3.0):
+    """A scrape of /metrics through tc.req. The memory store's series are
+    exact at once: one scrape. On PostgreSQL the shared series are read
+    from the database about once a second (API.md, Part D: they may lag by
+    up to a second): scrape until cond(scrape) holds or timeout passes;
+    the caller asserts on the scrape as always."""
+    def one():
+        r = tc.req("GET", "/metrics")
+        tc.assertStatus(r, 200, "GET /metrics")
+        return Scrape(r.raw.decode("utf-8"))
+    s = one()
+    deadline = time.monotonic() + timeout * SCALE
+    while bb.PG and not cond(s) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        s = one()
+    return s
+
+
 class MetricsCase(bb.ServerTestCase):
 
     def setUp(self):
@@ -103,6 +121,12 @@ class MetricsCase(bb.ServerTestCase):
             self.assertEqual(counts[-1], s.get(name + "_count"), "histogram %s: +Inf bucket != _count" % name)
             total = s.get(name + "_sum")
             self.assertTrue(total >= 0 and not math.isnan(total), "histogram %s: _sum %r" % (name, total))
+
+    def settled(self, cond):
+        """scrape_settled: at once on the memory store, once cond holds
+        (or after 3 s) on PostgreSQL."""
+        self.scrapes += 1
+        return scrape_settled(self, cond)
 
     def wait_metric(self, cond, timeout, what):
         deadline = time.monotonic() + timeout * SCALE
@@ -334,19 +358,22 @@ class ChannelMetricsTest(MetricsCase):
         first = self.publish(ch, {"data": "first"})
         time.sleep(0.3)
         second = self.publish(ch, {"data": "second"})
-        s = self.scrape()
+        ready = lambda s, n: s.get("distribuerad_channel_events", channel=ch, state="ready") == n
+        s = self.settled(lambda s: ready(s, 2))
         age = self.chan_get(s, "oldest_ready_age_seconds", ch)
         self.assertTrue(0.3 <= age <= time.monotonic() - t0 + 0.05, "age of the first event: %r" % age)
         # a locked event is not ready: the age is the next ready one's
         self.assertStatus(self.lock(ch, first["eventID"], {"ttl": "1m"}), 202)
         t1 = time.monotonic()
         time.sleep(0.1)
-        age = self.chan_get(self.scrape(), "oldest_ready_age_seconds", ch)
+        s = self.settled(lambda s: ready(s, 1))
+        age = self.chan_get(s, "oldest_ready_age_seconds", ch)
         self.assertTrue(0.1 <= age < time.monotonic() - t1 + 0.3 - 0.05,
                         "age of the second event (first locked): %r" % age)
         # none ready: 0
         self.assertStatus(self.delete(ch, second["eventID"]), 202)
-        self.assertEqual(self.chan_get(self.scrape(), "oldest_ready_age_seconds", ch), 0)
+        s = self.settled(lambda s: ready(s, 0))
+        self.assertEqual(self.chan_get(s, "oldest_ready_age_seconds", ch), 0)
 
 
 class ChannelMetricsCapTest(MetricsCase):
@@ -360,7 +387,8 @@ class ChannelMetricsCapTest(MetricsCase):
         a, b, z = "m-" + self.chan(), "n-" + self.chan(), "a-" + self.chan()
         self.publish(a)
         self.publish(b)
-        s = self.scrape()
+        s = self.settled(lambda s: s.get("distribuerad_channel_published_total", channel=a) == 1 and
+                         s.get("distribuerad_channel_published_total", channel=b) == 1)
         self.assertEqual(s.get("distribuerad_channel_published_total", channel=a), 1)
         self.assertEqual(s.get("distribuerad_channel_published_total", channel=b), 1)
         self.assertEqual(s.get("distribuerad_channel_published_overflow_total"), 0)
@@ -369,7 +397,8 @@ class ChannelMetricsCapTest(MetricsCase):
         self.assertStatus(self.delete(z, ev[0]["eventID"]), 202)
         self.assertStatus(self.lock(z, ev[1]["eventID"], {"ttl": "1m"}), 202)
         time.sleep(0.2)
-        s = self.scrape()
+        s = self.settled(lambda s: s.get("distribuerad_channel_events_overflow", state="locked") == 1 and
+                         s.get("distribuerad_channel_deleted_overflow_total") == 1)
         channels = {dict(k[1]).get("channel") for k in s.samples if k[0].startswith("distribuerad_channel_")}
         self.assertNotIn(z, channels, "a channel past the cap has series of its own")
         self.assertTrue({a, b} <= channels)

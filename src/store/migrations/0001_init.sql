@@ -37,7 +37,8 @@ CREATE TABLE channels (
     created_at          bigint NOT NULL,
     max_deliveries      integer NOT NULL DEFAULT 0,   -- 0: unlimited
     dead_letter_channel text NOT NULL DEFAULT '',     -- '': drop instead
-    retry_delay_ns      bigint NOT NULL DEFAULT 0
+    retry_delay_ns      bigint NOT NULL DEFAULT 0,
+    metrics_own         boolean NOT NULL DEFAULT false -- has /metrics series of its own
 );
 
 CREATE TABLE events (
@@ -93,6 +94,7 @@ CREATE TABLE jobs (
     last_event_seq   bigint,                  -- the event of the last fire or trigger
     next_at          bigint NOT NULL,         -- NEVER: it will not fire again
     created_at       bigint NOT NULL,
+    last_late_ns     bigint NOT NULL DEFAULT 0, -- how late the latest scheduled fire ran
     PRIMARY KEY (channel, name)
 );
 CREATE INDEX jobs_due ON jobs (next_at) WHERE NOT paused;
@@ -312,7 +314,8 @@ BEGIN
                         visible_at, lives_until, counted)
     VALUES (s, now / 1000000, ch, s, j.priority, j.data, j.data_json, now, now, now + j.ttl_ns, true);
     PERFORM count_add(ch, 1, 0, 0, 0, 1);
-    UPDATE jobs SET next_at = new_next_at, runs = runs + 1, last_run_at = now, last_event_seq = s
+    UPDATE jobs SET next_at = new_next_at, runs = runs + 1, last_run_at = now, last_event_seq = s,
+        last_late_ns = now - expect_at
     WHERE channel = ch AND name = jname;
     fired := true;
     ev_seq := s;

@@ -503,3 +503,23 @@ LANGUAGE sql AS $$
                AND NOT paused RETURNING 1)
     SELECT EXISTS (SELECT 1 FROM u)
 $$;
+
+-- Lets channels without series of their own have them, in name order,
+-- while fewer than max_own have. One replica at a time (the lock), so
+-- replicas that claim together stay within max_own.
+CREATE FUNCTION metrics_claim(max_own bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    have bigint;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM channels WHERE NOT metrics_own) THEN
+        RETURN;
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtext(current_schema() || '.metrics_claim'));
+    SELECT count(*) INTO have FROM channels WHERE metrics_own;
+    IF have >= max_own THEN
+        RETURN;
+    END IF;
+    UPDATE channels SET metrics_own = true WHERE name IN (
+        SELECT name FROM channels WHERE NOT metrics_own ORDER BY name COLLATE "C" LIMIT max_own - have);
+END $$;
