@@ -5,6 +5,7 @@
  */
 #include "pg_int.h"
 
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #define TICK_EVERY_NS NTIME_NS_PER_S
 #define SWEEP_ROWS 1000
 #define METRICS_FRESH_NS (60 * NTIME_NS_PER_S)
+#define TRIM_EVERY_NS (200 * NTIME_NS_PER_MS)
 
 /* ---- the clock ---- */
 
@@ -292,14 +294,31 @@ static void background(pgs_t *s, ntime_t now)
     pg_wake_poll(s);
 }
 
+/* Big results (a 100 000-event listing) leave the heap in pieces that
+ * glibc gives back only to malloc_trim: once they are freed, trim, at
+ * most every TRIM_EVERY_NS. Returns when to look again. */
+static ntime_t trim(pgs_t *s, ntime_t now)
+{
+    uint64_t freed = pg_pool_big_freed(s->pool);
+    if (freed == s->trimmed)
+        return NTIME_MAX;
+    if (now < s->trim_at)
+        return s->trim_at;
+    malloc_trim(0);
+    s->trimmed = freed;
+    s->trim_at = now + TRIM_EVERY_NS;
+    return NTIME_MAX;
+}
+
 static ntime_t pg_turn(store_t *st)
 {
     pgs_t *s = pgs_of(st);
     ntime_t now = pgs_now(s);
     background(s, now);
     ntime_t next = s->tick_busy > 0 || !pg_pool_ready(s->pool) ? now + 100 * NTIME_NS_PER_MS : s->tick_at;
-    ntime_t j = pg_sched_turn(s, now), w = pg_wake_turn(s, now);
+    ntime_t j = pg_sched_turn(s, now), w = pg_wake_turn(s, now), t = trim(s, now);
     next = j < next ? j : next;
+    next = t < next ? t : next;
     return w < next ? w : next;
 }
 

@@ -76,6 +76,8 @@ typedef struct pgs {
     int clock_known;
     ntime_t tick_at;          /* next background round (store time) */
     int tick_busy;            /* queries of the last round still out */
+    uint64_t trimmed;         /* big results freed at the last malloc_trim */
+    ntime_t trim_at;          /* not again before */
     uint64_t live_total;      /* live events in all channels, at the last tick */
     uint64_t n_channels;      /* channels, at the last tick */
     ntime_t metrics_wanted_at; /* /metrics was read then: refresh its numbers */

@@ -83,6 +83,7 @@ struct pg_pool {
     size_t ready;             /* connections READY */
     int failing;              /* the last query to end found no database */
     int freeing;
+    uint64_t big_freed;       /* results of PG_BIG_ROWS rows or more freed */
 };
 
 static void conn_start(pg_conn_t *c);
@@ -292,8 +293,11 @@ const PGresult *pg_query_result(const pg_query_t *q, int i)
 
 static void query_free(pg_query_t *q)
 {
-    for (int i = 0; q->results && i < q->nitems; i++)
+    for (int i = 0; q->results && i < q->nitems; i++) {
+        if (q->results[i] && PQntuples(q->results[i]) >= PG_BIG_ROWS)
+            q->pool->big_freed++;
         PQclear(q->results[i]);
+    }
     free(q->results);
     free(q->items);
     free(q->params);
@@ -739,6 +743,11 @@ pg_pool_t *pg_pool_new(const pg_pool_config_t *cfg)
         conn_start(&p->conns[i]);
     }
     return p;
+}
+
+uint64_t pg_pool_big_freed(const pg_pool_t *p)
+{
+    return p->big_freed;
 }
 
 int pg_pool_ready(const pg_pool_t *p)

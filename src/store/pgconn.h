@@ -96,6 +96,14 @@ pg_pool_t *pg_pool_new(const pg_pool_config_t *cfg);
  * run), closes the connections and frees the pool. NULL: nothing. */
 void pg_pool_free(pg_pool_t *p);
 
+/* Results of at least this many rows are big (a listing of 100 000
+ * events is some 30 MB in libpq's blocks on the heap). */
+#define PG_BIG_ROWS 10000
+
+/* Big results freed so far: glibc keeps the heap they leave in pieces
+ * until malloc_trim. */
+uint64_t pg_pool_big_freed(const pg_pool_t *p);
+
 /* 1 while at least one connection is READY. */
 int pg_pool_ready(const pg_pool_t *p);
 
