@@ -442,9 +442,12 @@ static int conn_flush(pg_conn_t *c)
 }
 
 /* Everything in flight fails; the connection goes DOWN with backoff. */
-static void conn_fail(pg_conn_t *c, const char *why)
+static void conn_fail(pg_conn_t *c, const char *why_in)
 {
     pg_pool_t *p = c->pool;
+    /* why_in is often PQerrorMessage(c->pq), which PQfinish frees. */
+    char why[512];
+    snprintf(why, sizeof(why), "%s", why_in ? why_in : "");
     int was_ready = c->state == CONN_READY;
     if (c->state != CONN_DOWN && !p->freeing)
         plog(p, "warn", "database connection lost: %s", why);
