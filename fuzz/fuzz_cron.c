@@ -51,6 +51,24 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
+/* Is the definition an @every one? Only at its start, after a zone prefix:
+ * elsewhere "@every" is text robfig passes over (a field "*-0@every/1"
+ * reads as "*"), and the spec is a five-field one. */
+static int is_every(const uint8_t *data, size_t size)
+{
+    size_t i = 0;
+    while (i < size && (data[i] == ' ' || data[i] == '\t'))
+        i++;
+    if ((size - i >= 8 && memcmp(data + i, "CRON_TZ=", 8) == 0) ||
+        (size - i >= 3 && memcmp(data + i, "TZ=", 3) == 0)) {
+        while (i < size && data[i] != ' ' && data[i] != '\t')
+            i++;
+        while (i < size && (data[i] == ' ' || data[i] == '\t'))
+            i++;
+    }
+    return size - i >= 6 && memcmp(data + i, "@every", 6) == 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     size_t errlen = 300;
@@ -69,7 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     free(err);
-    int every = memmem(data, size, "@every", 6) != NULL;
+    int every = is_every(data, size);
     /* In a zone with daylight saving, robfig's search (which cron_next
      * follows) can find from a later point a time it passed over from an
      * earlier one (Lord Howe's half-hour fall back), so "a point between
