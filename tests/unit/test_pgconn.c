@@ -20,10 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pgtest.h"
 #include "store/pgconn.h"
 
-static char cluster[512];
-static char url[1024];
 
 static const Oid t_i8[] = {PG_INT8};
 static const Oid t_bytea[] = {PG_BYTEA};
@@ -38,52 +37,16 @@ static const pg_stmt_t stmts[] = {
 };
 enum { S_PLUS1, S_ECHO, S_INS, S_DIV0, S_SLEEP, S_COUNT };
 
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static int sh(const char *cmd, char *out, size_t outlen)
-{
-    FILE *f = popen(cmd, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(out, 1, outlen - 1, f);
-    out[n] = '\0';
-    while (n > 0 && out[n - 1] == '\n')
-        out[--n] = '\0';
-    return pclose(f);
-}
-
 static int group_setup(void **state)
 {
     (void)state;
-    const char *env = getenv("DISTRIBUERAD_TEST_DATABASE_URL");
-    if (env && *env) {
-        snprintf(url, sizeof(url), "%s", env);
-    } else {
-        if (access("/usr/lib/postgresql/15/bin/initdb", X_OK) != 0)
-            return 0; /* tests skip */
-        if (sh("tests/pg/pgctl.sh start", cluster, sizeof(cluster)) != 0 || !*cluster)
-            return -1;
-        snprintf(url, sizeof(url), "postgresql:///postgres?host=%s/sock&user=postgres", cluster);
-    }
+    if (pgtest_start() != 0)
+        return -1;
+    if (!*url)
+        return 0; /* tests skip */
     char cmd[2048], out[256];
     snprintf(cmd, sizeof(cmd), "psql -X -q '%s' -c 'DROP TABLE IF EXISTS pgconn_t; CREATE TABLE pgconn_t (v bigint)'", url);
     return sh(cmd, out, sizeof(out)) == 0 ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    if (*cluster) {
-        char cmd[600], out[64];
-        snprintf(cmd, sizeof(cmd), "tests/pg/pgctl.sh stop '%s'", cluster);
-        sh(cmd, out, sizeof(out));
-    }
-    return 0;
 }
 
 static void skip_without_db(void)

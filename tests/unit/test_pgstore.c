@@ -18,60 +18,23 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pgtest.h"
 #include "store/pg.h"
 #include "store/pgstart.h"
 #define H2O_USE_LIBUV 0
 #include <h2o.h>
 
-static char cluster[512];
-static char url[1024];
 static h2o_evloop_t *loop;
 static int schema_no;
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static int sh(const char *cmd, char *out, size_t outlen)
-{
-    FILE *f = popen(cmd, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(out, 1, outlen - 1, f);
-    out[n] = '\0';
-    while (n > 0 && out[n - 1] == '\n')
-        out[--n] = '\0';
-    return pclose(f);
-}
 
 static int group_setup(void **state)
 {
     (void)state;
-    const char *env = getenv("DISTRIBUERAD_TEST_DATABASE_URL");
-    if (env && *env) {
-        snprintf(url, sizeof(url), "%s", env);
-    } else {
-        if (access("/usr/lib/postgresql/15/bin/initdb", X_OK) != 0)
-            return 0; /* tests skip */
-        if (sh("tests/pg/pgctl.sh start", cluster, sizeof(cluster)) != 0 || !*cluster)
-            return -1;
-        snprintf(url, sizeof(url), "postgresql:///postgres?host=%s/sock&user=postgres", cluster);
-    }
+    if (pgtest_start() != 0)
+        return -1;
+    if (!*url)
+        return 0; /* tests skip */
     loop = h2o_evloop_create();
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    if (*cluster) {
-        char cmd[600], out[64];
-        snprintf(cmd, sizeof(cmd), "tests/pg/pgctl.sh stop '%s'", cluster);
-        sh(cmd, out, sizeof(out));
-    }
     return 0;
 }
 
