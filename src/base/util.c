@@ -33,3 +33,14 @@ char *xstrndup(const char *s, size_t n)
     p[n] = '\0';
     return p;
 }
+
+void *xgrow(void *p, size_t *cap, size_t n, size_t size)
+{
+    if (n <= *cap)
+        return p;
+    size_t c = *cap ? *cap : 16;
+    while (c < n)
+        c *= 2;
+    *cap = c;
+    return xrealloc(p, c * size);
+}

@@ -16,6 +16,10 @@ void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrndup(const char *s, size_t n);
+/* p (an array of elements of size bytes, *cap of them) with room for at
+ * least n: p itself if it has, else reallocated with *cap doubled (from 16)
+ * until it does. Elements past the old *cap are uninitialised. */
+void *xgrow(void *p, size_t *cap, size_t n, size_t size);
 
 #define ASSERT(cond)                                                                      \
     do {                                                                                  \

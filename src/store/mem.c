@@ -137,26 +137,15 @@ void mem_done(mem_t *m, store_res_t *res, store_done_fn done, void *arg)
     tell_available(m);
 }
 
-static void *room(void *p, size_t *cap, size_t n, size_t size)
-{
-    if (n <= *cap)
-        return p;
-    size_t c = *cap ? *cap : 16;
-    while (c < n)
-        c *= 2;
-    *cap = c;
-    return xrealloc(p, c * size);
-}
-
 store_event_t *mem_views(mem_t *m, size_t n)
 {
-    return m->views = room(m->views, &m->cap_views, n, sizeof(*m->views));
+    return m->views = xgrow(m->views, &m->cap_views, n, sizeof(*m->views));
 }
 
 void *mem_view_all(void **buf, size_t *cap, size_t size, void **objs, size_t n,
                    void (*view)(void *out, const void *obj))
 {
-    char *v = *buf = room(*buf, cap, n, size);
+    char *v = *buf = xgrow(*buf, cap, n, size);
     for (size_t i = 0; i < n; i++)
         view(v + i * size, objs[i]);
     free(objs);
@@ -239,7 +228,7 @@ static void mem_on_durable(store_t *s, uint64_t seq, void (*fn)(void *arg, store
         fn(arg, (store_status_t)st);
         return;
     }
-    m->durable = room(m->durable, &m->cap_durable, m->n_durable + 1, sizeof(*m->durable));
+    m->durable = xgrow(m->durable, &m->cap_durable, m->n_durable + 1, sizeof(*m->durable));
     m->durable[m->n_durable++] = (mem_durable_t){seq, fn, arg};
 }
 
@@ -285,7 +274,7 @@ static void mem_flush(mem_t *m)
     if (to == from)
         return;
     if (wal_flush(m->wal) != 0) {
-        m->failed = room(m->failed, &m->cap_failed, m->n_failed + 1, sizeof(*m->failed));
+        m->failed = xgrow(m->failed, &m->cap_failed, m->n_failed + 1, sizeof(*m->failed));
         m->failed[m->n_failed++] = (mem_range_t){from, to};
         rebuild(m);
     }

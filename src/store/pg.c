@@ -181,21 +181,10 @@ void pgs_event_view(store_event_t *v, const PGresult *r, int row, int c0)
         v->dead_lettered_from = pgs_text(r, row, c0 + EC_DLF, &v->dead_lettered_from_len);
 }
 
-static void *room(void *p, size_t *cap, size_t n, size_t size)
-{
-    if (n <= *cap)
-        return p;
-    size_t c = *cap ? *cap : 16;
-    while (c < n)
-        c *= 2;
-    *cap = c;
-    return xrealloc(p, c * size);
-}
-
 store_event_t *pgs_events(pgs_t *s, const PGresult *r, size_t *n)
 {
     *n = r ? (size_t)PQntuples(r) : 0;
-    s->views = room(s->views, &s->cap_views, *n, sizeof(*s->views));
+    s->views = xgrow(s->views, &s->cap_views, *n, sizeof(*s->views));
     for (size_t i = 0; i < *n; i++)
         pgs_event_view(&s->views[i], r, (int)i, 0);
     return s->views;
@@ -203,17 +192,17 @@ store_event_t *pgs_events(pgs_t *s, const PGresult *r, size_t *n)
 
 store_job_t *pgs_jobs_room(pgs_t *s, size_t n)
 {
-    return s->jobs = room(s->jobs, &s->cap_jobs, n, sizeof(*s->jobs));
+    return s->jobs = xgrow(s->jobs, &s->cap_jobs, n, sizeof(*s->jobs));
 }
 
 store_stats_t *pgs_stats_room(pgs_t *s, size_t n)
 {
-    return s->stats = room(s->stats, &s->cap_stats, n, sizeof(*s->stats));
+    return s->stats = xgrow(s->stats, &s->cap_stats, n, sizeof(*s->stats));
 }
 
 uint8_t *pgs_replayed_room(pgs_t *s, size_t n)
 {
-    return s->replayed = room(s->replayed, &s->cap_replayed, n, 1);
+    return s->replayed = xgrow(s->replayed, &s->cap_replayed, n, 1);
 }
 
 void pgs_job_view(store_job_t *v, const PGresult *r, int row)
