@@ -81,6 +81,31 @@ pg_query_t *pgop_query(pgop_t *op, pg_query_cb cb)
     return pg_query_new(op->s->pool, cb, op);
 }
 
+static void on_rows(pg_query_t *q, void *arg)
+{
+    pgop_t *op = arg;
+    store_res_t res = {0};
+    if (pgs_failed(op->s, q, &res))
+        pgop_finish(op, &res);
+    else
+        op->rows(op, pg_query_result(q, 0), &res);
+}
+
+pg_query_t *pgop_query_rows(pgop_t *op, pgop_rows_fn rows)
+{
+    op->rows = rows;
+    return pgop_query(op, on_rows);
+}
+
+void pgs_send_ch(pgs_t *s, int stmt, store_chan_t ch, pgop_rows_fn rows, store_done_fn done, void *arg)
+{
+    pgop_t *op = pgop_new(s, ch.name, ch.len, done, arg);
+    pg_query_t *q = pgop_query_rows(op, rows);
+    pg_query_stmt(q, stmt);
+    pg_query_bytes(q, ch.name, ch.len);
+    pg_query_send(q);
+}
+
 void pgop_finish(pgop_t *op, store_res_t *res)
 {
     if (res->status == STORE_UNAVAILABLE)
@@ -128,6 +153,11 @@ int pgs_failed(pgs_t *s, pg_query_t *q, store_res_t *res)
     if (st == PG_ERROR && s->cfg.log)
         s->cfg.log("error", s->err); /* a failure of ours, not of the database being away */
     return 1;
+}
+
+size_t pgs_nrows(const PGresult *r)
+{
+    return r ? (size_t)PQntuples(r) : 0;
 }
 
 const char *pgs_text(const PGresult *r, int row, int col, uint32_t *len)
@@ -183,7 +213,7 @@ void pgs_event_view(store_event_t *v, const PGresult *r, int row, int c0)
 
 store_event_t *pgs_events(pgs_t *s, const PGresult *r, size_t *n)
 {
-    *n = r ? (size_t)PQntuples(r) : 0;
+    *n = pgs_nrows(r);
     s->views = xgrow(s->views, &s->cap_views, *n, sizeof(*s->views));
     for (size_t i = 0; i < *n; i++)
         pgs_event_view(&s->views[i], r, (int)i, 0);

@@ -25,65 +25,39 @@ void pgs_stats_view(store_stats_t *v, const PGresult *r, int row)
     v->dead_lettered = (uint64_t)pg_get_i64(r, row, 9);
 }
 
-static void on_stats(pg_query_t *q, void *arg)
+static void on_stats(pgop_t *op, const PGresult *r, store_res_t *res)
 {
-    pgop_t *op = arg;
-    store_res_t res = {0};
-    store_stats_t v = {0};
-    if (pgs_failed(op->s, q, &res)) {
-        pgop_finish(op, &res);
-        return;
-    }
-    const PGresult *r = pg_query_result(q, 0);
-    v.channel = op->ch;
-    v.channel_len = (uint32_t)op->ch_len;
-    if (r && PQntuples(r) == 1)
+    store_stats_t v = {.channel = op->ch, .channel_len = (uint32_t)op->ch_len};
+    if (pgs_nrows(r) == 1)
         pgs_stats_view(&v, r, 0);
-    res.stats = &v;
-    res.n_stats = 1;
-    pgop_finish(op, &res);
-}
-
-/* A query of statement stmt on channel ch alone. */
-static void send_ch(pgs_t *s, int stmt, store_chan_t ch, pg_query_cb cb, store_done_fn done, void *arg)
-{
-    pgop_t *op = pgop_new(s, ch.name, ch.len, done, arg);
-    pg_query_t *q = pgop_query(op, cb);
-    pg_query_stmt(q, stmt);
-    pg_query_bytes(q, ch.name, ch.len);
-    pg_query_send(q);
+    res->stats = &v;
+    res->n_stats = 1;
+    pgop_finish(op, res);
 }
 
 void pg_stats(store_t *st, store_chan_t ch, store_done_fn done, void *arg)
 {
-    send_ch(pgs_of(st), Q_STATS, ch, on_stats, done, arg);
+    pgs_send_ch(pgs_of(st), Q_STATS, ch, on_stats, done, arg);
 }
 
-static void on_channels(pg_query_t *q, void *arg)
+static void on_channels(pgop_t *op, const PGresult *r, store_res_t *res)
 {
-    pgop_t *op = arg;
-    store_res_t res = {0};
-    if (pgs_failed(op->s, q, &res)) {
-        pgop_finish(op, &res);
-        return;
-    }
-    const PGresult *r = pg_query_result(q, 0);
-    size_t n = r ? (size_t)PQntuples(r) : 0;
+    size_t n = pgs_nrows(r);
     store_stats_t *v = pgs_stats_room(op->s, n);
     for (size_t i = 0; i < n; i++) {
         memset(&v[i], 0, sizeof(v[i]));
         v[i].channel = pgs_text(r, (int)i, 0, &v[i].channel_len);
         pgs_stats_view(&v[i], r, (int)i);
     }
-    res.stats = v;
-    res.n_stats = n;
-    pgop_finish(op, &res);
+    res->stats = v;
+    res->n_stats = n;
+    pgop_finish(op, res);
 }
 
 void pg_channels(store_t *st, store_done_fn done, void *arg)
 {
     pgop_t *op = pgop_new(pgs_of(st), NULL, 0, done, arg);
-    pg_query_t *q = pgop_query(op, on_channels);
+    pg_query_t *q = pgop_query_rows(op, on_channels);
     pg_query_stmt(q, Q_CHANNELS);
     pg_query_send(q);
 }
@@ -91,30 +65,23 @@ void pg_channels(store_t *st, store_done_fn done, void *arg)
 /* ---- purge, delete, redrive ---- */
 
 /* Answers a count (statement 0's single value, if any). */
-static void on_count(pg_query_t *q, void *arg)
+static void on_count(pgop_t *op, const PGresult *r, store_res_t *res)
 {
-    pgop_t *op = arg;
-    store_res_t res = {0};
-    if (pgs_failed(op->s, q, &res)) {
-        pgop_finish(op, &res);
-        return;
-    }
-    const PGresult *r = pg_query_result(q, 0);
-    if (r && PQntuples(r) == 1 && PQnfields(r) == 1 && PQftype(r, 0) == PG_INT8 && !PQgetisnull(r, 0, 0))
-        res.count = (uint64_t)pg_get_i64(r, 0, 0);
-    if (op->flag && res.count > 0 && op->name)
+    if (pgs_nrows(r) == 1 && PQnfields(r) == 1 && PQftype(r, 0) == PG_INT8 && !PQgetisnull(r, 0, 0))
+        res->count = (uint64_t)pg_get_i64(r, 0, 0);
+    if (op->flag && res->count > 0 && op->name)
         pg_wake_freed(op->s, op->name, op->name_len);
-    pgop_finish(op, &res);
+    pgop_finish(op, res);
 }
 
 void pg_purge(store_t *st, store_chan_t ch, store_done_fn done, void *arg)
 {
-    send_ch(pgs_of(st), Q_PURGE, ch, on_count, done, arg);
+    pgs_send_ch(pgs_of(st), Q_PURGE, ch, on_count, done, arg);
 }
 
 void pg_channel_delete(store_t *st, store_chan_t ch, store_done_fn done, void *arg)
 {
-    send_ch(pgs_of(st), Q_CH_DELETE, ch, on_count, done, arg);
+    pgs_send_ch(pgs_of(st), Q_CH_DELETE, ch, on_count, done, arg);
 }
 
 void pg_redrive(store_t *st, store_chan_t ch, const store_chan_t *to, size_t max, store_done_fn done, void *arg)
@@ -126,7 +93,7 @@ void pg_redrive(store_t *st, store_chan_t ch, const store_chan_t *to, size_t max
         op->name = xstrndup(to->name, to->len);
         op->name_len = to->len;
     }
-    pg_query_t *q = pgop_query(op, on_count);
+    pg_query_t *q = pgop_query_rows(op, on_count);
     pg_query_stmt(q, Q_REDRIVE);
     pg_query_bytes(q, ch.name, ch.len);
     if (to)
@@ -141,28 +108,21 @@ void pg_redrive(store_t *st, store_chan_t ch, const store_chan_t *to, size_t max
 
 /* ---- settings ---- */
 
-static void on_settings(pg_query_t *q, void *arg)
+static void on_settings(pgop_t *op, const PGresult *r, store_res_t *res)
 {
-    pgop_t *op = arg;
-    store_res_t res = {0};
     store_settings_t v = {.dead_letter_channel = ""};
-    if (pgs_failed(op->s, q, &res)) {
-        pgop_finish(op, &res);
-        return;
-    }
-    const PGresult *r = pg_query_result(q, 0);
-    if (r && PQntuples(r) == 1) {
+    if (pgs_nrows(r) == 1) {
         v.max_deliveries = (uint32_t)pg_get_i32(r, 0, 0);
         v.dead_letter_channel = pgs_text(r, 0, 1, &v.dead_letter_channel_len);
         v.retry_delay_ns = pg_get_i64(r, 0, 2);
     }
-    res.settings = &v;
-    pgop_finish(op, &res);
+    res->settings = &v;
+    pgop_finish(op, res);
 }
 
 void pg_settings_get(store_t *st, store_chan_t ch, store_done_fn done, void *arg)
 {
-    send_ch(pgs_of(st), Q_SETTINGS_GET, ch, on_settings, done, arg);
+    pgs_send_ch(pgs_of(st), Q_SETTINGS_GET, ch, on_settings, done, arg);
 }
 
 void pg_settings_put(store_t *st, store_chan_t ch, const store_settings_put_t *p, store_done_fn done, void *arg)
@@ -174,7 +134,7 @@ void pg_settings_put(store_t *st, store_chan_t ch, const store_settings_put_t *p
         pgop_fail(op, STORE_INVALID, "field \"deadLetterChannel\": a channel cannot be its own dead-letter channel");
         return;
     }
-    pg_query_t *q = pgop_query(op, on_settings);
+    pg_query_t *q = pgop_query_rows(op, on_settings);
     pg_query_stmt(q, Q_SETTINGS_PUT);
     pg_query_bytes(q, ch.name, ch.len);
     pg_query_i64(q, (int64_t)s->cfg.max_channels);

@@ -9,8 +9,13 @@
  * (/metrics).
  *
  * An operation makes a pgop_t (owned by the query until its callback
- * returned), sends one query and, in the callback, builds the result on
- * the stack or in the store's scratch arrays, calls done and frees the op.
+ * returned) and sends one query. Most send it with pgop_query_rows: a
+ * failed query ends the op with the status its error maps to, and only
+ * the rows of a query that succeeded reach the operation's reader, which
+ * builds the result on the stack or in the store's scratch arrays and
+ * ends the op with pgop_finish (calls done, frees the op). The event
+ * operations (pg_events.c) give pgop_query a callback of their own that
+ * checks pgs_failed first; the background queries answer no one.
  */
 #ifndef STORE_PG_INT_H
 #define STORE_PG_INT_H
@@ -97,7 +102,15 @@ typedef struct pgs {
     size_t cap_replayed;
 } pgs_t;
 
-typedef struct pgop {
+typedef struct pgop pgop_t;
+
+/* What an operation makes of the rows of its query's first statement (r:
+ * NULL if it gave no result), called only if the query succeeded: fills
+ * in res (all zero on entry: STORE_OK) and ends op with pgop_finish, or
+ * sends op on with another query. */
+typedef void (*pgop_rows_fn)(pgop_t *op, const PGresult *r, store_res_t *res);
+
+struct pgop {
     pgs_t *s;
     store_done_fn done;
     void *arg;
@@ -108,7 +121,8 @@ typedef struct pgop {
     int flag;                 /* op-specific */
     char *name;               /* a job's name, or a target channel */
     size_t name_len;
-} pgop_t;
+    pgop_rows_fn rows;        /* the reader of pgop_query_rows */
+};
 
 static inline pgs_t *pgs_of(store_t *s)
 {
@@ -122,7 +136,14 @@ pgop_t *pgop_new(pgs_t *s, const char *ch, size_t len, store_done_fn done, void 
 void pgop_free(pgop_t *op);
 /* A query for op whose callback is cb. */
 pg_query_t *pgop_query(pgop_t *op, pg_query_cb cb);
-/* If q failed: fills res with the status its error maps to and returns 1. */
+/* A query for op whose rows go to rows if it succeeds; if it fails, op
+ * ends with the status its error maps to. */
+pg_query_t *pgop_query_rows(pgop_t *op, pgop_rows_fn rows);
+/* Sends the operation that is statement stmt with channel ch as its one
+ * parameter, its rows going to rows. */
+void pgs_send_ch(pgs_t *s, int stmt, store_chan_t ch, pgop_rows_fn rows, store_done_fn done, void *arg);
+/* If q failed: fills res with the status its error maps to and returns 1
+ * (for callbacks of pgop_query that answer an operation). */
 int pgs_failed(pgs_t *s, pg_query_t *q, store_res_t *res);
 /* Ends op with res: calls done, frees op. */
 void pgop_finish(pgop_t *op, store_res_t *res);
@@ -141,6 +162,8 @@ void pgs_id_split(eid_t id, int64_t *seq, int64_t *ms);
 /* Learns the offset of the database's clock from a now_ns() read in a
  * query sent at op->local_at. */
 void pgs_clock_sample(pgs_t *s, uint64_t sent_local, int64_t db_now);
+/* The rows of r (0 if r is NULL). */
+size_t pgs_nrows(const PGresult *r);
 /* A text value (NULL as ""). */
 const char *pgs_text(const PGresult *r, int row, int col, uint32_t *len);
 

@@ -281,41 +281,49 @@ ntime_t pg_sched_turn(pgs_t *s, ntime_t now)
 
 /* ---- operations ---- */
 
-/* Answers with the job of statement 0 (columns JC_*), if any. */
-static void on_job(pg_query_t *q, void *arg)
+/* The job of r's first row into v; 0 after ending op with
+ * STORE_NOT_FOUND if there is none. */
+static int job_row(pgop_t *op, const PGresult *r, store_res_t *res, store_job_t *v)
 {
-    pgop_t *op = arg;
-    pgs_t *s = op->s;
-    store_res_t res = {0};
+    if (pgs_nrows(r) == 0) {
+        res->status = STORE_NOT_FOUND;
+        pgop_finish(op, res);
+        return 0;
+    }
+    pgs_job_view(v, r, 0);
+    return 1;
+}
+
+/* The schedule of v (NULL if its definition does not parse); the
+ * caller frees it. */
+static cron_t *job_cron(const pgs_t *s, const store_job_t *v)
+{
+    char err[256];
+    return cron_parse(v->def.cron_def, v->def.cron_len, v->created_at, s->cfg.zone, err, sizeof(err));
+}
+
+/* Answers with the job of statement 0 (columns JC_*), if any. */
+static void on_job(pgop_t *op, const PGresult *r, store_res_t *res)
+{
     store_job_t v;
     ntime_t runs[100];
-    if (pgs_failed(s, q, &res)) {
-        pgop_finish(op, &res);
+    if (!job_row(op, r, res, &v))
         return;
-    }
-    const PGresult *r = pg_query_result(q, 0);
-    if (!r || PQntuples(r) == 0) {
-        res.status = STORE_NOT_FOUND;
-        pgop_finish(op, &res);
-        return;
-    }
-    pgs_job_view(&v, r, 0);
-    if (op->flag == Q_JOB_PUT)
-        res.status = PQgetisnull(r, 0, JC_END) ? STORE_OK : pg_get_bool(r, 0, JC_END) ? STORE_CREATED : STORE_OK;
+    if (op->flag == Q_JOB_PUT && !PQgetisnull(r, 0, JC_END) && pg_get_bool(r, 0, JC_END))
+        res->status = STORE_CREATED;
     if (op->n > 0) {
-        char err[256];
-        cron_t *c = cron_parse(v.def.cron_def, v.def.cron_len, v.created_at, s->cfg.zone, err, sizeof(err));
-        ntime_t t = v.paused ? cron_next(c, pg_get_i64(r, 0, JC_NOW)) : v.next_at;
+        cron_t *c = job_cron(op->s, &v);
+        ntime_t t = c && v.paused ? cron_next(c, pg_get_i64(r, 0, JC_NOW)) : v.next_at;
         for (int i = 0; c && i < op->n && i < 100 && t != NTIME_MAX; i++, t = cron_next(c, t))
             runs[v.n_next_runs++] = t;
         v.next_runs = runs;
         cron_free(c);
     }
     if (op->flag == Q_JOB_PUT || op->flag == Q_JOB_PAUSE)
-        pg_sched_note(s, op->ch, op->ch_len, &v);
-    res.jobs = &v;
-    res.n_jobs = 1;
-    pgop_finish(op, &res);
+        pg_sched_note(op->s, op->ch, op->ch_len, &v);
+    res->jobs = &v;
+    res->n_jobs = 1;
+    pgop_finish(op, res);
 }
 
 void pg_job_put(store_t *st, store_chan_t ch, const store_job_def_t *def, int replace, store_done_fn done,
@@ -333,7 +341,7 @@ void pg_job_put(store_t *st, store_chan_t ch, const store_job_def_t *def, int re
     ntime_t next = cron_next(c, now);
     cron_free(c);
     op->flag = Q_JOB_PUT;
-    pg_query_t *q = pgop_query(op, on_job);
+    pg_query_t *q = pgop_query_rows(op, on_job);
     pg_query_stmt(q, Q_JOB_PUT);
     pg_query_bytes(q, ch.name, ch.len);
     pg_query_i64(q, (int64_t)s->cfg.max_channels);
@@ -353,9 +361,10 @@ void pg_job_put(store_t *st, store_chan_t ch, const store_job_def_t *def, int re
 }
 
 /* A query of stmt on (channel, job name). */
-static pg_query_t *job_query(pgop_t *op, int stmt, pg_query_cb cb, store_chan_t ch, const char *name, size_t len)
+static pg_query_t *job_query(pgop_t *op, int stmt, pgop_rows_fn rows, store_chan_t ch, const char *name,
+                             size_t len)
 {
-    pg_query_t *q = pgop_query(op, cb);
+    pg_query_t *q = pgop_query_rows(op, rows);
     pg_query_stmt(q, stmt);
     pg_query_bytes(q, ch.name, ch.len);
     pg_query_bytes(q, name, len);
@@ -371,43 +380,27 @@ void pg_job_get(store_t *st, store_chan_t ch, const char *name, size_t len, unsi
     pg_query_send(job_query(op, Q_JOB_GET, on_job, ch, name, len));
 }
 
-static void on_jobs(pg_query_t *q, void *arg)
+static void on_jobs(pgop_t *op, const PGresult *r, store_res_t *res)
 {
-    pgop_t *op = arg;
-    store_res_t res = {0};
-    if (pgs_failed(op->s, q, &res)) {
-        pgop_finish(op, &res);
-        return;
-    }
-    const PGresult *r = pg_query_result(q, 0);
-    size_t n = r ? (size_t)PQntuples(r) : 0;
+    size_t n = pgs_nrows(r);
     store_job_t *v = pgs_jobs_room(op->s, n);
     for (size_t i = 0; i < n; i++)
         pgs_job_view(&v[i], r, (int)i);
-    res.jobs = v;
-    res.n_jobs = n;
-    pgop_finish(op, &res);
+    res->jobs = v;
+    res->n_jobs = n;
+    pgop_finish(op, res);
 }
 
 void pg_jobs(store_t *st, store_chan_t ch, store_done_fn done, void *arg)
 {
-    pgop_t *op = pgop_new(pgs_of(st), ch.name, ch.len, done, arg);
-    pg_query_t *q = pgop_query(op, on_jobs);
-    pg_query_stmt(q, Q_JOBS);
-    pg_query_bytes(q, ch.name, ch.len);
-    pg_query_send(q);
+    pgs_send_ch(pgs_of(st), Q_JOBS, ch, on_jobs, done, arg);
 }
 
-static void on_job_delete(pg_query_t *q, void *arg)
+static void on_job_delete(pgop_t *op, const PGresult *r, store_res_t *res)
 {
-    pgop_t *op = arg;
-    store_res_t res = {0};
-    if (!pgs_failed(op->s, q, &res)) {
-        const PGresult *r = pg_query_result(q, 0);
-        if (!r || PQntuples(r) == 0)
-            res.status = STORE_NOT_FOUND;
-    }
-    pgop_finish(op, &res);
+    if (pgs_nrows(r) == 0)
+        res->status = STORE_NOT_FOUND;
+    pgop_finish(op, res);
 }
 
 void pg_job_delete(store_t *st, store_chan_t ch, const char *name, size_t len, store_done_fn done, void *arg)
@@ -416,58 +409,44 @@ void pg_job_delete(store_t *st, store_chan_t ch, const char *name, size_t len, s
     pg_query_send(job_query(op, Q_JOB_DELETE, on_job_delete, ch, name, len));
 }
 
-static void on_trigger(pg_query_t *q, void *arg)
+static void on_trigger(pgop_t *op, const PGresult *r, store_res_t *res)
 {
-    pgop_t *op = arg;
-    store_res_t res = {0};
     store_job_t v;
     store_event_t ev;
-    if (pgs_failed(op->s, q, &res)) {
-        pgop_finish(op, &res);
-        return;
-    }
-    const PGresult *r = pg_query_result(q, 0);
     pgs_job_view(&v, r, 0);
     pgs_event_view(&ev, r, 0, JC_END);
-    res.status = STORE_CREATED;
-    res.jobs = &v;
-    res.n_jobs = 1;
-    res.events = &ev;
-    res.n_events = 1;
+    res->status = STORE_CREATED;
+    res->jobs = &v;
+    res->n_jobs = 1;
+    res->events = &ev;
+    res->n_events = 1;
     op->s->live_total++;
     pg_wake_freed(op->s, op->ch, op->ch_len);
-    pgop_finish(op, &res);
+    pgop_finish(op, res);
+}
+
+/* Pauses (paused 1, next NTIME_MAX) or resumes the job; answers with it. */
+static void send_pause(pgop_t *op, store_chan_t ch, const char *name, size_t len, int paused, ntime_t next)
+{
+    op->flag = Q_JOB_PAUSE;
+    pg_query_t *q = job_query(op, Q_JOB_PAUSE, on_job, ch, name, len);
+    pg_query_bool(q, paused);
+    pg_query_i64(q, next);
+    pg_query_send(q);
 }
 
 /* Resume, second step: the definition is known, the next time after now
  * follows from it. */
-static void on_resume_def(pg_query_t *q, void *arg)
+static void on_resume_def(pgop_t *op, const PGresult *r, store_res_t *res)
 {
-    pgop_t *op = arg;
-    pgs_t *s = op->s;
-    store_res_t res = {0};
-    if (pgs_failed(s, q, &res)) {
-        pgop_finish(op, &res);
-        return;
-    }
-    const PGresult *r = pg_query_result(q, 0);
-    if (!r || PQntuples(r) == 0) {
-        res.status = STORE_NOT_FOUND;
-        pgop_finish(op, &res);
-        return;
-    }
     store_job_t v;
-    char err[256];
-    pgs_job_view(&v, r, 0);
-    cron_t *c = cron_parse(v.def.cron_def, v.def.cron_len, v.created_at, s->cfg.zone, err, sizeof(err));
+    if (!job_row(op, r, res, &v))
+        return;
+    cron_t *c = job_cron(op->s, &v);
     ntime_t next = c ? cron_next(c, pg_get_i64(r, 0, JC_NOW)) : NTIME_MAX;
     cron_free(c);
-    op->flag = Q_JOB_PAUSE;
     store_chan_t ch = {op->ch, op->ch_len};
-    pg_query_t *q2 = job_query(op, Q_JOB_PAUSE, on_job, ch, v.def.name, v.def.name_len);
-    pg_query_bool(q2, 0);
-    pg_query_i64(q2, next);
-    pg_query_send(q2);
+    send_pause(op, ch, v.def.name, v.def.name_len, 0, next);
 }
 
 void pg_job_op(store_t *st, store_chan_t ch, const char *name, size_t len, store_job_op_t kind, store_done_fn done,
@@ -478,11 +457,8 @@ void pg_job_op(store_t *st, store_chan_t ch, const char *name, size_t len, store
     pg_query_t *q;
     switch (kind) {
     case STORE_JOB_PAUSE:
-        op->flag = Q_JOB_PAUSE;
-        q = job_query(op, Q_JOB_PAUSE, on_job, ch, name, len);
-        pg_query_bool(q, 1);
-        pg_query_i64(q, NTIME_MAX);
-        break;
+        send_pause(op, ch, name, len, 1, NTIME_MAX);
+        return;
     case STORE_JOB_RESUME:
         q = job_query(op, Q_JOB_GET, on_resume_def, ch, name, len);
         break;
