@@ -398,30 +398,29 @@ static void listen_read(pg_wake_t *w)
     take_notifies(w);
 }
 
-static void on_listen_io(h2o_socket_t *sock, const char *err)
+/* The socket is readable (writable 0) or writable: the connection steps
+ * until LISTEN is sent; then reads what came, or sends what is left. */
+static void listen_io(h2o_socket_t *sock, const char *err, int writable)
 {
     pg_wake_t *w = sock->data;
-    if (err) {
+    if (err)
         listen_fail(w, err);
-        return;
-    }
-    if (w->state == L_CONNECTING && !w->listen_sent)
+    else if (w->state == L_CONNECTING && !w->listen_sent)
         listen_connect_poll(w);
-    else
+    else if (!writable)
         listen_read(w);
+    else if (PQflush(w->pq) > 0)
+        h2o_socket_notify_write(w->sock, on_listen_writable);
+}
+
+static void on_listen_io(h2o_socket_t *sock, const char *err)
+{
+    listen_io(sock, err, 0);
 }
 
 static void on_listen_writable(h2o_socket_t *sock, const char *err)
 {
-    pg_wake_t *w = sock->data;
-    if (err) {
-        listen_fail(w, err);
-        return;
-    }
-    if (w->state == L_CONNECTING && !w->listen_sent)
-        listen_connect_poll(w);
-    else if (PQflush(w->pq) > 0)
-        h2o_socket_notify_write(w->sock, on_listen_writable);
+    listen_io(sock, err, 1);
 }
 
 static void listen_start(pg_wake_t *w)
