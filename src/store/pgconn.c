@@ -794,28 +794,29 @@ void pg_pool_free(pg_pool_t *p)
 
 /* ---- values ---- */
 
+/* The big-endian integer of size (at most 8) bytes at (row, col), as it
+ * came: its bytes go to the low end of a big-endian 64-bit word. */
+static inline uint64_t get_be(const PGresult *r, int row, int col, int size)
+{
+    uint64_t be = 0;
+    ASSERT(PQgetlength(r, row, col) == size);
+    memcpy((char *)&be + 8 - size, PQgetvalue(r, row, col), (size_t)size);
+    return be64toh(be);
+}
+
 int64_t pg_get_i64(const PGresult *r, int row, int col)
 {
-    uint64_t be;
-    ASSERT(PQgetlength(r, row, col) == 8);
-    memcpy(&be, PQgetvalue(r, row, col), 8);
-    return (int64_t)be64toh(be);
+    return (int64_t)get_be(r, row, col, 8);
 }
 
 int32_t pg_get_i32(const PGresult *r, int row, int col)
 {
-    uint32_t be;
-    ASSERT(PQgetlength(r, row, col) == 4);
-    memcpy(&be, PQgetvalue(r, row, col), 4);
-    return (int32_t)be32toh(be);
+    return (int32_t)get_be(r, row, col, 4);
 }
 
 int16_t pg_get_i16(const PGresult *r, int row, int col)
 {
-    uint16_t be;
-    ASSERT(PQgetlength(r, row, col) == 2);
-    memcpy(&be, PQgetvalue(r, row, col), 2);
-    return (int16_t)be16toh(be);
+    return (int16_t)get_be(r, row, col, 2);
 }
 
 int pg_get_bool(const PGresult *r, int row, int col)
