@@ -13,6 +13,7 @@
 
 #include <string.h>
 
+#include "hex.h"
 #include "util.h"
 
 typedef unsigned __int128 u128;
@@ -149,36 +150,12 @@ int id_parse(const char *s, size_t len, eid_t *out)
 
 /* ---- lease tokens ---- */
 
-/* Two hex digits per byte from a table ("00" ... "ff"): eight steps
- * instead of sixteen; a lock answer formats one token. */
-#define HEX_PAIRS_16(c)                                                                          \
-    c "0" c "1" c "2" c "3" c "4" c "5" c "6" c "7" c "8" c "9" c "a" c "b" c "c" c "d" c "e" c \
-    "f"
-static const char hex_pairs[2 * 256 + 1] =
-    HEX_PAIRS_16("0") HEX_PAIRS_16("1") HEX_PAIRS_16("2") HEX_PAIRS_16("3") HEX_PAIRS_16("4")
-    HEX_PAIRS_16("5") HEX_PAIRS_16("6") HEX_PAIRS_16("7") HEX_PAIRS_16("8") HEX_PAIRS_16("9")
-    HEX_PAIRS_16("a") HEX_PAIRS_16("b") HEX_PAIRS_16("c") HEX_PAIRS_16("d") HEX_PAIRS_16("e")
-    HEX_PAIRS_16("f");
-
 void token_format(uint64_t token, char out[TOKEN_LEN + 1])
 {
-    for (int i = 0; i < TOKEN_LEN / 2; i++, token <<= 8)
-        memcpy(out + 2 * i, hex_pairs + 2 * (token >> 56), 2);
-    out[TOKEN_LEN] = '\0';
+    *hex_put(out, token, TOKEN_LEN) = '\0';
 }
 
 int token_parse(const char *s, size_t len, uint64_t *out)
 {
-    if (len != TOKEN_LEN)
-        return -1;
-    uint64_t v = 0;
-    for (size_t i = 0; i < len; i++) {
-        char ch = s[i];
-        int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
-        if (d < 0)
-            return -1;
-        v = v << 4 | (uint64_t)d;
-    }
-    *out = v;
-    return 0;
+    return len == TOKEN_LEN ? hex_get(s, TOKEN_LEN, out) : -1;
 }

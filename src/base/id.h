@@ -50,7 +50,7 @@ int id_parse(const char *s, size_t len, eid_t *out);
 
 /* ---- lease tokens ----
  * A lease token is a nonzero 64-bit number (0 means "no lock"), written as
- * 16 lower-case hex digits. */
+ * 16 lower-case hex digits (hex.h). */
 
 #define TOKEN_LEN 16
 

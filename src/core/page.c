@@ -13,41 +13,32 @@
  */
 #include "core_int.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "base/hex.h"
 #include "base/util.h"
 
 static const char cursor_tag[] = {
     [CORE_LIST_VISIBLE] = 'v', [CORE_LIST_READY] = 'r', [CORE_LIST_LOCKED] = 'l',
     [CORE_LIST_SCHEDULED] = 's'};
 
+/* The text: the list's letter, then the position (at or vseq) and the id
+ * as hex fields of 16, 16 and 8 digits. */
 void core_cursor_format(core_list_state_t st, const core_cursor_t *cur, char out[CORE_CURSOR_LEN + 1])
 {
     uint64_t first = st == CORE_LIST_SCHEDULED ? (uint64_t)cur->at : cur->vseq;
-    snprintf(out, CORE_CURSOR_LEN + 1, "%c%016llx%016llx%08x", cursor_tag[st],
-             (unsigned long long)first, (unsigned long long)cur->id.hi, cur->id.lo);
-}
-
-static int hex_field(const char *s, int n, uint64_t *out)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++) {
-        char ch = s[i];
-        int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
-        if (d < 0)
-            return -1;
-        v = v << 4 | (uint64_t)d;
-    }
-    *out = v;
-    return 0;
+    char *p = out;
+    *p++ = cursor_tag[st];
+    p = hex_put(p, first, HEX_U64);
+    p = hex_put(p, cur->id.hi, HEX_U64);
+    *hex_put(p, cur->id.lo, 8) = '\0';
 }
 
 int core_cursor_parse(core_list_state_t st, const char *s, size_t len, core_cursor_t *out)
 {
     uint64_t first, hi, lo;
-    if (len != CORE_CURSOR_LEN || s[0] != cursor_tag[st] || hex_field(s + 1, 16, &first) != 0 ||
-        hex_field(s + 17, 16, &hi) != 0 || hex_field(s + 33, 8, &lo) != 0)
+    if (len != CORE_CURSOR_LEN || s[0] != cursor_tag[st] || hex_get(s + 1, HEX_U64, &first) != 0 ||
+        hex_get(s + 17, HEX_U64, &hi) != 0 || hex_get(s + 33, 8, &lo) != 0)
         return -1;
     memset(out, 0, sizeof(*out));
     if (st == CORE_LIST_SCHEDULED)

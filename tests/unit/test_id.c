@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "base/hex.h"
 #include "base/id.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -236,6 +237,32 @@ static void test_parse_rejects(void **state)
 
 /* Ids made in one burst spread evenly over the buckets of a small table,
  * and flipping one input bit flips about half of the output. */
+/* Fixed-width hex fields: widths odd and even, one spelling per value. */
+static void test_hex_fields(void **state)
+{
+    (void)state;
+    char buf[20];
+    memset(buf, 'x', sizeof(buf));
+    assert_ptr_equal(hex_put(buf, 0xabcdef0123ULL, 5), buf + 5);
+    assert_memory_equal(buf, "f0123x", 6); /* the low 20 bits, nothing after */
+    hex_put(buf, 0xfe, 2);
+    assert_memory_equal(buf, "fe", 2);
+    hex_put(buf, UINT64_MAX, HEX_U64);
+    assert_memory_equal(buf, "ffffffffffffffff", 16);
+    uint64_t v = 7;
+    assert_int_equal(hex_get("00a9f", 5, &v), 0);
+    assert_true(v == 0xa9f);
+    assert_int_equal(hex_get("0A9F", 4, &v), -1); /* upper case is another spelling */
+    assert_int_equal(hex_get("12g4", 4, &v), -1);
+    assert_int_equal(hex_get("12 4", 4, &v), -1);
+    assert_true(v == 0xa9f); /* untouched by a failure */
+    for (uint64_t x = 1; x; x <<= 3) {
+        hex_put(buf, x, HEX_U64);
+        assert_int_equal(hex_get(buf, HEX_U64, &v), 0);
+        assert_true(v == x);
+    }
+}
+
 static void test_hash(void **state)
 {
     (void)state;
@@ -286,6 +313,7 @@ int main(void)
         cmocka_unit_test(test_round_trip_and_order),
         cmocka_unit_test(test_generated_text_order),
         cmocka_unit_test(test_parse_rejects),
+        cmocka_unit_test(test_hex_fields),
         cmocka_unit_test(test_hash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
