@@ -46,16 +46,22 @@ core_t *core_new(const tz_t *default_tz)
     return c;
 }
 
-static void jobs_free_cb(strmap_entry_t *e, void *arg)
+/* Frees the jobs of ch and its map of them (left empty: freeing it
+ * again, as channel_destroy does, does nothing). */
+static void channel_jobs_free(core_t *c, channel_t *ch)
 {
-    core_t *c = arg;
-    channel_t *ch = e->value;
     job_t **jobs;
     size_t n = core_jobs_sorted(ch, &jobs);
     for (size_t i = 0; i < n; i++)
         job_free(c, jobs[i]);
     free(jobs);
     strmap_free(&ch->jobs);
+    ch->st.jobs = 0;
+}
+
+static void jobs_free_cb(strmap_entry_t *e, void *arg)
+{
+    channel_jobs_free(arg, e->value);
 }
 
 /* Frees what a channel owns besides its events and jobs. */
@@ -277,14 +283,7 @@ static void avail_unlink(core_t *c, channel_t *ch)
 void channel_apply_delete(core_t *c, channel_t *ch)
 {
     channel_clear(c, ch);
-    job_t **jobs;
-    size_t n = core_jobs_sorted(ch, &jobs);
-    for (size_t i = 0; i < n; i++)
-        job_free(c, jobs[i]);
-    free(jobs);
-    strmap_free(&ch->jobs);
-    strmap_init(&ch->jobs);
-    ch->st.jobs = 0;
+    channel_jobs_free(c, ch);
     avail_unlink(c, ch);
     channel_destroy(c, ch);
 }
