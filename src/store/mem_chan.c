@@ -145,14 +145,23 @@ void mem_job_put(store_t *s, store_chan_t name, const store_job_def_t *def, int 
     done_job(m, &res, st == CORE_OK ? j : NULL, done, arg);
 }
 
+/* The job jname of the channel name, or NULL (a missing channel holds
+ * none); the channel, or NULL, into *chp unless chp is NULL. */
+static job_t *find_job(mem_t *m, store_chan_t name, const char *jname, size_t len, channel_t **chp)
+{
+    channel_t *ch = mem_find(m, name);
+    if (chp)
+        *chp = ch;
+    return ch ? core_job_get(m->core, ch, jname, len) : NULL;
+}
+
 void mem_job_get(store_t *s, store_chan_t name, const char *jname, size_t len, unsigned next,
                  store_done_fn done, void *arg)
 {
     mem_t *m = mem_of(s);
     store_res_t res = {0};
     ntime_t now = mem_tick(m);
-    channel_t *ch = mem_find(m, name);
-    job_t *j = ch ? core_job_get(m->core, ch, jname, len) : NULL;
+    job_t *j = find_job(m, name, jname, len, NULL);
     if (!j) {
         mem_fail(m, &res, STORE_NOT_FOUND, NULL);
         mem_done(m, &res, done, arg);
@@ -178,8 +187,8 @@ void mem_job_op(store_t *s, store_chan_t name, const char *jname, size_t len, st
     mem_t *m = mem_of(s);
     store_res_t res = {0};
     ntime_t now = mem_tick(m);
-    channel_t *ch = mem_find(m, name);
-    job_t *j = ch ? core_job_get(m->core, ch, jname, len) : NULL;
+    channel_t *ch;
+    job_t *j = find_job(m, name, jname, len, &ch);
     event_t *e = NULL;
     int created;
     core_status_t st = CORE_OK;
@@ -227,7 +236,7 @@ void mem_job_delete(store_t *s, store_chan_t name, const char *jname, size_t len
     store_res_t res = {0};
     channel_t *ch = mem_find(m, name);
     core_status_t st = ch ? core_job_delete(m->core, ch, m->clock(), jname, len) : CORE_NOT_FOUND;
-    res.status = st == CORE_OK ? STORE_OK : st == CORE_NOT_FOUND ? STORE_NOT_FOUND : STORE_UNAVAILABLE;
+    res.status = mem_status_of(st);
     mem_done(m, &res, done, arg);
 }
 

@@ -40,18 +40,6 @@ static void done_one(mem_t *m, store_res_t *res, const event_t *e, store_done_fn
     mem_done(m, res, done, arg);
 }
 
-static store_status_t status_of(core_status_t st)
-{
-    switch (st) {
-    case CORE_OK: return STORE_OK;
-    case CORE_NOT_FOUND: return STORE_NOT_FOUND;
-    case CORE_GONE: return STORE_GONE;
-    case CORE_CONFLICT: return STORE_CONFLICT;
-    case CORE_INVALID: return STORE_INVALID;
-    default: return STORE_UNAVAILABLE;
-    }
-}
-
 /* Fails element i of n with a sentence (a batch's names the element). */
 static int pub_fail(mem_t *m, store_res_t *res, size_t i, size_t n, const char *what)
 {
@@ -247,7 +235,7 @@ static void lease(mem_t *m, store_chan_t name, eid_t id, int64_t ttl_ns, const u
     ntime_t now = m->clock();
     channel_t *ch;
     if (lock_fits(m, now, ttl_ns, &res) && (ch = target_channel(m, name, STORE_GONE, &res)))
-        res.status = status_of(extend ? core_extend(m->core, ch, now, id, ttl_ns, token, &e)
+        res.status = mem_status_of(extend ? core_extend(m->core, ch, now, id, ttl_ns, token, &e)
                                       : core_lock(m->core, ch, now, id, ttl_ns, &e));
     done_one(m, &res, e, done, arg);
 }
@@ -273,7 +261,7 @@ void mem_unlock(store_t *s, store_chan_t name, eid_t id, const uint64_t *token, 
      * or drops it: either way it is no longer in this one, and the answer
      * carries no event. */
     if (ch)
-        res.status = status_of(core_unlock(m->core, ch, now, id, token, delay_ns, &e));
+        res.status = mem_status_of(core_unlock(m->core, ch, now, id, token, delay_ns, &e));
     if (e && event_channel(m->core, e) != ch)
         e = NULL;
     done_one(m, &res, e, done, arg);
@@ -291,7 +279,7 @@ void mem_del(store_t *s, store_chan_t name, eid_t id, const uint64_t *token, sto
     store_res_t res = {0};
     channel_t *ch = target_channel(m, name, STORE_NOT_FOUND, &res);
     if (ch)
-        res.status = status_of(core_delete(m->core, ch, m->clock(), id, token));
+        res.status = mem_status_of(core_delete(m->core, ch, m->clock(), id, token));
     mem_done(m, &res, done, arg);
 }
 

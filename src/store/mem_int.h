@@ -70,6 +70,20 @@ channel_t *mem_channel_for(mem_t *m, store_chan_t name, size_t n, int *created, 
 /* The change failed: drops the channel made for it (if created). */
 void mem_channel_undo(mem_t *m, channel_t *ch, int created);
 
+/* The store status of a core status: CORE_IO (the log failed) and
+ * anything else the store has no word for is STORE_UNAVAILABLE. */
+static inline store_status_t mem_status_of(core_status_t st)
+{
+    switch (st) {
+    case CORE_OK: return STORE_OK;
+    case CORE_NOT_FOUND: return STORE_NOT_FOUND;
+    case CORE_GONE: return STORE_GONE;
+    case CORE_CONFLICT: return STORE_CONFLICT;
+    case CORE_INVALID: return STORE_INVALID;
+    default: return STORE_UNAVAILABLE;
+    }
+}
+
 /* Sets res to a failure with a sentence (fmt NULL: the status's usual
  * one, left to the layer above). */
 void mem_fail(mem_t *m, store_res_t *res, store_status_t st, const char *fmt, ...)

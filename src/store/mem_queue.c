@@ -101,28 +101,27 @@ void mem_redrive(store_t *s, store_chan_t name, const store_chan_t *to, size_t m
     mem_done(m, &res, done, arg);
 }
 
-void mem_purge(store_t *s, store_chan_t name, store_done_fn done, void *arg)
+/* Purges ch's events (delete 0) or deletes the channel: STORE_NOT_FOUND
+ * for a missing one, which neither makes. */
+static void clear_channel(store_t *s, store_chan_t name, int delete, store_done_fn done, void *arg)
 {
     mem_t *m = mem_of(s);
     store_res_t res = {0};
     ntime_t now = mem_tick(m);
     channel_t *ch = mem_find(m, name);
-    if (!ch)
-        mem_fail(m, &res, STORE_NOT_FOUND, NULL);
-    else if (core_purge(m->core, ch, now, &res.count) != CORE_OK)
-        mem_fail(m, &res, STORE_UNAVAILABLE, NULL);
+    core_status_t st = CORE_NOT_FOUND;
+    if (ch)
+        st = delete ? core_channel_delete(m->core, ch, now) : core_purge(m->core, ch, now, &res.count);
+    res.status = mem_status_of(st);
     mem_done(m, &res, done, arg);
+}
+
+void mem_purge(store_t *s, store_chan_t name, store_done_fn done, void *arg)
+{
+    clear_channel(s, name, 0, done, arg);
 }
 
 void mem_channel_delete(store_t *s, store_chan_t name, store_done_fn done, void *arg)
 {
-    mem_t *m = mem_of(s);
-    store_res_t res = {0};
-    ntime_t now = mem_tick(m);
-    channel_t *ch = mem_find(m, name);
-    if (!ch)
-        mem_fail(m, &res, STORE_NOT_FOUND, NULL);
-    else if (core_channel_delete(m->core, ch, now) != CORE_OK)
-        mem_fail(m, &res, STORE_UNAVAILABLE, NULL);
-    mem_done(m, &res, done, arg);
+    clear_channel(s, name, 1, done, arg);
 }
