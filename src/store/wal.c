@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,7 +120,12 @@ uint32_t wal_crc32c(uint32_t crc, const void *buf, size_t len)
     return ~crc;
 }
 
-/* ==== record encoding ==== */
+/* ==== record encoding ====
+ * A record is its type, a 16-bit mask of the fields present, then each
+ * present field in the mask's bit order (docs/WAL.md, "Records"). The
+ * table below is that layout: one row a field, naming its bit, how it is
+ * encoded and where it lives in core_rec_t. A field is present when its
+ * member is nonzero (a string: not empty); "more" is a bit alone. */
 
 enum {
     F_STATE = 1 << 0, F_NOW = 1 << 1, F_ID = 1 << 2, F_AT = 1 << 3, F_LIVES_UNTIL = 1 << 4, F_LOCKED_UNTIL = 1 << 5,
@@ -129,42 +135,82 @@ enum {
     F_ATTR = 1 << 14, F_KEY = 1 << 15, /* version 3 */
 };
 
+typedef enum field_kind {
+    K_BIT,                    /* the mask bit alone; the member is 1 */
+    K_U8,
+    K_U64,                    /* an int64_t or uint64_t member */
+    K_ID,                     /* u64 hi, u32 lo */
+    K_STR,                    /* u32 length, bytes */
+    K_NUMS,                   /* u8 n_nums, then that many u64 of nums[] */
+} field_kind_t;
+
+typedef struct rec_field {
+    uint16_t bit;
+    uint8_t kind;             /* field_kind_t */
+    uint16_t off;             /* the member (K_NUMS: n_nums) */
+    uint16_t len_off;         /* K_STR: the uint32_t member of its length */
+} rec_field_t;
+
+#define REC_OF(m) offsetof(core_rec_t, m)
+#define REC_GET(r, off, type) (*(type const *)((const char *)(r) + (off))) /* the member's value */
+#define REC_AT(r, off, type) ((type *)((char *)(r) + (off)))                /* where to write it */
+
+static const rec_field_t rec_fields[] = {
+    {F_STATE, K_U8, REC_OF(state), 0},
+    {F_NOW, K_U64, REC_OF(now), 0},
+    {F_ID, K_ID, REC_OF(id), 0},
+    {F_AT, K_U64, REC_OF(at), 0},
+    {F_LIVES_UNTIL, K_U64, REC_OF(lives_until), 0},
+    {F_LOCKED_UNTIL, K_U64, REC_OF(locked_until), 0},
+    {F_TOKEN, K_U64, REC_OF(token), 0},
+    {F_TTL, K_U64, REC_OF(ttl_ns), 0},
+    {F_CHANNEL, K_STR, REC_OF(channel), REC_OF(channel_len)},
+    {F_NAME, K_STR, REC_OF(name), REC_OF(name_len)},
+    {F_CRON, K_STR, REC_OF(cron), REC_OF(cron_len)},
+    {F_DATA, K_STR, REC_OF(data), REC_OF(data_len)},
+    {F_MORE, K_BIT, REC_OF(more), 0},
+    {F_NUMS, K_NUMS, REC_OF(n_nums), 0},
+    {F_ATTR, K_U8, REC_OF(attr), 0},
+    {F_KEY, K_STR, REC_OF(key), REC_OF(key_len)},
+};
+#define REC_FIELDS (sizeof(rec_fields) / sizeof(rec_fields[0]))
+
+static int field_present(const core_rec_t *r, const rec_field_t *f)
+{
+    switch (f->kind) {
+    case K_U64: return REC_GET(r, f->off, uint64_t) != 0;
+    case K_ID: return r->id.hi || r->id.lo;
+    case K_STR: return REC_GET(r, f->len_off, uint32_t) != 0;
+    default: return REC_GET(r, f->off, uint8_t) != 0; /* K_BIT, K_U8, K_NUMS */
+    }
+}
+
 static unsigned mask_of(const core_rec_t *r)
 {
     unsigned m = 0;
-    m |= r->state ? F_STATE : 0;
-    m |= r->now ? F_NOW : 0;
-    m |= r->id.hi || r->id.lo ? F_ID : 0;
-    m |= r->at ? F_AT : 0;
-    m |= r->lives_until ? F_LIVES_UNTIL : 0;
-    m |= r->locked_until ? F_LOCKED_UNTIL : 0;
-    m |= r->token ? F_TOKEN : 0;
-    m |= r->ttl_ns ? F_TTL : 0;
-    m |= r->channel_len ? F_CHANNEL : 0;
-    m |= r->name_len ? F_NAME : 0;
-    m |= r->cron_len ? F_CRON : 0;
-    m |= r->data_len ? F_DATA : 0;
-    m |= r->more ? F_MORE : 0;
-    m |= r->n_nums ? F_NUMS : 0;
-    m |= r->attr ? F_ATTR : 0;
-    m |= r->key_len ? F_KEY : 0;
+    for (size_t i = 0; i < REC_FIELDS; i++)
+        m |= field_present(r, &rec_fields[i]) ? rec_fields[i].bit : 0;
     return m;
+}
+
+/* Bytes of f's encoding in r (f present). */
+static size_t field_size(const core_rec_t *r, const rec_field_t *f)
+{
+    switch (f->kind) {
+    case K_BIT: return 0;
+    case K_U8: return 1;
+    case K_U64: return 8;
+    case K_ID: return 12;
+    case K_STR: return 4 + (size_t)REC_GET(r, f->len_off, uint32_t);
+    default: return 1 + 8 * (size_t)r->n_nums; /* K_NUMS */
+    }
 }
 
 size_t wal_record_size(const core_rec_t *r)
 {
-    unsigned m = mask_of(r);
     size_t n = WAL_FRAME + 3;
-    n += m & F_STATE ? 1 : 0;
-    n += m & F_ID ? 12 : 0;
-    n += 8 * (!!(m & F_NOW) + !!(m & F_AT) + !!(m & F_LIVES_UNTIL) + !!(m & F_LOCKED_UNTIL) + !!(m & F_TOKEN) + !!(m & F_TTL));
-    n += m & F_CHANNEL ? 4 + r->channel_len : 0;
-    n += m & F_NAME ? 4 + r->name_len : 0;
-    n += m & F_CRON ? 4 + r->cron_len : 0;
-    n += m & F_DATA ? 4 + r->data_len : 0;
-    n += m & F_NUMS ? 1 + 8 * (size_t)r->n_nums : 0;
-    n += m & F_ATTR ? 1 : 0;
-    n += m & F_KEY ? 4 + r->key_len : 0;
+    for (size_t i = 0; i < REC_FIELDS; i++)
+        n += field_present(r, &rec_fields[i]) ? field_size(r, &rec_fields[i]) : 0;
     return n;
 }
 
@@ -189,6 +235,22 @@ static unsigned char *putstr(unsigned char *p, const char *s, uint32_t len)
     return p + len;
 }
 
+static unsigned char *field_put(unsigned char *p, const core_rec_t *r, const rec_field_t *f)
+{
+    switch (f->kind) {
+    case K_BIT: return p;
+    case K_U8: *p++ = REC_GET(r, f->off, uint8_t); return p;
+    case K_U64: return put64(p, REC_GET(r, f->off, uint64_t));
+    case K_ID: return put32(put64(p, r->id.hi), r->id.lo);
+    case K_STR: return putstr(p, REC_GET(r, f->off, const char *), REC_GET(r, f->len_off, uint32_t));
+    default: /* K_NUMS */
+        *p++ = r->n_nums;
+        for (unsigned i = 0; i < r->n_nums; i++)
+            p = put64(p, r->nums[i]);
+        return p;
+    }
+}
+
 /* Encodes r as a framed record whose CRC is seeded with the file's salt. */
 static size_t encode(const core_rec_t *r, uint32_t salt, unsigned char *buf)
 {
@@ -197,41 +259,9 @@ static size_t encode(const core_rec_t *r, uint32_t salt, unsigned char *buf)
     *p++ = r->type;
     *p++ = (unsigned char)m;
     *p++ = (unsigned char)(m >> 8);
-    if (m & F_STATE)
-        *p++ = r->state;
-    if (m & F_NOW)
-        p = put64(p, (uint64_t)r->now);
-    if (m & F_ID) {
-        p = put64(p, r->id.hi);
-        p = put32(p, r->id.lo);
-    }
-    if (m & F_AT)
-        p = put64(p, (uint64_t)r->at);
-    if (m & F_LIVES_UNTIL)
-        p = put64(p, (uint64_t)r->lives_until);
-    if (m & F_LOCKED_UNTIL)
-        p = put64(p, (uint64_t)r->locked_until);
-    if (m & F_TOKEN)
-        p = put64(p, r->token);
-    if (m & F_TTL)
-        p = put64(p, (uint64_t)r->ttl_ns);
-    if (m & F_CHANNEL)
-        p = putstr(p, r->channel, r->channel_len);
-    if (m & F_NAME)
-        p = putstr(p, r->name, r->name_len);
-    if (m & F_CRON)
-        p = putstr(p, r->cron, r->cron_len);
-    if (m & F_DATA)
-        p = putstr(p, r->data, r->data_len);
-    if (m & F_NUMS) {
-        *p++ = r->n_nums;
-        for (unsigned i = 0; i < r->n_nums; i++)
-            p = put64(p, r->nums[i]);
-    }
-    if (m & F_ATTR)
-        *p++ = r->attr;
-    if (m & F_KEY)
-        p = putstr(p, r->key, r->key_len);
+    for (size_t i = 0; i < REC_FIELDS; i++)
+        if (m & rec_fields[i].bit)
+            p = field_put(p, r, &rec_fields[i]);
     uint32_t len = (uint32_t)(p - buf - WAL_FRAME);
     put32(buf, len);
     put32(buf + 4, wal_crc32c(salt, buf + WAL_FRAME, len));
@@ -275,6 +305,29 @@ static const char *get_str(reader_t *rd, uint32_t *len)
     return s;
 }
 
+/* Reads f into r: 0, or -1 for a count of numbers out of range (a
+ * short record shows in rd->bad). */
+static int field_get(reader_t *rd, core_rec_t *r, const rec_field_t *f)
+{
+    switch (f->kind) {
+    case K_BIT: *REC_AT(r, f->off, uint8_t) = 1; return 0;
+    case K_U8: *REC_AT(r, f->off, uint8_t) = (uint8_t)get_n(rd, 1); return 0;
+    case K_U64: *REC_AT(r, f->off, uint64_t) = get_n(rd, 8); return 0;
+    case K_ID:
+        r->id.hi = get_n(rd, 8);
+        r->id.lo = (uint32_t)get_n(rd, 4);
+        return 0;
+    case K_STR: *REC_AT(r, f->off, const char *) = get_str(rd, REC_AT(r, f->len_off, uint32_t)); return 0;
+    default: /* K_NUMS */
+        r->n_nums = (uint8_t)get_n(rd, 1);
+        if (r->n_nums == 0 || r->n_nums > CORE_REC_NUMS)
+            return -1;
+        for (unsigned i = 0; i < r->n_nums; i++)
+            r->nums[i] = get_n(rd, 8);
+        return 0;
+    }
+}
+
 int wal_decode(const unsigned char *p, size_t len, core_rec_t *r)
 {
     reader_t rd = {p, p + len, 0};
@@ -282,44 +335,9 @@ int wal_decode(const unsigned char *p, size_t len, core_rec_t *r)
     r->channel = r->name = r->cron = r->data = r->key = "";
     r->type = (uint8_t)get_n(&rd, 1);
     unsigned m = (unsigned)get_n(&rd, 2);
-    if (m & F_STATE)
-        r->state = (uint8_t)get_n(&rd, 1);
-    if (m & F_NOW)
-        r->now = (ntime_t)get_n(&rd, 8);
-    if (m & F_ID) {
-        r->id.hi = get_n(&rd, 8);
-        r->id.lo = (uint32_t)get_n(&rd, 4);
-    }
-    if (m & F_AT)
-        r->at = (ntime_t)get_n(&rd, 8);
-    if (m & F_LIVES_UNTIL)
-        r->lives_until = (ntime_t)get_n(&rd, 8);
-    if (m & F_LOCKED_UNTIL)
-        r->locked_until = (ntime_t)get_n(&rd, 8);
-    if (m & F_TOKEN)
-        r->token = get_n(&rd, 8);
-    if (m & F_TTL)
-        r->ttl_ns = (int64_t)get_n(&rd, 8);
-    if (m & F_CHANNEL)
-        r->channel = get_str(&rd, &r->channel_len);
-    if (m & F_NAME)
-        r->name = get_str(&rd, &r->name_len);
-    if (m & F_CRON)
-        r->cron = get_str(&rd, &r->cron_len);
-    if (m & F_DATA)
-        r->data = get_str(&rd, &r->data_len);
-    if (m & F_NUMS) {
-        r->n_nums = (uint8_t)get_n(&rd, 1);
-        if (r->n_nums == 0 || r->n_nums > CORE_REC_NUMS)
+    for (size_t i = 0; i < REC_FIELDS; i++)
+        if ((m & rec_fields[i].bit) && field_get(&rd, r, &rec_fields[i]) != 0)
             return -1;
-        for (unsigned i = 0; i < r->n_nums; i++)
-            r->nums[i] = get_n(&rd, 8);
-    }
-    if (m & F_ATTR)
-        r->attr = (uint8_t)get_n(&rd, 1);
-    if (m & F_KEY)
-        r->key = get_str(&rd, &r->key_len);
-    r->more = (m & F_MORE) != 0;
     if (rd.bad || rd.p != rd.end)
         return -1;
     /* Records that name an event or a job need a channel. */
