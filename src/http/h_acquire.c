@@ -201,10 +201,6 @@ static int parse_acquire(const jval_t *body, int64_t *max, int64_t *ttl, int64_t
     *wait = 0;
     if (!body)
         return 0;
-    if (body->type != JV_OBJECT) {
-        reqerr_set(e, 400, "expected a JSON object such as {\"max\":10,\"ttl\":\"1m\",\"wait\":\"20s\"}");
-        return -1;
-    }
     const jval_t *f[FACQ_N];
     if (reqjson_fields(body, &req_acquire_body, f, e) < 0 ||
         reqjson_int_of(f[FACQ_MAX], "max", 1, ACQUIRE_MAX, max, e) < 0 ||
@@ -241,21 +237,11 @@ static void acquired(route_args_t *a, const store_res_t *res)
         park(a);
 }
 
-void handle_acquire(route_args_t *a)
+static int acquire(route_args_t *a, const jval_t *body, reqerr_t *e)
 {
-    reqerr_t e;
-    jdoc_t doc;
     int64_t max, ttl;
-    if (handler_body(a, 1, &doc) != 0) {
-        jparse_free(&doc);
-        return;
-    }
-    if (parse_acquire(doc.root, &max, &ttl, &a->wait_ns, &e) != 0) {
-        jparse_free(&doc);
-        http_error(a, e.status, "%s", e.msg);
-        return;
-    }
-    jparse_free(&doc);
+    if (parse_acquire(body, &max, &ttl, &a->wait_ns, e) != 0)
+        return -1;
     a->wait.max = (size_t)max;
     a->wait.ttl_ns = ttl;
     if (others_waiting(a->ctx, a->channel, a->channel_len)) {
@@ -264,8 +250,14 @@ void handle_acquire(route_args_t *a)
             answer(a, NULL);
         else
             park(a);
-        return;
+        return 0;
     }
     store_t *st = http_call(a, acquired);
     st->ops->acquire(st, route_chan(a), (size_t)max, ttl, http_then, a);
+    return 0;
+}
+
+void handle_acquire(route_args_t *a)
+{
+    handler_body(a, 1, acquire);
 }

@@ -43,10 +43,6 @@ static int body_channel(const char *field, const char *s, size_t len, reqerr_t *
 
 static int parse_settings(const jval_t *o, store_settings_put_t *p, reqerr_t *e)
 {
-    if (o->type != JV_OBJECT) {
-        reqerr_set(e, 400, "expected a JSON object such as {\"maxDeliveries\":5,\"deadLetterChannel\":\"dead\"}");
-        return -1;
-    }
     const jval_t *f[FSET_N];
     int64_t max = 0;
     int rc_max, rc_dlq, rc_delay;
@@ -70,80 +66,70 @@ static int parse_settings(const jval_t *o, store_settings_put_t *p, reqerr_t *e)
     return 0;
 }
 
-void handle_settings_put(route_args_t *a)
+static int settings_put(route_args_t *a, const jval_t *body, reqerr_t *e)
 {
-    reqerr_t e;
-    jdoc_t doc;
     store_settings_put_t p;
-    if (handler_body(a, 0, &doc) == 0) {
-        if (parse_settings(doc.root, &p, &e) != 0) {
-            http_error(a, e.status, "%s", e.msg);
-        } else {
-            store_t *st = http_call(a, got_settings);
-            st->ops->settings_put(st, route_chan(a), &p, http_then, a);
-        }
-    }
-    jparse_free(&doc);
+    if (parse_settings(body, &p, e) != 0)
+        return -1;
+    store_t *st = http_call(a, got_settings);
+    st->ops->settings_put(st, route_chan(a), &p, http_then, a);
+    return 0;
 }
 
-/* ---- redrive ---- */
+void handle_settings_put(route_args_t *a)
+{
+    handler_body(a, 0, settings_put);
+}
 
-static void redriven(route_args_t *a, const store_res_t *res)
+/* ---- redrive, purge: {"<key>": how many} ---- */
+
+/* 200 with res->count under key, or the failure (no_such: the words
+ * for STORE_NOT_FOUND, NULL for the usual). */
+static void answer_count(route_args_t *a, const store_res_t *res, const char *key, const char *no_such)
 {
     if (res->status != STORE_OK) {
-        http_store_error(a, res, NULL);
+        http_store_error(a, res, res->status == STORE_NOT_FOUND ? no_such : NULL);
         return;
     }
     jsonw_t *w = &a->ctx->out;
     jsonw_obj_begin(w);
-    jsonw_key(w, "moved");
+    jsonw_key(w, key);
     jsonw_uint(w, res->count);
     jsonw_obj_end(w);
     http_respond(a, 200, w, res->durable_seq);
 }
 
-void handle_redrive(route_args_t *a)
+static void redriven(route_args_t *a, const store_res_t *res)
 {
-    reqerr_t e;
-    jdoc_t doc;
+    answer_count(a, res, "moved", NULL);
+}
+
+/* Both fields optional (an empty body too): without "to" each event goes
+ * back to its deadLetteredFrom. */
+static int redrive(route_args_t *a, const jval_t *body, reqerr_t *e)
+{
     const jval_t *f[FRED_N];
     int64_t max = 0;
     store_chan_t to = {NULL, 0};
     int rc_to = 0;
-    if (handler_body(a, 1, &doc) != 0)
-        goto out;
-    if (doc.root && doc.root->type != JV_OBJECT) {
-        reqerr_set(&e, 400, "expected a JSON object such as {\"to\":\"orders\",\"max\":100}");
-        goto fail;
-    }
-    if (doc.root && (reqjson_fields(doc.root, &req_redrive_body, f, &e) < 0 ||
-                     (rc_to = reqjson_string_of(f[FRED_TO], "to", &to.name, &to.len, &e)) < 0 ||
-                     reqjson_int_of(f[FRED_MAX], "max", 1, INT64_MAX, &max, &e) < 0 ||
-                     (rc_to > 0 && body_channel("to", to.name, to.len, &e) != 0)))
-        goto fail;
+    if (body && (reqjson_fields(body, &req_redrive_body, f, e) < 0 ||
+                 (rc_to = reqjson_string_of(f[FRED_TO], "to", &to.name, &to.len, e)) < 0 ||
+                 reqjson_int_of(f[FRED_MAX], "max", 1, INT64_MAX, &max, e) < 0 ||
+                 (rc_to > 0 && body_channel("to", to.name, to.len, e) != 0)))
+        return -1;
     store_t *st = http_call(a, redriven);
     st->ops->redrive(st, route_chan(a), rc_to > 0 ? &to : NULL, (size_t)max, http_then, a);
-    goto out;
-fail:
-    http_error(a, e.status, "%s", e.msg);
-out:
-    jparse_free(&doc);
+    return 0;
 }
 
-/* ---- purge and delete ---- */
+void handle_redrive(route_args_t *a)
+{
+    handler_body(a, 1, redrive);
+}
 
 static void purged(route_args_t *a, const store_res_t *res)
 {
-    if (res->status != STORE_OK) {
-        http_store_error(a, res, res->status == STORE_NOT_FOUND ? NO_SUCH_CHANNEL : NULL);
-        return;
-    }
-    jsonw_t *w = &a->ctx->out;
-    jsonw_obj_begin(w);
-    jsonw_key(w, "deleted");
-    jsonw_uint(w, res->count);
-    jsonw_obj_end(w);
-    http_respond(a, 200, w, res->durable_seq);
+    answer_count(a, res, "deleted", NO_SUCH_CHANNEL);
 }
 
 void handle_purge(route_args_t *a)

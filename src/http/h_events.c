@@ -24,10 +24,6 @@ static const h2o_iovec_t *header(h2o_req_t *req, const char *name, size_t len)
 /* Reads one publish body. Returns 0, or -1 with e set. */
 static int parse_pub(const jval_t *o, const http_limits_t *lim, store_pub_t *p, reqerr_t *e)
 {
-    if (o->type != JV_OBJECT) {
-        reqerr_set(e, 400, "expected a JSON object with \"data\" (or an array of them)");
-        return -1;
-    }
     memset(p, 0, sizeof(*p));
     p->data = "";
     p->ttl_ns = HTTP_DEFAULT_TTL_NS;
@@ -70,19 +66,23 @@ static int publish_status(route_args_t *a, const store_res_t *res)
     return 200;
 }
 
-static void published_one(route_args_t *a, const store_res_t *res)
+void answer_event_at(route_args_t *a, int status, const store_event_t *ev, uint64_t durable_seq)
 {
-    if (res->status != STORE_CREATED && res->status != STORE_REPLAYED) {
-        http_store_error(a, res, NULL);
-        return;
-    }
     h2o_req_t *req = a->req;
     size_t loc_len = RENDER_EVENT_PATH_LEN(a->channel_raw.len);
     char *loc = h2o_mem_alloc_pool(&req->pool, loc_len);
-    render_event_path(loc, a->channel_raw.base, a->channel_raw.len, res->events[0].id);
+    render_event_path(loc, a->channel_raw.base, a->channel_raw.len, ev->id);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_LOCATION, NULL, loc, loc_len);
-    render_event(&a->ctx->out, &res->events[0], 0);
-    http_respond(a, publish_status(a, res), &a->ctx->out, res->durable_seq);
+    render_event(&a->ctx->out, ev, 0);
+    http_respond(a, status, &a->ctx->out, durable_seq);
+}
+
+static void published_one(route_args_t *a, const store_res_t *res)
+{
+    if (res->status != STORE_CREATED && res->status != STORE_REPLAYED)
+        http_store_error(a, res, NULL);
+    else
+        answer_event_at(a, publish_status(a, res), &res->events[0], res->durable_seq);
 }
 
 /* The Idempotency-Key header into p: 0, or -1 with e set when it is not
@@ -105,31 +105,38 @@ static int key_header(h2o_req_t *req, store_pub_t *p, reqerr_t *e)
     return 0;
 }
 
-static void publish_one(route_args_t *a, const jval_t *o)
+static int publish_one(route_args_t *a, const jval_t *o, reqerr_t *e)
 {
-    reqerr_t e;
     store_pub_t p;
-    if (parse_pub(o, a->ctx->limits, &p, &e) != 0 || key_header(a->req, &p, &e) != 0) {
-        http_error(a, e.status, "%s", e.msg);
-        return;
-    }
+    if (parse_pub(o, a->ctx->limits, &p, e) != 0 || key_header(a->req, &p, e) != 0)
+        return -1;
     store_t *st = http_call(a, published_one);
     st->ops->publish(st, route_chan(a), &p, 1, http_then, a);
+    return 0;
+}
+
+/* Answers status with the events of res as a list whose "count" is
+ * count, and "next" when res names a next page. */
+static void answer_list(route_args_t *a, const store_res_t *res, int status, size_t count)
+{
+    jsonw_t *w = &a->ctx->out;
+    render_list_open(w, a->channel, a->channel_len, count);
+    for (size_t i = 0; i < res->n_events; i++)
+        render_event(w, &res->events[i], 0);
+    if (res->next)
+        render_list_close_next(w, res->next, res->next_len);
+    else
+        render_list_close(w);
+    http_respond(a, status, w, res->durable_seq);
 }
 
 /* A batch lists every element's event, new or not; count counts the new. */
 static void published_batch(route_args_t *a, const store_res_t *res)
 {
-    if (res->status != STORE_CREATED && res->status != STORE_REPLAYED) {
+    if (res->status != STORE_CREATED && res->status != STORE_REPLAYED)
         http_store_error(a, res, NULL);
-        return;
-    }
-    jsonw_t *w = &a->ctx->out;
-    render_list_open(w, a->channel, a->channel_len, res->created);
-    for (size_t i = 0; i < res->n_events; i++)
-        render_event(w, &res->events[i], 0);
-    render_list_close(w);
-    http_respond(a, publish_status(a, res), w, res->durable_seq);
+    else
+        answer_list(a, res, publish_status(a, res), res->created);
 }
 
 /* All or nothing: every element is checked before any is published. */
@@ -161,33 +168,25 @@ static void publish_batch(route_args_t *a, const jval_t *arr)
     st->ops->publish(st, route_chan(a), p, n, http_then, a);
 }
 
+static int publish(route_args_t *a, const jval_t *body, reqerr_t *e)
+{
+    if (body->type != JV_ARRAY)
+        return publish_one(a, body, e);
+    publish_batch(a, body);
+    return 0;
+}
+
 void handle_publish(route_args_t *a)
 {
-    jdoc_t doc;
-    if (handler_body(a, 0, &doc) == 0) {
-        if (doc.root->type == JV_ARRAY)
-            publish_batch(a, doc.root);
-        else
-            publish_one(a, doc.root);
-    }
-    jparse_free(&doc);
+    handler_body(a, 0, publish);
 }
 
 static void listed(route_args_t *a, const store_res_t *res)
 {
-    if (res->status != STORE_OK) {
+    if (res->status != STORE_OK)
         http_store_error(a, res, NULL);
-        return;
-    }
-    jsonw_t *w = &a->ctx->out;
-    render_list_open(w, a->channel, a->channel_len, res->n_events);
-    for (size_t i = 0; i < res->n_events; i++)
-        render_event(w, &res->events[i], 0);
-    if (res->next)
-        render_list_close_next(w, res->next, res->next_len);
     else
-        render_list_close(w);
-    http_respond(a, 200, w, res->durable_seq);
+        answer_list(a, res, 200, res->n_events);
 }
 
 static int hexval(char c)
@@ -361,10 +360,6 @@ static int parse_update(const jval_t *body, int *act, int64_t *ttl, int64_t *del
     *token_field = NULL;
     if (!body)
         return 0;
-    if (body->type != JV_OBJECT) {
-        reqerr_set(e, 400, "expected a JSON object such as {\"action\":\"LOCK\",\"ttl\":\"1m\"}");
-        return -1;
-    }
     const jval_t *f[FUPD_N];
     const char *s;
     size_t len;
@@ -420,24 +415,14 @@ static void updated(route_args_t *a, const store_res_t *res)
     http_respond(a, 202, &a->ctx->out, res->durable_seq);
 }
 
-void handle_event_update(route_args_t *a)
+static int update(route_args_t *a, const jval_t *body, reqerr_t *e)
 {
-    reqerr_t e;
-    jdoc_t doc;
     int64_t ttl, delay;
     uint64_t token;
     const jval_t *token_field;
-    if (handler_body(a, 1, &doc) != 0) {
-        jparse_free(&doc);
-        return;
-    }
-    if (parse_update(doc.root, &a->action, &ttl, &delay, &token_field, &e) != 0 ||
-        (a->has_token = request_token(a->req, token_field, &token, &e)) < 0) {
-        jparse_free(&doc);
-        http_error(a, e.status, "%s", e.msg);
-        return;
-    }
-    jparse_free(&doc);
+    if (parse_update(body, &a->action, &ttl, &delay, &token_field, e) != 0 ||
+        (a->has_token = request_token(a->req, token_field, &token, e)) < 0)
+        return -1;
     const uint64_t *tok = a->has_token ? &token : NULL;
     eid_t id = path_id(a);
     store_t *st = http_call(a, updated);
@@ -447,6 +432,12 @@ void handle_event_update(route_args_t *a)
         st->ops->unlock(st, route_chan(a), id, tok, delay, http_then, a);
     else
         st->ops->extend(st, route_chan(a), id, ttl, tok, http_then, a);
+    return 0;
+}
+
+void handle_event_update(route_args_t *a)
+{
+    handler_body(a, 1, update);
 }
 
 static void deleted(route_args_t *a, const store_res_t *res)

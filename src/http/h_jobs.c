@@ -104,11 +104,11 @@ static int put_name(const jval_t *v, const route_args_t *a, store_job_def_t *def
 }
 
 /* Reads a job body into def: POST (a NULL) needs a name; PUT takes the
- * path's. Returns 0 or -1 with e set. */
+ * path's, which must not be empty. Returns 0 or -1 with e set. */
 static int parse_job(const jval_t *o, const route_args_t *a, store_job_def_t *def, size_t max_data, reqerr_t *e)
 {
-    if (!o || o->type != JV_OBJECT) {
-        reqerr_set(e, 400, "expected a JSON object with %s\"cronDef\"", a ? "" : "\"name\" and ");
+    if (a && a->param_len == 0) {
+        reqerr_set(e, 400, "invalid job name in the path");
         return -1;
     }
     memset(def, 0, sizeof(*def));
@@ -116,7 +116,7 @@ static int parse_job(const jval_t *o, const route_args_t *a, store_job_def_t *de
     def->ttl_ns = HTTP_DEFAULT_TTL_NS;
     const jval_t *f[FJOB_N];
     int has_ttl;
-    if (reqjson_fields(o, &req_job_body, f, e) < 0 ||
+    if (reqjson_fields(o, a ? &req_job_put_body : &req_job_body, f, e) < 0 ||
         (a ? put_name(f[FJOB_NAME], a, def, e)
            : required(f[FJOB_NAME], "name", "the job's name, e.g. \"nightly-report\"", &def->name,
                       &def->name_len, e)) < 0 ||
@@ -154,25 +154,6 @@ static void added_job(route_args_t *a, const store_res_t *res)
         answered_job(a, res, 201);
 }
 
-void handle_job_add(route_args_t *a)
-{
-    reqerr_t e;
-    jdoc_t doc;
-    store_job_def_t def;
-    if (handler_body(a, 0, &doc) != 0) {
-        jparse_free(&doc);
-        return;
-    }
-    if (parse_job(doc.root, NULL, &def, a->ctx->limits->max_data, &e) != 0) {
-        jparse_free(&doc);
-        http_error(a, e.status, "%s", e.msg);
-        return;
-    }
-    store_t *st = http_call(a, added_job);
-    st->ops->job_put(st, route_chan(a), &def, 0, http_then, a);
-    jparse_free(&doc);
-}
-
 static void got_job(route_args_t *a, const store_res_t *res)
 {
     if (res->status != STORE_OK)
@@ -189,25 +170,36 @@ static void put_job(route_args_t *a, const store_res_t *res)
         answered_job(a, res, res->status == STORE_CREATED ? 201 : 200);
 }
 
+/* POST adds a job (replace 0: 409 for a name in use), PUT defines the
+ * job of the path's name (replace 1). */
+static int job_write(route_args_t *a, const jval_t *body, int replace, reqerr_t *e)
+{
+    store_job_def_t def;
+    if (parse_job(body, replace ? a : NULL, &def, a->ctx->limits->max_data, e) != 0)
+        return -1;
+    store_t *st = http_call(a, replace ? put_job : added_job);
+    st->ops->job_put(st, route_chan(a), &def, replace, http_then, a);
+    return 0;
+}
+
+static int job_add(route_args_t *a, const jval_t *body, reqerr_t *e)
+{
+    return job_write(a, body, 0, e);
+}
+
+static int job_define(route_args_t *a, const jval_t *body, reqerr_t *e)
+{
+    return job_write(a, body, 1, e);
+}
+
+void handle_job_add(route_args_t *a)
+{
+    handler_body(a, 0, job_add);
+}
+
 void handle_job_put(route_args_t *a)
 {
-    reqerr_t e;
-    jdoc_t doc;
-    store_job_def_t def;
-    if (handler_body(a, 0, &doc) != 0) {
-        jparse_free(&doc);
-        return;
-    }
-    if (a->param_len == 0)
-        reqerr_set(&e, 400, "invalid job name in the path");
-    if (a->param_len == 0 || parse_job(doc.root, a, &def, a->ctx->limits->max_data, &e) != 0) {
-        jparse_free(&doc);
-        http_error(a, e.status, "%s", e.msg);
-        return;
-    }
-    store_t *st = http_call(a, put_job);
-    st->ops->job_put(st, route_chan(a), &def, 1, http_then, a);
-    jparse_free(&doc);
+    handler_body(a, 0, job_define);
 }
 
 /* ?next=N (1-100): 0 when absent, -1 when invalid. Other parameters are
@@ -293,17 +285,10 @@ void handle_job_resume(route_args_t *a)
 
 static void triggered(route_args_t *a, const store_res_t *res)
 {
-    if (res->status != STORE_CREATED) {
+    if (res->status != STORE_CREATED)
         http_store_error(a, res, res->status == STORE_NOT_FOUND ? NO_SUCH_JOB : NULL);
-        return;
-    }
-    h2o_req_t *req = a->req;
-    size_t loc_len = RENDER_EVENT_PATH_LEN(a->channel_raw.len);
-    char *loc = h2o_mem_alloc_pool(&req->pool, loc_len);
-    render_event_path(loc, a->channel_raw.base, a->channel_raw.len, res->events[0].id);
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_LOCATION, NULL, loc, loc_len);
-    render_event(&a->ctx->out, &res->events[0], 0);
-    http_respond(a, 201, &a->ctx->out, res->durable_seq);
+    else
+        answer_event_at(a, 201, &res->events[0], res->durable_seq);
 }
 
 void handle_job_trigger(route_args_t *a)

@@ -17,6 +17,7 @@
 #include <h2o.h>
 #include "json/jparse.h"
 #include "json/jsonw.h"
+#include "reqjson.h"
 #include "server.h"
 #include "waiters.h"
 
@@ -86,10 +87,17 @@ static inline store_chan_t route_chan(const route_args_t *a)
     return c;
 }
 
-/* A handler's opening: parses the body into doc (NULL root for an empty
- * body when empty_ok). Returns 0, or -1 after answering the error; either
- * way doc is ready for jparse_free. */
-int handler_body(route_args_t *a, int empty_ok, jdoc_t *doc);
+/* The part of a handler that reads a body: root is the parsed body (NULL
+ * for an empty one, where the route allows it). It calls the store or
+ * answers and returns 0, or returns -1 with e set, for the opening to
+ * answer. root and what points into it live until fn returns: the store
+ * copies what it keeps. */
+typedef int (*body_fn)(route_args_t *a, const jval_t *root, reqerr_t *e);
+
+/* A handler's opening for a route with a body: parses the request's body
+ * (400 for bad JSON or an empty body unless empty_ok, 413 past the body
+ * limit), runs fn on it, answers fn's error, and frees the document. */
+void handler_body(route_args_t *a, int empty_ok, body_fn fn);
 
 typedef void (*handler_fn)(route_args_t *a);
 
@@ -124,6 +132,10 @@ void handle_ui_asset(route_args_t *a);
 /* Is req a GET of /openapi.json, /ui or /ui/assets/...? Those hold no data
  * and need no token (h_static.c). */
 int static_open_path(h2o_req_t *req);
+
+/* h_events.c: answers status with the event ev (a publish's, a job
+ * trigger's) and a Location header naming it. */
+void answer_event_at(route_args_t *a, int status, const store_event_t *ev, uint64_t durable_seq);
 
 /* h_acquire.c: the store's "became available" (store_set_avail_fn). */
 void acquire_avail(void *ctx, const char *channel, size_t len);

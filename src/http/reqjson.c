@@ -14,14 +14,16 @@ static const char *const publish_names[] = {REQ_PUBLISH_FIELDS(REQ_FIELD_NAME)};
 static const char *const update_names[] = {REQ_UPDATE_FIELDS(REQ_FIELD_NAME)};
 static const char *const acquire_names[] = {REQ_ACQUIRE_FIELDS(REQ_FIELD_NAME)};
 static const char *const job_names[] = {REQ_JOB_FIELDS(REQ_FIELD_NAME)};
-const reqbody_t req_publish_body = {publish_names, FPUB_N};
-const reqbody_t req_update_body = {update_names, FUPD_N};
-const reqbody_t req_acquire_body = {acquire_names, FACQ_N};
 static const char *const settings_names[] = {REQ_SETTINGS_FIELDS(REQ_FIELD_NAME)};
 static const char *const redrive_names[] = {REQ_REDRIVE_FIELDS(REQ_FIELD_NAME)};
-const reqbody_t req_job_body = {job_names, FJOB_N};
-const reqbody_t req_settings_body = {settings_names, FSET_N};
-const reqbody_t req_redrive_body = {redrive_names, FRED_N};
+const reqbody_t req_publish_body = {publish_names, FPUB_N, "with \"data\" (or an array of them)"};
+const reqbody_t req_update_body = {update_names, FUPD_N, "such as {\"action\":\"LOCK\",\"ttl\":\"1m\"}"};
+const reqbody_t req_acquire_body = {acquire_names, FACQ_N, "such as {\"max\":10,\"ttl\":\"1m\",\"wait\":\"20s\"}"};
+const reqbody_t req_job_body = {job_names, FJOB_N, "with \"name\" and \"cronDef\""};
+const reqbody_t req_job_put_body = {job_names, FJOB_N, "with \"cronDef\""};
+const reqbody_t req_settings_body = {settings_names, FSET_N,
+                                     "such as {\"maxDeliveries\":5,\"deadLetterChannel\":\"dead\"}"};
+const reqbody_t req_redrive_body = {redrive_names, FRED_N, "such as {\"to\":\"orders\",\"max\":100}"};
 
 void reqerr_set(reqerr_t *e, int status, const char *fmt, ...)
 {
@@ -239,6 +241,10 @@ static void unknown_field(const reqbody_t *b, const char *key, size_t klen, reqe
 
 int reqjson_fields(const jval_t *o, const reqbody_t *b, const jval_t **out, reqerr_t *e)
 {
+    if (o->type != JV_OBJECT) {
+        reqerr_set(e, 400, "expected a JSON object %s", b->expected);
+        return -1;
+    }
     for (size_t i = 0; i < b->n; i++)
         out[i] = NULL;
     for (const jval_t *m = o->u.kids.first; m; m = m->next) {

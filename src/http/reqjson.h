@@ -75,9 +75,13 @@ enum { REQ_REDRIVE_FIELDS(REQ_FIELD_ENUM) FRED_N };
 typedef struct reqbody {
     const char *const *names; /* the accepted fields, in the enum's order */
     size_t n;
+    const char *expected;     /* what to send, for a body that is no object:
+                                 "expected a JSON object <expected>" */
 } reqbody_t;
 
-extern const reqbody_t req_publish_body, req_update_body, req_acquire_body, req_job_body;
+/* The bodies; a job's is req_job_body for POST (a name in the body) and
+ * req_job_put_body for PUT (the name in the path). */
+extern const reqbody_t req_publish_body, req_update_body, req_acquire_body, req_job_body, req_job_put_body;
 extern const reqbody_t req_settings_body, req_redrive_body;
 
 typedef struct reqerr {
@@ -129,8 +133,9 @@ int reqjson_int_of(const jval_t *v, const char *key, int64_t min, int64_t max, i
  * A name matches without regard to ASCII case, and U+017F and U+212A match
  * 's' and 'k', as in Go's encoding/json; a member given as JSON null is
  * skipped (null counts as absent), and of two members that match one field
- * the later wins. Returns 0, or -1 with e naming the first member that
- * matches no field and listing the accepted ones. o must be an object. */
+ * the later wins. Returns 0, or -1 with e set: o is not an object (the
+ * sentence says what b expects), or e names the first member that matches
+ * no field and lists the accepted ones. */
 int reqjson_fields(const jval_t *o, const reqbody_t *b, const jval_t **out, reqerr_t *e);
 
 #endif

@@ -77,12 +77,13 @@ void http_then(void *arg, const store_res_t *res)
     a->then(a, res);
 }
 
-int handler_body(route_args_t *a, int empty_ok, jdoc_t *doc)
+void handler_body(route_args_t *a, int empty_ok, body_fn fn)
 {
     reqerr_t e;
+    jdoc_t doc;
     h2o_req_t *req = a->req;
-    if (reqjson_parse(req->entity.base, req->entity.len, empty_ok, a->ctx->limits->max_body, doc, &e) == 0)
-        return 0;
-    http_error(a, e.status, "%s", e.msg);
-    return -1;
+    if (reqjson_parse(req->entity.base, req->entity.len, empty_ok, a->ctx->limits->max_body, &doc, &e) != 0 ||
+        fn(a, doc.root, &e) != 0)
+        http_error(a, e.status, "%s", e.msg);
+    jparse_free(&doc);
 }

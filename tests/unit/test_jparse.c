@@ -402,6 +402,14 @@ static void test_reqjson_fields(void **state)
     assert_string_equal(e.msg, "unknown field \"delay\"; the fields accepted here are data, publishAt, "
                                "publishIn, ttl, priority, key");
     jparse_free(&doc);
+    /* a body that is no object: the sentence says what the body expects */
+    assert_int_equal(fields_of(&doc, "[1]", &req_acquire_body, f, &e), -1);
+    assert_int_equal(e.status, 400);
+    assert_string_equal(e.msg, "expected a JSON object such as {\"max\":10,\"ttl\":\"1m\",\"wait\":\"20s\"}");
+    jparse_free(&doc);
+    assert_int_equal(fields_of(&doc, "\"x\"", &req_job_put_body, f, &e), -1);
+    assert_string_equal(e.msg, "expected a JSON object with \"cronDef\"");
+    jparse_free(&doc);
     /* a prefix or an extension of a name is not the name */
     assert_int_equal(fields_of(&doc, "{\"dat\":1}", &req_publish_body, f, &e), -1);
     jparse_free(&doc);
