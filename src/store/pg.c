@@ -3,7 +3,7 @@
  * loop's turn with its background round, and the helpers the operations
  * share to turn rows and errors into results (see pg.h).
  */
-#include "pg_int.h"
+#include "pg_batch.h"
 
 #include <malloc.h>
 #include <stdarg.h>
@@ -356,7 +356,9 @@ static int pg_ready(store_t *st)
 static void pg_free(store_t *st)
 {
     pgs_t *s = pgs_of(st);
+    pg_batcher_stop(s->batch);
     pg_pool_free(s->pool); /* fails what is in flight; callbacks run */
+    pg_batcher_free(s->batch);
     pg_wake_free(s->wake);
     pg_sched_free(s->sched);
     pg_metrics_free(s->mcache);
@@ -412,6 +414,7 @@ store_t *store_pg_new(const store_pg_config_t *cfg)
     s->pool = pg_pool_new(&pc);
     s->sched = pg_sched_new(s);
     s->wake = pg_wake_new(s);
+    s->batch = pg_batcher_new(s);
     s->mcache = pg_metrics_new();
     return &s->base;
 }

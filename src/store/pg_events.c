@@ -3,12 +3,21 @@
  * get, lock, unlock, extend, delete, acquire (see pg.h). Each is one
  * statement; the functions it calls are in migrations/0002_ops.sql.
  */
-#include "pg_int.h"
+#include "pg_batch.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include "base/util.h"
+
+/* Group commit (pg_batch.h): batches of one channel in flight at once,
+ * and the elements one statement takes. */
+#define PUB_INFLIGHT 2
+#define PUB_MAX_ITEMS 1000
+#define DEL_INFLIGHT 2
+#define DEL_MAX_ITEMS 1000
+#define ACQ_INFLIGHT 2
+#define ACQ_MAX_ITEMS 1000
 
 /* ---- publish ---- */
 
@@ -42,68 +51,161 @@ static int pub_check(pgop_t *op, const store_pub_t *p, size_t i, size_t n, ntime
     return 0;
 }
 
-/* The elements as the arrays ev_publish takes. */
-static void pub_params(pg_query_t *q, const store_pub_t *pubs, size_t n)
-{
+/* The elements of a publish as the arrays ev_publish takes: init, add
+ * each request's elements in order, then params. */
+typedef struct pub_arrays {
     pg_arr_t data, json, prio, at, in, ttl, key;
-    pg_arr_init(&data, PG_BYTEA);
-    pg_arr_init(&json, PG_BOOL);
-    pg_arr_init(&prio, PG_INT2);
-    pg_arr_init(&at, PG_INT8);
-    pg_arr_init(&in, PG_INT8);
-    pg_arr_init(&ttl, PG_INT8);
-    pg_arr_init(&key, PG_BYTEA);
-    for (size_t i = 0; i < n; i++) {
-        const store_pub_t *p = &pubs[i];
-        pg_arr_bytes(&data, p->data, p->data_len);
-        pg_arr_bool(&json, p->data_json);
-        pg_arr_i16(&prio, p->priority);
-        if (p->has_publish_at)
-            pg_arr_i64(&at, p->publish_at);
-        else
-            pg_arr_null(&at);
-        pg_arr_i64(&in, p->has_publish_at ? 0 : p->publish_in_ns);
-        pg_arr_i64(&ttl, p->ttl_ns);
-        if (p->key)
-            pg_arr_bytes(&key, p->key, p->key_len);
-        else
-            pg_arr_null(&key);
-    }
-    pg_query_arr(q, PG_BYTEA_ARRAY, &data);
-    pg_query_arr(q, PG_BOOL_ARRAY, &json);
-    pg_query_arr(q, PG_INT2_ARRAY, &prio);
-    pg_query_arr(q, PG_INT8_ARRAY, &at);
-    pg_query_arr(q, PG_INT8_ARRAY, &in);
-    pg_query_arr(q, PG_INT8_ARRAY, &ttl);
-    pg_query_arr(q, PG_BYTEA_ARRAY, &key);
+} pub_arrays_t;
+
+static void pub_arrays_init(pub_arrays_t *a)
+{
+    pg_arr_init(&a->data, PG_BYTEA);
+    pg_arr_init(&a->json, PG_BOOL);
+    pg_arr_init(&a->prio, PG_INT2);
+    pg_arr_init(&a->at, PG_INT8);
+    pg_arr_init(&a->in, PG_INT8);
+    pg_arr_init(&a->ttl, PG_INT8);
+    pg_arr_init(&a->key, PG_BYTEA);
 }
 
+static void pub_arrays_add(pub_arrays_t *a, const store_pub_t *pubs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const store_pub_t *p = &pubs[i];
+        pg_arr_bytes(&a->data, p->data, p->data_len);
+        pg_arr_bool(&a->json, p->data_json);
+        pg_arr_i16(&a->prio, p->priority);
+        if (p->has_publish_at)
+            pg_arr_i64(&a->at, p->publish_at);
+        else
+            pg_arr_null(&a->at);
+        pg_arr_i64(&a->in, p->has_publish_at ? 0 : p->publish_in_ns);
+        pg_arr_i64(&a->ttl, p->ttl_ns);
+        if (p->key)
+            pg_arr_bytes(&a->key, p->key, p->key_len);
+        else
+            pg_arr_null(&a->key);
+    }
+}
+
+/* The arrays as parameters; keys only if with_keys (else freed). */
+static void pub_arrays_params(pg_query_t *q, pub_arrays_t *a, int with_keys)
+{
+    pg_query_arr(q, PG_BYTEA_ARRAY, &a->data);
+    pg_query_arr(q, PG_BOOL_ARRAY, &a->json);
+    pg_query_arr(q, PG_INT2_ARRAY, &a->prio);
+    pg_query_arr(q, PG_INT8_ARRAY, &a->at);
+    pg_query_arr(q, PG_INT8_ARRAY, &a->in);
+    pg_query_arr(q, PG_INT8_ARRAY, &a->ttl);
+    if (with_keys)
+        pg_query_arr(q, PG_BYTEA_ARRAY, &a->key);
+    else
+        free(a->key.buf);
+}
+
+/* A copy of n elements in one block (the request's struct is borrowed
+ * for the call only): the elements, then their data and keys. */
+static store_pub_t *pubs_copy(const store_pub_t *pubs, size_t n)
+{
+    size_t size = n * sizeof(*pubs);
+    for (size_t i = 0; i < n; i++)
+        size += pubs[i].data_len + (pubs[i].key ? pubs[i].key_len : 0);
+    store_pub_t *c = xmalloc(size ? size : 1);
+    char *p = (char *)(c + n);
+    for (size_t i = 0; i < n; i++) {
+        c[i] = pubs[i];
+        memcpy(p, pubs[i].data, pubs[i].data_len);
+        c[i].data = p;
+        p += pubs[i].data_len;
+        if (pubs[i].key) {
+            memcpy(p, pubs[i].key, pubs[i].key_len);
+            c[i].key = p;
+            p += pubs[i].key_len;
+        }
+    }
+    return c;
+}
+
+/* b->flag of a publish batch: which statement it went through. */
+enum { PUB_UNSENT, PUB_TRIED_FAST, PUB_CLASSIC };
+
+static void send_publish(pg_batch_t *b);
+
+/* A merged publish: one row per element of every request, in order. */
 static void on_publish(pg_query_t *q, void *arg)
 {
-    pgop_t *op = arg;
-    pgs_t *s = op->s;
-    store_res_t res = {0};
-    if (pgs_failed(s, q, &res)) {
-        pgop_finish(op, &res);
+    pg_batch_t *b = arg;
+    pgs_t *s = b->s;
+    if (pg_batch_failed(b, q))
+        return;
+    const PGresult *r = pg_query_result(q, 0);
+    if (b->flag == PUB_TRIED_FAST && (!r || PQntuples(r) == 0)) {
+        send_publish(b); /* a new channel, or one at its limit: ev_publish decides */
         return;
     }
-    const PGresult *r = pg_query_result(q, 0);
-    res.events = pgs_events(s, r, &res.n_events);
-    uint8_t *rep = pgs_replayed_room(s, res.n_events);
+    size_t n;
+    store_event_t *evs = pgs_events(s, r, &n);
+    uint8_t *rep = pgs_replayed_room(s, n);
     int visible = 0;
-    for (size_t i = 0; i < res.n_events; i++) {
+    for (size_t i = 0; i < n; i++) {
         rep[i] = (uint8_t)pg_get_bool(r, (int)i, EC_REPLAYED);
-        res.created += !rep[i];
-        visible |= !rep[i] && res.events[i].state == STORE_READY;
+        s->live_total += !rep[i];
+        visible |= !rep[i] && evs[i].state == STORE_READY;
     }
-    res.replayed = rep;
-    res.status = res.created > 0 ? STORE_CREATED : STORE_REPLAYED;
-    s->live_total += res.created;
+    const pgop_t *op0 = b->reqs->op;
     if (visible)
-        pg_wake_freed(s, op->ch, op->ch_len);
-    pg_wake_events(s, op->ch, op->ch_len, res.events, res.n_events);
-    pgop_finish(op, &res);
+        pg_wake_freed(s, op0->ch, op0->ch_len);
+    pg_wake_events(s, op0->ch, op0->ch_len, evs, n);
+    size_t off = 0;
+    for (pg_breq_t *rq = b->reqs; rq; rq = rq->next) {
+        store_res_t res = {0};
+        res.n_events = off + rq->n <= n ? rq->n : 0;
+        res.events = evs + off;
+        res.replayed = rep + off;
+        for (size_t i = 0; i < res.n_events; i++)
+            res.created += !rep[off + i];
+        res.status = res.n_events < rq->n ? STORE_UNAVAILABLE : res.created > 0 ? STORE_CREATED : STORE_REPLAYED;
+        off += res.n_events;
+        pgop_finish(rq->op, &res);
+    }
+    pg_batch_end(b);
 }
+
+static int no_keys(const pg_batch_t *b)
+{
+    for (const pg_breq_t *r = b->reqs; r; r = r->next) {
+        const store_pub_t *p = r->data;
+        for (size_t i = 0; i < r->n; i++)
+            if (p[i].key)
+                return 0;
+    }
+    return 1;
+}
+
+/* Sends b through Q_PUBLISH_FAST when no element has a key and fast
+ * (b->flag 0: not yet tried), else through ev_publish. */
+static void send_publish(pg_batch_t *b)
+{
+    pgs_t *s = b->s;
+    const pgop_t *op0 = b->reqs->op;
+    pub_arrays_t a;
+    pub_arrays_init(&a);
+    for (pg_breq_t *r = b->reqs; r; r = r->next)
+        pub_arrays_add(&a, r->data, r->n);
+    int fast = b->flag == 0 && no_keys(b);
+    b->flag = fast ? PUB_TRIED_FAST : PUB_CLASSIC;
+    pg_query_t *q = pg_batch_query(b, on_publish);
+    pg_query_stmt(q, fast ? Q_PUBLISH_FAST : Q_PUBLISH);
+    pg_query_bytes(q, op0->ch, op0->ch_len);
+    if (!fast)
+        pg_query_i64(q, (int64_t)s->cfg.max_channels);
+    pg_query_i64(q, (int64_t)s->cfg.max_channel_events);
+    pub_arrays_params(q, &a, !fast);
+    pg_query_send(q);
+}
+
+static const pg_bkind_t publish_kind = {.id = PG_BATCH_PUBLISH, .max_inflight = PUB_INFLIGHT,
+                                        .max_items = PUB_MAX_ITEMS, .send = send_publish};
 
 void pg_publish(store_t *st, store_chan_t ch, const store_pub_t *pubs, size_t n, store_done_fn done, void *arg)
 {
@@ -118,13 +220,7 @@ void pg_publish(store_t *st, store_chan_t ch, const store_pub_t *pubs, size_t n,
                   "changed, try again later", s->cfg.max_events);
         return;
     }
-    pg_query_t *q = pgop_query(op, on_publish);
-    pg_query_stmt(q, Q_PUBLISH);
-    pg_query_bytes(q, ch.name, ch.len);
-    pg_query_i64(q, (int64_t)s->cfg.max_channels);
-    pg_query_i64(q, (int64_t)s->cfg.max_channel_events);
-    pub_params(q, pubs, n);
-    pg_query_send(q);
+    pg_batch_add(s, &publish_kind, op, n, 0, pubs_copy(pubs, n));
 }
 
 /* ---- list ---- */
@@ -204,8 +300,7 @@ static void on_event(pg_query_t *q, void *arg)
         pgop_finish(op, &res);
         return;
     }
-    if (op->flag != Q_DELETE)
-        res.events = pgs_events(op->s, pg_query_result(q, 0), &res.n_events);
+    res.events = pgs_events(op->s, pg_query_result(q, 0), &res.n_events);
     if (op->flag == Q_GET && res.n_events == 0)
         res.status = STORE_NOT_FOUND;
     if (op->flag == Q_UNLOCK)
@@ -292,41 +387,116 @@ void pg_extend(store_t *st, store_chan_t ch, eid_t id, int64_t ttl_ns, const uin
     pg_query_send(q);
 }
 
+/* ---- delete ---- */
+
+typedef struct del_req {
+    int64_t seq, ms;
+    int has_token;
+    int64_t token;
+} del_req_t;
+
+/* One status per element, in order (0003_batch.sql, ev_delete_many). */
+static void on_delete(pg_query_t *q, void *arg)
+{
+    pg_batch_t *b = arg;
+    if (pg_batch_failed(b, q))
+        return;
+    const PGresult *r = pg_query_result(q, 0);
+    int n = r ? PQntuples(r) : 0, i = 0;
+    for (pg_breq_t *rq = b->reqs; rq; rq = rq->next, i++) {
+        store_res_t res = {.status = STORE_UNAVAILABLE};
+        if (i < n) {
+            int32_t code = pg_get_i32(r, i, 0);
+            res.status = code == 0 ? STORE_OK : code == 409 ? STORE_CONFLICT : STORE_NOT_FOUND;
+        }
+        pgop_finish(rq->op, &res);
+    }
+    pg_batch_end(b);
+}
+
+static void send_delete(pg_batch_t *b)
+{
+    const pgop_t *op0 = b->reqs->op;
+    pg_arr_t seqs, mss, tokens;
+    pg_arr_init(&seqs, PG_INT8);
+    pg_arr_init(&mss, PG_INT8);
+    pg_arr_init(&tokens, PG_INT8);
+    for (pg_breq_t *r = b->reqs; r; r = r->next) {
+        const del_req_t *d = r->data;
+        pg_arr_i64(&seqs, d->seq);
+        pg_arr_i64(&mss, d->ms);
+        if (d->has_token)
+            pg_arr_i64(&tokens, d->token);
+        else
+            pg_arr_null(&tokens);
+    }
+    pg_query_t *q = pg_batch_query(b, on_delete);
+    pg_query_stmt(q, Q_DELETE_MANY);
+    pg_query_bytes(q, op0->ch, op0->ch_len);
+    pg_query_arr(q, PG_INT8_ARRAY, &seqs);
+    pg_query_arr(q, PG_INT8_ARRAY, &mss);
+    pg_query_arr(q, PG_INT8_ARRAY, &tokens);
+    pg_query_send(q);
+}
+
+static const pg_bkind_t delete_kind = {.id = PG_BATCH_DELETE, .max_inflight = DEL_INFLIGHT,
+                                       .max_items = DEL_MAX_ITEMS, .send = send_delete};
+
 void pg_del(store_t *st, store_chan_t ch, eid_t id, const uint64_t *token, store_done_fn done, void *arg)
 {
-    pgop_t *op = pgop_new(pgs_of(st), ch.name, ch.len, done, arg);
-    pg_query_t *q = event_query(op, Q_DELETE, ch, id);
-    token_param(q, token);
-    pg_query_send(q);
+    pgs_t *s = pgs_of(st);
+    del_req_t *d = xcalloc(1, sizeof(*d));
+    pgs_id_split(id, &d->seq, &d->ms);
+    d->has_token = token != NULL;
+    d->token = token ? (int64_t)*token : 0;
+    pg_batch_add(s, &delete_kind, pgop_new(s, ch.name, ch.len, done, arg), 1, 0, d);
 }
 
 /* ---- acquire ---- */
 
+/* A merged acquire: the rows in order, each request taking up to its max
+ * in arrival order; one that gets none may park (pg_wake_wanted). */
 static void on_acquire(pg_query_t *q, void *arg)
 {
-    pgop_t *op = arg;
-    store_res_t res = {0};
-    if (pgs_failed(op->s, q, &res)) {
-        pgop_finish(op, &res);
+    pg_batch_t *b = arg;
+    pgs_t *s = b->s;
+    if (pg_batch_failed(b, q))
         return;
+    size_t n, off = 0;
+    store_event_t *evs = pgs_events(s, pg_query_result(q, 0), &n);
+    const pgop_t *op0 = b->reqs->op;
+    pg_wake_events(s, op0->ch, op0->ch_len, evs, n);
+    for (pg_breq_t *rq = b->reqs; rq; rq = rq->next) {
+        store_res_t res = {0};
+        res.events = evs + off;
+        res.n_events = n - off < rq->n ? n - off : rq->n;
+        off += res.n_events;
+        if (res.n_events == 0)
+            pg_wake_wanted(s, rq->op->ch, rq->op->ch_len);
+        pgop_finish(rq->op, &res);
     }
-    res.events = pgs_events(op->s, pg_query_result(q, 0), &res.n_events);
-    if (res.n_events == 0)
-        pg_wake_wanted(op->s, op->ch, op->ch_len);
-    else
-        pg_wake_events(op->s, op->ch, op->ch_len, res.events, res.n_events);
-    pgop_finish(op, &res);
+    pg_batch_end(b);
 }
+
+static void send_acquire(pg_batch_t *b)
+{
+    const pgop_t *op0 = b->reqs->op;
+    pg_query_t *q = pg_batch_query(b, on_acquire);
+    pg_query_stmt(q, Q_ACQUIRE);
+    pg_query_bytes(q, op0->ch, op0->ch_len);
+    pg_query_i32(q, (int32_t)b->n_items);
+    pg_query_i64(q, b->reqs->key);
+    pg_query_send(q);
+}
+
+static const pg_bkind_t acquire_kind = {.id = PG_BATCH_ACQUIRE, .max_inflight = ACQ_INFLIGHT,
+                                        .max_items = ACQ_MAX_ITEMS, .send = send_acquire};
 
 void pg_acquire(store_t *st, store_chan_t ch, size_t max, int64_t ttl_ns, store_done_fn done, void *arg)
 {
-    pgop_t *op = pgop_new(pgs_of(st), ch.name, ch.len, done, arg);
+    pgs_t *s = pgs_of(st);
+    pgop_t *op = pgop_new(s, ch.name, ch.len, done, arg);
     if (ttl_check(op, ttl_ns) != 0)
         return;
-    pg_query_t *q = pgop_query(op, on_acquire);
-    pg_query_stmt(q, Q_ACQUIRE);
-    pg_query_bytes(q, ch.name, ch.len);
-    pg_query_i32(q, (int32_t)(max > 100000 ? 100000 : max));
-    pg_query_i64(q, ttl_ns);
-    pg_query_send(q);
+    pg_batch_add(s, &acquire_kind, op, max > 100000 ? 100000 : max, ttl_ns, NULL);
 }

@@ -4,8 +4,9 @@
  * the views of store.h.
  *
  * Files: pg.c (construction, clock, turn, results), pgsql.c (the SQL),
- * pg_events.c and pg_chan.c (the operations), pg_jobs.c (job operations
- * and the scheduler), pg_wake.c (waiters, NOTIFY and LISTEN), pg_metrics.c
+ * pg_events.c and pg_chan.c (the operations), pg_batch.c (concurrent
+ * requests merged into one statement), pg_jobs.c (job operations and the
+ * scheduler), pg_wake.c (waiters, NOTIFY and LISTEN), pg_metrics.c
  * (/metrics).
  *
  * An operation makes a pgop_t (owned by the query until its callback
@@ -30,12 +31,13 @@ enum {
     Q_TICK,
     Q_SWEEP,
     Q_PUBLISH,
+    Q_PUBLISH_FAST,
     Q_LIST,
     Q_GET,
     Q_LOCK,
     Q_UNLOCK,
     Q_EXTEND,
-    Q_DELETE,
+    Q_DELETE_MANY,
     Q_ACQUIRE,
     Q_STATS,
     Q_CHANNELS,
@@ -70,6 +72,7 @@ enum { JC_NOW, JC_NAME, JC_CRON, JC_DATA, JC_JSON, JC_TTL, JC_PRIO, JC_OSKIP, JC
        JC_RUNS, JC_SKIPPED, JC_LAST, JC_NEXT, JC_CREATED, JC_END };
 
 typedef struct pg_sched pg_sched_t;   /* pg_jobs.c */
+typedef struct pg_batcher pg_batcher_t; /* pg_batch.c */
 typedef struct pg_wake pg_wake_t;     /* pg_wake.c */
 typedef struct pg_mcache pg_mcache_t; /* pg_metrics.c */
 
@@ -91,6 +94,7 @@ typedef struct pgs {
     uint64_t m_fires, m_skips; /* job fires and skips by this replica */
     pg_sched_t *sched;
     pg_wake_t *wake;
+    pg_batcher_t *batch;      /* group commit (pg_batch.h) */
     char err[512];            /* a result's sentence lives here until done returns */
     store_event_t *views;     /* scratch for results */
     size_t cap_views;

@@ -13,7 +13,7 @@
  * the same on every replica (Prometheus should take the max across
  * replicas, not the sum). The request and process series are per replica.
  */
-#include "pg_int.h"
+#include "pg_batch.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -228,6 +228,7 @@ static void render_replica(pgs_t *s, store_text_t *out)
            "Requests this replica answered 503 because the database did not answer.", "", s->m_unavailable, 1);
     series(out, "distribuerad_database_ready", "gauge", "1 while a database connection is up.", "",
            (uint64_t)pg_pool_ready(s->pool), 1);
+    pg_batch_metrics(s->batch, out);
 }
 
 void pg_metrics(store_t *st, store_text_t *out)

@@ -23,6 +23,7 @@
 
 EMBED(pg_migration_0001, "src/store/migrations/0001_init.sql");
 EMBED(pg_migration_0002, "src/store/migrations/0002_ops.sql");
+EMBED(pg_migration_0003, "src/store/migrations/0003_batch.sql");
 
 typedef struct migration {
     int version;
@@ -35,6 +36,7 @@ typedef struct migration {
 static const migration_t migrations[] = {
     {1, "init", 1, pg_migration_0001},
     {2, "ops", 1, pg_migration_0002},
+    {3, "batch", 1, pg_migration_0003},
 };
 #define NMIGRATIONS (int)(sizeof(migrations) / sizeof(migrations[0]))
 

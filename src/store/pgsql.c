@@ -56,9 +56,12 @@ static const Oid t_tick[] = {0};
 static const Oid t_sweep[] = {PG_INT4, PG_INT8};
 static const Oid t_publish[] = {PG_TEXT, PG_INT8, PG_INT8, PG_BYTEA_ARRAY, PG_BOOL_ARRAY, PG_INT2_ARRAY,
                                 PG_INT8_ARRAY, PG_INT8_ARRAY, PG_INT8_ARRAY, PG_BYTEA_ARRAY};
+static const Oid t_publish_fast[] = {PG_TEXT, PG_INT8, PG_BYTEA_ARRAY, PG_BOOL_ARRAY, PG_INT2_ARRAY,
+                                     PG_INT8_ARRAY, PG_INT8_ARRAY, PG_INT8_ARRAY};
 static const Oid t_list[] = {PG_TEXT, PG_INT2, PG_BOOL, PG_INT8, PG_INT8, PG_INT8};
 static const Oid t_ev[] = {PG_INT8, PG_INT8, PG_TEXT, PG_INT8, PG_INT8, PG_INT8};
 static const Oid t_extend[] = {PG_INT8, PG_INT8, PG_TEXT, PG_INT8, PG_INT8};
+static const Oid t_delete_many[] = {PG_TEXT, PG_INT8_ARRAY, PG_INT8_ARRAY, PG_INT8_ARRAY};
 static const Oid t_acquire[] = {PG_TEXT, PG_INT4, PG_INT8};
 static const Oid t_ch[] = {PG_TEXT};
 static const Oid t_settings[] = {PG_TEXT, PG_INT8, PG_INT4, PG_TEXT, PG_INT8};
@@ -81,6 +84,26 @@ const pg_stmt_t pg_stmts[Q_COUNT] = {
     [Q_PUBLISH] = {"dq_publish",
                    "SELECT now_ns(), r.* FROM ev_publish($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) r", 10,
                    t_publish},
+    /* ev_publish's common case as one statement, without PL/pgSQL: no
+     * keys, the channel exists and has room under its limit $2 (0: none).
+     * Otherwise no row comes back, nothing changed, and ev_publish runs
+     * (it makes the channel, sweeps a full one, refuses). The rows come
+     * back in seq order, which is the order of the elements: nextval runs
+     * as unnest hands them out. */
+    [Q_PUBLISH_FAST] = {"dq_publish_fast",
+                        "WITH ok AS (SELECT now_ns() AS now FROM channels WHERE name = $1 AND ($2 <= 0 OR"
+                        "  (SELECT coalesce(sum(live), 0) FROM counters WHERE channel = $1) + cardinality($3) <= $2)),"
+                        " x AS (SELECT nextval('event_seq') AS s, ok.now, u.*, coalesce(u.a, ok.now + u.i) AS pub"
+                        "  FROM ok, unnest($3, $4, $5, $6, $7, $8) WITH ORDINALITY u(d, j, p, a, i, t, o)),"
+                        " ins AS (INSERT INTO events (seq, id_ms, channel, vseq, priority, data, data_json,"
+                        "  published_at, visible_at, lives_until, counted)"
+                        "  SELECT s, now / 1000000, $1, s, p, d, j, pub, pub, pub + t, pub <= now FROM x RETURNING *),"
+                        " cnt AS (INSERT INTO counters AS c (channel, slot, published, live)"
+                        "  SELECT $1, pg_backend_pid(), count(*) FILTER (WHERE counted), count(*) FROM ins"
+                        "  HAVING count(*) > 0 ON CONFLICT (channel, slot) DO UPDATE SET"
+                        "  published = c.published + excluded.published, live = c.live + excluded.live)"
+                        " SELECT now_ns(), false, " EV_COLS " FROM ins ORDER BY seq",
+                        8, t_publish_fast},
     [Q_LIST] = {"dq_list",
                 "SELECT now_ns(), false, " EV_COLS ", vseq, okey FROM ("
                 " SELECT e.*, CASE WHEN $2 = 3 THEN e.visible_at ELSE " SHOWN_AT " END AS okey"
@@ -101,7 +124,7 @@ const pg_stmt_t pg_stmts[Q_COUNT] = {
     [Q_LOCK] = {"dq_lock", "SELECT now_ns(), r.* FROM ev_lock($1, $2, $3, $4) r", 4, t_ev},
     [Q_UNLOCK] = {"dq_unlock", "SELECT now_ns(), r.* FROM ev_release($1, $2, $3, $4, $5, $6) r", 6, t_ev},
     [Q_EXTEND] = {"dq_extend", "SELECT now_ns(), r.* FROM ev_extend($1, $2, $3, $4, $5) r", 5, t_extend},
-    [Q_DELETE] = {"dq_delete", "SELECT ev_delete($1, $2, $3, $4)", 4, t_ev},
+    [Q_DELETE_MANY] = {"dq_delete_many", "SELECT s FROM ev_delete_many($1, $2, $3, $4) s", 4, t_delete_many},
     [Q_ACQUIRE] = {"dq_acquire", "SELECT now_ns(), r.* FROM ev_acquire($1, $2, $3) r", 3, t_acquire},
     [Q_STATS] = {"dq_stats",
                  "WITH n AS (SELECT now_ns() AS now),"
