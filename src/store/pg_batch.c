@@ -281,6 +281,24 @@ void pg_batch_end(pg_batch_t *b)
         queue_tidy(bt, q);
 }
 
+/* The database did not answer (in time): the requests still to be sent
+ * alone and those queued behind b would each wait another timeout, and
+ * a 503 must come within one. Returns list with them appended; nothing
+ * was sent for them, so nothing changed. */
+static pg_breq_t *take_waiting(pg_batch_t *b, pg_breq_t *list)
+{
+    pg_breq_t **tail = &list;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = b->rest;
+    b->rest = NULL;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = b->q->head;
+    b->q->head = b->q->tail = NULL;
+    return list;
+}
+
 int pg_batch_failed(pg_batch_t *b, pg_query_t *q)
 {
     pg_status_t st = pg_query_status(q);
@@ -296,8 +314,11 @@ int pg_batch_failed(pg_batch_t *b, pg_query_t *q)
     }
     store_res_t res = {0};
     pgs_failed(b->s, q, &res);
-    answer_all(b->s, b->reqs, &res);
+    pg_breq_t *all = b->reqs;
     b->reqs = NULL;
+    if (st == PG_UNAVAILABLE)
+        all = take_waiting(b, all);
+    answer_all(b->s, all, &res);
     pg_batch_end(b);
     return 1;
 }

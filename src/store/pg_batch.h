@@ -20,7 +20,8 @@
  * order (pg_batch_failed), so that each gets the answer it would have had
  * alone: one refused request changes nothing and fails no other. A batch
  * that found no database (PG_UNAVAILABLE: its outcome is unknown) answers
- * 503 to each.
+ * 503 to each, and so do the requests queued behind it, which were not
+ * sent: so every request answers within the timeout.
  *
  * Requests share a batch only if their keys are equal (acquire: the lease
  * ttl) and their elements fit the kind's max_items (a bigger request goes

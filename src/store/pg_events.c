@@ -12,11 +12,11 @@
 
 /* Group commit (pg_batch.h): batches of one channel in flight at once,
  * and the elements one statement takes. */
-#define PUB_INFLIGHT 2
+#define PUB_INFLIGHT 1
 #define PUB_MAX_ITEMS 1000
-#define DEL_INFLIGHT 2
+#define DEL_INFLIGHT 1
 #define DEL_MAX_ITEMS 1000
-#define ACQ_INFLIGHT 2
+#define ACQ_INFLIGHT 1
 #define ACQ_MAX_ITEMS 1000
 
 /* ---- publish ---- */
