@@ -6,7 +6,9 @@
  * Every operation is one request to the database: one call of a function
  * of the schema (or one SELECT), sent through the pool of pgconn.h with
  * one Sync, so it is one transaction, and done runs after COMMIT, from the
- * loop (answers_later). Refusals come back as SQLSTATEs DQ404, DQ409,
+ * loop (answers_later). Concurrent publishes, deletes and acquires of one
+ * channel share one such request (group commit, pg_batch.h), each still
+ * answered on its own. Refusals come back as SQLSTATEs DQ404, DQ409,
  * DQ410, DQ429 and DQ400 and map to the store's statuses; a database that
  * does not answer within the timeout gives STORE_UNAVAILABLE.
  *

@@ -160,8 +160,8 @@ static void on_publish(pg_query_t *q, void *arg)
     for (pg_breq_t *rq = b->reqs; rq; rq = rq->next) {
         store_res_t res = {0};
         res.n_events = off + rq->n <= n ? rq->n : 0;
-        res.events = evs + off;
-        res.replayed = rep + off;
+        res.events = res.n_events ? evs + off : NULL;
+        res.replayed = res.n_events ? rep + off : NULL;
         for (size_t i = 0; i < res.n_events; i++)
             res.created += !rep[off + i];
         res.status = res.n_events < rq->n ? STORE_UNAVAILABLE : res.created > 0 ? STORE_CREATED : STORE_REPLAYED;
@@ -468,8 +468,8 @@ static void on_acquire(pg_query_t *q, void *arg)
     pg_wake_events(s, op0->ch, op0->ch_len, evs, n);
     for (pg_breq_t *rq = b->reqs; rq; rq = rq->next) {
         store_res_t res = {0};
-        res.events = evs + off;
         res.n_events = n - off < rq->n ? n - off : rq->n;
+        res.events = res.n_events ? evs + off : NULL;
         off += res.n_events;
         if (res.n_events == 0)
             pg_wake_wanted(s, rq->op->ch, rq->op->ch_len);
