@@ -16,7 +16,9 @@
  * builds the result on the stack or in the store's scratch arrays and
  * ends the op with pgop_finish (calls done, frees the op). The event
  * operations (pg_events.c) give pgop_query a callback of their own that
- * checks pgs_failed first; the background queries answer no one.
+ * checks pgs_failed first, except publish, delete and acquire, whose ops
+ * queue in pg_batch.c and share one query per batch; the background
+ * queries answer no one.
  */
 #ifndef STORE_PG_INT_H
 #define STORE_PG_INT_H
