@@ -423,6 +423,12 @@ core_status_t core_settings_set(core_t *c, channel_t *ch, ntime_t now, const cha
 core_status_t core_redrive(core_t *c, channel_t *ch, ntime_t now, const char *to, size_t to_len,
                            size_t max, uint64_t *moved);
 
+/* How many channels that do not exist a redrive of ch (same to and max)
+ * would create: the distinct targets of its first max (0: all) dead
+ * letters that have no channel. A store refuses the redrive when they do
+ * not fit under its channel limit, as it refuses a publish. */
+size_t core_redrive_new_channels(core_t *c, const channel_t *ch, const char *to, size_t to_len, size_t max);
+
 /* The oldest READY event's published_at, or 0 when none is READY. */
 ntime_t core_oldest_ready(const channel_t *ch);
 

@@ -202,6 +202,26 @@ core_status_t core_redrive(core_t *c, channel_t *ch, ntime_t now, const char *to
     return CORE_OK;
 }
 
+size_t core_redrive_new_channels(core_t *c, const channel_t *ch, const char *to, size_t to_len, size_t max)
+{
+    strmap_t seen; /* targets without a channel, counted once each */
+    strmap_init(&seen);
+    size_t n = 0, looked = 0;
+    for (event_t *e = channel_first(ch); e && (!max || looked < max); e = channel_next(ch, e)) {
+        size_t from_len, len;
+        if (event_state(e) != EVENT_READY || !event_dead_lettered_from(e, &from_len))
+            continue;
+        looked++;
+        const char *dest = redrive_target(e, to, to_len, &len);
+        if (core_channel_find(c, dest, len) || strmap_get(&seen, dest, len))
+            continue;
+        strmap_put(&seen, dest, len, (void *)1);
+        n++;
+    }
+    strmap_free(&seen);
+    return n;
+}
+
 ntime_t core_oldest_ready(const channel_t *ch)
 {
     if (!ch->ready_len)

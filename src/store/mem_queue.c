@@ -95,8 +95,13 @@ void mem_redrive(store_t *s, store_chan_t name, const store_chan_t *to, size_t m
     store_res_t res = {0};
     ntime_t now = mem_tick(m);
     channel_t *ch = mem_find(m, name);
-    /* A missing channel holds no dead letters: nothing moves. */
-    if (ch && core_redrive(m->core, ch, now, to ? to->name : NULL, to ? to->len : 0, max, &res.count) != CORE_OK)
+    size_t fresh = ch ? core_redrive_new_channels(m->core, ch, to ? to->name : NULL, to ? to->len : 0, max) : 0;
+    /* A missing channel holds no dead letters: nothing moves. The channels
+     * the moves would make must fit, as for a publish; else none moves. */
+    if (fresh && core_channel_count(m->core) + fresh > m->max_channels)
+        mem_fail(m, &res, STORE_FULL, "the server holds its limit of %zu channels; nothing was changed, "
+                 "try again later", m->max_channels);
+    else if (ch && core_redrive(m->core, ch, now, to ? to->name : NULL, to ? to->len : 0, max, &res.count) != CORE_OK)
         mem_fail(m, &res, STORE_UNAVAILABLE, NULL);
     mem_done(m, &res, done, arg);
 }
