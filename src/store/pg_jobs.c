@@ -194,8 +194,8 @@ static void on_fire(pg_query_t *q, void *arg)
         if (pg_get_bool(r, 0, 0)) {
             s->m_fires++;
             pg_wake_freed(s, e->ch, e->ch_len);
-        } else {
-            s->m_skips++;
+        } else if (pg_get_bool(r, 0, 2)) {
+            s->m_skips++; /* an event limit, as the memory store counts */
         }
     }
     if (won && (op->flag == Q_JOB_FIRE || pg_get_bool(r, 0, 0))) {
@@ -252,6 +252,10 @@ static void fire(pgs_t *s, entry_t *e, ntime_t now)
     pg_query_bytes(q, e->name, e->name_len);
     pg_query_i64(q, e->next_at);
     pg_query_i64(q, e->new_next);
+    if (stmt == Q_JOB_FIRE) { /* a fire is refused by the limits, as a publish */
+        pg_query_i64(q, (int64_t)s->cfg.max_channel_events);
+        pg_query_bool(q, s->cfg.max_events && s->live_total >= s->cfg.max_events);
+    }
     pg_query_send(q);
 }
 

@@ -29,6 +29,7 @@ struct pg_mcache {
     size_t n, n_own;
     chanmetrics_job_t *jobs;  /* every job, by channel and name */
     size_t n_jobs;
+    uint64_t dl_failed;       /* refused dead-letter moves and redrives, summed */
     char *names;              /* the names the views point into */
     ntime_t read_at;          /* when the copy was read (0: never) */
     int busy;                 /* a read is out */
@@ -53,6 +54,7 @@ static void mcache_clear(pg_mcache_t *m)
     m->jobs = NULL;
     m->names = NULL;
     m->n = m->n_own = m->n_jobs = 0;
+    m->dl_failed = 0;
 }
 
 void pg_metrics_free(pg_mcache_t *m)
@@ -103,6 +105,7 @@ static void read_channels(pg_mcache_t *m, const PGresult *r, char **at)
         pgs_stats_view(&m->chans[i], r, (int)i);
         m->own[i] = (uint8_t)pg_get_bool(r, (int)i, 10);
         m->n_own += m->own[i];
+        m->dl_failed += (uint64_t)pg_get_i64(r, (int)i, 11);
     }
 }
 
@@ -217,13 +220,15 @@ static void render_shared(const pg_mcache_t *m, store_text_t *out)
            t.expired, 1);
     series(out, "distribuerad_events_dead_lettered_total", "counter", "Events moved or dropped after their "
            "last delivery (shared).", "", t.dead_lettered, 1);
+    series(out, "distribuerad_dead_letter_moves_failed_total", "counter", "Dead-letter moves and redrives "
+           "refused because the target channel was at its event limit (shared).", "", m->dl_failed, 1);
 }
 
 static void render_replica(pgs_t *s, store_text_t *out)
 {
     series(out, "distribuerad_job_fires_total", "counter", "Job fires made by this replica.", "", s->m_fires, 1);
-    series(out, "distribuerad_job_fires_skipped_total", "counter", "Job fires this replica skipped.", "",
-           s->m_skips, 1);
+    series(out, "distribuerad_job_fires_skipped_total", "counter",
+           "Job fires this replica skipped because an event limit was reached.", "", s->m_skips, 1);
     series(out, "distribuerad_database_unavailable_total", "counter",
            "Requests this replica answered 503 because the database did not answer.", "", s->m_unavailable, 1);
     series(out, "distribuerad_database_ready", "gauge", "1 while a database connection is up.", "",

@@ -24,6 +24,7 @@
 EMBED(pg_migration_0001, "src/store/migrations/0001_init.sql");
 EMBED(pg_migration_0002, "src/store/migrations/0002_ops.sql");
 EMBED(pg_migration_0003, "src/store/migrations/0003_batch.sql");
+EMBED(pg_migration_0004, "src/store/migrations/0004_parity.sql");
 
 typedef struct migration {
     int version;
@@ -37,6 +38,7 @@ static const migration_t migrations[] = {
     {1, "init", 1, pg_migration_0001},
     {2, "ops", 1, pg_migration_0002},
     {3, "batch", 1, pg_migration_0003},
+    {4, "parity", 1, pg_migration_0004},
 };
 #define NMIGRATIONS (int)(sizeof(migrations) / sizeof(migrations[0]))
 

@@ -36,7 +36,8 @@
     "coalesce(min(" SHOWN_AT ") FILTER (WHERE " IS_READY "), 0)::int8 AS oldest"
 #define TOTALS                                                                           \
     "coalesce(sum(published), 0)::int8 AS p, coalesce(sum(deleted), 0)::int8 AS d, "     \
-    "coalesce(sum(expired), 0)::int8 AS x, coalesce(sum(dead_lettered), 0)::int8 AS dl"
+    "coalesce(sum(expired), 0)::int8 AS x, coalesce(sum(dead_lettered), 0)::int8 AS dl, "  \
+    "coalesce(sum(dl_failed), 0)::int8 AS f"
 
 /* Every channel's stats row (columns as Q_STATS's from 1), by name;
  * extra: more columns of c, the channel's row. */
@@ -72,7 +73,7 @@ static const Oid t_job[] = {PG_TEXT, PG_TEXT};
 static const Oid t_job_pause[] = {PG_TEXT, PG_TEXT, PG_BOOL, PG_INT8};
 static const Oid t_job_trigger[] = {PG_TEXT, PG_TEXT, PG_INT8};
 static const Oid t_i8[] = {PG_INT8};
-static const Oid t_job_fire[] = {PG_TEXT, PG_TEXT, PG_INT8, PG_INT8};
+static const Oid t_job_fire[] = {PG_TEXT, PG_TEXT, PG_INT8, PG_INT8, PG_INT8, PG_BOOL};
 static const Oid t_texts[] = {PG_TEXT_ARRAY};
 static const Oid t_notify[] = {PG_TEXT, PG_TEXT_ARRAY};
 
@@ -163,7 +164,8 @@ const pg_stmt_t pg_stmts[Q_COUNT] = {
                     "SELECT now_ns(), channel, name, cron_def, next_at, created_at, missed_once, missed_window_ns"
                     " FROM jobs WHERE NOT paused AND next_at <= now_ns() + $1 ORDER BY next_at LIMIT 1000",
                     1, t_i8},
-    [Q_JOB_FIRE] = {"dq_job_fire", "SELECT f.fired, now_ns() FROM job_fire($1, $2, $3, $4) f", 4, t_job_fire},
+    [Q_JOB_FIRE] = {"dq_job_fire", "SELECT f.fired, now_ns(), f.at_limit FROM job_fire($1, $2, $3, $4, $5, $6) f", 6,
+                    t_job_fire},
     [Q_JOB_SKIP] = {"dq_job_skip", "SELECT job_skip($1, $2, $3, $4), now_ns()", 4, t_job_fire},
     [Q_WAITERS] = {"dq_waiters",
                    "SELECT n.now, w.ch,"
@@ -177,7 +179,7 @@ const pg_stmt_t pg_stmts[Q_COUNT] = {
                    1, t_texts},
     [Q_NOTIFY] = {"dq_notify", "SELECT pg_notify($1, x) FROM unnest($2::text[]) x", 2, t_notify},
     [Q_METRICS_CLAIM] = {"dq_metrics_claim", "SELECT metrics_claim($1)", 1, t_i8},
-    [Q_METRICS] = {"dq_metrics", CHANNEL_ROWS(", c.metrics_own"), 0, t_tick},
+    [Q_METRICS] = {"dq_metrics", CHANNEL_ROWS(", c.metrics_own, coalesce(k.f, 0)"), 0, t_tick},
     [Q_METRICS_JOBS] = {"dq_metrics_jobs",
                         "SELECT channel, name, runs, skipped, last_late_ns FROM jobs"
                         " ORDER BY channel COLLATE \"C\", name COLLATE \"C\"",

@@ -1031,6 +1031,50 @@ class ChannelEventLimitTest(LimitMixin, bb.ServerTestCase):
         self.assertEqual(len(self.ids(ch)), 5)
 
 
+class JobEventLimitTest(LimitMixin, bb.ServerTestCase):
+    """A job's fire into a channel at -max-channel-events is refused like a
+    publish: nothing is published, nothing stored is evicted, the fire is
+    counted in the job's `skipped`; with room again the job fires."""
+
+    OWN_SERVER = True
+    SERVER_ARGS = ["-in-memory", "-max-channel-events", "2"]
+
+    def job_path(self, ch, name=None):
+        return "/%s/jobs" % q(ch) + ("" if name is None else "/" + q(name))
+
+    def job(self, ch):
+        r = self.req("GET", self.job_path(ch, "tick"))
+        self.assertStatus(r, 200)
+        return r.json
+
+    def wait_job(self, ch, cond, what):
+        deadline = time.monotonic() + 5 * SCALE
+        j = self.job(ch)
+        while not cond(j) and time.monotonic() < deadline:
+            time.sleep(0.1)
+            j = self.job(ch)
+        self.assertTrue(cond(j), "%s: %r" % (what, j))
+        return j
+
+    def test_a_fire_into_a_full_channel_is_skipped(self):
+        ch = self.chan()
+        evs = [self.publish(ch, {"data": str(i)})["eventID"] for i in range(2)]
+        self.assertFull(self.req("POST", self.ev_path(ch), {"data": "x"}), "publish into a full channel")
+        self.assertStatus(self.req("POST", self.job_path(ch), {"name": "tick", "cronDef": "@every 1s"}), 201)
+        j = self.wait_job(ch, lambda j: j["skipped"] >= 2, "two fires into the full channel")
+        self.assertEqual(j["runs"], 0, "a fire published into a full channel")
+        self.assertEqual(self.ids(ch), evs, "a fire changed a full channel")
+        # room for one: the next fire takes it, the one after is skipped again
+        self.assertStatus(self.delete(ch, evs[0]), 202)
+        j = self.wait_job(ch, lambda j: j["runs"] >= 1, "a fire once there is room")
+        skipped = j["skipped"]
+        self.wait_job(ch, lambda j: j["skipped"] > skipped, "a fire into the channel full again")
+        self.assertStatus(self.req("DELETE", self.job_path(ch, "tick")), 202)
+        ids = self.ids(ch)
+        self.assertEqual(len(ids), 2, "the channel holds more than its limit")
+        self.assertEqual(ids[0], evs[1])
+
+
 class TotalEventLimitTest(LimitMixin, bb.ServerTestCase):
     OWN_SERVER = True
     SERVER_ARGS = ["-in-memory", "-max-events", "8", "-max-channel-events", "5"]
