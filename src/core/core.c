@@ -69,7 +69,8 @@ static void channel_free_parts(channel_t *ch)
 {
     strmap_free(&ch->keys);
     free(ch->set.dlq);
-    vmem_free(ch->ready, (size_t)ch->ready_cap * sizeof(*ch->ready));
+    for (int p = 0; p < CORE_PRIO_LEVELS; p++)
+        vmem_free(ch->ready[p].e, (size_t)ch->ready[p].cap * sizeof(*ch->ready[p].e));
 }
 
 static void channel_free_cb(strmap_entry_t *e, void *arg)
@@ -235,7 +236,7 @@ channel_t *core_channel(core_t *c, const char *name, size_t len)
 
 void core_channel_drop(core_t *c, channel_t *ch)
 {
-    ASSERT(!ch->vhead && !ch->ready_len && !ch->xhead && !ch->st.scheduled && !ch->st.jobs &&
+    ASSERT(!ch->vhead && !ch->ready_prios && !ch->xhead && !ch->st.scheduled && !ch->st.jobs &&
            !ch->avail_pending);
     channel_destroy(c, ch);
 }

@@ -6,17 +6,18 @@
  *   SCHEDULED  published with a future publishAt, or held back (UNLOCK with
  *              a delay, a lapsed lock under a retry delay); invisible to
  *              listing, locking and acquiring until then
- *   READY      visible and free; in the channel's ready heap
+ *   READY      visible and free; in its priority's ready heap of the channel
  *   LOCKED     visible and leased until locked_until; same place in the queue
  *   (gone)     expired at lives_until, deleted, purged, or dead-lettered
  *              without a dead-letter channel: freed at once
  * Every live event is in the global id hash. Visible events (READY and
  * LOCKED) are in their channel's visible list in the order they became
  * visible (vseq); SCHEDULED ones are on the channel's scheduled list (the
- * same links, no order). READY ones are also in the channel's ready heap
- * ordered by (priority, vseq), so acquire takes the most urgent, then the
- * oldest free event in O(log n) however many are locked and however many
- * priorities are in use. Each event has exactly one pending wake-up: its
+ * same links, no order). READY ones are also in one of the channel's ready
+ * heaps, one per priority, each ordered by vseq, so acquire takes the most
+ * urgent, then the oldest free event in O(log n) however many are locked,
+ * and the oldest READY event of all is the oldest of at most 16 heap tops
+ * (statistics: oldestReadyAge), not a walk past locked events. Each event has exactly one pending wake-up: its
  * publish time (SCHEDULED), its expiry (READY), or the earlier of lock end
  * and expiry (LOCKED). Events of a channel usually expire in the order they
  * became visible (one ttl, published now), so a READY event whose expiry is
@@ -111,8 +112,8 @@ typedef struct event {
                                  it there instead (0: none) */
     uint32_t xnext;           /* on the expiry list: EVENT_XLISTED | the next
                                  event's index (0: none); else 0 */
-    uint32_t slot;            /* 0: SCHEDULED; READY: 1 + position in the
-                                 ready heap; LOCKED: EVENT_LEASE_BIT | lease */
+    uint32_t slot;            /* 0: SCHEDULED; READY: 1 + position in its
+                                 priority's ready heap; LOCKED: EVENT_LEASE_BIT | lease */
     uint32_t deliveries : 24; /* times locked, up to EVENT_MAX_DELIVERIES */
     uint32_t priority : 4;    /* 0-9, lower first */
     uint32_t json : 1;        /* data is JSON text, not a string's bytes */
@@ -141,6 +142,15 @@ typedef struct rentry {
     uint32_t ev;              /* event slab index */
 } __attribute__((packed)) rentry_t;
 #define RENTRY_PRIO_SHIFT 58  /* vseq stays below 2^58 */
+/* Ready heaps per channel: one for every value event.priority's four bits
+ * can hold (the API allows 0-9), so no log record can name a missing one. */
+#define CORE_PRIO_LEVELS 16
+
+/* One priority's READY events: a min-heap by vseq (dheap.h). */
+typedef struct rheap {
+    rentry_t *e;              /* vmem, cap entries */
+    uint32_t len, cap;
+} rheap_t;
 
 typedef struct channel_stats {
     uint64_t ready, scheduled, locked, jobs; /* current */
@@ -164,8 +174,8 @@ struct channel {
     uint32_t index;           /* in the core's channel table (event.chan) */
     uint32_t vhead, vtail;    /* visible list (event slab indices) */
     uint32_t shead;           /* scheduled list, unordered */
-    rentry_t *ready;          /* min-heap by (priority, vseq) */
-    uint32_t ready_len, ready_cap;
+    rheap_t ready[CORE_PRIO_LEVELS]; /* READY events by priority, then vseq */
+    uint16_t ready_prios;     /* bit p set: ready[p] is not empty */
     uint32_t xhead, xtail;    /* expiry list: READY events by lives_until */
     tnode_t xtimer;           /* scheduled at xhead's lives_until while the
                                  list is not empty */
@@ -429,7 +439,9 @@ core_status_t core_redrive(core_t *c, channel_t *ch, ntime_t now, const char *to
  * not fit under its channel limit, as it refuses a publish. */
 size_t core_redrive_new_channels(core_t *c, const channel_t *ch, const char *to, size_t to_len, size_t max);
 
-/* The oldest READY event's published_at, or 0 when none is READY. */
+/* The oldest READY event's published_at (the first READY one in
+ * visibility order), or 0 when none is READY. O(1): the oldest of the
+ * ready heaps' tops. */
 ntime_t core_oldest_ready(const channel_t *ch);
 
 /* ---- reading an event ---- */

@@ -221,15 +221,3 @@ size_t core_redrive_new_channels(core_t *c, const channel_t *ch, const char *to,
     strmap_free(&seen);
     return n;
 }
-
-ntime_t core_oldest_ready(const channel_t *ch)
-{
-    if (!ch->ready_len)
-        return 0;
-    /* The heap's top is the most urgent, not the oldest: walk from the
-     * front of the queue past the locked events. */
-    for (event_t *e = channel_first(ch); e; e = channel_next(ch, e))
-        if (event_state(e) == EVENT_READY)
-            return e->published_at;
-    return 0;
-}

@@ -5,9 +5,9 @@
  * Three borrowed indexes point at each event: the global id hash (every
  * live event), the channel's visible list (READY and LOCKED, in visibility
  * order; SCHEDULED ones are on the channel's scheduled list through the
- * same links) and the channel's ready heap (READY only, by priority, then
- * vseq); a fourth holds its wake-up: the timer heap, or for most READY
- * events the channel's expiry list. Each has a back-link in the event, so
+ * same links) and one of the channel's ready heaps (READY only, one per
+ * priority, by vseq); a fourth holds its wake-up: the timer heap, or for
+ * most READY events the channel's expiry list. Each has a back-link in the event, so
  * every change is O(1) or O(log n). An event with a key is also in its
  * channel's key map.
  *
@@ -271,12 +271,16 @@ size_t event_collect(core_t *c, event_t **out)
     return n;
 }
 
-/* ---- ready heap: READY events of a channel, most urgent, then oldest ----
+/* ---- ready heaps: READY events of a channel, one heap per priority ----
  *
  * Entries carry the key they are ordered by, (priority, vseq) in one
- * integer, so a sift reads only the array and one heap serves every
- * priority in O(log n); the event is written once per move (its
- * position). */
+ * integer, so a sift reads only the array; the event is written once per
+ * move (its position). Acquire takes the top of the most urgent heap that
+ * is not empty (ready_prios); the oldest READY event is the smallest vseq
+ * among the tops. One heap ordered by (priority, vseq) served acquire as
+ * well, but its top says nothing about the oldest event of other
+ * priorities: finding that walked the visible list past every locked
+ * event. */
 
 #define VSEQ_MASK ((1ULL << RENTRY_PRIO_SHIFT) - 1)
 
@@ -290,54 +294,77 @@ static void ready_place(void *ctx, uint32_t i, const void *e)
     channel_t *ch = ctx;
     rentry_t r;
     memcpy(&r, e, sizeof(r));
-    ch->ready[i] = r;
+    ch->ready[r.key >> RENTRY_PRIO_SHIFT].e[i] = r;
     ((event_t *)slab_ptr(ch->events, r.ev))->slot = i + 1;
 }
 
-/* The channel's ready heap as dheap.h sees it. */
-static inline dheap_t ready_heap(channel_t *ch)
+/* The ready heap of priority p as dheap.h sees it. */
+static inline dheap_t ready_heap(channel_t *ch, unsigned p)
 {
-    dheap_t h = {ch->ready, sizeof(rentry_t), ch->ready_len, ready_before, ready_place, ch};
+    dheap_t h = {ch->ready[p].e, sizeof(rentry_t), ch->ready[p].len, ready_before, ready_place, ch};
     return h;
 }
 
 static void ready_add(core_t *c, channel_t *ch, event_t *e, uint64_t vseq)
 {
-    if (ch->ready_len == ch->ready_cap) {
-        uint32_t cap = ch->ready_cap ? ch->ready_cap * 2 : 16;
-        ch->ready = vmem_resize(ch->ready, (size_t)ch->ready_cap * sizeof(*ch->ready),
-                                (size_t)cap * sizeof(*ch->ready));
-        ch->ready_cap = cap;
+    rheap_t *rh = &ch->ready[e->priority];
+    if (rh->len == rh->cap) {
+        uint32_t cap = rh->cap ? rh->cap * 2 : 16;
+        rh->e = vmem_resize(rh->e, (size_t)rh->cap * sizeof(*rh->e), (size_t)cap * sizeof(*rh->e));
+        rh->cap = cap;
     }
     ASSERT(vseq <= VSEQ_MASK);
     rentry_t r = {(uint64_t)e->priority << RENTRY_PRIO_SHIFT | vseq, idx(c, e)};
-    ch->ready[ch->ready_len++] = r;
-    dheap_t h = ready_heap(ch);
-    dheap_sift_up(&h, ch->ready_len - 1);
+    rh->e[rh->len++] = r;
+    dheap_t h = ready_heap(ch, e->priority);
+    dheap_sift_up(&h, rh->len - 1);
+    ch->ready_prios |= (uint16_t)(1u << e->priority);
     ch->st.ready++;
     core_mark_available(c, ch);
 }
 
-/* Takes a READY e out of the heap; returns its vseq. e->slot is left for
+/* Takes a READY e out of its heap; returns its vseq. e->slot is left for
  * the caller to set. */
 static uint64_t ready_del(channel_t *ch, event_t *e)
 {
     uint32_t i = e->slot - 1;
-    ASSERT(e->slot && !(e->slot & EVENT_LEASE_BIT) && ch->ready[i].ev == slab_index(ch->events, e));
-    uint64_t vseq = ch->ready[i].key & VSEQ_MASK;
+    rheap_t *rh = &ch->ready[e->priority];
+    ASSERT(e->slot && !(e->slot & EVENT_LEASE_BIT) && rh->e[i].ev == slab_index(ch->events, e));
+    uint64_t vseq = rh->e[i].key & VSEQ_MASK;
     e->slot = 0;
     ch->st.ready--;
-    dheap_t h = ready_heap(ch);
+    dheap_t h = ready_heap(ch, e->priority);
     dheap_remove(&h, i);
-    ch->ready_len = h.len;
+    rh->len = h.len;
+    if (!rh->len)
+        ch->ready_prios &= (uint16_t)~(1u << e->priority);
     return vseq;
+}
+
+/* The most urgent, then oldest READY event of ch, or NULL. */
+static event_t *ready_first(const core_t *c, const channel_t *ch)
+{
+    if (!ch->ready_prios)
+        return NULL;
+    return ev(c, ch->ready[__builtin_ctz(ch->ready_prios)].e[0].ev);
+}
+
+ntime_t core_oldest_ready(const channel_t *ch)
+{
+    const rentry_t *oldest = NULL;
+    for (unsigned m = ch->ready_prios; m; m &= m - 1) {
+        const rentry_t *top = &ch->ready[__builtin_ctz(m)].e[0];
+        if (!oldest || (top->key & VSEQ_MASK) < (oldest->key & VSEQ_MASK))
+            oldest = top;
+    }
+    return oldest ? ((const event_t *)slab_ptr(ch->events, oldest->ev))->published_at : 0;
 }
 
 uint64_t event_vseq(const core_t *c, const event_t *e)
 {
     switch (event_state(e)) {
     case EVENT_READY:
-        return chan_of(c, e)->ready[e->slot - 1].key & VSEQ_MASK;
+        return chan_of(c, e)->ready[e->priority].e[e->slot - 1].key & VSEQ_MASK;
     case EVENT_LOCKED:
         return event_lease(c, e)->vseq;
     default:
@@ -917,9 +944,9 @@ size_t core_acquire(core_t *c, channel_t *ch, ntime_t now, size_t max, int64_t t
     /* Lock first, then commit all records at once; if the commit fails,
      * every lock is undone, which puts each event back in its place (the
      * ready heap orders by visibility, not by insertion). */
-    size_t n = 0, want = max < ch->ready_len ? max : ch->ready_len;
+    size_t n = 0, want = max < ch->st.ready ? max : ch->st.ready;
     while (n < want) {
-        event_t *e = ev(c, ch->ready[0].ev);
+        event_t *e = ready_first(c, ch);
         core_rec_t r;
         event_rec(&r, CORE_REC_LOCK, now, c, e);
         r.at = ntime_add(now, ttl_ns);

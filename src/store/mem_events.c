@@ -296,7 +296,7 @@ void mem_acquire(store_t *s, store_chan_t name, size_t max, int64_t ttl_ns, stor
     }
     event_t *one, **evs = max == 1 ? &one : xmalloc(max * sizeof(*evs));
     size_t n = core_acquire(m->core, ch, now, max, ttl_ns, evs);
-    if (n == 0 && ch->ready_len > 0) {
+    if (n == 0 && ch->st.ready > 0) {
         mem_fail(m, &res, STORE_UNAVAILABLE, NULL); /* there were events, but the locks could not be logged */
     } else {
         store_event_t *v = mem_views(m, n);
