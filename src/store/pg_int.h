@@ -201,6 +201,8 @@ pg_mcache_t *pg_metrics_new(void);
 void pg_metrics_free(pg_mcache_t *m);
 /* Reads the shared series again, unless a read is out. */
 void pg_metrics_refresh(pgs_t *s);
+/* A job fire by this replica ran late_ns after its scheduled time. */
+void pg_metrics_fired(pgs_t *s, int64_t late_ns);
 void pg_metrics(store_t *s, store_text_t *out);
 
 /* pg_jobs.c */

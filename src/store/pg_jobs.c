@@ -193,6 +193,7 @@ static void on_fire(pg_query_t *q, void *arg)
     if (won && op->flag == Q_JOB_FIRE) {
         if (pg_get_bool(r, 0, 0)) {
             s->m_fires++;
+            pg_metrics_fired(s, pg_get_i64(r, 0, 1) - e->next_at);
             pg_wake_freed(s, e->ch, e->ch_len);
         } else if (pg_get_bool(r, 0, 2)) {
             s->m_skips++; /* an event limit, as the memory store counts */

@@ -30,17 +30,30 @@ struct pg_mcache {
     chanmetrics_job_t *jobs;  /* every job, by channel and name */
     size_t n_jobs;
     uint64_t dl_failed;       /* refused dead-letter moves and redrives, summed */
+    uint64_t lock_expired;    /* leases that lapsed, summed */
+    hist_t lateness;          /* this replica's job fires by how late they ran */
     char *names;              /* the names the views point into */
     ntime_t read_at;          /* when the copy was read (0: never) */
     int busy;                 /* a read is out */
     int claim;                /* the next read claims first */
 };
 
+/* As the memory store's (core.c), so the two histograms compare. */
+static const int64_t lateness_bounds[] = {
+    500000, 1000000, 2000000, 5000000, 10000000, 50000000, 100000000, 1000000000,
+};
+
 pg_mcache_t *pg_metrics_new(void)
 {
     pg_mcache_t *m = xcalloc(1, sizeof(*m));
     m->claim = 1;
+    hist_init(&m->lateness, lateness_bounds, sizeof(lateness_bounds) / sizeof(lateness_bounds[0]));
     return m;
+}
+
+void pg_metrics_fired(pgs_t *s, int64_t late_ns)
+{
+    hist_observe(&s->mcache->lateness, late_ns);
 }
 
 static void mcache_clear(pg_mcache_t *m)
@@ -54,7 +67,7 @@ static void mcache_clear(pg_mcache_t *m)
     m->jobs = NULL;
     m->names = NULL;
     m->n = m->n_own = m->n_jobs = 0;
-    m->dl_failed = 0;
+    m->dl_failed = m->lock_expired = 0;
 }
 
 void pg_metrics_free(pg_mcache_t *m)
@@ -106,6 +119,7 @@ static void read_channels(pg_mcache_t *m, const PGresult *r, char **at)
         m->own[i] = (uint8_t)pg_get_bool(r, (int)i, 10);
         m->n_own += m->own[i];
         m->dl_failed += (uint64_t)pg_get_i64(r, (int)i, 11);
+        m->lock_expired += (uint64_t)pg_get_i64(r, (int)i, 12);
     }
 }
 
@@ -222,6 +236,9 @@ static void render_shared(const pg_mcache_t *m, store_text_t *out)
            "last delivery (shared).", "", t.dead_lettered, 1);
     series(out, "distribuerad_dead_letter_moves_failed_total", "counter", "Dead-letter moves and redrives "
            "refused because the target channel was at its event limit (shared).", "", m->dl_failed, 1);
+    series(out, "distribuerad_lock_expiries_total", "counter", "Locks that ran out before unlock or delete "
+           "(shared; counted when the lease is next touched, by the sweep within about a second).", "",
+           m->lock_expired, 1);
 }
 
 static void render_replica(pgs_t *s, store_text_t *out)
@@ -229,6 +246,8 @@ static void render_replica(pgs_t *s, store_text_t *out)
     series(out, "distribuerad_job_fires_total", "counter", "Job fires made by this replica.", "", s->m_fires, 1);
     series(out, "distribuerad_job_fires_skipped_total", "counter",
            "Job fires this replica skipped because an event limit was reached.", "", s->m_skips, 1);
+    prom_hist(out, "distribuerad_job_lateness_seconds", "How long after its scheduled time a job fire by this "
+              "replica ran.", &s->mcache->lateness);
     series(out, "distribuerad_database_unavailable_total", "counter",
            "Requests this replica answered 503 because the database did not answer.", "", s->m_unavailable, 1);
     series(out, "distribuerad_database_ready", "gauge", "1 while a database connection is up.", "",

@@ -37,7 +37,7 @@
 #define TOTALS                                                                           \
     "coalesce(sum(published), 0)::int8 AS p, coalesce(sum(deleted), 0)::int8 AS d, "     \
     "coalesce(sum(expired), 0)::int8 AS x, coalesce(sum(dead_lettered), 0)::int8 AS dl, "  \
-    "coalesce(sum(dl_failed), 0)::int8 AS f"
+    "coalesce(sum(dl_failed), 0)::int8 AS f, coalesce(sum(lock_expired), 0)::int8 AS le"
 
 /* Every channel's stats row (columns as Q_STATS's from 1), by name;
  * extra: more columns of c, the channel's row. */
@@ -179,7 +179,7 @@ const pg_stmt_t pg_stmts[Q_COUNT] = {
                    1, t_texts},
     [Q_NOTIFY] = {"dq_notify", "SELECT pg_notify($1, x) FROM unnest($2::text[]) x", 2, t_notify},
     [Q_METRICS_CLAIM] = {"dq_metrics_claim", "SELECT metrics_claim($1)", 1, t_i8},
-    [Q_METRICS] = {"dq_metrics", CHANNEL_ROWS(", c.metrics_own, coalesce(k.f, 0)"), 0, t_tick},
+    [Q_METRICS] = {"dq_metrics", CHANNEL_ROWS(", c.metrics_own, coalesce(k.f, 0), coalesce(k.le, 0)"), 0, t_tick},
     [Q_METRICS_JOBS] = {"dq_metrics_jobs",
                         "SELECT channel, name, runs, skipped, last_late_ns FROM jobs"
                         " ORDER BY channel COLLATE \"C\", name COLLATE \"C\"",

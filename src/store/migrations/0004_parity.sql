@@ -1,9 +1,9 @@
 -- 0004_parity.sql -- the rules of Parts A-C the PostgreSQL store kept
 -- differently from the memory store (docs/SCHEMA.md, "Functions").
 --
--- Additive: one column with a default, functions replaced with the same
--- signatures, and a new overload of job_fire; a binary of schema 1 to 3
--- still runs on it.
+-- Additive: columns with defaults, two triggers, functions replaced with
+-- the same signatures, and a new overload of job_fire; a binary of schema
+-- 1 to 3 still runs on it.
 --   * A dead-letter move or redrive refused because its target is full is
 --     counted (counters.dl_failed, /metrics
 --     distribuerad_dead_letter_moves_failed_total).
@@ -15,6 +15,8 @@
 --     the channel limit names the limit, as the memory store's does.
 --   * A redrive's `max` counts the events moved, not those tried, and a
 --     redrive `to` the channel itself moves its dead letters to its back.
+--   * Lapsed leases are counted (counters.lock_expired, /metrics
+--     distribuerad_lock_expiries_total) by triggers on events.
 
 -- Dead-letter moves and redrives out of this channel refused because the
 -- target was full. Kept in the channel's slot-0 row: refusals are rare,
@@ -174,4 +176,89 @@ BEGIN
     END IF;
     UPDATE jobs SET next_at = new_next_at, skipped = skipped + 1 WHERE channel = ch AND name = jname;
     fired := false;
+END $$;
+
+-- Lock expiries (/metrics distribuerad_lock_expiries_total): a lease that
+-- lapsed is counted when its row next changes lock (released by the sweep
+-- or an UNLOCK, taken again, dead-lettered) or leaves the table, whoever
+-- does it, once. A lease that ran out no earlier than its event's end is
+-- not counted (the event expired while locked, as in the memory store).
+-- The WHEN clause is checked in the executor, so the rows of the hot
+-- paths (fresh rows taken, leases acknowledged in time) queue nothing.
+ALTER TABLE counters ADD COLUMN lock_expired bigint NOT NULL DEFAULT 0;
+
+CREATE FUNCTION count_lapsed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO counters AS c (channel, slot, lock_expired) VALUES (OLD.channel, pg_backend_pid(), 1)
+    ON CONFLICT (channel, slot) DO UPDATE SET lock_expired = c.lock_expired + 1;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER events_lapsed_relock AFTER UPDATE OF locked_until ON events FOR EACH ROW
+    WHEN (OLD.locked_until IS NOT NULL AND OLD.locked_until < OLD.lives_until
+          AND OLD.locked_until <= now_ns() AND NEW.locked_until IS DISTINCT FROM OLD.locked_until)
+    EXECUTE FUNCTION count_lapsed();
+CREATE TRIGGER events_lapsed_gone AFTER DELETE ON events FOR EACH ROW
+    WHEN (OLD.locked_until IS NOT NULL AND OLD.locked_until < OLD.lives_until
+          AND OLD.locked_until <= now_ns())
+    EXECUTE FUNCTION count_lapsed();
+
+-- As in 0001; the fold of ended connections' rows carries lock_expired.
+CREATE OR REPLACE FUNCTION sweep(max_rows integer, max_target bigint) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    now bigint := now_ns();
+    n integer := 0;
+    r record;
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(hashtext(current_schema() || '.sweep')) THEN
+        RETURN -1;
+    END IF;
+    -- an event held back past its end (published_at >= lives_until) was
+    -- never visible then: it goes uncounted, as in the memory store
+    FOR r IN WITH d AS (
+            DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE lives_until <= now
+                ORDER BY lives_until LIMIT max_rows FOR UPDATE SKIP LOCKED)
+            RETURNING channel, published_at < lives_until AS seen, counted)
+        SELECT channel, count(*) AS c, count(*) FILTER (WHERE seen) AS x,
+               count(*) FILTER (WHERE seen AND NOT counted) AS p FROM d GROUP BY channel LOOP
+        PERFORM count_add(r.channel, r.p, 0, r.x, 0, -r.c);
+        n := n + r.c;
+    END LOOP;
+    FOR r IN SELECT seq, visible_at, locked_until FROM events WHERE locked_until <= now
+            ORDER BY locked_until LIMIT max_rows FOR UPDATE SKIP LOCKED LOOP
+        IF r.visible_at = 9223372036854775807 THEN
+            PERFORM dead_letter(r.seq, now, max_target);
+        ELSIF r.visible_at > r.locked_until THEN
+            UPDATE events SET locked_until = NULL, lock_token = NULL, published_at = visible_at,
+                vseq = nextval('event_seq') WHERE seq = r.seq;
+        ELSE
+            UPDATE events SET locked_until = NULL, lock_token = NULL, visible_at = published_at
+            WHERE seq = r.seq;
+        END IF;
+        n := n + 1;
+    END LOOP;
+    FOR r IN WITH u AS (
+            UPDATE events SET counted = true WHERE seq IN (SELECT seq FROM events
+                WHERE NOT counted AND published_at <= now LIMIT max_rows FOR UPDATE SKIP LOCKED)
+            RETURNING channel)
+        SELECT channel, count(*) AS c FROM u GROUP BY channel LOOP
+        PERFORM count_add(r.channel, r.c, 0, 0, 0, 0);
+        n := n + r.c;
+    END LOOP;
+    FOR r IN WITH gone AS (
+            DELETE FROM counters WHERE (channel, slot) IN (SELECT channel, slot FROM counters
+                WHERE slot <> 0 AND slot NOT IN (SELECT pid FROM pg_stat_activity)
+                LIMIT max_rows FOR UPDATE SKIP LOCKED)
+            RETURNING *)
+        SELECT channel, sum(published) AS p, sum(deleted) AS d, sum(expired) AS x,
+               sum(dead_lettered) AS dl, sum(live) AS lv, sum(lock_expired) AS le FROM gone GROUP BY channel LOOP
+        INSERT INTO counters AS c (channel, slot, published, deleted, expired, dead_lettered, live, lock_expired)
+        VALUES (r.channel, 0, r.p, r.d, r.x, r.dl, r.lv, r.le)
+        ON CONFLICT (channel, slot) DO UPDATE SET published = c.published + excluded.published,
+            deleted = c.deleted + excluded.deleted, expired = c.expired + excluded.expired,
+            dead_lettered = c.dead_lettered + excluded.dead_lettered, live = c.live + excluded.live,
+            lock_expired = c.lock_expired + excluded.lock_expired;
+    END LOOP;
+    RETURN n;
 END $$;
