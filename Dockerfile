@@ -5,7 +5,8 @@
 #
 # Two stages: the first compiles on debian:bookworm with the -dev packages, the
 # second is debian:bookworm-slim with only the shared libraries the binary
-# links (libh2o-evloop and its own dependencies), libcurl for the dq client
+# links (libh2o-evloop and its own dependencies), libpq5 (which the server
+# loads at start only for -database-url), libcurl for the dq client
 # (also the health check of docker-compose.yml) and tzdata, which cron jobs
 # need for CRON_TZ=/TZ= zones. The man pages distribuerad(8) and dq(1) are in
 # /usr/local/share/man. Configure the server with

@@ -38,7 +38,7 @@
 
 #define H2O_USE_LIBUV 0
 #include <h2o.h>
-#include <libpq-fe.h>
+#include "pq.h"
 #include <stddef.h>
 #include <stdint.h>
 

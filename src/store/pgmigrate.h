@@ -23,7 +23,7 @@
 #define STORE_PGMIGRATE_H
 
 #include <stddef.h>
-#include <libpq-fe.h>
+#include "pq.h"
 
 /* The newest schema version this binary knows. */
 int pg_schema_version(void);

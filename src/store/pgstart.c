@@ -102,6 +102,8 @@ static PGconn *connect_once(const char *url, char *err, size_t errlen)
 
 int pg_start(const char *url, const char *schema, char *info, size_t infolen, char *err, size_t errlen)
 {
+    if (pq_load(err, errlen) != 0)
+        return -1;
     PGconn *conn = connect_once(url, err, errlen);
     if (!conn)
         return -1;

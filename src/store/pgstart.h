@@ -10,7 +10,7 @@
 #define STORE_PGSTART_H
 
 #include <stddef.h>
-#include <libpq-fe.h>
+#include "pq.h"
 
 /* The oldest PostgreSQL server the store runs on (server_version_num). */
 #define PG_MIN_SERVER_VERSION 130000
@@ -20,7 +20,7 @@
  * trailing newlines dropped. */
 void pg_redact(const char *msg, const char *url, char *out, size_t outlen);
 
-/* Checks url, connects (blocking), checks the server's version, applies the
+/* Loads libpq (pq_load), checks url, connects (blocking), checks the server's version, applies the
  * migrations to schema and disconnects. info receives a line for the log
  * ("database ...: schema at version N"). Returns 0, or -1 with a sentence
  * in err. */

@@ -134,6 +134,12 @@ check "tzdata in the image" test -f "$ROOT/usr/share/zoneinfo/Europe/Stockholm"
 check "/data belongs to 10001" test "$(stat -c %u:%g "$ROOT/data")" = 10001:10001
 missing_libs=$("$CHROOT" "$ROOT" ldd "${ENTRYPOINT[0]}" 2>&1 | grep 'not found')
 check "every shared library resolves${missing_libs:+: $missing_libs}" test -z "$missing_libs"
+# libpq is loaded only for -database-url, so ldd does not show it: a
+# database that refuses the connection must be what stops this start.
+libpq_out=$("$CHROOT" "$ROOT" "${ENTRYPOINT[0]}" -address 127.0.0.1 -port 0 \
+    -database-url "postgresql://127.0.0.1:$(free_port)/x" 2>&1)
+grep -q 'cannot connect to the database' <<<"$libpq_out" && libpq_out=""
+check "libpq loads for -database-url${libpq_out:+: $(tail -n 1 <<<"$libpq_out")}" test -z "$libpq_out"
 missing_dq=$("$CHROOT" "$ROOT" ldd /usr/local/bin/dq 2>&1 | grep 'not found')
 check "dq is in the image and its libraries resolve${missing_dq:+: $missing_dq}" \
     test -x "$ROOT/usr/local/bin/dq" -a -z "$missing_dq"

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
+#include "store/pq.h"
 
 static char cluster[512]; /* the cluster's folder; empty: none started */
 static char url[1024];    /* empty: no database, the tests skip */
@@ -36,10 +37,15 @@ static int sh(const char *cmd, char *out, size_t outlen)
     return pclose(f);
 }
 
-/* Sets url: 0 (also when PostgreSQL is not installed: url stays empty),
+/* Loads libpq as the server does, then sets url: 0 (also when PostgreSQL is not installed: url stays empty),
  * or -1 if a cluster could not be started. */
 static int pgtest_start(void)
 {
+    char err[512];
+    if (pq_load(err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
     const char *env = getenv("DISTRIBUERAD_TEST_DATABASE_URL");
     if (env && *env) {
         snprintf(url, sizeof(url), "%s", env);
