@@ -188,8 +188,10 @@ def ns(s):  # RFC 3339 UTC as the server writes it: ...T05:08:08.041836734Z
 jobs = {j["data"]: ns(j["createdAt"]) for j in json.load(open(sys.argv[1]))["jobs"]}
 fires, late, early, dup = {}, [], 0, 0
 for e in json.load(open(sys.argv[2]))["events"]:
-    c, p = jobs[e["data"]], ns(e["publishedAt"])
-    k = round((p - c) / 1e9)               # the k-th scheduled time: created + k s
+    # @every keeps a grid of whole seconds: the k-th time (k >= 1) is
+    # createdAt with its fraction dropped, plus k s (docs/API.md).
+    c, p = jobs[e["data"]] // 10**9 * 10**9, ns(e["publishedAt"])
+    k = round((p - c) / 1e9)
     d = p - (c + k * 10**9)
     early += d < 0
     dup += k in fires.setdefault(e["data"], set())
