@@ -83,7 +83,14 @@ static void say(wal_t *w, const char *level, const char *fmt, ...)
         fprintf(stderr, "distribuerad: %s: %s\n", level, msg);
 }
 
-/* ==== CRC-32C (Castagnoli), table-driven, slicing by 8 ==== */
+/* ==== CRC-32C (Castagnoli) ====
+ *
+ * With SSE 4.2 (every x86-64 CPU since 2008) the crc32 instruction does
+ * eight bytes a step with no table. The portable version, slicing by 8,
+ * reads an 8 KiB table: at a few hundred records a second that table is
+ * out of the cache at every record, and its misses cost more than the
+ * arithmetic. The instruction computes the same reflected CRC, without the
+ * inversions at both ends, which are done here for both. */
 
 static uint32_t crc_table[8][256];
 
@@ -102,7 +109,7 @@ static void crc_init(void)
             crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xff];
 }
 
-uint32_t wal_crc32c(uint32_t crc, const void *buf, size_t len)
+uint32_t wal_crc32c_portable(uint32_t crc, const void *buf, size_t len)
 {
     crc_init();
     const unsigned char *p = buf;
@@ -119,6 +126,37 @@ uint32_t wal_crc32c(uint32_t crc, const void *buf, size_t len)
         crc = (crc >> 8) ^ crc_table[0][(crc ^ *p++) & 0xff];
     return ~crc;
 }
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("sse4.2"))) static uint32_t crc_sse42(uint32_t crc, const unsigned char *p, size_t len)
+{
+    uint64_t c = ~crc;
+    while (len >= 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        c = __builtin_ia32_crc32di(c, v);
+        p += 8;
+        len -= 8;
+    }
+    uint32_t c32 = (uint32_t)c;
+    while (len--)
+        c32 = __builtin_ia32_crc32qi(c32, *p++);
+    return ~c32;
+}
+
+uint32_t wal_crc32c(uint32_t crc, const void *buf, size_t len)
+{
+    static int hw = -1; /* the CPU's answer, asked once */
+    if (hw < 0)
+        hw = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+    return hw ? crc_sse42(crc, buf, len) : wal_crc32c_portable(crc, buf, len);
+}
+#else
+uint32_t wal_crc32c(uint32_t crc, const void *buf, size_t len)
+{
+    return wal_crc32c_portable(crc, buf, len);
+}
+#endif
 
 /* ==== record encoding ====
  * A record is its type, a 16-bit mask of the fields present, then each

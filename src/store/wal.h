@@ -162,6 +162,10 @@ size_t wal_encode(const core_rec_t *r, unsigned char *buf);
 /* Decodes the payload of one record. Strings point into p. Returns 0 or -1. */
 int wal_decode(const unsigned char *p, size_t len, core_rec_t *r);
 
+/* CRC-32C of buf, continuing from crc (0 to start): with the CPU's crc32
+ * instruction where it has one. */
 uint32_t wal_crc32c(uint32_t crc, const void *buf, size_t len);
+/* The same by table, on any CPU; for tests. */
+uint32_t wal_crc32c_portable(uint32_t crc, const void *buf, size_t len);
 
 #endif
