@@ -1711,5 +1711,101 @@ class FsyncModesTest(DurabilityCase):
         self.assertGreater(n, 0, "no rewrite happened")
 
 
+# ======================================================= sync order ====
+
+class SyncOrderTest(DurabilityCase):
+    """-fsync always answers a change only after an fdatasync that began
+    after the change was written has ended. fixtures/slowsync.c, preloaded,
+    makes every fdatasync take SYNC_MS: an answer that came sooner was sent
+    before the sync that covers it (for instance on the end of a sync that
+    was already running when its change was written)."""
+    SYNC_MS = 200
+
+    def setUp(self):
+        super().setUp()
+        tmp = tempfile.mkdtemp(prefix="distribuerad-slowsync-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        self.shim = os.path.join(tmp, "slowsync.so")
+        cc = subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", self.shim,
+                             os.path.join(FIXTURES, "slowsync.c"), "-ldl"], capture_output=True, text=True)
+        if cc.returncode != 0:
+            self.skipTest("cannot build the fdatasync shim: %s" % cc.stderr[-300:])
+
+    def start_slow(self):
+        srv = DServer(self.data_dir(), ["-fsync", "always"])
+        srv.env = dict(os.environ, TZ="UTC", LD_PRELOAD=self.shim, SLOWSYNC_MS=str(self.SYNC_MS))
+        self.servers.append(srv)
+        self.addCleanup(srv.cleanup)
+        srv.start()
+        return srv
+
+    def raw_publish(self, ch, data):
+        body = json.dumps({"data": data}).encode()
+        return (b"POST %s HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n" % (self.ev_path(ch).encode(), len(body))) + body
+
+    def busy(self, srv, ch):
+        """Publishes on a connection of its own until stopped, so a sync is
+        running whenever another request arrives."""
+        stop = threading.Event()
+
+        def loop():
+            api = Api(srv.port, timeout=5)
+            try:
+                while not stop.is_set():
+                    api.req("POST", self.ev_path(ch), {"data": "bg"})
+            finally:
+                api.close()
+
+        t = threading.Thread(target=loop, daemon=True)
+        t.start()
+        self.addCleanup(t.join, 5)
+        self.addCleanup(stop.set)
+        time.sleep(0.1)
+
+    def test_answer_waits_for_a_sync_begun_after_its_write(self):
+        srv = self.start_slow()
+        ch = self.chan("order")
+        self.busy(srv, ch)
+        api = Api(srv.port, timeout=5)
+        self.addCleanup(api.close)
+        for i in range(6):
+            t0 = time.monotonic()
+            st, b, _ = api.req("POST", self.ev_path(ch), {"data": "p%d" % i})
+            took = time.monotonic() - t0
+            self.assertEqual(st, 201, b)
+            self.assertGreaterEqual(took * 1000, self.SYNC_MS,
+                                    "publish %d answered %.0f ms after it was sent: before the sync "
+                                    "that covers it could end" % (i, took * 1000))
+            time.sleep(random.uniform(0, self.SYNC_MS / 1000))
+
+    def test_pipelined_and_closed_while_waiting(self):
+        srv = self.start_slow()
+        ch = self.chan("held")
+        raw = bb.RawConn(srv.host, srv.port, timeout=5 * SCALE)
+        self.addCleanup(raw.close)
+        raw.send(self.raw_publish(ch, "a"))
+        time.sleep(0.05)  # "a" waits for its sync; "b" arrives meanwhile
+        t0 = time.monotonic()
+        raw.send(self.raw_publish(ch, "b"))
+        ra, rb = raw.read_response(), raw.read_response()
+        took = time.monotonic() - t0
+        self.assertEqual((ra.status, rb.status), (201, 201), (ra.json, rb.json))
+        self.assertGreaterEqual(took * 1000, self.SYNC_MS)
+        # A client that leaves while its answer waits: its change stays,
+        # and the server goes on.
+        gone = bb.RawConn(srv.host, srv.port, timeout=5 * SCALE)
+        gone.send(self.raw_publish(ch, "c"))
+        time.sleep(0.05)
+        gone.close()
+        raw.send(self.raw_publish(ch, "d"))
+        self.assertEqual(raw.read_response().status, 201)
+        api = Api(srv.port, timeout=5)
+        self.addCleanup(api.close)
+        st, b, _ = api.req("GET", self.ev_path(ch))
+        self.assertEqual(st, 200, b)
+        self.assertEqual(sorted(e["data"] for e in b["events"]), ["a", "b", "c", "d"])
+
+
 if __name__ == "__main__":
     unittest.main()
