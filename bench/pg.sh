@@ -20,12 +20,14 @@
 #   BENCH_PG_CONNS=N  concurrency of both sides (default 12: HTTP connections,
 #                     pgbench clients; three replicas get N/3 each)
 #   BENCH_KEEP=1      keep the work directory (server logs, raw outputs)
+#   BENCH_BIN=PATH    the server binary (default ../distribuerad), e.g. to
+#                     compare two builds run after run
 # While the server does not yet serve from PostgreSQL (it exits after
 # migrating), the references are measured and the rest is reported as not
 # run. Every process started here is stopped on any way out.
 set -u
 cd "$(dirname "$0")"
-BIN=../distribuerad
+BIN=${BENCH_BIN:-../distribuerad}
 O=out
 SECS=${BENCH_SECS:-3}
 C=${BENCH_PG_CONNS:-12}
