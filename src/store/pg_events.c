@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include "base/hex.h"
 #include "base/util.h"
 
 /* Group commit (pg_batch.h): batches of one channel in flight at once,
@@ -225,47 +226,34 @@ void pg_publish(store_t *st, store_chan_t ch, const store_pub_t *pubs, size_t n,
 
 /* ---- list ---- */
 
-#define CURSOR_LEN 32
+/* A cursor: the last shown event's published_at and vseq, two 64-bit
+ * hex fields (base/hex.h). */
+#define CURSOR_LEN (2 * HEX_U64)
 
 static int cursor_parse(const char *p, size_t len, int64_t *t, int64_t *v)
 {
-    char buf[CURSOR_LEN + 1];
-    if (len != CURSOR_LEN)
-        return -1;
-    for (size_t i = 0; i < len; i++)
-        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
-            return -1;
-    memcpy(buf, p, len);
-    buf[len] = '\0';
-    unsigned long long a, b;
-    if (sscanf(buf, "%16llx%16llx", &a, &b) != 2)
+    uint64_t a, b;
+    if (len != CURSOR_LEN || hex_get(p, HEX_U64, &a) != 0 || hex_get(p + HEX_U64, HEX_U64, &b) != 0)
         return -1;
     *t = (int64_t)a;
     *v = (int64_t)b;
     return 0;
 }
 
-static void on_list(pg_query_t *q, void *arg)
+static void list_rows(pgop_t *op, const PGresult *r, store_res_t *res)
 {
-    pgop_t *op = arg;
-    store_res_t res = {0};
     char cursor[CURSOR_LEN + 1];
-    if (pgs_failed(op->s, q, &res)) {
-        pgop_finish(op, &res);
-        return;
-    }
-    const PGresult *r = pg_query_result(q, 0);
-    res.events = pgs_events(op->s, r, &res.n_events);
-    if (op->n > 0 && res.n_events > (size_t)op->n) {
+    res->events = pgs_events(op->s, r, &res->n_events);
+    if (op->n > 0 && res->n_events > (size_t)op->n) {
         /* one row more than asked: there is a next page, after the last shown */
-        res.n_events = (size_t)op->n;
+        res->n_events = (size_t)op->n;
         int last = op->n - 1;
-        snprintf(cursor, sizeof(cursor), "%016llx%016llx", (unsigned long long)pg_get_i64(r, last, EC_END + 1),
-                 (unsigned long long)pg_get_i64(r, last, EC_END));
-        res.next = cursor;
-        res.next_len = CURSOR_LEN;
+        char *p = hex_put(cursor, (uint64_t)pg_get_i64(r, last, EC_END + 1), HEX_U64);
+        *hex_put(p, (uint64_t)pg_get_i64(r, last, EC_END), HEX_U64) = '\0';
+        res->next = cursor;
+        res->next_len = CURSOR_LEN;
     }
-    pgop_finish(op, &res);
+    pgop_finish(op, res);
 }
 
 void pg_list(store_t *st, const store_list_t *l, store_done_fn done, void *arg)
@@ -278,7 +266,7 @@ void pg_list(store_t *st, const store_list_t *l, store_done_fn done, void *arg)
         return;
     }
     op->n = (int)l->limit;
-    pg_query_t *q = pgop_query(op, on_list);
+    pg_query_t *q = pgop_query_rows(op, list_rows);
     pg_query_stmt(q, Q_LIST);
     pg_query_bytes(q, l->ch.name, l->ch.len);
     pg_query_i16(q, (int16_t)l->state);
