@@ -20,7 +20,7 @@ import time
 
 import bb
 from bb import SCALE, q
-from test_pg_replicas import Replicas
+import test_pg_replicas
 
 PSQL = os.path.join(os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin"), "psql")
 
@@ -74,24 +74,11 @@ def batch_counts(client, op):
 
 
 @bb.pg_only("group commit is the PostgreSQL store's")
-class BatchTest(bb.ServerTestCase):
-    CLASS_SERVER = False
-    OWN_SERVER = True
+class BatchTest(test_pg_replicas.ReplicaSetCase):
     WEIGHT = 2
 
-    def setUp(self):
-        super().setUp()
-        self.sets = []
-
-    def tearDown(self):
-        for rs in self.sets:
-            rs.stop()
-        super().tearDown()
-
     def replica(self, extra=()):
-        rs = Replicas(bb.PG_URL, 1, extra)
-        self.sets.append(rs)
-        return rs
+        return self.replicas(1, extra)
 
     def concurrently(self, rs, calls):
         """Runs each call(client) on a connection of its own, all at once;

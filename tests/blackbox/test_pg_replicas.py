@@ -93,11 +93,11 @@ def all_events(c, ch):
     return r.json["events"]
 
 
-@bb.pg_only("replicas on the suite's shared PostgreSQL cluster")
-class ReplicasTest(bb.ServerTestCase):
+class ReplicaSetCase(bb.ServerTestCase):
+    """A test that starts sets of replicas on the suite's shared cluster
+    (self.replicas); every set is stopped after the test."""
     CLASS_SERVER = False
     OWN_SERVER = True
-    WEIGHT = 3
 
     def setUp(self):
         super().setUp()
@@ -112,6 +112,11 @@ class ReplicasTest(bb.ServerTestCase):
         rs = Replicas(bb.PG_URL, n, extra, env, schema)
         self.sets.append(rs)
         return rs
+
+
+@bb.pg_only("replicas on the suite's shared PostgreSQL cluster")
+class ReplicasTest(ReplicaSetCase):
+    WEIGHT = 3
 
     def test_racing_consumers_on_three_replicas(self):
         rs = self.replicas(3)
