@@ -395,6 +395,9 @@ class InMemoryMetricsTest(MetricsCase):
         self.promtool(s.text, "in memory")
 
 
+# How far the PostgreSQL store's estimate of the database clock may be off
+# on a busy machine (half the round trip of its clock query).
+CLOCK_SLACK = 0.5
 CHANNEL_STATES = ("ready", "scheduled", "locked")
 CHANNEL_COUNTERS = ("published", "deleted", "expired", "dead_lettered")
 
@@ -444,27 +447,52 @@ class ChannelMetricsTest(MetricsCase):
         self.promtool(s.text, "per-channel series")
 
     def test_oldest_ready_age(self):
-        ch = self.chan()
-        t0 = time.monotonic()
+        # One scrape renders every channel's age at one instant of the
+        # server's clock: the difference of two channels' ages is exactly
+        # the difference of the publishedAt of their oldest ready events,
+        # however long the test takes between steps, and whatever the
+        # server's estimate of the database clock (Part D). A reference
+        # channel with one event published first gives that instant.
+        ref, ch = self.chan(), self.chan()
+        base = bb.ts_ns(self.publish(ref, {"data": "reference"})["publishedAt"])
         first = self.publish(ch, {"data": "first"})
         time.sleep(0.3)
         second = self.publish(ch, {"data": "second"})
-        ready = lambda s, n: s.get("distribuerad_channel_events", channel=ch, state="ready") == n
+        p1, p2 = bb.ts_ns(first["publishedAt"]), bb.ts_ns(second["publishedAt"])
+        ready = lambda s, n: (s.get("distribuerad_channel_events", channel=ch, state="ready") == n and
+                              s.get("distribuerad_channel_events", channel=ref, state="ready") == 1)
+        # the age of the first event
+        before = bb.now_ns()
         s = self.settled(lambda s: ready(s, 2))
-        age = self.chan_get(s, "oldest_ready_age_seconds", ch)
-        self.assertTrue(0.3 <= age <= time.monotonic() - t0 + 0.05, "age of the first event: %r" % age)
+        after = bb.now_ns()
+        age, ref_age = (self.chan_get(s, "oldest_ready_age_seconds", c) for c in (ch, ref))
+        self.assertAlmostEqual(ref_age - age, (p1 - base) / 1e9, delta=1e-6,
+                               msg="age %r, reference %r: not the first event's" % (age, ref_age))
+        self.assertAge(age, p1, before, after)
         # a locked event is not ready: the age is the next ready one's
-        self.assertStatus(self.lock(ch, first["eventID"], {"ttl": "1m"}), 202)
-        t1 = time.monotonic()
+        lk = self.lock(ch, first["eventID"], {"ttl": "1m"})
+        self.assertStatus(lk, 202)
         time.sleep(0.1)
+        before = bb.now_ns()
         s = self.settled(lambda s: ready(s, 1))
-        age = self.chan_get(s, "oldest_ready_age_seconds", ch)
-        self.assertTrue(0.1 <= age < time.monotonic() - t1 + 0.3 - 0.05,
-                        "age of the second event (first locked): %r" % age)
+        after = bb.now_ns()
+        age, ref_age = (self.chan_get(s, "oldest_ready_age_seconds", c) for c in (ch, ref))
+        self.assertAlmostEqual(ref_age - age, (p2 - base) / 1e9, delta=1e-6,
+                               msg="age %r, reference %r: not the second event's (first locked)" % (age, ref_age))
+        self.assertAge(age, p2, before, after)
         # none ready: 0
         self.assertStatus(self.delete(ch, second["eventID"]), 202)
         s = self.settled(lambda s: ready(s, 0))
         self.assertEqual(self.chan_get(s, "oldest_ready_age_seconds", ch), 0)
+
+    def assertAge(self, age, published, before, after):
+        """age is in seconds since published, as of some instant between
+        before and after (this host's clock; on PostgreSQL the server's
+        estimate of the database clock, off by up to half a round trip of
+        its once-a-second clock query: CLOCK_SLACK)."""
+        slack = (CLOCK_SLACK if bb.PG else 0.001) * SCALE
+        self.assertGreaterEqual(age, (before - published) / 1e9 - slack, "age %r before the scrape" % age)
+        self.assertLessEqual(age, (after - published) / 1e9 + slack, "age %r after the scrape" % age)
 
 
 class ChannelMetricsCapTest(MetricsCase):
