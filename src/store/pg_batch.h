@@ -71,6 +71,7 @@ struct pg_batch {
     pg_breq_t *rest;          /* refused together: still to send one by one */
     size_t n_reqs, n_items;
     int flag;                 /* the kind's (0 when made) */
+    unsigned woken;           /* the kind's: acquire's pg_wake_acquiring */
     uint64_t local_at;        /* this host's clock when sent (pgs_clock_sample) */
 };
 

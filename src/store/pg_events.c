@@ -19,6 +19,9 @@
 #define DEL_MAX_ITEMS 1000
 #define ACQ_INFLIGHT 1
 #define ACQ_MAX_ITEMS 1000
+#define ACQ_AGAIN 3 /* an acquire that read too early goes again at most so often */
+
+static void send_acquire(pg_batch_t *b);
 
 /* ---- publish ---- */
 
@@ -443,16 +446,26 @@ void pg_del(store_t *st, store_chan_t ch, eid_t id, const uint64_t *token, store
 /* ---- acquire ---- */
 
 /* A merged acquire: the rows in order, each request taking up to its max
- * in arrival order; one that gets none may park (pg_wake_wanted). */
+ * in arrival order; one that gets none may park (pg_wake_wanted). A batch
+ * that got nothing while a wake-up for its channel came goes again at
+ * once (up to ACQ_AGAIN times, b->flag counting): its statement may have
+ * read the channel before the change, and the wake-up found no one
+ * parked to retry. */
 static void on_acquire(pg_query_t *q, void *arg)
 {
     pg_batch_t *b = arg;
     pgs_t *s = b->s;
+    const pgop_t *op0 = b->reqs->op;
+    int moved = pg_wake_acquired(s, op0->ch, op0->ch_len, b->woken);
     if (pg_batch_failed(b, q))
         return;
     size_t n, off = 0;
     store_event_t *evs = pgs_events(s, pg_query_result(q, 0), &n);
-    const pgop_t *op0 = b->reqs->op;
+    if (n == 0 && moved && b->flag < ACQ_AGAIN) {
+        b->flag++;
+        send_acquire(b);
+        return;
+    }
     pg_wake_events(s, op0->ch, op0->ch_len, evs, n);
     for (pg_breq_t *rq = b->reqs; rq; rq = rq->next) {
         store_res_t res = {0};
@@ -460,7 +473,7 @@ static void on_acquire(pg_query_t *q, void *arg)
         res.events = res.n_events ? evs + off : NULL;
         off += res.n_events;
         if (res.n_events == 0)
-            pg_wake_wanted(s, rq->op->ch, rq->op->ch_len);
+            pg_wake_wanted(s, rq->op->ch, rq->op->ch_len, moved);
         pgop_finish(rq->op, &res);
     }
     pg_batch_end(b);
@@ -469,6 +482,7 @@ static void on_acquire(pg_query_t *q, void *arg)
 static void send_acquire(pg_batch_t *b)
 {
     const pgop_t *op0 = b->reqs->op;
+    b->woken = pg_wake_acquiring(b->s, op0->ch, op0->ch_len);
     pg_query_t *q = pg_batch_query(b, on_acquire);
     pg_query_stmt(q, Q_ACQUIRE);
     pg_query_bytes(q, op0->ch, op0->ch_len);

@@ -235,8 +235,16 @@ void pg_wake_freed(pgs_t *s, const char *ch, size_t len);
 void pg_wake_due(pgs_t *s, const char *ch, size_t len, ntime_t at);
 /* pg_wake_due for the earliest lease end or visibility among evs. */
 void pg_wake_events(pgs_t *s, const char *ch, size_t len, const store_event_t *evs, size_t n);
-/* An acquire on ch found nothing: the layer above may park there. */
-void pg_wake_wanted(pgs_t *s, const char *ch, size_t len);
+/* An acquire on ch found nothing: the layer above may park there. missed:
+ * a wake-up for ch came while it was out, so the waiters poll looks at
+ * once (after the parking). */
+void pg_wake_wanted(pgs_t *s, const char *ch, size_t len, int missed);
+/* An acquire's statement on ch goes out: returns ch's count of wake-ups,
+ * to hand to pg_wake_acquired when it answers (each send, one answer). */
+unsigned pg_wake_acquiring(pgs_t *s, const char *ch, size_t len);
+/* The acquire sent when ch's count was `woken` answered: 1 if a wake-up
+ * for ch came meanwhile (what it read may be out of date). */
+int pg_wake_acquired(pgs_t *s, const char *ch, size_t len, unsigned woken);
 /* Sends the waiters poll. */
 void pg_wake_poll(pgs_t *s);
 /* Sends due notifications, fires due wake-ups, keeps LISTEN up; returns

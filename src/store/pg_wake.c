@@ -12,6 +12,13 @@
  *     one query answers for each wanted channel whether it has a free
  *     event now and when the next delayed event or lease end there falls
  *     due; a timer fires at that instant.
+ * A wake-up that comes while an acquire's statement on that channel is
+ * in flight finds no waiter to wake there yet: the acquire may have read
+ * the channel before the change and will park on an answer already out
+ * of date. So each channel counts its wake-ups, and an acquire's answer
+ * that found nothing is checked against the count read when it was sent
+ * (pg_wake_acquiring, pg_wake_acquired): if it moved, the acquire goes
+ * again at once instead of waiting for the next poll.
  * NOTIFY goes out in its own transaction after the change committed
  * (inside every publish it would serialise commits): the first for a
  * channel at once, then at most one per NOTIFY_EVERY_NS, later ones
@@ -37,6 +44,8 @@ typedef struct chan_entry {
     int pending;              /* NOTIFY: one is due at last_sent + NOTIFY_EVERY_NS */
     ntime_t wanted_at;        /* an acquire here found nothing then (0: not wanted) */
     ntime_t due_at;           /* a delayed event or lease end falls due (0: none known) */
+    unsigned woken;           /* wake-ups told to the layer above (wraps) */
+    unsigned acquiring;       /* acquire statements in flight (keeps the entry) */
 } chan_entry_t;
 
 enum listen_state { L_DOWN, L_CONNECTING, L_LISTENING };
@@ -67,6 +76,15 @@ static chan_entry_t *chan(pg_wake_t *w, const char *name, size_t len)
     return e;
 }
 
+/* Tells the layer above that ch may have a free event, and counts it
+ * for the acquires in flight there (e: ch's entry, if any). */
+static void wake(pg_wake_t *w, chan_entry_t *e, const char *name, size_t len)
+{
+    if (e)
+        e->woken++;
+    store_avail(&w->s->base, name, len);
+}
+
 static void say(pg_wake_t *w, const char *level, const char *msg)
 {
     if (w->s->cfg.log) {
@@ -92,8 +110,9 @@ static void notify_later(pg_wake_t *w, chan_entry_t *e)
 
 void pg_wake_freed(pgs_t *s, const char *name, size_t len)
 {
-    store_avail(&s->base, name, len);
-    notify_later(s->wake, chan(s->wake, name, len));
+    chan_entry_t *e = chan(s->wake, name, len);
+    wake(s->wake, e, name, len);
+    notify_later(s->wake, e);
 }
 
 void pg_wake_due(pgs_t *s, const char *name, size_t len, ntime_t at)
@@ -118,17 +137,32 @@ void pg_wake_events(pgs_t *s, const char *name, size_t len, const store_event_t 
         pg_wake_due(s, name, len, at);
 }
 
-void pg_wake_wanted(pgs_t *s, const char *name, size_t len)
+void pg_wake_wanted(pgs_t *s, const char *name, size_t len, int missed)
 {
     pg_wake_t *w = s->wake;
     chan_entry_t *e = chan(w, name, len);
     ntime_t now = pgs_now(s);
     /* A channel not waited on lately: learn its due times at once, so a
      * delayed event or lease end there wakes its new waiters in time. */
-    if (!e->wanted_at || now - e->wanted_at > NTIME_NS_PER_S)
+    if (missed || !e->wanted_at || now - e->wanted_at > NTIME_NS_PER_S)
         if (!w->poll_soon || w->poll_soon > now)
             w->poll_soon = now;
     e->wanted_at = now;
+}
+
+unsigned pg_wake_acquiring(pgs_t *s, const char *name, size_t len)
+{
+    chan_entry_t *e = chan(s->wake, name, len);
+    e->acquiring++;
+    return e->woken;
+}
+
+int pg_wake_acquired(pgs_t *s, const char *name, size_t len, unsigned woken)
+{
+    chan_entry_t *e = strmap_get(&s->wake->chans, name, len);
+    ASSERT(e && e->acquiring > 0);
+    e->acquiring--;
+    return e->woken != woken;
 }
 
 /* ---- the waiters poll ---- */
@@ -148,7 +182,7 @@ static void on_poll(pg_query_t *q, void *arg)
             continue;
         e->due_at = PQgetisnull(r, row, 3) ? 0 : pg_get_i64(r, row, 3);
         if (pg_get_bool(r, row, 2))
-            store_avail(&s->base, name, len);
+            wake(w, e, name, len);
     }
     pgop_free(op);
 }
@@ -219,11 +253,11 @@ static void turn_entry(strmap_entry_t *me, void *arg)
     }
     if (e->due_at && e->due_at <= c->now) {
         e->due_at = 0;
-        store_avail(&c->w->s->base, me->key, me->len);
+        wake(c->w, e, me->key, me->len);
     } else if (e->due_at && e->due_at < c->next) {
         c->next = e->due_at;
     }
-    if (!e->pending && !e->due_at && c->now - e->last_sent > NTIME_NS_PER_S &&
+    if (!e->pending && !e->due_at && !e->acquiring && c->now - e->last_sent > NTIME_NS_PER_S &&
         (!e->wanted_at || c->now - e->wanted_at > WANT_FOR_NS)) {
         if (c->n_drop == c->cap_drop) {
             c->cap_drop = c->cap_drop ? 2 * c->cap_drop : 16;
@@ -315,7 +349,7 @@ static void take_notifies(pg_wake_t *w)
     while ((n = PQnotifies(w->pq)) != NULL) {
         size_t len = strlen(n->extra);
         chan_entry_t *e = strmap_get(&w->chans, n->extra, len);
-        store_avail(&w->s->base, n->extra, len);
+        wake(w, e, n->extra, len);
         if (e && e->wanted_at && !w->poll_soon)
             w->poll_soon = pgs_now(w->s) + 20 * NTIME_NS_PER_MS; /* learn its due times too */
         PQfreemem(n);
