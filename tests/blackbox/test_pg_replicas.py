@@ -5,7 +5,8 @@ ReplicasTest runs on the suite's shared cluster (the pg pass, run.py
 --store pg), each test with replicas of its own on a fresh schema:
 racing consumers on three replicas (every event handed out once), a cron
 job on three replicas (each scheduled time fires once), a parked acquire
-woken from another replica, a replica killed with its leases held (they
+woken from another replica, an acquire woken by a publish that came while
+its first statement was still in the database, a replica killed with its leases held (they
 lapse, the events come back), and a replica whose clock runs 30 s ahead
 (every time still comes from the database).
 
@@ -34,6 +35,45 @@ def handed_out_at(ev, ttl_s):
     """The server's time of an acquire's hand-out: the lock's end minus the
     ttl the acquire asked for (both the database's clock, Part D)."""
     return ts_ns(ev["lockedUntil"]) - ttl_s * S
+
+
+PSQL = os.path.join(os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin"), "psql")
+PSQL_ARGS = [PSQL, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"]
+
+
+def psql(sql):
+    r = subprocess.run(PSQL_ARGS + [bb.PG_URL, "-c", sql], capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise AssertionError("psql failed: %s\n%s" % (sql, r.stderr))
+    return r.stdout.strip()
+
+
+class AdvisoryLock:
+    """An advisory lock (key below 2^31) held by a psql session of its own
+    from the constructor until release()."""
+
+    def __init__(self, key):
+        self.key = key
+        self.proc = subprocess.Popen(PSQL_ARGS + [bb.PG_URL], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True)
+        self.ask("SELECT 1 FROM pg_advisory_lock(%d)" % key)
+
+    def ask(self, sql):
+        self.proc.stdin.write(sql + ";\n")
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline().strip()
+
+    def waited_for(self):
+        return psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                    " AND classid = 0 AND objid = %d" % self.key) != "0"
+
+    def release(self):
+        """Releases it; returns the database's time just after."""
+        t = self.ask("SELECT pg_advisory_unlock(%d), (extract(epoch FROM clock_timestamp()) * 1e9)::int8"
+                     % self.key).split("|")[1]
+        self.proc.stdin.close()
+        self.proc.wait(10)
+        return int(t)
 
 
 def libfaketime():
@@ -244,6 +284,51 @@ class ReplicasTest(ReplicaSetCase):
         late = (handed_out_at(r.json["events"][0], 60) - until) / 1e9
         self.assertGreaterEqual(late, 0, "handed out %.6f s before the lock lapsed" % -late)
         self.assertLess(late, 1.0 * SCALE, "woken %.3f s after the lock lapsed" % late)
+        a.close()
+        b.close()
+
+    def test_wakeup_while_first_acquire_in_flight(self):
+        """A publish through the other replica while a newcomer's acquire
+        is still in the database (after it read the channel empty, before
+        its answer) wakes it when that answer comes, not at the next poll
+        of waiters (about once a second): its notification came when no
+        one was parked yet. The acquires of max 3 wait for an advisory
+        lock held here, in a wrapper put around ev_acquire; the channel
+        was found empty by an acquire just before, so it is waited on."""
+        rs = self.replicas(2)
+        a, b = rs.client(0), rs.client(1)
+        key = 0x5a1e + os.getpid() % 10000
+        psql('ALTER FUNCTION "{s}".ev_acquire(text, integer, bigint) RENAME TO ev_acquire_unslowed;'
+             ' CREATE FUNCTION "{s}".ev_acquire(ch text, mx integer, ttl bigint) RETURNS SETOF "{s}".ev_row'
+             ' LANGUAGE plpgsql AS $$ BEGIN IF mx = 3 THEN PERFORM pg_advisory_xact_lock_shared({k}); END IF;'
+             ' RETURN QUERY SELECT * FROM "{s}".ev_acquire_unslowed(ch, mx, ttl); END $$'.format(s=rs.schema, k=key))
+        # on a late wake-up, each round passes only if the poll happens to
+        # come within the limit: three rounds make that unlikely
+        for _ in range(3):
+            ch = self.chan()
+            lock = AdvisoryLock(key)
+            self.assertEqual(a.req("POST", "/%s/acquire" % q(ch), {}).json["count"], 0)
+            res = {}
+
+            def go():
+                c = rs.client(0, timeout=15 * SCALE)
+                res["r"] = c.req("POST", "/%s/acquire" % q(ch), {"max": 3, "wait": "10s", "ttl": "1m"})
+                c.close()
+
+            th = threading.Thread(target=go)
+            th.start()
+            deadline = time.monotonic() + 5 * SCALE
+            while not lock.waited_for():
+                self.assertLess(time.monotonic(), deadline, "the acquire did not reach the lock")
+                time.sleep(0.01)
+            self.assertEqual(b.req("POST", "/%s/events" % q(ch), {"data": "x"}).status, 201)
+            time.sleep(0.2 * SCALE)  # its notification reaches the waiter's replica
+            released = lock.release()
+            th.join(15 * SCALE)
+            self.assertEqual(res["r"].status, 200, res["r"].raw)
+            self.assertEqual(res["r"].json["count"], 1, res["r"].json)
+            took = (handed_out_at(res["r"].json["events"][0], 60) - released) / 1e9
+            self.assertLess(took, 0.3 * SCALE, "handed out %.3f s after the acquire's statement could go on" % took)
         a.close()
         b.close()
 
