@@ -303,7 +303,9 @@ ntime_t pg_wake_turn(pgs_t *s, ntime_t now)
         send_notify(s, &out);
     else
         free(out.buf);
-    if (w->poll_soon && w->poll_soon < c.next)
+    /* A poll asked for while one is out goes after its answer, which
+     * wakes the loop itself: waking for it meanwhile would spin. */
+    if (w->poll_soon && !w->polling && w->poll_soon < c.next)
         c.next = w->poll_soon;
     if (w->state != L_LISTENING && c.next > now + 100 * NTIME_NS_PER_MS)
         c.next = now + 100 * NTIME_NS_PER_MS; /* reconnect attempts are checked here */

@@ -287,6 +287,38 @@ class ReplicasTest(ReplicaSetCase):
         a.close()
         b.close()
 
+    def test_no_spin_while_the_waiters_poll_is_out(self):
+        """A notification for a waited-on channel asks for a waiters poll
+        soon; while an earlier poll is still in the database the replica
+        waits for its answer, idle, instead of spinning its loop."""
+        from test_hardening import cpu_seconds
+        from test_pg_batch import TableLock, psql
+        rs = self.replicas(1)
+        srv = rs.servers[0]
+        ch = self.chan()
+        res = {}
+
+        def park():
+            c = rs.client(0, timeout=30 * SCALE)
+            res["r"] = c.req("POST", "/%s/acquire" % q(ch), {"wait": "8s"})
+            c.close()
+
+        th = threading.Thread(target=park)
+        th.start()
+        time.sleep(0.5 * SCALE)  # parked: the channel is waited on
+        # every read of events waits behind the lock, the waiters poll too
+        lock = TableLock(rs.schema, "events", 4.0 * SCALE).start()
+        time.sleep(1.5 * SCALE)  # the once-a-second poll went out and waits
+        psql("SELECT pg_notify('%s', '%s')" % (rs.schema, ch))
+        time.sleep(0.3 * SCALE)  # the notification was taken
+        t0, c0 = time.monotonic(), cpu_seconds(srv.proc.pid)
+        time.sleep(1.0 * SCALE)
+        used = (cpu_seconds(srv.proc.pid) - c0) / (time.monotonic() - t0)
+        lock.wait()
+        th.join(30 * SCALE)
+        self.assertLess(used, 0.25, "the replica used %.0f%% of a CPU while its waiters poll waited" % (used * 100))
+        self.assertEqual(res["r"].status, 200, res["r"].raw)
+
     def test_wakeup_while_first_acquire_in_flight(self):
         """A publish through the other replica while a newcomer's acquire
         is still in the database (after it read the channel empty, before
