@@ -23,7 +23,7 @@
 uint64_t pgs_local_ns(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * NTIME_NS_PER_S + (uint64_t)ts.tv_nsec;
 }
 
@@ -32,19 +32,29 @@ ntime_t pgs_now(pgs_t *s)
     return (ntime_t)pgs_local_ns() + s->offset_ns;
 }
 
+static void clock_say(pgs_t *s, int64_t db_now, uint64_t half)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t wall = (int64_t)ts.tv_sec * NTIME_NS_PER_S + ts.tv_nsec - (int64_t)half;
+    char msg[160];
+    snprintf(msg, sizeof(msg), "database clock: %+.3f s from this host's", (double)(db_now - wall) / 1e9);
+    s->cfg.log("info", msg);
+}
+
 void pgs_clock_sample(pgs_t *s, uint64_t sent_local, int64_t db_now)
 {
     /* The database read its clock somewhere between send and now: take
      * the middle, which is off by at most half the round trip. */
     uint64_t back = pgs_local_ns();
-    int64_t mid = (int64_t)(sent_local + (back - sent_local) / 2);
-    int64_t off = db_now - mid;
-    if (!s->clock_known && s->cfg.log) {
-        char msg[160];
-        snprintf(msg, sizeof(msg), "database clock: %+.3f s from this host's", (double)off / 1e9);
-        s->cfg.log("info", msg);
-    }
-    s->offset_ns = off;
+    uint64_t half = (back - sent_local) / 2;
+    if (s->clock_known && half > s->clock_bound + (back - s->clock_at) / PG_CLOCK_DRIFT_DIV)
+        return; /* the offset in use is still the tighter */
+    if (!s->clock_known && s->cfg.log)
+        clock_say(s, db_now, half);
+    s->offset_ns = db_now - (int64_t)(sent_local + half);
+    s->clock_bound = half;
+    s->clock_at = back;
     s->clock_known = 1;
 }
 

@@ -82,8 +82,10 @@ typedef struct pgs {
     store_t base;
     store_pg_config_t cfg;    /* url and schema copied */
     pg_pool_t *pool;
-    int64_t offset_ns;        /* the database's clock minus this host's */
+    int64_t offset_ns;        /* the database's clock minus this host's monotonic clock */
     int clock_known;
+    uint64_t clock_bound;     /* the error bound of offset_ns when it was learnt (ns) */
+    uint64_t clock_at;        /* when it was learnt (pgs_local_ns) */
     ntime_t tick_at;          /* next background round (store time) */
     int tick_busy;            /* queries of the last round still out */
     uint64_t trimmed;         /* big results freed at the last malloc_trim */
@@ -137,6 +139,8 @@ static inline pgs_t *pgs_of(store_t *s)
 
 /* pg.c */
 ntime_t pgs_now(pgs_t *s);
+/* This host's monotonic clock (ns): round trips and pgs_now's base, so
+ * a step of the host's wall clock changes neither. */
 uint64_t pgs_local_ns(void);
 pgop_t *pgop_new(pgs_t *s, const char *ch, size_t len, store_done_fn done, void *arg);
 void pgop_free(pgop_t *op);
@@ -166,7 +170,12 @@ uint8_t *pgs_replayed_room(pgs_t *s, size_t n);
 /* id <-> (seq, id_ms) */
 void pgs_id_split(eid_t id, int64_t *seq, int64_t *ms);
 /* Learns the offset of the database's clock from a now_ns() read in a
- * query sent at op->local_at. */
+ * query sent at op->local_at (pgs_local_ns). The sample's error bound is
+ * half its round trip; it replaces the offset in use only if that bound
+ * is no worse than the one in use, grown by PG_CLOCK_DRIFT_DIV-th of the
+ * time since (so a slow round trip under load does not move the clock,
+ * and a stepped database clock is followed within a few samples). */
+#define PG_CLOCK_DRIFT_DIV 2000 /* 500 ppm */
 void pgs_clock_sample(pgs_t *s, uint64_t sent_local, int64_t db_now);
 /* The rows of r (0 if r is NULL). */
 size_t pgs_nrows(const PGresult *r);

@@ -21,6 +21,7 @@
 #include "pgtest.h"
 #include "store/pg.h"
 #include "store/pgstart.h"
+#include "store/pg_int.h"
 #define H2O_USE_LIBUV 0
 #include <h2o.h>
 
@@ -492,9 +493,37 @@ static void test_channel_limit(void **state)
     replicas_free();
 }
 
+/* The clock keeps the sample with the tightest bound: a slow round trip
+ * does not move it, a tighter one does, and an old one gives way as its
+ * bound ages. No database: the samples are made up. */
+static void test_clock_keeps_the_tightest_sample(void **state)
+{
+    (void)state;
+    pgs_t s;
+    memset(&s, 0, sizeof(s));
+    const int64_t ms = 1000000, db = 1800000000LL * 1000000000LL;
+    uint64_t t = pgs_local_ns();
+    pgs_clock_sample(&s, t - ms / 5, db); /* 0.2 ms round trip: the first is taken */
+    assert_true(s.clock_known);
+    int64_t first = s.offset_ns;
+    assert_true(llabs(pgs_now(&s) - db) < ms);
+    t = pgs_local_ns();
+    pgs_clock_sample(&s, t - 20 * ms, db + 1000 * ms); /* 20 ms: looser, kept out */
+    assert_int_equal(s.offset_ns, first);
+    t = pgs_local_ns();
+    pgs_clock_sample(&s, t - ms / 10, db + 1000 * ms); /* 0.1 ms: tighter, taken */
+    assert_true(llabs(s.offset_ns - first - 1000 * ms) < 2 * ms);
+    int64_t second = s.offset_ns;
+    s.clock_at -= 60 * 1000 * ms; /* a minute old: its bound grew by 30 ms */
+    t = pgs_local_ns();
+    pgs_clock_sample(&s, t - 20 * ms, db + 2000 * ms); /* 20 ms now beats it */
+    assert_true(llabs(s.offset_ns - second - 1000 * ms) < 25 * ms);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_clock_keeps_the_tightest_sample),
         cmocka_unit_test(test_publish_get_list),
         cmocka_unit_test(test_batch_keys_replay),
         cmocka_unit_test(test_lock_unlock_extend_delete),
