@@ -19,6 +19,7 @@
 struct pg_bqueue {
     const pg_bkind_t *kind;
     pg_breq_t *head, *tail;   /* waiting, oldest first */
+    size_t waiting;           /* requests from head to tail */
     int inflight;             /* batches of this queue in flight */
     int dirty;                /* on the batcher's dirty list */
     int pinned;               /* being flushed: kept even if it empties */
@@ -145,6 +146,15 @@ static void queue_tidy(pg_batcher_t *bt, pg_bqueue_t *q)
     free(q);
 }
 
+/* May q send a batch now? Its first in flight always; one more (up to
+ * the kind's limit) only with extra_min requests waiting, so that a
+ * replica with few clients keeps merging them. */
+static int may_send(const pg_bqueue_t *q)
+{
+    return q->head && (q->inflight == 0 ||
+                       (q->inflight < q->kind->max_inflight && q->waiting >= q->kind->extra_min));
+}
+
 static void mark_dirty(pg_batcher_t *bt, pg_bqueue_t *q)
 {
     if (!q->dirty) {
@@ -179,7 +189,8 @@ void pg_batch_add(pgs_t *s, const pg_bkind_t *kind, pgop_t *op, size_t n, int64_
     else
         q->head = r;
     q->tail = r;
-    if (q->inflight < kind->max_inflight)
+    q->waiting++;
+    if (may_send(q))
         mark_dirty(bt, q);
 }
 
@@ -204,6 +215,7 @@ static void send_head(pgs_t *s, pg_bqueue_t *q)
     while (q->head && q->head->key == key && (b->n_reqs == 0 || b->n_items + q->head->n <= q->kind->max_items)) {
         pg_breq_t *r = q->head;
         q->head = r->next;
+        q->waiting--;
         r->next = NULL;
         *tail = r;
         tail = &r->next;
@@ -226,7 +238,7 @@ static void on_flush(h2o_timeout_entry_t *entry)
             bt->dirty_tail = NULL;
         q->dirty = 0;
         q->pinned = 1; /* a send that fails at once ends its batch inside */
-        while (q->head && q->inflight < q->kind->max_inflight && !bt->stopping)
+        while (may_send(q) && !bt->stopping)
             send_head(bt->s, q);
         q->pinned = 0;
         queue_tidy(bt, q);
@@ -296,6 +308,7 @@ static pg_breq_t *take_waiting(pg_batch_t *b, pg_breq_t *list)
         tail = &(*tail)->next;
     *tail = b->q->head;
     b->q->head = b->q->tail = NULL;
+    b->q->waiting = 0;
     return list;
 }
 

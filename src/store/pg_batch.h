@@ -5,11 +5,12 @@
  *
  * A request joins the queue of its kind and channel (pg_batch_add). At the
  * end of the loop's turn (a zero h2o timeout: after every request read in
- * that turn), each queue with fewer than its kind's limit of batches in
- * flight sends the requests at its head as one batch. Newcomers that
- * arrive while batches are in flight wait for one to end and then go
- * together: at low load a request goes alone in the turn it came, one
- * round trip as before; under load batches grow with the load.
+ * that turn), each queue with no batch in flight sends the requests at
+ * its head as one batch; one with fewer than its kind's limit in flight
+ * sends another only if at least the kind's extra_min requests wait.
+ * Newcomers that arrive while batches are in flight wait for one to end
+ * and then go together: at low load a request goes alone in the turn it
+ * came, one round trip as before; under load batches grow with the load.
  *
  * The kind's send builds one query from a batch's requests in arrival
  * order (the statement takes arrays); its callback splits the rows back to
@@ -57,6 +58,7 @@ enum { PG_BATCH_PUBLISH, PG_BATCH_DELETE, PG_BATCH_ACQUIRE, PG_BATCH_KINDS };
 typedef struct pg_bkind {
     int id;                   /* PG_BATCH_*: its counters */
     int max_inflight;         /* batches of one channel in flight at once */
+    size_t extra_min;         /* a batch beyond the first goes only with this many requests waiting */
     size_t max_items;         /* elements in one batch (a bigger request goes alone) */
     /* Sends b as one query whose callback answers every request of b and
      * ends with pg_batch_failed or pg_batch_end. */
