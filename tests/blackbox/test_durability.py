@@ -160,6 +160,12 @@ def mount_ok():
     return _MOUNT_OK
 
 
+def proc_state(pid):
+    """The state letter of /proc/PID/stat (T: stopped by a signal)."""
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
 def fill_fs(path):
     """Fills the file system of path with a file; returns its name."""
     filler = os.path.join(path, "filler")
@@ -1493,6 +1499,15 @@ class WriteFailTest(DurabilityCase):
             r.read()
             socks.append(s)
         srv.proc.send_signal(signal.SIGSTOP)
+        # kill() only queues the stop: a server that is running (a timer
+        # fired) could still return from epoll with the first requests and
+        # serve them in a turn of their own. Send once it is stopped.
+        deadline = time.monotonic() + 5 * SCALE
+        while proc_state(srv.proc.pid) != "T":
+            if time.monotonic() > deadline:
+                srv.proc.send_signal(signal.SIGCONT)
+                self.fail("the server did not stop on SIGSTOP")
+            time.sleep(0.001)
         try:
             for s, (method, path, body) in zip(socks, reqs):
                 b = json.dumps(body).encode() if body is not None else b""
