@@ -8,7 +8,7 @@
 static int64_t offset; /* server - monotonic, ns; only grows */
 static int started;
 
-static int64_t read_ns(clockid_t id)
+int64_t sclock_read(clockid_t id)
 {
     struct timespec ts;
     clock_gettime(id, &ts);
@@ -20,8 +20,8 @@ ntime_t sclock_now(void)
     /* The wall clock first: a pause between the two reads then makes
      * wall - mono smaller, never larger, so it cannot push the offset
      * (which keeps its maximum) ahead of the wall clock. */
-    int64_t wall = read_ns(CLOCK_REALTIME);
-    monotime_t mono = read_ns(CLOCK_MONOTONIC);
+    int64_t wall = sclock_read(CLOCK_REALTIME);
+    monotime_t mono = sclock_read(CLOCK_MONOTONIC);
     if (!started || wall - mono > offset) {
         offset = wall - mono;
         started = 1;
@@ -33,7 +33,7 @@ void sclock_floor(ntime_t at)
 {
     if (sclock_now() >= at)
         return;
-    offset = at - read_ns(CLOCK_MONOTONIC);
+    offset = at - sclock_read(CLOCK_MONOTONIC);
 }
 
 monotime_t sclock_mono_at(ntime_t at)
@@ -45,12 +45,12 @@ monotime_t sclock_mono_at(ntime_t at)
 
 monotime_t sclock_mono(void)
 {
-    return read_ns(CLOCK_MONOTONIC);
+    return sclock_read(CLOCK_MONOTONIC);
 }
 
 int64_t sclock_ahead_ns(void)
 {
-    int64_t wall = read_ns(CLOCK_REALTIME);
+    int64_t wall = sclock_read(CLOCK_REALTIME);
     ntime_t now = sclock_now();
     return now > wall ? now - wall : 0;
 }

@@ -23,9 +23,14 @@
 #ifndef SCLOCK_H
 #define SCLOCK_H
 
+#include <time.h>
 #include "ntime.h"
 
 typedef int64_t monotime_t; /* ns of CLOCK_MONOTONIC */
+
+/* The kernel's clock id (CLOCK_REALTIME, CLOCK_MONOTONIC, ...) in ns, as
+ * clock_gettime reads it: no state, any thread. */
+int64_t sclock_read(clockid_t id);
 
 /* The server's clock now: never less than any value it returned before,
  * nor than the last floor. */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include "base/sclock.h"
 #include "time/rfc3339.h"
 #include "json/jsonw.h"
 
@@ -20,9 +21,7 @@ void log_set_json(int on)
 /* The wall clock, as an operator reads it beside other logs. */
 static void log_time(char when[RFC3339_LEN + 1])
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    rfc3339_format((ntime_t)ts.tv_sec * NTIME_NS_PER_S + ts.tv_nsec, when);
+    rfc3339_format(sclock_read(CLOCK_REALTIME), when);
 }
 
 /* Starts a JSON line: {"time":...,"level":...,"msg":... (left open). */

@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include "base/sclock.h"
 #include "base/util.h"
 #include "wal.h"
 
@@ -33,9 +34,7 @@ struct fsyncer {
 
 static int64_t mono_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    return sclock_read(CLOCK_MONOTONIC);
 }
 
 static void notify(fsyncer_t *f)

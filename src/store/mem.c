@@ -241,8 +241,7 @@ static void mem_on_durable(store_t *s, uint64_t seq, void (*fn)(void *arg, store
  * (wal_set_defer) until writes work again. */
 static void rebuild(mem_t *m)
 {
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int64_t t0 = sclock_read(CLOCK_MONOTONIC);
     char err[600];
     if (wal_rebuild(m->wal, m->core, m->clock(), err, sizeof(err)) != 0) {
         say(m, "error", err);
@@ -252,11 +251,10 @@ static void rebuild(mem_t *m)
     }
     core_set_limits(m->core, m->max_events, m->max_channel_events);
     m->rebuilds++;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
     char msg[200];
     snprintf(msg, sizeof(msg), "the changes of one loop turn could not be written to the log and were undone "
              "(state rebuilt from the log in %.1f ms); their requests get 503",
-             (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+             (double)(sclock_read(CLOCK_MONOTONIC) - t0) / 1e6);
     say(m, "warn", msg);
     /* Events the undone changes had taken are free again. */
     channel_t **chs;

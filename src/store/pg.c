@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "base/sclock.h"
 #include "base/util.h"
 
 #define TICK_EVERY_NS NTIME_NS_PER_S
@@ -22,9 +23,7 @@
 
 uint64_t pgs_local_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * NTIME_NS_PER_S + (uint64_t)ts.tv_nsec;
+    return (uint64_t)sclock_read(CLOCK_MONOTONIC);
 }
 
 ntime_t pgs_now(pgs_t *s)
@@ -34,9 +33,7 @@ ntime_t pgs_now(pgs_t *s)
 
 static void clock_say(pgs_t *s, int64_t db_now, uint64_t half)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t wall = (int64_t)ts.tv_sec * NTIME_NS_PER_S + ts.tv_nsec - (int64_t)half;
+    int64_t wall = sclock_read(CLOCK_REALTIME) - (int64_t)half;
     char msg[160];
     snprintf(msg, sizeof(msg), "database clock: %+.3f s from this host's", (double)(db_now - wall) / 1e9);
     s->cfg.log("info", msg);

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "fsync.h"
+#include "base/sclock.h"
 #include "base/util.h"
 
 #define WAL_FILE "distribuerad.log"
@@ -607,9 +608,7 @@ error:
 
 static int64_t mono_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * NTIME_NS_PER_S + ts.tv_nsec;
+    return sclock_read(CLOCK_MONOTONIC);
 }
 
 static int fsync_dir(wal_t *w)
