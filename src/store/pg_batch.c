@@ -199,7 +199,6 @@ static void send_batch(pg_batch_t *b)
     pg_batcher_t *bt = b->s->batch;
     bt->sent[b->kind->id]++;
     bt->carried[b->kind->id] += b->n_reqs;
-    b->local_at = pgs_local_ns();
     b->kind->send(b);
 }
 

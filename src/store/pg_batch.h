@@ -74,7 +74,6 @@ struct pg_batch {
     size_t n_reqs, n_items;
     int flag;                 /* the kind's (0 when made) */
     unsigned woken;           /* the kind's: acquire's pg_wake_acquiring */
-    uint64_t local_at;        /* this host's clock when sent (pgs_clock_sample) */
 };
 
 pg_batcher_t *pg_batcher_new(pgs_t *s);
