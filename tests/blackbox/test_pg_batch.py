@@ -12,53 +12,13 @@ checked request by request: a wrong split gives a request someone else's
 event, status or token.
 """
 
-import os
 import re
-import subprocess
 import threading
 import time
 
 import bb
 from bb import SCALE, q
 import test_pg_replicas
-
-PSQL = os.path.join(os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin"), "psql")
-
-
-def psql(sql):
-    r = subprocess.run([PSQL, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", bb.PG_URL, "-c", sql],
-                       capture_output=True, text=True, timeout=60)
-    if r.returncode != 0:
-        raise AssertionError("psql failed: %s\n%s" % (sql, r.stderr))
-    return r.stdout.strip()
-
-
-class TableLock:
-    """Holds an ACCESS EXCLUSIVE lock on schema.table for `secs` from a
-    psql session of its own; start() returns once the lock is held."""
-
-    def __init__(self, schema, table, secs):
-        self.schema, self.table, self.secs = schema, table, secs
-        self.proc = None
-
-    def start(self):
-        sql = 'BEGIN; LOCK TABLE "%s".%s IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(%.2f); COMMIT;' % (
-            self.schema, self.table, self.secs)
-        self.proc = subprocess.Popen([PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1", bb.PG_URL, "-c", sql],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 10 * SCALE
-        held = ("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
-                " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = '%s' AND c.relname = '%s'"
-                " AND l.mode = 'AccessExclusiveLock' AND l.granted" % (self.schema, self.table))
-        while psql(held) != "1":
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise AssertionError("the lock was not taken: %s" % self.proc.stderr.read())
-            time.sleep(0.02)
-        return self
-
-    def wait(self):
-        self.proc.wait(30 * SCALE)
-
 
 def metric(client, name, op):
     """This replica's counter name{op=...}."""
@@ -105,7 +65,7 @@ class BatchTest(test_pg_replicas.ReplicaSetCase):
         channel's slots and wait in the database), then the calls (they
         queue behind them and go as one statement); returns the results of
         the blockers and of the calls."""
-        lock = TableLock(rs.schema, table, 1.5 * SCALE).start()
+        lock = test_pg_replicas.TableLock(rs.schema, table, 1.5 * SCALE).start()
         bts, bout, bcl = self.concurrently(rs, blockers)
         time.sleep(0.3 * SCALE)
         ts, out, cl = self.concurrently(rs, calls)

@@ -48,6 +48,33 @@ def psql(sql):
     return r.stdout.strip()
 
 
+class TableLock:
+    """Holds an ACCESS EXCLUSIVE lock on schema.table for `secs` from a
+    psql session of its own; start() returns once the lock is held."""
+
+    def __init__(self, schema, table, secs):
+        self.schema, self.table, self.secs = schema, table, secs
+        self.proc = None
+
+    def start(self):
+        sql = 'BEGIN; LOCK TABLE "%s".%s IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(%.2f); COMMIT;' % (
+            self.schema, self.table, self.secs)
+        self.proc = subprocess.Popen([PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1", bb.PG_URL, "-c", sql],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10 * SCALE
+        held = ("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = '%s' AND c.relname = '%s'"
+                " AND l.mode = 'AccessExclusiveLock' AND l.granted" % (self.schema, self.table))
+        while psql(held) != "1":
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise AssertionError("the lock was not taken: %s" % self.proc.stderr.read())
+            time.sleep(0.02)
+        return self
+
+    def wait(self):
+        self.proc.wait(30 * SCALE)
+
+
 class AdvisoryLock:
     """An advisory lock (key below 2^31) held by a psql session of its own
     from the constructor until release()."""
@@ -292,7 +319,6 @@ class ReplicasTest(ReplicaSetCase):
         soon; while an earlier poll is still in the database the replica
         waits for its answer, idle, instead of spinning its loop."""
         from test_hardening import cpu_seconds
-        from test_pg_batch import TableLock, psql
         rs = self.replicas(1)
         srv = rs.servers[0]
         ch = self.chan()
