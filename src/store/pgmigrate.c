@@ -25,6 +25,7 @@ EMBED(pg_migration_0001, "src/store/migrations/0001_init.sql");
 EMBED(pg_migration_0002, "src/store/migrations/0002_ops.sql");
 EMBED(pg_migration_0003, "src/store/migrations/0003_batch.sql");
 EMBED(pg_migration_0004, "src/store/migrations/0004_parity.sql");
+EMBED(pg_migration_0005, "src/store/migrations/0005_set_delete.sql");
 
 typedef struct migration {
     int version;
@@ -39,6 +40,7 @@ static const migration_t migrations[] = {
     {2, "ops", 1, pg_migration_0002},
     {3, "batch", 1, pg_migration_0003},
     {4, "parity", 1, pg_migration_0004},
+    {5, "set_delete", 1, pg_migration_0005},
 };
 #define NMIGRATIONS (int)(sizeof(migrations) / sizeof(migrations[0]))
 
