@@ -11,7 +11,9 @@
  *     connection (re)connects or a notification names a wanted channel,
  *     one query answers for each wanted channel whether it has a free
  *     event now and when the next delayed event or lease end there falls
- *     due; a timer fires at that instant.
+ *     due; a timer fires at that instant, and a poll follows it shortly
+ *     (the instant is on the estimate of the database's clock, which may
+ *     run a little ahead of it).
  * A wake-up that comes while an acquire's statement on that channel is
  * in flight finds no waiter to wake there yet: the acquire may have read
  * the channel before the change and will park on an answer already out
@@ -36,6 +38,7 @@
 #define NOTIFY_EVERY_NS (100 * NTIME_NS_PER_MS)
 #define WANT_FOR_NS (65 * NTIME_NS_PER_S) /* longer than the longest wait */
 #define POLL_MAX_CHANNELS 1000
+#define DUE_RECHECK_NS (20 * NTIME_NS_PER_MS) /* a poll after a due time's wake-up */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
@@ -254,6 +257,12 @@ static void turn_entry(strmap_entry_t *me, void *arg)
     if (e->due_at && e->due_at <= c->now) {
         e->due_at = 0;
         wake(c->w, e, me->key, me->len);
+        /* The due time is read on the estimate of the database's clock,
+         * which may run a little ahead: a waiter that finds the lease not
+         * yet lapsed parks again. The poll reads it again from the
+         * database. */
+        if (!c->w->poll_soon)
+            c->w->poll_soon = c->now + DUE_RECHECK_NS;
     } else if (e->due_at && e->due_at < c->next) {
         c->next = e->due_at;
     }

@@ -314,6 +314,36 @@ class ReplicasTest(ReplicaSetCase):
         a.close()
         b.close()
 
+    @unittest.skipIf(libfaketime() is None, "needs libfaketime (Debian package faketime)")
+    def test_lease_end_wakes_a_replica_whose_clock_runs_fast(self):
+        """A replica's clock that runs 5% fast puts its estimate of the
+        database's clock up to ~50 ms ahead between readings, so the timer
+        for a lease end fires before the lease lapsed in the database. The
+        waiter that finds nothing then must not wait for the once-a-second
+        poll."""
+        rs = self.replicas(1)
+        env = dict(os.environ)
+        env.update({"LD_PRELOAD": libfaketime(), "FAKETIME": "+0 x1.05"})
+        env["ASAN_OPTIONS"] = ":".join(x for x in (env.get("ASAN_OPTIONS"), "verify_asan_link_order=0") if x)
+        rs.add(env=env)
+        fast, right = rs.client(1), rs.client(0)
+        ch = self.chan()
+        lates = []
+        for i in range(6):
+            ev = right.req("POST", "/%s/events" % q(ch), {"data": "e%d" % i}).json
+            lk = right.req("PUT", "/%s/events/%s" % (q(ch), ev["eventID"]), {"ttl": "%dms" % (500 + 70 * i)})
+            self.assertEqual(lk.status, 202, lk.raw)
+            until = ts_ns(lk.json["lockedUntil"])
+            r = fast.req("POST", "/%s/acquire" % q(ch), {"wait": "5s", "ttl": "1m"})
+            self.assertEqual(r.json["count"], 1, r.json)
+            late = (handed_out_at(r.json["events"][0], 60) - until) / 1e9
+            self.assertGreaterEqual(late, 0, "handed out %.6f s before the lock lapsed" % -late)
+            lates.append(late)
+        self.assertLess(max(lates), 0.3 * SCALE, "woken late after the leases lapsed: %s"
+                        % ", ".join("%.3f s" % x for x in lates))
+        fast.close()
+        right.close()
+
     def test_no_spin_while_the_waiters_poll_is_out(self):
         """A notification for a waited-on channel asks for a waiters poll
         soon; while an earlier poll is still in the database the replica
