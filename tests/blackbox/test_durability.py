@@ -166,6 +166,24 @@ def proc_state(pid):
         return f.read().rsplit(")", 1)[1].split()[0]
 
 
+def stop_process(pid, timeout):
+    """SIGSTOP to pid, returning once /proc shows it stopped: kill() only
+    queues the stop, and a process that is running goes on until it
+    returns to user space. False if it did not stop within timeout (it is
+    then sent SIGCONT) or is gone."""
+    try:
+        os.kill(pid, signal.SIGSTOP)
+        deadline = time.monotonic() + timeout
+        while proc_state(pid) != "T":
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGCONT)
+                return False
+            time.sleep(0.001)
+    except OSError:
+        return False
+    return True
+
+
 def fill_fs(path):
     """Fills the file system of path with a file; returns its name."""
     filler = os.path.join(path, "filler")
@@ -944,7 +962,7 @@ class RewriteTest(DurabilityCase, LoadMixin):
                 break
             os.kill(child, signal.SIGCONT)
             time.sleep(0.002)
-            os.kill(child, signal.SIGSTOP)
+            stop_process(child, 5 * SCALE)
 
         def reap():
             try:
@@ -1498,16 +1516,11 @@ class WriteFailTest(DurabilityCase):
             r.begin()
             r.read()
             socks.append(s)
-        srv.proc.send_signal(signal.SIGSTOP)
-        # kill() only queues the stop: a server that is running (a timer
-        # fired) could still return from epoll with the first requests and
-        # serve them in a turn of their own. Send once it is stopped.
-        deadline = time.monotonic() + 5 * SCALE
-        while proc_state(srv.proc.pid) != "T":
-            if time.monotonic() > deadline:
-                srv.proc.send_signal(signal.SIGCONT)
-                self.fail("the server did not stop on SIGSTOP")
-            time.sleep(0.001)
+        # A server still running (a timer fired) could return from epoll
+        # with the first requests and serve them in a turn of their own:
+        # send once it is stopped.
+        if not stop_process(srv.proc.pid, 5 * SCALE):
+            self.fail("the server did not stop on SIGSTOP")
         try:
             for s, (method, path, body) in zip(socks, reqs):
                 b = json.dumps(body).encode() if body is not None else b""
