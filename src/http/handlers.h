@@ -53,6 +53,8 @@ struct route_args {
     uint8_t in_store;                 /* a store operation for it is running */
     uint8_t on_heap;                  /* malloc'd (see above) */
     uint8_t guarded;                  /* h2o tells us when it frees the request */
+    h2o_socket_t *held;               /* its connection, kept polled while the
+                                         answer waits (respond.h, http_hold) */
     ntime_t started;                  /* arrival, store clock */
     h2o_iovec_t channel_raw;          /* first path segment as sent */
     char channel[HTTP_NAME_MAX + 1];  /* decoded, NUL-terminated */

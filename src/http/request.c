@@ -14,6 +14,7 @@ static void on_request_freed(void *slot)
 {
     route_args_t *a = *(route_args_t **)slot;
     a->req = NULL;
+    a->held = NULL; /* its socket goes with it */
     waiters_leave(&a->ctx->waiters, &a->wait);
     if (a->on_heap && !a->in_store)
         free(a);
@@ -34,6 +35,7 @@ route_args_t *route_args_new(http_ctx_t *ctx, h2o_req_t *req, ntime_t started)
     a->channel_len = a->param_len = 0; /* the router sets the rest of the names */
     a->param_raw = h2o_iovec_init(NULL, 0);
     a->wait.q = NULL;
+    a->held = NULL;
     if (on_heap)
         route_args_guard(a);
     return a;
@@ -53,6 +55,10 @@ store_t *http_call(route_args_t *a, then_fn then)
     a->then = then;
     a->in_store = 1;
     a->ctx->in_store++;
+    /* A store that answers later answers in a later loop turn. A parked
+     * acquire's connection is watched by its queue (h_acquire.c). */
+    if (a->on_heap && !a->parked)
+        http_hold(a);
     return a->ctx->store;
 }
 
@@ -66,6 +72,7 @@ void http_then(void *arg, const store_res_t *res)
             free(a);
         return;
     }
+    http_unhold(a);
     if (a->on_heap && !a->parked && http_client_reset(a->req)) {
         /* Reset while the store worked, or shut at shutdown: render
          * nothing (a listing can be megabytes); the empty answer lets h2o

@@ -127,18 +127,18 @@ typedef struct deferred {
     int status;
     const char *ctype;        /* static */
     h2o_iovec_t body;         /* in the request's pool */
-    h2o_socket_t *held;       /* its connection, kept polled (below) */
 } deferred_t;
 
 /* h2o's HTTP/1 stops reading a connection while its request is answered
- * and starts again once the answer is written. An answer that waits for
- * an fsync is written in a later loop turn, so h2o's loop took the socket
- * out of epoll in between and put it back after: two epoll_ctl a request.
- * While the answer waits, the socket stays polled instead, without
- * reading: a client that sends more (a pipelined request) or leaves is
- * only noticed, and then the socket leaves epoll as it would have. Just
- * before the answer goes, the socket is stopped again, and h2o restarts
- * it in the same turn once the answer is written: no system call. */
+ * and starts again once the answer is written. An answer that comes in a
+ * later loop turn (from a store that answers later, or after an fsync)
+ * made h2o's loop take the socket out of epoll in between and put it back
+ * after: two epoll_ctl a request. While the answer waits, the socket
+ * stays polled instead, without reading: a client that sends more (a
+ * pipelined request) or leaves is only noticed, and then the socket
+ * leaves epoll as it would have. Just before the answer goes, the socket
+ * is stopped again, and h2o restarts it in the same turn once the answer
+ * is written: no system call. */
 static void on_held_readable(h2o_socket_t *sock, const char *err)
 {
     (void)err;
@@ -146,22 +146,22 @@ static void on_held_readable(h2o_socket_t *sock, const char *err)
     h2o_socket_read_stop(sock);
 }
 
-static void hold_polled(deferred_t *d)
+void http_hold(route_args_t *a)
 {
-    h2o_socket_t *sock = socket_of(d->a->req);
-    d->held = NULL;
+    h2o_socket_t *sock = socket_of(a->req);
+    a->held = NULL;
     if (!sock || h2o_socket_is_reading(sock))
         return; /* not HTTP/1, or h2o reads it already */
     h2o_socket_dont_read(sock, 1);
     h2o_socket_read_start(sock, on_held_readable);
-    d->held = sock;
+    a->held = sock;
 }
 
-static void unhold(deferred_t *d)
+void http_unhold(route_args_t *a)
 {
-    if (d->held)
-        on_held_readable(d->held, NULL);
-    d->held = NULL;
+    if (a->held)
+        on_held_readable(a->held, NULL);
+    a->held = NULL;
 }
 
 static void on_deferred_dispose(void *p)
@@ -201,7 +201,7 @@ static void on_durable(void *arg, store_status_t st)
         if (d->seq > upto)
             break;
         h2o_linklist_unlink(&d->link);
-        unhold(d);
+        http_unhold(d->a);
         if (st == STORE_OK)
             send_counted(d->a, d->status, d->body.base, d->body.len, d->ctype, 1);
         else
@@ -223,7 +223,7 @@ static void defer(route_args_t *a, uint64_t seq, int status, const char *body, s
     d->status = status;
     d->ctype = ctype;
     d->body = owned ? h2o_iovec_init(body, len) : h2o_strdup(&req->pool, body, len);
-    hold_polled(d);
+    http_hold(a);
     http_server_t *s = a->ctx->server;
     h2o_linklist_insert(&s->durable, &d->link);
     durable_ask(s);

@@ -58,6 +58,16 @@ int http_client_fin(h2o_req_t *req);
  * half-closed after pipelining its requests still reads the answers.) */
 int http_client_reset(h2o_req_t *req);
 
+/* While a's answer waits (for the store, or for an fsync), its HTTP/1
+ * connection stays in epoll without being read, instead of h2o taking it
+ * out and putting it back: two epoll_ctl a request saved. A client that
+ * sends more or leaves meanwhile is only noticed (the socket then leaves
+ * epoll, as h2o would have had it). http_unhold, just before the answer
+ * goes, hands the socket back to h2o as it left it, with no system call;
+ * it does nothing if a was not held. */
+void http_hold(route_args_t *a);
+void http_unhold(route_args_t *a);
+
 /* The response filter that gives h2o's own errors (a body past its size
  * limit, a broken request) a JSON body, and every answer its Server
  * header. */
