@@ -45,7 +45,7 @@ void sclock_floor(ntime_t at);
  * come sooner). */
 monotime_t sclock_mono_at(ntime_t at);
 
-/* CLOCK_MONOTONIC now. */
+/* CLOCK_MONOTONIC now (sclock_read's: no state, any thread). */
 monotime_t sclock_mono(void);
 
 /* How far the server's clock is ahead of the wall clock now, in ns (0

@@ -32,11 +32,6 @@ struct fsyncer {
     fsync_stats_t st;
 };
 
-static int64_t mono_ns(void)
-{
-    return sclock_read(CLOCK_MONOTONIC);
-}
-
 static void notify(fsyncer_t *f)
 {
     uint64_t one = 1;
@@ -60,10 +55,10 @@ static int sync_locked(fsyncer_t *f)
     int fd = f->fd;
     f->syncing = 1;
     pthread_mutex_unlock(&f->mu);
-    int64_t t0 = mono_ns();
+    int64_t t0 = sclock_mono();
     int rc = fdatasync(fd);
     int err = errno;
-    int64_t t1 = mono_ns();
+    int64_t t1 = sclock_mono();
     pthread_mutex_lock(&f->mu);
     f->syncing = 0;
     record(f, t1 - t0, rc == 0);
@@ -79,7 +74,7 @@ static int sync_locked(fsyncer_t *f)
  * or a signal. Called with f->mu held. */
 static void wait_until(fsyncer_t *f, int64_t at)
 {
-    if (at <= mono_ns())
+    if (at <= sclock_mono())
         return;
     struct timespec until = {.tv_sec = at / 1000000000LL, .tv_nsec = at % 1000000000LL};
     pthread_cond_timedwait(&f->cond, &f->mu, &until);
@@ -142,7 +137,7 @@ static void *fsync_main(void *arg)
             sync_and_tell(f);
             continue;
         }
-        if (f->mode == WAL_FSYNC_INTERVAL && last && mono_ns() - last < FSYNC_INTERVAL_NS) {
+        if (f->mode == WAL_FSYNC_INTERVAL && last && sclock_mono() - last < FSYNC_INTERVAL_NS) {
             /* Within an interval of the last sync the thread sleeps to its
              * end without being signalled: a busy log costs one wake-up
              * per interval, not a signal per clean-to-dirty change. */
@@ -150,7 +145,7 @@ static void *fsync_main(void *arg)
             continue;
         }
         if (dirty && f->mode == WAL_FSYNC_INTERVAL) {
-            last = mono_ns();
+            last = sclock_mono();
             sync_and_tell(f);
             continue;
         }

@@ -241,7 +241,7 @@ static void mem_on_durable(store_t *s, uint64_t seq, void (*fn)(void *arg, store
  * (wal_set_defer) until writes work again. */
 static void rebuild(mem_t *m)
 {
-    int64_t t0 = sclock_read(CLOCK_MONOTONIC);
+    int64_t t0 = sclock_mono();
     char err[600];
     if (wal_rebuild(m->wal, m->core, m->clock(), err, sizeof(err)) != 0) {
         say(m, "error", err);
@@ -254,7 +254,7 @@ static void rebuild(mem_t *m)
     char msg[200];
     snprintf(msg, sizeof(msg), "the changes of one loop turn could not be written to the log and were undone "
              "(state rebuilt from the log in %.1f ms); their requests get 503",
-             (double)(sclock_read(CLOCK_MONOTONIC) - t0) / 1e6);
+             (double)(sclock_mono() - t0) / 1e6);
     say(m, "warn", msg);
     /* Events the undone changes had taken are free again. */
     channel_t **chs;

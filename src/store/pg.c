@@ -23,7 +23,7 @@
 
 uint64_t pgs_local_ns(void)
 {
-    return (uint64_t)sclock_read(CLOCK_MONOTONIC);
+    return (uint64_t)sclock_mono();
 }
 
 ntime_t pgs_now(pgs_t *s)

@@ -606,11 +606,6 @@ error:
 
 /* ==== replay ==== */
 
-static int64_t mono_now(void)
-{
-    return sclock_read(CLOCK_MONOTONIC);
-}
-
 static int fsync_dir(wal_t *w)
 {
     return fsync(w->dir_fd);
@@ -879,7 +874,7 @@ static int upgrade(wal_t *w, core_t *c, ntime_t now, char *err, size_t errlen)
 int wal_replay(wal_t *w, core_t *c, ntime_t now, wal_replay_stats_t *st, char *err, size_t errlen)
 {
     memset(st, 0, sizeof(*st));
-    int64_t t0 = mono_now();
+    int64_t t0 = sclock_mono();
     struct stat sb;
     if (fstat(w->fd, &sb) != 0) {
         snprintf(err, errlen, "cannot stat the log %s: %s", w->path, strerror(errno));
@@ -918,7 +913,7 @@ int wal_replay(wal_t *w, core_t *c, ntime_t now, wal_replay_stats_t *st, char *e
     core_set_journal(c, &j);
     if (w->version != WAL_VERSION && upgrade(w, c, now, err, errlen) != 0)
         return -1;
-    st->elapsed_ns = mono_now() - t0;
+    st->elapsed_ns = sclock_mono() - t0;
     return 0;
 }
 
@@ -1019,7 +1014,7 @@ static void rewrite_abandon(wal_t *w, const char *why, int err)
     w->rw_backoff_ns = w->rw_backoff_ns ? w->rw_backoff_ns * 2 : 10 * NTIME_NS_PER_S;
     if (w->rw_backoff_ns > 600 * NTIME_NS_PER_S)
         w->rw_backoff_ns = 600 * NTIME_NS_PER_S;
-    w->rw_retry_at = mono_now() + w->rw_backoff_ns;
+    w->rw_retry_at = sclock_mono() + w->rw_backoff_ns;
     say(w, "error", "rewriting the log %s failed (%s%s%s); still using the old log, next try in %lld s",
         w->path, why, err ? ": " : "", err ? strerror(err) : "", (long long)(w->rw_backoff_ns / NTIME_NS_PER_S));
     unlink(w->rw_tmp);
@@ -1069,7 +1064,7 @@ static int rewrite_finish(wal_t *w)
     ssize_t r = write(w->sync_fd, &one, sizeof(one));
     (void)r;
     say(w, "info", "rewrote the log %s: %llu -> %llu bytes in %.1f ms", w->path, (unsigned long long)old,
-        (unsigned long long)size, (double)(mono_now() - w->rw_started) / 1e6);
+        (unsigned long long)size, (double)(sclock_mono() - w->rw_started) / 1e6);
     return 1;
 }
 
@@ -1100,7 +1095,7 @@ int wal_maybe_rewrite(wal_t *w, core_t *c, ntime_t now, int force)
     if (w->rw_pid > 0)
         return rewrite_poll(w, force);
     if (!force && (w->size < w->rewrite_min || w->size < 2 * w->base_size || w->write_failing ||
-                   mono_now() < w->rw_retry_at))
+                   sclock_mono() < w->rw_retry_at))
         return 0;
     /* The child's snapshot would hold changes not written yet, and their
      * write would then add them to rw_buf a second time. */
@@ -1109,7 +1104,7 @@ int wal_maybe_rewrite(wal_t *w, core_t *c, ntime_t now, int force)
     /* Like Redis's AOF rewrite: a child writes the state it inherited while
      * the server goes on; what is logged meanwhile is kept in rw_buf and
      * appended to the new file before it replaces the old one. */
-    w->rw_started = mono_now();
+    w->rw_started = sclock_mono();
     w->rw_len = 0;
     /* A version-1 file has no salt: its rewrite gets one. */
     w->rw_salt = w->version == WAL_VERSION ? w->salt : new_salt();
