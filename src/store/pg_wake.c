@@ -38,7 +38,7 @@
 #define NOTIFY_EVERY_NS (100 * NTIME_NS_PER_MS)
 #define WANT_FOR_NS (65 * NTIME_NS_PER_S) /* longer than the longest wait */
 #define POLL_MAX_CHANNELS 1000
-#define DUE_RECHECK_NS (20 * NTIME_NS_PER_MS) /* a poll after a due time's wake-up */
+#define POLL_SHORTLY_NS (20 * NTIME_NS_PER_MS) /* the poll that follows a wake-up */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
@@ -109,6 +109,14 @@ static void notify_later(pg_wake_t *w, chan_entry_t *e)
         e->last_sent = 0; /* marks "send at once" for the turn */
         w->notify_now = 1;
     }
+}
+
+/* Asks for the waiters poll shortly after a wake-up, unless one is asked
+ * for already. */
+static void poll_shortly(pg_wake_t *w, ntime_t now)
+{
+    if (!w->poll_soon)
+        w->poll_soon = now + POLL_SHORTLY_NS;
 }
 
 void pg_wake_freed(pgs_t *s, const char *name, size_t len)
@@ -261,8 +269,7 @@ static void turn_entry(strmap_entry_t *me, void *arg)
          * which may run a little ahead: a waiter that finds the lease not
          * yet lapsed parks again. The poll reads it again from the
          * database. */
-        if (!c->w->poll_soon)
-            c->w->poll_soon = c->now + DUE_RECHECK_NS;
+        poll_shortly(c->w, c->now);
     } else if (e->due_at && e->due_at < c->next) {
         c->next = e->due_at;
     }
@@ -361,8 +368,8 @@ static void take_notifies(pg_wake_t *w)
         size_t len = strlen(n->extra);
         chan_entry_t *e = strmap_get(&w->chans, n->extra, len);
         wake(w, e, n->extra, len);
-        if (e && e->wanted_at && !w->poll_soon)
-            w->poll_soon = pgs_now(w->s) + 20 * NTIME_NS_PER_MS; /* learn its due times too */
+        if (e && e->wanted_at)
+            poll_shortly(w, pgs_now(w->s)); /* learn its due times too */
         PQfreemem(n);
     }
 }
