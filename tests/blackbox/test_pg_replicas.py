@@ -111,6 +111,15 @@ def libfaketime():
     return None
 
 
+def faketime_env(**extra):
+    """The environment of a replica under libfaketime, with extra (FAKETIME
+    and the like) set; ASan is told not to mind the preloaded library."""
+    env = dict(os.environ)
+    env.update({"LD_PRELOAD": libfaketime()}, **extra)
+    env["ASAN_OPTIONS"] = ":".join(x for x in (env.get("ASAN_OPTIONS"), "verify_asan_link_order=0") if x)
+    return env
+
+
 class Replicas:
     """n servers on one schema of the cluster at url, started and ready."""
 
@@ -322,10 +331,7 @@ class ReplicasTest(ReplicaSetCase):
         waiter that finds nothing then must not wait for the once-a-second
         poll."""
         rs = self.replicas(1)
-        env = dict(os.environ)
-        env.update({"LD_PRELOAD": libfaketime(), "FAKETIME": "+0 x1.05"})
-        env["ASAN_OPTIONS"] = ":".join(x for x in (env.get("ASAN_OPTIONS"), "verify_asan_link_order=0") if x)
-        rs.add(env=env)
+        rs.add(env=faketime_env(FAKETIME="+0 x1.05"))
         fast, right = rs.client(1), rs.client(0)
         ch = self.chan()
         lates = []
@@ -444,10 +450,7 @@ class ReplicasTest(ReplicaSetCase):
     @unittest.skipIf(libfaketime() is None, "needs libfaketime (Debian package faketime)")
     def test_replica_clock_ahead(self):
         rs = self.replicas(1)
-        env = dict(os.environ)
-        env.update({"TZ": "UTC", "LD_PRELOAD": libfaketime(), "FAKETIME": "+30s", "DONT_FAKE_MONOTONIC": "1"})
-        env["ASAN_OPTIONS"] = ":".join(x for x in (env.get("ASAN_OPTIONS"), "verify_asan_link_order=0") if x)
-        ahead = rs.add(env=env)
+        ahead = rs.add(env=faketime_env(TZ="UTC", FAKETIME="+30s", DONT_FAKE_MONOTONIC="1"))
         fast, right = rs.client(1), rs.client(0)
         r = fast.req("GET", "/healthz")
         self.assertEqual(r.status, 200)
