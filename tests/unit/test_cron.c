@@ -291,6 +291,12 @@ static const struct next_case {
     {"45/7 3-22 * * 0", "Pacific/Chatham", "2028-04-01 13:30:00",
      {"2028-04-01 15:00:00", "2028-04-01 15:07:00", "2028-04-01 15:14:00"}},
     {"45/7 3-22 * * 0", "Pacific/Chatham", "2028-04-01 14:00:01", {"2028-04-01 15:00:00"}},
+    /* Santiago's change at midnight: from 23:39 the hour step runs past the
+     * missing 00:00 into 01:00 of the 3rd and robfig answers it, although
+     * the day is the 2nd's; from the last second before the change the day
+     * step is taken and passes over it to the next year */
+    {"0 1 2 9 *", "America/Santiago", "2028-09-03 03:39:00", {"2028-09-03 04:00:00", "2029-09-02 04:00:00"}},
+    {"0 1 2 9 *", "America/Santiago", "2028-09-03 03:59:59", {"2029-09-02 04:00:00"}},
     /* a day without a midnight: no fire that day */
     {"0 0 * * *", "America/Santiago", "2024-09-07 12:00:00", {"2024-09-09 03:00:00", "2024-09-10 03:00:00"}},
     {"30 0 * * *", "America/Havana", "2024-03-09 12:00:00", {"2024-03-11 04:30:00"}},
