@@ -343,8 +343,10 @@ static ntime_t pg_turn(store_t *st)
     background(s, now);
     ntime_t next = s->tick_busy > 0 || !pg_pool_ready(s->pool) ? now + 100 * NTIME_NS_PER_MS : s->tick_at;
     ntime_t j = pg_sched_turn(s, now), w = pg_wake_turn(s, now), t = trim(s, now);
+    ntime_t v = pg_vacuum_turn(s->vacuum, now);
     next = j < next ? j : next;
     next = t < next ? t : next;
+    next = v < next ? v : next;
     return w < next ? w : next;
 }
 
@@ -365,6 +367,7 @@ static void pg_free(store_t *st)
     pgs_t *s = pgs_of(st);
     pg_batcher_stop(s->batch);
     pg_pool_free(s->pool); /* fails what is in flight; callbacks run */
+    pg_vacuum_free(s->vacuum);
     pg_batcher_free(s->batch);
     pg_wake_free(s->wake);
     pg_sched_free(s->sched);
@@ -423,5 +426,6 @@ store_t *store_pg_new(const store_pg_config_t *cfg)
     s->wake = pg_wake_new(s);
     s->batch = pg_batcher_new(s);
     s->mcache = pg_metrics_new();
+    s->vacuum = pg_vacuum_new(s);
     return &s->base;
 }

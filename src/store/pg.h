@@ -31,6 +31,9 @@
  *   waiters  for channels where an acquire found nothing lately: tell the
  *            layer above of those with a free event now, and time a
  *            wake-up for the next delayed event or lease end there
+ *   vacuum   every 2 s: VACUUM the events table if 10 000 of its rows or
+ *            more are dead, on a connection of its own (pg_vacuum.c; one
+ *            replica at a time works, the others pass)
  * Wake-ups across replicas: after a commit that frees events in a channel
  * the store tells its own layer above at once and sends NOTIFY on its own
  * (never inside the publishing transaction): the first for a channel at

@@ -7,7 +7,7 @@
  * pg_events.c and pg_chan.c (the operations), pg_batch.c (concurrent
  * requests merged into one statement), pg_jobs.c (job operations and the
  * scheduler), pg_wake.c (waiters, NOTIFY and LISTEN), pg_metrics.c
- * (/metrics).
+ * (/metrics), pg_vacuum.c (VACUUM while many events died).
  *
  * An operation makes a pgop_t (owned by the query until its callback
  * returned) and sends one query. Most send it with pgop_query_rows: a
@@ -77,6 +77,7 @@ typedef struct pg_sched pg_sched_t;   /* pg_jobs.c */
 typedef struct pg_batcher pg_batcher_t; /* pg_batch.c */
 typedef struct pg_wake pg_wake_t;     /* pg_wake.c */
 typedef struct pg_mcache pg_mcache_t; /* pg_metrics.c */
+typedef struct pg_vacuum pg_vacuum_t; /* pg_vacuum.c */
 
 typedef struct pgs {
     store_t base;
@@ -99,6 +100,7 @@ typedef struct pgs {
     pg_sched_t *sched;
     pg_wake_t *wake;
     pg_batcher_t *batch;      /* group commit (pg_batch.h) */
+    pg_vacuum_t *vacuum;      /* VACUUM of events, on a connection of its own */
     char err[512];            /* a result's sentence lives here until done returns */
     store_event_t *views;     /* scratch for results */
     size_t cap_views;
@@ -260,5 +262,15 @@ void pg_wake_poll(pgs_t *s);
  * when it next needs to run. */
 ntime_t pg_wake_turn(pgs_t *s, ntime_t now);
 int pg_wake_listening(const pgs_t *s);
+
+/* pg_vacuum.c */
+/* Starts its connection at once (no blocking). */
+pg_vacuum_t *pg_vacuum_new(pgs_t *s);
+/* Closes the connection (a VACUUM under way goes on in the database). */
+void pg_vacuum_free(pg_vacuum_t *v);
+/* Checks the dead rows, VACUUMs if many; returns when to run again. */
+ntime_t pg_vacuum_turn(pg_vacuum_t *v, ntime_t now);
+/* VACUUMs this replica sent that ended without an error. */
+uint64_t pg_vacuum_runs(const pg_vacuum_t *v);
 
 #endif

@@ -252,6 +252,8 @@ static void render_replica(pgs_t *s, store_text_t *out)
            "Requests this replica answered 503 because the database did not answer.", "", s->m_unavailable, 1);
     series(out, "distribuerad_database_ready", "gauge", "1 while a database connection is up.", "",
            (uint64_t)pg_pool_ready(s->pool), 1);
+    series(out, "distribuerad_database_vacuums_total", "counter",
+           "VACUUMs of the events table this replica sent that ended without an error.", "", pg_vacuum_runs(s->vacuum), 1);
     pg_batch_metrics(s->batch, out);
 }
 

@@ -105,6 +105,11 @@ static void plog(pg_pool_t *p, const char *level, const char *fmt, ...)
     p->cfg.log(level, msg);
 }
 
+static const char *pool_name(const pg_pool_t *p)
+{
+    return p->cfg.name ? p->cfg.name : "database";
+}
+
 static uint64_t loop_ms(pg_pool_t *p)
 {
     return h2o_now(p->cfg.loop);
@@ -450,7 +455,7 @@ static void conn_fail(pg_conn_t *c, const char *why_in)
     snprintf(why, sizeof(why), "%s", why_in ? why_in : "");
     int was_ready = c->state == CONN_READY;
     if (c->state != CONN_DOWN && !p->freeing)
-        plog(p, "warn", "database connection lost: %s", why);
+        plog(p, "warn", "%s connection lost: %s", pool_name(p), why);
     if (was_ready)
         p->ready--;
     sock_close(c);
@@ -473,7 +478,8 @@ static void conn_fail(pg_conn_t *c, const char *why_in)
         h2o_timeout_link(p->cfg.loop, &p->ticks, &p->tick);
 }
 
-/* Connected: pipeline mode, search_path and every statement, one Sync. */
+/* Connected: pipeline mode, search_path, the session's statement and every
+ * statement prepared, one Sync. */
 static void conn_setup(pg_conn_t *c)
 {
     pg_pool_t *p = c->pool;
@@ -487,6 +493,8 @@ static void conn_setup(pg_conn_t *c)
     snprintf(sql, sizeof(sql), "SET search_path TO %s", qs);
     PQfreemem(qs);
     int ok = PQsendQueryParams(c->pq, sql, 0, NULL, NULL, NULL, NULL, 0);
+    if (ok && p->cfg.session_sql)
+        ok = PQsendQueryParams(c->pq, p->cfg.session_sql, 0, NULL, NULL, NULL, NULL, 0);
     for (size_t i = 0; ok && i < p->cfg.nstmts; i++) {
         const pg_stmt_t *s = &p->cfg.stmts[i];
         ok = PQsendPrepare(c->pq, s->name, s->sql, s->nparams, s->types);
@@ -496,7 +504,7 @@ static void conn_setup(pg_conn_t *c)
         return;
     }
     c->state = CONN_SETUP;
-    c->setup_left = 1 + (int)p->cfg.nstmts;
+    c->setup_left = 1 + (p->cfg.session_sql != NULL) + (int)p->cfg.nstmts;
     conn_flush(c);
 }
 
@@ -510,11 +518,11 @@ static void setup_result(pg_conn_t *c, PGresult *r)
         c->backoff_ms = BACKOFF_MIN_MS;
         c->pool->ready++;
         if (c->pool->ready == 1)
-            plog(c->pool, "info", "database connection ready");
+            plog(c->pool, "info", "%s connection ready", pool_name(c->pool));
         pool_dispatch(c->pool);
         return;
     }
-    if (st != PGRES_COMMAND_OK) {
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
         char why[1024];
         snprintf(why, sizeof(why), "preparing the store's statements failed: %s", PQresultErrorMessage(r));
         PQclear(r);

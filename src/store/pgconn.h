@@ -74,6 +74,11 @@ typedef struct pg_pool_config {
     h2o_evloop_t *loop;
     const pg_stmt_t *stmts;   /* borrowed for the pool's life */
     size_t nstmts;
+    const char *session_sql;  /* one statement run on every connection before
+                               * the statements are prepared, e.g. set_config
+                               * calls (NULL: none; borrowed) */
+    const char *name;         /* log lines say "<name> connection ready"
+                               * (NULL: "database") */
     void (*log)(const char *level, const char *msg); /* "info", "warn", "error" */
 } pg_pool_config_t;
 
