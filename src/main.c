@@ -65,7 +65,7 @@ static flag_t flags[] = {
     {"access-log", FLAG_BOOL, "false", "log a line per answered request (never bodies, data or tokens)", NULL},
     {"database-url", FLAG_STR, "", "keep the state in PostgreSQL (a libpq URI or key=value string) instead of the log; replicas with the same URL and schema share it", NULL},
     {"database-schema", FLAG_STR, "distribuerad", "the PostgreSQL schema of the tables (created and migrated at start)", NULL},
-    {"database-pool", FLAG_INT, "8", "PostgreSQL connections of this replica (plus one for notifications and one for VACUUM)", NULL},
+    {"database-pool", FLAG_INT, "8", "PostgreSQL connections of this replica (plus one for notifications and one for background work)", NULL},
     {"database-timeout", FLAG_STR, "5s", "a request the database has not answered by then fails with 503", NULL},
 };
 #define NFLAGS (int)(sizeof(flags) / sizeof(flags[0]))

@@ -18,6 +18,7 @@
 #define SWEEP_ROWS 1000
 #define METRICS_FRESH_NS (60 * NTIME_NS_PER_S)
 #define TRIM_EVERY_NS (200 * NTIME_NS_PER_MS)
+#define BG_SLACK_MS 1000 /* the background connection's deadline past the timeout */
 
 /* ---- the clock ---- */
 
@@ -86,6 +87,12 @@ pg_query_t *pgop_query(pgop_t *op, pg_query_cb cb)
 {
     op->local_at = pgs_local_ns();
     return pg_query_new(op->s->pool, cb, op);
+}
+
+pg_query_t *pgop_query_bg(pgop_t *op, pg_query_cb cb)
+{
+    op->local_at = pgs_local_ns();
+    return pg_query_new(op->s->bg, cb, op);
 }
 
 static void on_rows(pg_query_t *q, void *arg)
@@ -367,6 +374,7 @@ static void pg_free(store_t *st)
     pgs_t *s = pgs_of(st);
     pg_batcher_stop(s->batch);
     pg_pool_free(s->pool); /* fails what is in flight; callbacks run */
+    pg_pool_free(s->bg);
     pg_vacuum_free(s->vacuum);
     pg_batcher_free(s->batch);
     pg_wake_free(s->wake);
@@ -422,6 +430,20 @@ store_t *store_pg_new(const store_pg_config_t *cfg)
                            .timeout_ms = cfg->timeout_ms, .loop = cfg->loop, .stmts = pg_stmts,
                            .nstmts = Q_COUNT, .log = cfg->log};
     s->pool = pg_pool_new(&pc);
+    /* The background connection: a statement there may take a while and
+     * delays no request; the database cancels one that outlasts the
+     * timeout, before the pool would give up on the connection. Its
+     * scans run in one process, leaving the other cores to requests. */
+    snprintf(s->bg_session, sizeof(s->bg_session),
+             "SELECT set_config('statement_timeout', '%llu', false),"
+             " set_config('client_min_messages', 'error', false),"
+             " set_config('max_parallel_workers_per_gather', '0', false)",
+             (unsigned long long)cfg->timeout_ms);
+    pc.size = 1;
+    pc.timeout_ms = cfg->timeout_ms + BG_SLACK_MS;
+    pc.session_sql = s->bg_session;
+    pc.name = "background";
+    s->bg = pg_pool_new(&pc);
     s->sched = pg_sched_new(s);
     s->wake = pg_wake_new(s);
     s->batch = pg_batcher_new(s);

@@ -23,7 +23,8 @@
  *            (they may lag by up to a second)
  *   metrics  while /metrics was scraped in the last minute: read the
  *            shared series again, claiming channels their own series
- *            (pg_metrics.c)
+ *            (pg_metrics.c), on the background connection, and no
+ *            sooner than 20 times as long as the last read took
  *   sweep    one bounded round of sweep() (only one replica at a time
  *            does work; the others return at once)
  *   jobs     read the jobs due soon, fire each at its time through
@@ -32,8 +33,11 @@
  *            layer above of those with a free event now, and time a
  *            wake-up for the next delayed event or lease end there
  *   vacuum   every 2 s: VACUUM the events table if 10 000 of its rows or
- *            more are dead, on a connection of its own (pg_vacuum.c; one
- *            replica at a time works, the others pass)
+ *            more are dead, on the background connection (pg_vacuum.c;
+ *            one replica at a time works, the others pass)
+ * The background connection is one more connection of the replica's own,
+ * for what may take long and must not hold up requests pipelined behind
+ * it; the database cancels a statement there that outlasts the timeout.
  * Wake-ups across replicas: after a commit that frees events in a channel
  * the store tells its own layer above at once and sends NOTIFY on its own
  * (never inside the publishing transaction): the first for a channel at

@@ -62,6 +62,8 @@ enum {
     Q_METRICS_CLAIM,
     Q_METRICS,
     Q_METRICS_JOBS,
+    Q_DEAD,
+    Q_VACUUM,
     Q_COUNT
 };
 extern const pg_stmt_t pg_stmts[Q_COUNT];
@@ -82,7 +84,10 @@ typedef struct pg_vacuum pg_vacuum_t; /* pg_vacuum.c */
 typedef struct pgs {
     store_t base;
     store_pg_config_t cfg;    /* url and schema copied */
-    pg_pool_t *pool;
+    pg_pool_t *pool;          /* requests and the background round */
+    pg_pool_t *bg;            /* one connection for what may take long:
+                               * the /metrics read and VACUUM */
+    char bg_session[256];     /* its session settings (set_config) */
     int64_t offset_ns;        /* the database's clock minus this host's monotonic clock */
     int clock_known;
     uint64_t clock_bound;     /* the error bound of offset_ns when it was learnt (ns) */
@@ -100,7 +105,7 @@ typedef struct pgs {
     pg_sched_t *sched;
     pg_wake_t *wake;
     pg_batcher_t *batch;      /* group commit (pg_batch.h) */
-    pg_vacuum_t *vacuum;      /* VACUUM of events, on a connection of its own */
+    pg_vacuum_t *vacuum;      /* VACUUM of events, on bg */
     char err[512];            /* a result's sentence lives here until done returns */
     store_event_t *views;     /* scratch for results */
     size_t cap_views;
@@ -148,6 +153,8 @@ pgop_t *pgop_new(pgs_t *s, const char *ch, size_t len, store_done_fn done, void 
 void pgop_free(pgop_t *op);
 /* A query for op whose callback is cb. */
 pg_query_t *pgop_query(pgop_t *op, pg_query_cb cb);
+/* The same on the background connection (s->bg). */
+pg_query_t *pgop_query_bg(pgop_t *op, pg_query_cb cb);
 /* A query for op whose rows go to rows if it succeeds; if it fails, op
  * ends with the status its error maps to. */
 pg_query_t *pgop_query_rows(pgop_t *op, pgop_rows_fn rows);
@@ -264,9 +271,9 @@ ntime_t pg_wake_turn(pgs_t *s, ntime_t now);
 int pg_wake_listening(const pgs_t *s);
 
 /* pg_vacuum.c */
-/* Starts its connection at once (no blocking). */
+/* Works on s->bg. */
 pg_vacuum_t *pg_vacuum_new(pgs_t *s);
-/* Closes the connection (a VACUUM under way goes on in the database). */
+/* After s->bg was freed (its callbacks ran). */
 void pg_vacuum_free(pg_vacuum_t *v);
 /* Checks the dead rows, VACUUMs if many; returns when to run again. */
 ntime_t pg_vacuum_turn(pg_vacuum_t *v, ntime_t now);

@@ -11,16 +11,18 @@
  * dead-row count from the statistics and, at MIN_DEAD or more, runs
  * VACUUM itself.
  *
- * It does so on a connection of its own (a pool of one): VACUUM runs
+ * It does so on the background connection (s->bg, pg.c): VACUUM runs
  * outside any transaction and may take a while, and no request waits
- * behind it. SKIP_LOCKED: a replica that finds another's VACUUM, or
+ * behind it there. SKIP_LOCKED: a replica that finds another's VACUUM, or
  * autovacuum, at work on the table passes at once, so replicas need no
  * leader. TRUNCATE false: giving back the table's empty end would take a
- * lock that publishes wait for. The connection's statement_timeout is
+ * lock that publishes wait for. That connection's statement_timeout is
  * -database-timeout: a VACUUM that outlasts it is cancelled by the
  * database, said once in the log, and the next check waits BACKOFF_NS
  * (autovacuum goes on as before). Messages below ERROR (a skip) are not
- * sent.
+ * sent there. The /metrics read shares that connection; each waits until
+ * the other is done, so that neither waits past its deadline behind the
+ * other.
  */
 #include "pg_int.h"
 
@@ -32,19 +34,10 @@
 #define CHECK_EVERY_NS (2 * NTIME_NS_PER_S)
 #define MIN_DEAD 10000
 #define BACKOFF_NS (60 * NTIME_NS_PER_S)
-#define DEADLINE_SLACK_MS 1000 /* the database cancels before the pool gives up */
-
-enum { V_DEAD, V_VACUUM, V_COUNT };
-
-static const pg_stmt_t v_stmts[V_COUNT] = {
-    [V_DEAD] = {"dq_dead", "SELECT pg_stat_get_dead_tuples('events'::regclass)", 0, NULL},
-    [V_VACUUM] = {"dq_vacuum", "VACUUM (SKIP_LOCKED, TRUNCATE false) events", 0, NULL},
-};
+#define RETRY_NS (100 * NTIME_NS_PER_MS)
 
 struct pg_vacuum {
     pgs_t *s;
-    pg_pool_t *pool;
-    char session[160];        /* the connection's set_config statement */
     ntime_t check_at;
     int busy;                 /* a check or a VACUUM is out */
     int failing;              /* the last VACUUM failed (logged once) */
@@ -55,23 +48,11 @@ pg_vacuum_t *pg_vacuum_new(pgs_t *s)
 {
     pg_vacuum_t *v = xcalloc(1, sizeof(*v));
     v->s = s;
-    snprintf(v->session, sizeof(v->session),
-             "SELECT set_config('statement_timeout', '%llu', false), set_config('client_min_messages', 'error', "
-             "false)",
-             (unsigned long long)s->cfg.timeout_ms);
-    pg_pool_config_t pc = {.url = s->cfg.url, .schema = s->cfg.schema, .size = 1,
-                           .timeout_ms = s->cfg.timeout_ms + DEADLINE_SLACK_MS, .loop = s->cfg.loop,
-                           .stmts = v_stmts, .nstmts = V_COUNT, .session_sql = v->session,
-                           .name = "maintenance", .log = s->cfg.log};
-    v->pool = pg_pool_new(&pc);
     return v;
 }
 
 void pg_vacuum_free(pg_vacuum_t *v)
 {
-    if (!v)
-        return;
-    pg_pool_free(v->pool); /* callbacks run: v must still be there */
     free(v);
 }
 
@@ -122,8 +103,8 @@ static void on_dead(pg_query_t *q, void *arg)
         v->busy = 0;
         return;
     }
-    pg_query_t *vq = pg_query_new(v->pool, on_vacuum, v);
-    pg_query_stmt(vq, V_VACUUM);
+    pg_query_t *vq = pg_query_new(v->s->bg, on_vacuum, v);
+    pg_query_stmt(vq, Q_VACUUM);
     pg_query_send(vq);
 }
 
@@ -131,12 +112,14 @@ ntime_t pg_vacuum_turn(pg_vacuum_t *v, ntime_t now)
 {
     if (v->busy || now < v->check_at)
         return v->check_at;
-    v->check_at = now + CHECK_EVERY_NS;
-    if (!pg_pool_ready(v->pool))
+    /* One thing at a time there: while a read for /metrics is out, look
+     * again shortly. */
+    v->check_at = now + (pg_pool_busy(v->s->bg) ? RETRY_NS : CHECK_EVERY_NS);
+    if (!pg_pool_ready(v->s->bg) || pg_pool_busy(v->s->bg))
         return v->check_at;
     v->busy = 1;
-    pg_query_t *q = pg_query_new(v->pool, on_dead, v);
-    pg_query_stmt(q, V_DEAD);
+    pg_query_t *q = pg_query_new(v->s->bg, on_dead, v);
+    pg_query_stmt(q, Q_DEAD);
     pg_query_send(q);
     return v->check_at;
 }

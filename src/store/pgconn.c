@@ -766,6 +766,16 @@ int pg_pool_ready(const pg_pool_t *p)
     return p->ready > 0;
 }
 
+int pg_pool_busy(const pg_pool_t *p)
+{
+    if (p->wait_head)
+        return 1;
+    for (size_t i = 0; i < p->cfg.size; i++)
+        if (p->conns[i].inflight)
+            return 1;
+    return 0;
+}
+
 int pg_pool_healthy(const pg_pool_t *p)
 {
     return p->ready > 0 && !p->failing;

@@ -112,6 +112,9 @@ uint64_t pg_pool_big_freed(const pg_pool_t *p);
 /* 1 while at least one connection is READY. */
 int pg_pool_ready(const pg_pool_t *p);
 
+/* 1 while a query waits or is in flight. */
+int pg_pool_busy(const pg_pool_t *p);
+
 /* 1 while a connection is READY and the last query to end did not fail
  * for want of a database (a hung database leaves idle connections READY;
  * its first query past the deadline says so): /readyz. */

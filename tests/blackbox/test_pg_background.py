@@ -1,0 +1,110 @@
+"""Part D, what each replica does on its background connection
+(docs/SCHEMA.md, "The background connection"): it VACUUMs the events
+table once many of its rows are dead, so that a busy queue does not wait
+for autovacuum's once-a-minute visits, and it reads the shared /metrics
+series, which counts every live event, no more often than its cost
+allows.
+
+The database's statistics tell VACUUMs run by a client (vacuum_count)
+from autovacuum's; the replica's /metrics counts the ones it ran.
+pg_stat_activity shows which connection ran the /metrics read and when
+it last started."""
+
+import re
+import time
+
+import bb
+from bb import SCALE, q
+import test_pg_replicas
+from test_pg_replicas import psql
+
+
+def vacuums_of(client):
+    r = client.req("GET", "/metrics")
+    m = re.search(r"^distribuerad_database_vacuums_total (\d+)$", r.raw.decode(), re.M)
+    assert m, "no distribuerad_database_vacuums_total in /metrics"
+    return int(m.group(1))
+
+
+@bb.pg_only("the background connection is the PostgreSQL store's")
+class BackgroundTest(test_pg_replicas.ReplicaSetCase):
+    WEIGHT = 2
+
+    def table_stat(self, schema, col):
+        return int(psql("SELECT %s FROM pg_stat_user_tables WHERE schemaname = '%s' AND relname = 'events'"
+                        % (col, schema)))
+
+    def fill_and_purge(self, c, ch, n):
+        for _ in range(n // 5000):
+            r = c.req("POST", "/%s/events" % q(ch), [{"data": "x"}] * 5000)
+            self.assertEqual(r.status, 201, r.raw[:300])
+        r = c.req("POST", "/%s/purge" % q(ch))
+        self.assertEqual(r.status, 200, r.raw)
+        self.assertEqual(r.json["deleted"], n)
+
+    def test_many_dead_rows_are_vacuumed(self):
+        rs = self.replicas(2)
+        clients = [rs.client(0), rs.client(1)]
+        self.assertEqual(self.table_stat(rs.schema, "vacuum_count"), 0)
+        self.fill_and_purge(clients[0], self.chan(), 15000)
+        # The purge's statistics reach the shared ones within 10 s (an idle
+        # backend's flush), then a check every 2 s finds them.
+        deadline = time.monotonic() + 30 * SCALE
+        while self.table_stat(rs.schema, "vacuum_count") == 0:
+            if time.monotonic() > deadline:
+                self.fail("no VACUUM of %s.events within 30 s; dead rows: %d\n%s"
+                          % (rs.schema, self.table_stat(rs.schema, "n_dead_tup"), rs.logs()))
+            time.sleep(0.2)
+        self.assertLess(self.table_stat(rs.schema, "n_dead_tup"), 10000)
+        # Whichever replica ran it counts it; the other passed or found
+        # nothing left to do.
+        self.assertGreaterEqual(sum(vacuums_of(c) for c in clients), 1)
+        # And the queue works as before.
+        ch = self.chan()
+        r = clients[1].req("POST", "/%s/events" % q(ch), {"data": "after"})
+        self.assertEqual(r.status, 201, r.raw)
+        r = clients[0].req("POST", "/%s/acquire" % q(ch), {})
+        self.assertEqual(r.status, 200, r.raw)
+        self.assertNotIn("VACUUM of the events table", rs.logs())
+
+    def test_metrics_reads_on_their_own_connection_and_spaced_by_their_cost(self):
+        # A database of its own, so that pg_stat_activity shows this
+        # replica's reads and not those of replicas other tests run.
+        db = bb.fresh_schema()
+        psql("CREATE DATABASE %s" % db)
+        self.addCleanup(psql, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % db)
+        self.assertIn("///postgres?", bb.PG_URL)
+        rs = test_pg_replicas.Replicas(bb.PG_URL.replace("///postgres?", "///%s?" % db), 1)
+        self.sets.append(rs)
+        c = rs.client(0, timeout=30 * SCALE)
+        ch = self.chan()
+        for _ in range(30):  # 150 000 live events: a read takes 100 ms or more
+            r = c.req("POST", "/%s/events" % q(ch), [{"data": "x"}] * 5000)
+            self.assertEqual(r.status, 201, r.raw[:300])
+        self.assertEqual(c.req("GET", "/metrics").status, 200)  # scraped: reads go on for a minute
+        # Each read, while it runs: its pid, when it started and how long it
+        # has run (the database's clock), sampled every 50 ms.
+        reads = {}
+        deadline = time.monotonic() + 40 * SCALE
+        while time.monotonic() < deadline:
+            out = psql("SELECT pid, query_start, extract(epoch FROM query_start),"
+                       " extract(epoch FROM clock_timestamp() - query_start) FROM pg_stat_activity"
+                       " WHERE state = 'active' AND backend_type = 'client backend' AND datname = '%s'"
+                       " AND query LIKE 'WITH n AS (SELECT now_ns() AS now), ev AS%%'" % db)
+            for line in out.splitlines():
+                pid, key, start, ran = line.split("|")
+                old = reads.get(key, (pid, float(start), 0.0))
+                reads[key] = (pid, float(start), max(old[2], float(ran)))
+            if len(reads) >= 3:
+                break
+            time.sleep(0.05)
+        runs = sorted(reads.values(), key=lambda r: r[1])
+        self.assertGreaterEqual(len(runs), 3, runs)
+        # One connection runs them all: the background one (GET /channels,
+        # whose statement begins alike, is not asked here).
+        self.assertEqual(len({pid for pid, _, _ in runs}), 1, (runs, rs.logs()))
+        # A read starts no sooner than 20 times as long as the last took
+        # after it ended (about once a second before, whatever it took).
+        for (_, start, ran), (_, nxt, _) in zip(runs, runs[1:]):
+            self.assertGreater(ran, 0.05, "a read ran %.3f s: too few events to tell" % ran)
+            self.assertGreaterEqual(nxt - start, 21 * ran, runs)
