@@ -287,7 +287,8 @@ static void render_replica(pgs_t *s, store_text_t *out)
     series(out, "distribuerad_database_ready", "gauge", "1 while a database connection is up.", "",
            (uint64_t)pg_pool_ready(s->pool), 1);
     series(out, "distribuerad_database_vacuums_total", "counter",
-           "VACUUMs of the events table this replica sent that ended without an error.", "", pg_vacuum_runs(s->vacuum), 1);
+           "VACUUMs of the events table this replica sent that ended without an error.", "",
+           pg_vacuum_runs(s->vacuum), 1);
     pg_batch_metrics(s->batch, out);
 }
 
