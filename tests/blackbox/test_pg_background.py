@@ -81,7 +81,7 @@ class BackgroundTest(test_pg_replicas.ReplicaSetCase):
         self.sets.append(rs)
         c = rs.client(0, timeout=30 * SCALE)
         ch = self.chan()
-        for _ in range(30):  # 150 000 live events: a read takes 100 ms or more
+        for _ in range(40):  # 200 000 live events: a read takes 150 ms or more
             r = c.req("POST", "/%s/events" % q(ch), [{"data": "x"}] * 5000)
             self.assertEqual(r.status, 201, r.raw[:300])
         self.assertEqual(c.req("GET", "/metrics").status, 200)  # scraped: reads go on for a minute
@@ -108,6 +108,8 @@ class BackgroundTest(test_pg_replicas.ReplicaSetCase):
         self.assertEqual(len({pid for pid, _, _ in runs}), 1, (runs, rs.logs()))
         # A read starts no sooner than 20 times as long as the last took
         # after it ended (about once a second before, whatever it took).
+        # (A read is seen running for less than it ran: the bound holds
+        # all the more. One seen for 50 ms or more tells the rules apart.)
         for (_, start, ran), (_, nxt, _) in zip(runs, runs[1:]):
-            self.assertGreater(ran, 0.05, "a read ran %.3f s: too few events to tell" % ran)
             self.assertGreaterEqual(nxt - start, 21 * ran, runs)
+        self.assertTrue(any(ran >= 0.05 for _, _, ran in runs[:-1]), ("too few events to tell", runs))
