@@ -180,11 +180,11 @@ const pg_stmt_t pg_stmts[Q_COUNT] = {
     [Q_NOTIFY] = {"dq_notify", "SELECT pg_notify($1, x) FROM unnest($2::text[]) x", 2, t_notify},
     [Q_METRICS_CLAIM] = {"dq_metrics_claim", "SELECT metrics_claim($1)", 1, t_i8},
     [Q_METRICS] = {"dq_metrics", CHANNEL_ROWS(", c.metrics_own, coalesce(k.f, 0), coalesce(k.le, 0)"), 0, t_tick},
-    /* The background connection's (pg_vacuum.c). */
-    [Q_DEAD] = {"dq_dead", "SELECT pg_stat_get_dead_tuples('events'::regclass)", 0, t_tick},
-    [Q_VACUUM] = {"dq_vacuum", "VACUUM (SKIP_LOCKED, TRUNCATE false) events", 0, t_tick},
     [Q_METRICS_JOBS] = {"dq_metrics_jobs",
                         "SELECT channel, name, runs, skipped, last_late_ns FROM jobs"
                         " ORDER BY channel COLLATE \"C\", name COLLATE \"C\"",
                         0, t_tick},
+    /* The background connection's (pg_vacuum.c). */
+    [Q_DEAD] = {"dq_dead", "SELECT pg_stat_get_dead_tuples('events'::regclass)", 0, t_tick},
+    [Q_VACUUM] = {"dq_vacuum", "VACUUM (SKIP_LOCKED, TRUNCATE false) events", 0, t_tick},
 };
