@@ -32,7 +32,6 @@ typedef struct pg_conn {
     int writing;              /* waiting for the socket to be writable */
     pg_query_t *head, *tail;  /* in flight, oldest first */
     size_t inflight;
-    int setup_left;           /* SETUP: results still expected */
     uint64_t retry_at;        /* DOWN: loop ms when to reconnect */
     uint64_t backoff_ms;
     uint64_t connect_until;   /* CONNECTING/SETUP: loop ms */
@@ -504,7 +503,6 @@ static void conn_setup(pg_conn_t *c)
         return;
     }
     c->state = CONN_SETUP;
-    c->setup_left = 1 + (p->cfg.session_sql != NULL) + (int)p->cfg.nstmts;
     conn_flush(c);
 }
 
