@@ -13,6 +13,7 @@
 #include <time.h>
 #include "base/sclock.h"
 #include "base/util.h"
+#include "pgstart.h"
 
 #define TICK_EVERY_NS NTIME_NS_PER_S
 #define SWEEP_ROWS 1000
@@ -25,6 +26,15 @@
 uint64_t pgs_local_ns(void)
 {
     return (uint64_t)sclock_mono();
+}
+
+void pgs_log(pgs_t *s, const char *level, const char *msg)
+{
+    if (!s->cfg.log)
+        return;
+    char clean[1024];
+    pg_redact(msg, s->cfg.url, clean, sizeof(clean));
+    s->cfg.log(level, clean);
 }
 
 ntime_t pgs_now(pgs_t *s)

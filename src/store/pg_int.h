@@ -149,6 +149,9 @@ ntime_t pgs_now(pgs_t *s);
 /* This host's monotonic clock (ns): round trips and pgs_now's base, so
  * a step of the host's wall clock changes neither. */
 uint64_t pgs_local_ns(void);
+/* A line of the store's log (the URL's password redacted); nothing
+ * without a logger. */
+void pgs_log(pgs_t *s, const char *level, const char *msg);
 pgop_t *pgop_new(pgs_t *s, const char *ch, size_t len, store_done_fn done, void *arg);
 void pgop_free(pgop_t *op);
 /* A query for op whose callback is cb. */

@@ -175,7 +175,7 @@ static void read_failed(pgs_t *s, pg_query_t *q)
 {
     pg_mcache_t *m = s->mcache;
     int failed = pg_query_status(q) == PG_ERROR;
-    if (pg_query_status(q) == PG_UNAVAILABLE || failed == m->failing || !s->cfg.log)
+    if (pg_query_status(q) == PG_UNAVAILABLE || failed == m->failing)
         return;
     m->failing = failed;
     char msg[700];
@@ -184,7 +184,7 @@ static void read_failed(pgs_t *s, pg_query_t *q)
     else
         snprintf(msg, sizeof(msg), "the /metrics read of the database failed (%s); its series keep their last "
                  "values", pg_query_error(q));
-    s->cfg.log(failed ? "warn" : "info", msg);
+    pgs_log(s, failed ? "warn" : "info", msg);
 }
 
 static void on_read(pg_query_t *q, void *arg)

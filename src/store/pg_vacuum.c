@@ -61,12 +61,6 @@ uint64_t pg_vacuum_runs(const pg_vacuum_t *v)
     return v->runs;
 }
 
-static void vlog(pg_vacuum_t *v, const char *level, const char *msg)
-{
-    if (v->s->cfg.log)
-        v->s->cfg.log(level, msg);
-}
-
 static void on_vacuum(pg_query_t *q, void *arg)
 {
     pg_vacuum_t *v = arg;
@@ -74,7 +68,7 @@ static void on_vacuum(pg_query_t *q, void *arg)
     if (pg_query_status(q) == PG_OK) {
         v->runs++;
         if (v->failing)
-            vlog(v, "info", "VACUUM of the events table works again");
+            pgs_log(v->s, "info", "VACUUM of the events table works again");
         v->failing = 0;
         return;
     }
@@ -92,7 +86,7 @@ static void on_vacuum(pg_query_t *q, void *arg)
     else
         snprintf(msg, sizeof(msg), "VACUUM of the events table failed (%s); tried again in a minute",
                  pg_query_error(q));
-    vlog(v, "warn", msg);
+    pgs_log(v->s, "warn", msg);
 }
 
 static void on_dead(pg_query_t *q, void *arg)
@@ -114,8 +108,9 @@ ntime_t pg_vacuum_turn(pg_vacuum_t *v, ntime_t now)
         return v->check_at;
     /* One thing at a time there: while a read for /metrics is out, look
      * again shortly. */
-    v->check_at = now + (pg_pool_busy(v->s->bg) ? RETRY_NS : CHECK_EVERY_NS);
-    if (!pg_pool_ready(v->s->bg) || pg_pool_busy(v->s->bg))
+    int other = pg_pool_busy(v->s->bg);
+    v->check_at = now + (other ? RETRY_NS : CHECK_EVERY_NS);
+    if (other || !pg_pool_ready(v->s->bg))
         return v->check_at;
     v->busy = 1;
     pg_query_t *q = pg_query_new(v->s->bg, on_dead, v);

@@ -33,7 +33,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/util.h"
-#include "pgstart.h"
 
 #define NOTIFY_EVERY_NS (100 * NTIME_NS_PER_MS)
 #define WANT_FOR_NS (65 * NTIME_NS_PER_S) /* longer than the longest wait */
@@ -86,15 +85,6 @@ static void wake(pg_wake_t *w, chan_entry_t *e, const char *name, size_t len)
     if (e)
         e->woken++;
     store_avail(&w->s->base, name, len);
-}
-
-static void say(pg_wake_t *w, const char *level, const char *msg)
-{
-    if (w->s->cfg.log) {
-        char clean[1024];
-        pg_redact(msg, w->s->cfg.url, clean, sizeof(clean));
-        w->s->cfg.log(level, clean);
-    }
 }
 
 /* ---- this replica's changes ---- */
@@ -349,7 +339,7 @@ static void listen_fail(pg_wake_t *w, const char *why)
     if (w->state == L_LISTENING) {
         char msg[1200];
         snprintf(msg, sizeof(msg), "notification connection lost: %s", why);
-        say(w, "warn", msg);
+        pgs_log(w->s, "warn", msg);
     }
     sock_close(w);
     if (w->pq)
