@@ -20,6 +20,9 @@
 #define METRICS_FRESH_NS (60 * NTIME_NS_PER_S)
 #define TRIM_EVERY_NS (200 * NTIME_NS_PER_MS)
 #define BG_SLACK_MS 1000 /* the background connection's deadline past the timeout */
+/* Requests' connections: no JIT compiling, which costs tens to hundreds of
+ * milliseconds a statement and pays only for long analytic queries. */
+#define POOL_SESSION "SELECT set_config('jit', 'off', false)"
 
 /* ---- the clock ---- */
 
@@ -438,7 +441,7 @@ store_t *store_pg_new(const store_pg_config_t *cfg)
     s->cfg.schema = xstrndup(cfg->schema, strlen(cfg->schema));
     pg_pool_config_t pc = {.url = s->cfg.url, .schema = s->cfg.schema, .size = cfg->pool ? cfg->pool : 1,
                            .timeout_ms = cfg->timeout_ms, .loop = cfg->loop, .stmts = pg_stmts,
-                           .nstmts = Q_COUNT, .log = cfg->log};
+                           .nstmts = Q_COUNT, .log = cfg->log, .session_sql = POOL_SESSION};
     s->pool = pg_pool_new(&pc);
     /* The background connection: a statement there may take a while and
      * delays no request; the database cancels one that outlasts the
@@ -447,7 +450,8 @@ store_t *store_pg_new(const store_pg_config_t *cfg)
     snprintf(s->bg_session, sizeof(s->bg_session),
              "SELECT set_config('statement_timeout', '%llu', false),"
              " set_config('client_min_messages', 'error', false),"
-             " set_config('max_parallel_workers_per_gather', '0', false)",
+             " set_config('max_parallel_workers_per_gather', '0', false),"
+             " set_config('jit', 'off', false)",
              (unsigned long long)cfg->timeout_ms);
     pc.size = 1;
     pc.timeout_ms = cfg->timeout_ms + BG_SLACK_MS;

@@ -13,9 +13,10 @@
  * the same on every replica (Prometheus should take the max across
  * replicas, not the sum). The request and process series are per replica.
  *
- * The read counts every live event (by channel and state, which change
- * with time alone), so its cost grows with the events stored: 0.9 s for
- * 1 000 000 on the machine of docs/performance.md. So it goes on the
+ * The read counts each channel's events by state, which change with time
+ * alone: it reads the rows a clock can change (leased, scheduled, expired
+ * and not yet swept; docs/SCHEMA.md "Counting"), so its cost grows with
+ * those, a second or so for 1 000 000 of them. So it goes on the
  * background connection, where no request waits behind it, and a read
  * starts no sooner after the last one ended than READ_SHARE times as long
  * as that one took: the reads take at most about 1/READ_SHARE of one

@@ -29,29 +29,54 @@
 #define IS_SCHEDULED "(coalesce(e.locked_until <= n.now, true) AND e.visible_at > n.now AND e.visible_at <> " NEVER ")"
 /* Where a lapsed lock with a retry delay put the event: at the back. */
 #define SHOWN_AT "CASE WHEN e.locked_until <= n.now AND e.visible_at > e.locked_until THEN e.visible_at ELSE e.published_at END"
-#define COUNTS                                                                      \
-    "count(*) FILTER (WHERE " IS_READY ") AS ready, "                               \
-    "count(*) FILTER (WHERE " IS_SCHEDULED ") AS scheduled, "                       \
-    "count(*) FILTER (WHERE " IS_LOCKED ") AS locked, "                             \
-    "coalesce(min(" SHOWN_AT ") FILTER (WHERE " IS_READY "), 0)::int8 AS oldest"
 #define TOTALS                                                                           \
     "coalesce(sum(published), 0)::int8 AS p, coalesce(sum(deleted), 0)::int8 AS d, "     \
     "coalesce(sum(expired), 0)::int8 AS x, coalesce(sum(dead_lettered), 0)::int8 AS dl, "  \
     "coalesce(sum(dl_failed), 0)::int8 AS f, coalesce(sum(lock_expired), 0)::int8 AS le"
 
+/* A channel's counts without reading each of its events: its rows are its
+ * counters' live total; ready is what is left of them after the rows that
+ * are gone (the expiry index), those with a lease (locked, or lapsed and
+ * scheduled or held: the lease index) and the free scheduled ones (the
+ * visibility order index, from now on). The oldest ready event is the
+ * first free one in visibility order or a lapsed lease's. Each scan reads
+ * only rows that change with time (docs/SCHEMA.md "Counting"); one
+ * statement, one snapshot, so the live totals and the rows agree. */
+#define NOW "now_ns()"
+#define GONE_ROWS "FROM events e WHERE e.lives_until <= " NOW
+#define LEASE_ROWS "FROM events e WHERE e.locked_until IS NOT NULL AND e.lives_until > " NOW
+#define LEASE_COUNTS                                                                                   \
+    "count(*) FILTER (WHERE e.locked_until > " NOW ") AS locked, "                                     \
+    "count(*) FILTER (WHERE e.locked_until <= " NOW " AND e.visible_at > " NOW                         \
+    " AND e.visible_at <> " NEVER ") AS scheduled, "                                                   \
+    "count(*) FILTER (WHERE e.locked_until <= " NOW " AND e.visible_at = " NEVER ") AS held, "         \
+    "min(CASE WHEN e.visible_at > e.locked_until THEN e.visible_at ELSE e.published_at END)"           \
+    " FILTER (WHERE e.locked_until <= " NOW " AND e.visible_at <= " NOW ") AS oldest"
+#define FREE_ROWS(ch) "FROM events e WHERE e.channel = " ch " AND e.locked_until IS NULL AND e.lives_until > " NOW
+#define FREE_SCHEDULED(ch) "(SELECT count(*) AS n " FREE_ROWS(ch) " AND e.published_at > " NOW ")"
+#define FREE_OLDEST(ch)                                                                                \
+    "(SELECT (SELECT e.published_at " FREE_ROWS(ch) " AND e.published_at <= " NOW                       \
+    " ORDER BY e.published_at, e.vseq LIMIT 1) AS t)"
+/* ready, scheduled, locked, oldest from k (lv), g (n), l, f (n), o (t). */
+#define STAT_COLS                                                                                      \
+    "coalesce(k.lv, 0) - coalesce(g.n, 0) - coalesce(l.locked, 0) - coalesce(l.scheduled, 0)"          \
+    " - coalesce(l.held, 0) - f.n, coalesce(l.scheduled, 0) + f.n, coalesce(l.locked, 0),"             \
+    " coalesce(least(l.oldest, o.t), 0)"
+
 /* Every channel's stats row (columns as Q_STATS's from 1), by name;
  * extra: more columns of c, the channel's row. */
-#define CHANNEL_ROWS(extra)                                                                          \
-    "WITH n AS (SELECT now_ns() AS now),"                                                            \
-    " ev AS (SELECT e.channel, " COUNTS " FROM events e, n WHERE e.lives_until > n.now"              \
-    "  GROUP BY e.channel),"                                                                         \
-    " k AS (SELECT channel, " TOTALS " FROM counters GROUP BY channel),"                             \
-    " j AS (SELECT channel, count(*) AS c FROM jobs GROUP BY channel)"                               \
-    " SELECT c.name, coalesce(ev.ready, 0), coalesce(ev.scheduled, 0), coalesce(ev.locked, 0),"      \
-    " coalesce(ev.oldest, 0), coalesce(j.c, 0), coalesce(k.p, 0), coalesce(k.d, 0),"                 \
-    " coalesce(k.x, 0), coalesce(k.dl, 0)" extra                                                     \
-    " FROM channels c LEFT JOIN ev ON ev.channel = c.name LEFT JOIN k ON k.channel = c.name"         \
-    " LEFT JOIN j ON j.channel = c.name ORDER BY c.name COLLATE \"C\""
+#define CHANNEL_ROWS(extra)                                                                            \
+    "WITH k AS (SELECT channel, " TOTALS ", coalesce(sum(live), 0)::int8 AS lv FROM counters"          \
+    "  GROUP BY channel),"                                                                             \
+    " g AS (SELECT e.channel, count(*) AS n " GONE_ROWS " GROUP BY e.channel),"                        \
+    " l AS (SELECT e.channel, " LEASE_COUNTS " " LEASE_ROWS " GROUP BY e.channel),"                    \
+    " j AS (SELECT channel, count(*) AS c FROM jobs GROUP BY channel)"                                 \
+    " SELECT c.name, " STAT_COLS ", coalesce(j.c, 0), coalesce(k.p, 0), coalesce(k.d, 0),"             \
+    " coalesce(k.x, 0), coalesce(k.dl, 0)" extra                                                       \
+    " FROM channels c LEFT JOIN k ON k.channel = c.name LEFT JOIN g ON g.channel = c.name"             \
+    " LEFT JOIN l ON l.channel = c.name LEFT JOIN j ON j.channel = c.name,"                            \
+    " LATERAL " FREE_SCHEDULED("c.name") " f, LATERAL " FREE_OLDEST("c.name") " o"                     \
+    " ORDER BY c.name COLLATE \"C\""
 
 static const Oid t_tick[] = {0};
 static const Oid t_sweep[] = {PG_INT4, PG_INT8};
@@ -128,11 +153,12 @@ const pg_stmt_t pg_stmts[Q_COUNT] = {
     [Q_DELETE_MANY] = {"dq_delete_many", "SELECT s FROM ev_delete_many($1, $2, $3, $4) s", 4, t_delete_many},
     [Q_ACQUIRE] = {"dq_acquire", "SELECT now_ns(), r.* FROM ev_acquire($1, $2, $3) r", 3, t_acquire},
     [Q_STATS] = {"dq_stats",
-                 "WITH n AS (SELECT now_ns() AS now),"
-                 " ev AS (SELECT " COUNTS " FROM events e, n WHERE e.channel = $1 AND e.lives_until > n.now),"
-                 " k AS (SELECT " TOTALS " FROM counters WHERE channel = $1)"
-                 " SELECT EXISTS (SELECT 1 FROM channels WHERE name = $1), ev.*,"
-                 " (SELECT count(*) FROM jobs WHERE channel = $1), k.* FROM ev, k",
+                 "WITH k AS (SELECT " TOTALS ", coalesce(sum(live), 0)::int8 AS lv FROM counters WHERE channel = $1),"
+                 " g AS (SELECT count(*) FILTER (WHERE e.channel = $1) AS n " GONE_ROWS "),"
+                 " l AS (SELECT " LEASE_COUNTS " " LEASE_ROWS " AND e.channel = $1)"
+                 " SELECT EXISTS (SELECT 1 FROM channels WHERE name = $1), " STAT_COLS ","
+                 " (SELECT count(*) FROM jobs WHERE channel = $1), k.p, k.d, k.x, k.dl, k.f, k.le"
+                 " FROM k, g, l, " FREE_SCHEDULED("$1") " f, " FREE_OLDEST("$1") " o",
                  1, t_ch},
     [Q_CHANNELS] = {"dq_channels", CHANNEL_ROWS(""), 0, t_tick},
     [Q_PURGE] = {"dq_purge", "SELECT ch_purge($1)", 1, t_ch},

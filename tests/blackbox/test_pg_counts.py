@@ -1,0 +1,76 @@
+"""Part D, what the PostgreSQL store reads to count: the counts of GET
+/channels and GET /{channel} (docs/SCHEMA.md, "Counting") read the rows
+whose state changes with time (leases, scheduled, expired) and the live
+totals, never every ready event, so a dashboard that polls them costs the
+same with a million events waiting as with ten.
+
+The database's statistics count the events rows each scan read
+(seq_tup_read, idx_tup_fetch of pg_stat_user_tables). A backend reports
+them at the end of a transaction at most once a second, so the replica
+runs with one request connection and a cheap request after a pause makes
+it report (its background connection reports after its next round, once
+a second). The statistics the planner uses are gathered first, as
+autovacuum would within a minute."""
+
+import time
+
+import bb
+from bb import SCALE, q
+import test_pg_replicas
+from test_pg_replicas import psql
+
+READY = 40000  # in two channels
+BOUND = 2000  # rows read by six counting requests; reading every event is 200 000 and more
+
+
+@bb.pg_only("the PostgreSQL store's counting statements")
+class CountingTest(test_pg_replicas.ReplicaSetCase):
+    WEIGHT = 2
+
+    def rows_read(self, schema):
+        return int(psql("SELECT seq_tup_read + coalesce(idx_tup_fetch, 0) FROM pg_stat_user_tables"
+                        " WHERE schemaname = '%s' AND relname = 'events'" % schema))
+
+    def reported(self, c, ch, schema):
+        """The rows read so far, once the request connection reported."""
+        time.sleep(1.2)
+        self.assertEqual(c.req("GET", "/%s/settings" % q(ch)).status, 200)  # reads channels only
+        time.sleep(1.3)
+        return self.rows_read(schema)
+
+    def fill(self, c, ch, n, body=None):
+        for _ in range(n // 5000):
+            r = c.req("POST", "/%s/events" % q(ch), [body or {"data": "x"}] * 5000)
+            self.assertEqual(r.status, 201, r.raw[:300])
+
+    def test_counts_read_only_rows_that_change_with_time(self):
+        rs = self.replicas(1, ["-database-pool", "1"])
+        c = rs.client(0, timeout=30 * SCALE)
+        big, small = self.chan(), self.chan()
+        self.fill(c, big, READY * 3 // 4)
+        self.fill(c, small, READY // 4)
+        r = c.req("POST", "/%s/acquire" % q(big), {"max": 2})
+        self.assertEqual(r.status, 200, r.raw)
+        later = bb.fmt_ts(time.time_ns() + 3600 * bb.S)
+        r = c.req("POST", "/%s/events" % q(big), {"data": "later", "publishAt": later})
+        self.assertEqual(r.status, 201, r.raw)
+
+        # The plans read few rows once the database has statistics of the
+        # table, which autovacuum gathers within a minute of a change of a
+        # tenth of its rows; before that it may guess (docs/SCHEMA.md).
+        psql("ANALYZE %s.events" % rs.schema)
+        before = self.reported(c, big, rs.schema)
+        for _ in range(3):
+            r = c.req("GET", "/channels")
+            self.assertEqual(r.status, 200, r.raw)
+            r = c.req("GET", "/%s" % q(big))
+            self.assertEqual(r.status, 200, r.raw)
+        after = self.reported(c, big, rs.schema)
+
+        # The answers are right, and reading them read few rows.
+        self.assertEqual((r.json["ready"], r.json["locked"], r.json["scheduled"]),
+                         (READY * 3 // 4 - 2, 2, 1), r.json)
+        chans = {x["channelName"]: x for x in c.req("GET", "/channels").json["channels"]}
+        self.assertEqual(chans[small]["ready"], READY // 4, chans[small])
+        self.assertLess(after - before, BOUND, "six counting requests read %d rows of %d events"
+                        % (after - before, READY + 1))
