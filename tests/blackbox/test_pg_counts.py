@@ -2,7 +2,9 @@
 /channels and GET /{channel} (docs/SCHEMA.md, "Counting") read the rows
 whose state changes with time (leases, scheduled, expired) and the live
 totals, never every ready event, so a dashboard that polls them costs the
-same with a million events waiting as with ten.
+same with a million events waiting as with ten; and a dead-letter move
+under the channel limit asks the target's counters, not its events, for
+room (migration 6).
 
 The database's statistics count the events rows each scan read
 (seq_tup_read, idx_tup_fetch of pg_stat_user_tables). A backend reports
@@ -74,3 +76,26 @@ class CountingTest(test_pg_replicas.ReplicaSetCase):
         self.assertEqual(chans[small]["ready"], READY // 4, chans[small])
         self.assertLess(after - before, BOUND, "six counting requests read %d rows of %d events"
                         % (after - before, READY + 1))
+
+    def test_dead_letter_move_reads_the_targets_counters(self):
+        rs = self.replicas(1, ["-database-pool", "1"])
+        c = rs.client(0, timeout=30 * SCALE)
+        src, dlc = self.chan(), self.chan()
+        self.fill(c, dlc, 20000)
+        r = c.req("PUT", "/%s/settings" % q(src), {"maxDeliveries": 1, "deadLetterChannel": dlc})
+        self.assertEqual(r.status, 200, r.raw)
+        r = c.req("POST", "/%s/events" % q(src), {"data": "poison"})
+        self.assertEqual(r.status, 201, r.raw)
+        psql("ANALYZE %s.events" % rs.schema)
+        before = self.reported(c, src, rs.schema)
+        r = c.req("POST", "/%s/acquire" % q(src), {"ttl": "100ms"})
+        self.assertEqual(r.status, 200, r.raw)
+        self.assertEqual(len(r.json["events"]), 1, r.json)
+        # The lease lapses at its last delivery: the sweep moves the event.
+        deadline = time.monotonic() + 10 * SCALE
+        while c.req("GET", "/%s" % q(dlc)).json["ready"] != 20001:
+            self.assertLess(time.monotonic(), deadline, "not moved\n" + rs.logs())
+            time.sleep(0.1)
+        after = self.reported(c, src, rs.schema)
+        self.assertLess(after - before, BOUND, "a move into a channel of 20 000 events read %d rows"
+                        % (after - before))
