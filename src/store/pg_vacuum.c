@@ -20,7 +20,9 @@
  * -database-timeout: a VACUUM that outlasts it is cancelled by the
  * database, said once in the log, and the next check waits BACKOFF_NS
  * (autovacuum goes on as before). Messages below ERROR (a skip) are not
- * sent there. The /metrics read shares that connection; each waits until
+ * sent there. Only the table's owner or the database's may VACUUM it: a
+ * replica running as another role says so once and leaves it to
+ * autovacuum. The /metrics read shares that connection; each waits until
  * the other is done, so that neither waits past its deadline behind the
  * other.
  */
@@ -41,6 +43,7 @@ struct pg_vacuum {
     ntime_t check_at;
     int busy;                 /* a check or a VACUUM is out */
     int failing;              /* the last VACUUM failed (logged once) */
+    int not_owner;            /* this role may not VACUUM it (logged once) */
     uint64_t runs;            /* VACUUMs that ended without an error */
 };
 
@@ -89,11 +92,33 @@ static void on_vacuum(pg_query_t *q, void *arg)
     pgs_log(v->s, "warn", msg);
 }
 
+/* Says once that this role may not VACUUM the table (the database would
+ * skip it with a warning), and once that it may again. */
+static void say_owner(pg_vacuum_t *v, int may, const char *owner)
+{
+    if (may == !v->not_owner)
+        return;
+    v->not_owner = !may;
+    char msg[400];
+    if (may)
+        snprintf(msg, sizeof(msg), "VACUUM of the events table: this role may run it again");
+    else
+        snprintf(msg, sizeof(msg), "VACUUM of the events table is left to autovacuum: only its owner (%.100s)"
+                                   " or the database's may run it, and this role is neither",
+                 owner);
+    pgs_log(v->s, may ? "info" : "warn", msg);
+}
+
 static void on_dead(pg_query_t *q, void *arg)
 {
     pg_vacuum_t *v = arg;
     const PGresult *r = pg_query_result(q, 0);
-    if (pg_query_status(q) != PG_OK || !r || PQntuples(r) != 1 || pg_get_i64(r, 0, 0) < MIN_DEAD) {
+    if (pg_query_status(q) != PG_OK || !r || PQntuples(r) != 1) {
+        v->busy = 0;
+        return;
+    }
+    say_owner(v, pg_get_bool(r, 0, 1), PQgetvalue(r, 0, 2));
+    if (v->not_owner || pg_get_i64(r, 0, 0) < MIN_DEAD) {
         v->busy = 0;
         return;
     }

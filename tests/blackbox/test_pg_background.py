@@ -8,7 +8,8 @@ often than its cost allows.
 The database's statistics tell VACUUMs run by a client (vacuum_count)
 from autovacuum's; the replica's /metrics counts the ones it ran.
 pg_stat_activity shows which connection ran the /metrics read and when
-it last started."""
+it last started. A replica whose role may not VACUUM the table says so and
+sends none."""
 
 import re
 import time
@@ -116,3 +117,35 @@ class BackgroundTest(test_pg_replicas.ReplicaSetCase):
         for (_, start, ran), (_, nxt, _) in zip(runs, runs[1:]):
             self.assertGreaterEqual(nxt - start, 21 * ran, runs)
         self.assertTrue(any(ran >= 0.05 for _, _, ran in runs[:-1]), ("too few events to tell", runs))
+
+    def test_a_role_that_does_not_own_the_table_leaves_vacuum_to_autovacuum(self):
+        owner = self.replicas(1)  # the schema, made by the suite's role
+        schema = owner.schema
+        owner.stop()
+        self.sets.remove(owner)
+        role = "dq_" + bb.fresh_schema()
+        # A replica needs CREATE on the schema (its migrations); the
+        # tables stay the owner's.
+        psql("CREATE ROLE %s LOGIN; GRANT USAGE, CREATE ON SCHEMA %s TO %s;"
+             " GRANT ALL ON ALL TABLES IN SCHEMA %s TO %s; GRANT ALL ON ALL SEQUENCES IN SCHEMA %s TO %s"
+             % (role, schema, role, schema, role, schema, role))
+        self.addCleanup(psql, "DROP OWNED BY %s; DROP ROLE %s" % (role, role))
+        self.assertIn("user=postgres", bb.PG_URL)
+        rs = test_pg_replicas.Replicas(bb.PG_URL.replace("user=postgres", "user=" + role), 1, schema=schema)
+        self.sets.append(rs)
+        said = "VACUUM of the events table is left to autovacuum: only its owner (postgres)"
+        deadline = time.monotonic() + 10 * SCALE
+        while said not in rs.servers[0].log(200):
+            self.assertLess(time.monotonic(), deadline, "not said\n" + rs.logs())
+            time.sleep(0.1)
+        # With many dead rows it still sends no VACUUM, and the queue works.
+        c = rs.client(0)
+        self.fill_and_purge(c, self.chan(), 15000)
+        deadline = time.monotonic() + 30 * SCALE
+        while self.table_stat(schema, "n_dead_tup") < 10000:
+            self.assertLess(time.monotonic(), deadline, "the purge's dead rows not in the statistics")
+            time.sleep(0.2)
+        time.sleep(2.5)  # a check of the dead rows, every 2 s
+        self.assertEqual(vacuums_of(c), 0)
+        self.assertEqual(self.table_stat(schema, "vacuum_count"), 0)
+        self.assertEqual(rs.servers[0].log(200).count(said), 1, rs.logs())
