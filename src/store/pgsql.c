@@ -53,6 +53,10 @@
     "min(CASE WHEN e.visible_at > e.locked_until THEN e.visible_at ELSE e.published_at END)"           \
     " FILTER (WHERE e.locked_until <= " NOW " AND e.visible_at <= " NOW ") AS oldest"
 #define FREE_ROWS(ch) "FROM events e WHERE e.channel = " ch " AND e.locked_until IS NULL AND e.lives_until > " NOW
+/* The leases of channel ch that end after (op ">") or by ("<=") now. */
+#define LEASES_OF(ch, op)                                                                              \
+    "FROM events e WHERE e.channel = " ch " AND e.locked_until IS NOT NULL AND (e.channel, e.locked_until) " \
+    op " (" ch ", " NOW ")"
 #define FREE_SCHEDULED(ch) "(SELECT count(*) AS n " FREE_ROWS(ch) " AND e.published_at > " NOW ")"
 #define FREE_OLDEST(ch)                                                                                \
     "(SELECT (SELECT e.published_at " FREE_ROWS(ch) " AND e.published_at <= " NOW                       \
@@ -193,15 +197,27 @@ const pg_stmt_t pg_stmts[Q_COUNT] = {
     [Q_JOB_FIRE] = {"dq_job_fire", "SELECT f.fired, now_ns(), f.at_limit FROM job_fire($1, $2, $3, $4, $5, $6) f", 6,
                     t_job_fire},
     [Q_JOB_SKIP] = {"dq_job_skip", "SELECT job_skip($1, $2, $3, $4), now_ns()", 4, t_job_fire},
+    /* Per channel waited on: is an event ready, and when does the next
+     * fall due (a lease end, a delayed event's or a retry delay's end).
+     * Each is one range of one index, read in its order and stopped at
+     * the first row (docs/SCHEMA.md "Waking parked acquires"): each ORDER
+     * BY names its scan's index and the row comparisons keep the lease
+     * scans on the channel's lease index, since a waited channel has
+     * nothing ready and a scan that expects to find a row at once reads
+     * them all. */
     [Q_WAITERS] = {"dq_waiters",
-                   "SELECT n.now, w.ch,"
-                   " EXISTS (SELECT 1 FROM events e WHERE e.channel = w.ch AND e.lives_until > n.now AND"
-                   "  ((e.locked_until IS NULL AND e.published_at <= n.now) OR"
-                   "   (e.locked_until <= n.now AND e.visible_at <= n.now))),"
-                   " (SELECT min(CASE WHEN e.locked_until > n.now THEN e.locked_until ELSE e.visible_at END)"
-                   "  FROM events e WHERE e.channel = w.ch AND e.lives_until > n.now AND"
-                   "  (e.locked_until > n.now OR (e.visible_at > n.now AND e.visible_at <> " NEVER ")))"
-                   " FROM unnest($1::text[]) w(ch), (SELECT now_ns() AS now) n",
+                   "SELECT " NOW ", w.ch, coalesce("
+                   " (SELECT true " FREE_ROWS("w.ch") " AND e.published_at <= " NOW
+                   "  ORDER BY e.priority, e.published_at LIMIT 1),"
+                   " (SELECT true " LEASES_OF("w.ch", "<=") " AND e.visible_at <= " NOW
+                   "  AND e.lives_until > " NOW " LIMIT 1), false),"
+                   " least((SELECT e.locked_until " LEASES_OF("w.ch", ">") " AND e.lives_until > " NOW
+                   "  ORDER BY e.channel, e.locked_until LIMIT 1),"
+                   " (SELECT e.published_at " FREE_ROWS("w.ch") " AND e.published_at > " NOW
+                   "  ORDER BY e.published_at LIMIT 1),"
+                   " (SELECT min(e.visible_at) " LEASES_OF("w.ch", "<=") " AND e.visible_at > " NOW
+                   "  AND e.visible_at <> " NEVER " AND e.lives_until > " NOW "))"
+                   " FROM unnest($1::text[]) w(ch)",
                    1, t_texts},
     [Q_NOTIFY] = {"dq_notify", "SELECT pg_notify($1, x) FROM unnest($2::text[]) x", 2, t_notify},
     [Q_METRICS_CLAIM] = {"dq_metrics_claim", "SELECT metrics_claim($1)", 1, t_i8},

@@ -99,3 +99,21 @@ class CountingTest(test_pg_replicas.ReplicaSetCase):
         after = self.reported(c, src, rs.schema)
         self.assertLess(after - before, BOUND, "a move into a channel of 20 000 events read %d rows"
                         % (after - before))
+
+    def test_waiters_poll_reads_only_the_waited_channels_index_ranges(self):
+        # An acquire parked on an empty channel: the replica polls the
+        # channels with waiters (once a second, and when it learns of a
+        # new one) for a ready event and the next due time. Nothing of the
+        # other channel's events is read for it.
+        rs = self.replicas(1, ["-database-pool", "1"])
+        c = rs.client(0, timeout=30 * SCALE)
+        big, waited = self.chan(), self.chan()
+        self.fill(c, big, READY)
+        r = c.req("POST", "/%s/events" % q(waited), {"data": "later", "publishAt": bb.fmt_ts(time.time_ns() + 3600 * bb.S)})
+        self.assertEqual(r.status, 201, r.raw)
+        psql("ANALYZE %s.events" % rs.schema)
+        before = self.reported(c, big, rs.schema)
+        r = c.req("POST", "/%s/acquire" % q(waited), {"wait": "3s"})
+        self.assertEqual((r.status, r.json["count"]), (200, 0), r.raw)
+        after = self.reported(c, big, rs.schema)
+        self.assertLess(after - before, BOUND, "3 s parked on an empty channel read %d rows" % (after - before))
