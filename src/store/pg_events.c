@@ -272,14 +272,17 @@ void pg_list(store_t *st, const store_list_t *l, store_done_fn done, void *arg)
 {
     pgs_t *s = pgs_of(st);
     pgop_t *op = pgop_new(s, l->ch.name, l->ch.len, done, arg);
-    int64_t t = 0, v = 0;
+    int64_t t = INT64_MIN, v = INT64_MIN; /* before every row */
     if (l->after && cursor_parse(l->after, l->after_len, &t, &v) != 0) {
         pgop_fail(op, STORE_INVALID, "parameter \"after\": not a cursor from an earlier answer");
         return;
     }
     op->n = (int)l->limit;
     pg_query_t *q = pgop_query_rows(op, list_rows);
-    pg_query_stmt(q, Q_LIST);
+    pg_query_stmt(q, l->state == STORE_LIST_LOCKED      ? Q_LIST_LOCKED
+                     : l->state == STORE_LIST_SCHEDULED ? Q_LIST_SCHEDULED
+                     : l->limit                         ? Q_LIST
+                                                        : Q_LIST_ALL);
     pg_query_bytes(q, l->ch.name, l->ch.len);
     pg_query_i16(q, (int16_t)l->state);
     pg_query_bool(q, l->after != NULL);

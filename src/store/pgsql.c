@@ -23,12 +23,6 @@
     "(" x ").overlap_skip, (" x ").missed_once, (" x ").missed_window_ns, (" x ").paused, (" x ").runs, " \
     "(" x ").skipped, (" x ").last_run_at, (" x ").next_at, (" x ").created_at"
 
-/* An event's state at n.now (docs/SCHEMA.md); held ones are in none. */
-#define IS_LOCKED "coalesce(e.locked_until > n.now, false)"
-#define IS_READY "(coalesce(e.locked_until <= n.now, true) AND e.visible_at <= n.now)"
-#define IS_SCHEDULED "(coalesce(e.locked_until <= n.now, true) AND e.visible_at > n.now AND e.visible_at <> " NEVER ")"
-/* Where a lapsed lock with a retry delay put the event: at the back. */
-#define SHOWN_AT "CASE WHEN e.locked_until <= n.now AND e.visible_at > e.locked_until THEN e.visible_at ELSE e.published_at END"
 #define TOTALS                                                                           \
     "coalesce(sum(published), 0)::int8 AS p, coalesce(sum(deleted), 0)::int8 AS d, "     \
     "coalesce(sum(expired), 0)::int8 AS x, coalesce(sum(dead_lettered), 0)::int8 AS dl, "  \
@@ -61,6 +55,22 @@
 #define FREE_OLDEST(ch)                                                                                \
     "(SELECT (SELECT e.published_at " FREE_ROWS(ch) " AND e.published_at <= " NOW                       \
     " ORDER BY e.published_at, e.vseq LIMIT 1) AS t)"
+/* A listing: its rows x (the event, vseq, okey: where it is shown) from
+ * the cursor ($4, $5) on, in shown order; LIST_N: $6 of them (0: all). */
+#define LIST_OUT "SELECT now_ns(), false, " EV_COLS ", vseq, okey FROM ("
+#define LIST_END ") x WHERE NOT $3 OR (okey, vseq) > ($4, $5) ORDER BY okey, vseq "
+#define LIST_N "LIMIT CASE WHEN $6 > 0 THEN $6 END"
+/* Ready free rows of $1 (and locked ones for state 0) from the cursor on,
+ * shown where they were published: one range of events_order. */
+#define LIST_FREE_OR_LOCKED                                                                            \
+    "SELECT e.*, e.published_at AS okey FROM events e WHERE e.channel = $1"                            \
+    " AND (e.channel, e.published_at, e.vseq) > ($1, $4, $5) AND e.lives_until > " NOW                 \
+    " AND ((e.locked_until IS NULL AND e.published_at <= " NOW ") OR ($2 = 0 AND e.locked_until > " NOW "))"
+/* Lapsed leases of $1 that are ready, at their place or (retry delay) at
+ * the back: the lapsed part of events_leases, sorted. */
+#define LIST_LAPSED_READY                                                                              \
+    "SELECT e.*, CASE WHEN e.visible_at > e.locked_until THEN e.visible_at ELSE e.published_at END"   \
+    " AS okey " LEASES_OF("$1", "<=") " AND e.visible_at <= " NOW " AND e.lives_until > " NOW
 /* ready, scheduled, locked, oldest from k (lv), g (n), l, f (n), o (t). */
 #define STAT_COLS                                                                                      \
     "coalesce(k.lv, 0) - coalesce(g.n, 0) - coalesce(l.locked, 0) - coalesce(l.scheduled, 0)"          \
@@ -134,18 +144,30 @@ const pg_stmt_t pg_stmts[Q_COUNT] = {
                         "  published = c.published + excluded.published, live = c.live + excluded.live)"
                         " SELECT now_ns(), false, " EV_COLS " FROM ins ORDER BY seq",
                         8, t_publish_fast},
+    /* Listings (docs/SCHEMA.md "Listing"): $2 the state, $3 whether
+     * there is a cursor ($4, $5; the least values without one), $6 the
+     * rows wanted (0: all). Each branch reads one index range in its
+     * order, so a page costs its rows, not the channel's. */
     [Q_LIST] = {"dq_list",
-                "SELECT now_ns(), false, " EV_COLS ", vseq, okey FROM ("
-                " SELECT e.*, CASE WHEN $2 = 3 THEN e.visible_at ELSE " SHOWN_AT " END AS okey"
-                " FROM events e, (SELECT now_ns() AS now) n"
-                " WHERE e.channel = $1 AND e.lives_until > n.now AND CASE $2"
-                "  WHEN 0 THEN " IS_LOCKED " OR e.visible_at <= n.now"
-                "  WHEN 1 THEN " IS_READY
-                "  WHEN 2 THEN " IS_LOCKED
-                "  ELSE " IS_SCHEDULED " END) x"
-                " WHERE NOT $3 OR (okey, vseq) > ($4, $5)"
-                " ORDER BY okey, vseq LIMIT CASE WHEN $6 > 0 THEN $6 END",
+                LIST_OUT "(" LIST_FREE_OR_LOCKED " ORDER BY e.published_at, e.vseq " LIST_N ")"
+                " UNION ALL " LIST_LAPSED_READY LIST_END LIST_N,
                 6, t_list},
+    /* The same unpaged (the whole channel): sorted in one go. */
+    [Q_LIST_ALL] = {"dq_list_all", LIST_OUT LIST_FREE_OR_LOCKED " UNION ALL " LIST_LAPSED_READY LIST_END, 6, t_list},
+    [Q_LIST_LOCKED] = {"dq_list_locked",
+                       LIST_OUT "SELECT e.*, e.published_at AS okey " LEASES_OF("$1", ">")
+                       " AND e.lives_until > " NOW LIST_END LIST_N,
+                       6, t_list},
+    [Q_LIST_SCHEDULED] = {"dq_list_scheduled",
+                          LIST_OUT "(SELECT e.*, e.published_at AS okey FROM events e WHERE e.channel = $1"
+                          " AND (e.channel, e.published_at, e.vseq) > ($1, CASE WHEN $4 > " NOW " THEN $4 ELSE "
+                          NOW " END, CASE WHEN $4 > " NOW " THEN $5 ELSE " NEVER " END)"
+                          " AND e.locked_until IS NULL AND e.lives_until > " NOW
+                          " ORDER BY e.published_at, e.vseq " LIST_N ")"
+                          " UNION ALL SELECT e.*, e.visible_at AS okey " LEASES_OF("$1", "<=")
+                          " AND e.visible_at > " NOW " AND e.visible_at <> " NEVER " AND e.lives_until > " NOW
+                          LIST_END LIST_N,
+                          6, t_list},
     [Q_GET] = {"dq_get",
                "SELECT now_ns(), false, " EV_COLS " FROM events e, (SELECT now_ns() AS now) n"
                " WHERE seq = $1 AND id_ms = $2 AND channel = $3 AND lives_until > n.now"

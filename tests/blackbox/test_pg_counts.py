@@ -117,3 +117,30 @@ class CountingTest(test_pg_replicas.ReplicaSetCase):
         self.assertEqual((r.status, r.json["count"]), (200, 0), r.raw)
         after = self.reported(c, big, rs.schema)
         self.assertLess(after - before, BOUND, "3 s parked on an empty channel read %d rows" % (after - before))
+
+    def test_a_page_reads_its_rows(self):
+        # GET /{channel}/events?limit=N (the dashboard's channel page, every
+        # 2 s) in each state, and the next page: each reads about its rows.
+        rs = self.replicas(1, ["-database-pool", "1"])
+        c = rs.client(0, timeout=30 * SCALE)
+        ch = self.chan()
+        self.fill(c, ch, READY)
+        r = c.req("POST", "/%s/acquire" % q(ch), {"max": 3})
+        self.assertEqual(r.status, 200, r.raw)
+        later = bb.fmt_ts(time.time_ns() + 3600 * bb.S)
+        self.fill(c, ch, 5000, {"data": "later", "publishAt": later})
+        psql("ANALYZE %s.events" % rs.schema)
+        before = self.reported(c, ch, rs.schema)
+        sizes = {}
+        for state in ("visible", "ready", "locked", "scheduled"):
+            r = c.req("GET", "/%s/events?limit=50&state=%s" % (q(ch), state))
+            self.assertEqual(r.status, 200, r.raw[:300])
+            sizes[state] = r.json["count"]
+            if "next" in r.json:
+                r = c.req("GET", "/%s/events?limit=50&state=%s&after=%s" % (q(ch), state, r.json["next"]))
+                self.assertEqual(r.status, 200, r.raw[:300])
+                sizes[state] += r.json["count"]
+        after = self.reported(c, ch, rs.schema)
+        self.assertEqual(sizes, {"visible": 100, "ready": 100, "locked": 3, "scheduled": 100})
+        self.assertLess(after - before, BOUND, "seven pages of 50 read %d rows of %d events"
+                        % (after - before, READY + 5000))
