@@ -1,10 +1,12 @@
-"""Part D, what the PostgreSQL store reads to count: the counts of GET
-/channels and GET /{channel} (docs/SCHEMA.md, "Counting") read the rows
-whose state changes with time (leases, scheduled, expired) and the live
-totals, never every ready event, so a dashboard that polls them costs the
-same with a million events waiting as with ten; and a dead-letter move
-under the channel limit asks the target's counters, not its events, for
-room (migration 6).
+"""Part D, what the PostgreSQL store reads for requests that look at a
+channel: the counts of GET /channels and GET /{channel} (docs/SCHEMA.md,
+"Counting") read the rows whose state changes with time (leases,
+scheduled, expired) and the live totals, never every ready event; a page
+of GET /{channel}/events reads about its rows ("Listing"); the poll for
+parked acquires reads the first row of a few index ranges ("Waking parked
+acquires"); a dead-letter move under the channel limit asks the target's
+counters, not its events, for room (migration 6). So a dashboard or a
+long-poll costs the same with a million events waiting as with ten.
 
 The database's statistics count the events rows each scan read
 (seq_tup_read, idx_tup_fetch of pg_stat_user_tables). A backend reports
