@@ -1,6 +1,6 @@
 -- 0006_dead_letter_room.sql -- a dead-letter move asks whether its target
 -- has room from the target's counters, not by counting its events
--- (docs/SCHEMA.md, "Keeping the hot paths cheap").
+-- (docs/SCHEMA.md, "Functions", migration 6).
 --
 -- Additive: the same signature; a binary of schema 1 to 5 still runs on it.
 --   * dead_letter counted the target's live events at every move under a
