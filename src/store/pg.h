@@ -33,8 +33,9 @@
  *            layer above of those with a free event now, and time a
  *            wake-up for the next delayed event or lease end there
  *   vacuum   every 2 s: VACUUM the events table if 10 000 of its rows or
- *            more are dead, on the background connection (pg_vacuum.c;
- *            one replica at a time works, the others pass)
+ *            more are dead, else ANALYZE it if 10 000 and a tenth of them
+ *            changed, on the background connection (pg_vacuum.c; one
+ *            replica at a time works, the others pass)
  * The background connection is one more connection of the replica's own,
  * for what may take long and must not hold up requests pipelined behind
  * it; the database cancels a statement there that outlasts the timeout.

@@ -67,6 +67,7 @@ enum {
     Q_METRICS_JOBS,
     Q_DEAD,
     Q_VACUUM,
+    Q_ANALYZE,
     Q_COUNT
 };
 extern const pg_stmt_t pg_stmts[Q_COUNT];

@@ -1,6 +1,6 @@
 /*
  * pg_vacuum.c -- VACUUM of the events table while many of its rows are
- * dead (see pg.h).
+ * dead, and ANALYZE of it after many changed (see pg.h).
  *
  * Every taken and every deleted event leaves a dead row, and dead entries
  * at the head of the free-events index that each acquire walks past.
@@ -9,7 +9,10 @@
  * slows in a saw tooth between its runs (docs/performance.md, "Vacuum
  * while consuming"). So every CHECK_EVERY_NS a replica reads the table's
  * dead-row count from the statistics and, at MIN_DEAD or more, runs
- * VACUUM itself.
+ * VACUUM itself. Likewise ANALYZE, once MIN_CHANGED rows and a tenth of
+ * the table changed since the last: the counting and listing statements
+ * (docs/SCHEMA.md "Counting") read few rows only with statistics that
+ * know the table, and autovacuum would gather them up to a minute later.
  *
  * It does so on the background connection (s->bg, pg.c): VACUUM runs
  * outside any transaction and may take a while, and no request waits
@@ -35,6 +38,8 @@
 
 #define CHECK_EVERY_NS (2 * NTIME_NS_PER_S)
 #define MIN_DEAD 10000
+#define MIN_CHANGED 10000  /* ANALYZE after this many rows changed... */
+#define ANALYZE_SHARE 10   /* ...and a tenth of the table, as autovacuum */
 #define BACKOFF_NS (60 * NTIME_NS_PER_S)
 #define RETRY_NS (100 * NTIME_NS_PER_MS)
 
@@ -43,7 +48,9 @@ struct pg_vacuum {
     ntime_t check_at;
     int busy;                 /* a check or a VACUUM is out */
     int failing;              /* the last VACUUM failed (logged once) */
-    int not_owner;            /* this role may not VACUUM it (logged once) */
+    int not_owner;            /* this role may not VACUUM it or ANALYZE it
+                                 (logged once) */
+    int sent;                 /* Q_VACUUM or Q_ANALYZE, while out */
     uint64_t runs;            /* VACUUMs that ended without an error */
 };
 
@@ -64,14 +71,20 @@ uint64_t pg_vacuum_runs(const pg_vacuum_t *v)
     return v->runs;
 }
 
-static void on_vacuum(pg_query_t *q, void *arg)
+/* The answer to the VACUUM or ANALYZE sent (v->sent). */
+static void on_upkeep(pg_query_t *q, void *arg)
 {
     pg_vacuum_t *v = arg;
+    const char *what = v->sent == Q_VACUUM ? "VACUUM" : "ANALYZE";
+    char msg[700];
     v->busy = 0;
     if (pg_query_status(q) == PG_OK) {
-        v->runs++;
-        if (v->failing)
-            pgs_log(v->s, "info", "VACUUM of the events table works again");
+        if (v->sent == Q_VACUUM)
+            v->runs++;
+        if (v->failing) {
+            snprintf(msg, sizeof(msg), "%s of the events table works again", what);
+            pgs_log(v->s, "info", msg);
+        }
         v->failing = 0;
         return;
     }
@@ -82,18 +95,17 @@ static void on_vacuum(pg_query_t *q, void *arg)
     if (v->failing)
         return;
     v->failing = 1;
-    char msg[700];
     if (strcmp(pg_query_sqlstate(q), "57014") == 0)
-        snprintf(msg, sizeof(msg), "VACUUM of the events table outlasted -database-timeout and was cancelled;"
-                                   " tried again in a minute, autovacuum goes on meanwhile");
+        snprintf(msg, sizeof(msg), "%s of the events table outlasted -database-timeout and was cancelled;"
+                                   " tried again in a minute, autovacuum goes on meanwhile", what);
     else
-        snprintf(msg, sizeof(msg), "VACUUM of the events table failed (%s); tried again in a minute",
+        snprintf(msg, sizeof(msg), "%s of the events table failed (%s); tried again in a minute", what,
                  pg_query_error(q));
     pgs_log(v->s, "warn", msg);
 }
 
-/* Says once that this role may not VACUUM the table (the database would
- * skip it with a warning), and once that it may again. */
+/* Says once that this role may not VACUUM or ANALYZE the table (the
+ * database would skip it with a warning), and once that it may again. */
 static void say_owner(pg_vacuum_t *v, int may, const char *owner)
 {
     if (may == !v->not_owner)
@@ -101,10 +113,10 @@ static void say_owner(pg_vacuum_t *v, int may, const char *owner)
     v->not_owner = !may;
     char msg[400];
     if (may)
-        snprintf(msg, sizeof(msg), "VACUUM of the events table: this role may run it again");
+        snprintf(msg, sizeof(msg), "VACUUM and ANALYZE of the events table: this role may run them again");
     else
-        snprintf(msg, sizeof(msg), "VACUUM of the events table is left to autovacuum: only its owner (%.100s)"
-                                   " or the database's may run it, and this role is neither",
+        snprintf(msg, sizeof(msg), "VACUUM and ANALYZE of the events table are left to autovacuum: only its"
+                                   " owner (%.100s) or the database's may run them, and this role is neither",
                  owner);
     pgs_log(v->s, may ? "info" : "warn", msg);
 }
@@ -118,12 +130,15 @@ static void on_dead(pg_query_t *q, void *arg)
         return;
     }
     say_owner(v, pg_get_bool(r, 0, 1), PQgetvalue(r, 0, 2));
-    if (v->not_owner || pg_get_i64(r, 0, 0) < MIN_DEAD) {
+    int64_t dead = pg_get_i64(r, 0, 0), changed = pg_get_i64(r, 0, 3), rows = pg_get_i64(r, 0, 4);
+    int analyze = changed >= MIN_CHANGED && changed >= rows / ANALYZE_SHARE;
+    if (v->not_owner || (dead < MIN_DEAD && !analyze)) {
         v->busy = 0;
         return;
     }
-    pg_query_t *vq = pg_query_new(v->s->bg, on_vacuum, v);
-    pg_query_stmt(vq, Q_VACUUM);
+    v->sent = dead >= MIN_DEAD ? Q_VACUUM : Q_ANALYZE;
+    pg_query_t *vq = pg_query_new(v->s->bg, on_upkeep, v);
+    pg_query_stmt(vq, v->sent);
     pg_query_send(vq);
 }
 

@@ -249,12 +249,16 @@ const pg_stmt_t pg_stmts[Q_COUNT] = {
                         " ORDER BY channel COLLATE \"C\", name COLLATE \"C\"",
                         0, t_tick},
     /* The background connection's (pg_vacuum.c). */
-    /* The dead rows, and whether this role may VACUUM the table: its
-     * owner's or the database owner's privileges (or a superuser). */
+    /* The dead rows, whether this role may VACUUM the table (its owner's
+     * or the database owner's privileges, or a superuser) and who owns
+     * it, the rows changed since the last ANALYZE and the rows it has. */
     [Q_DEAD] = {"dq_dead",
                 "SELECT pg_stat_get_dead_tuples(c.oid), pg_has_role(c.relowner, 'USAGE') OR"
-                " pg_has_role(d.datdba, 'USAGE'), pg_get_userbyid(c.relowner) FROM pg_class c, pg_database d"
+                " pg_has_role(d.datdba, 'USAGE'), pg_get_userbyid(c.relowner),"
+                " pg_stat_get_mod_since_analyze(c.oid), greatest(c.reltuples, 0)::int8"
+                " FROM pg_class c, pg_database d"
                 " WHERE c.oid = 'events'::regclass AND d.datname = current_database()",
                 0, t_tick},
     [Q_VACUUM] = {"dq_vacuum", "VACUUM (SKIP_LOCKED, TRUNCATE false) events", 0, t_tick},
+    [Q_ANALYZE] = {"dq_analyze", "ANALYZE (SKIP_LOCKED) events", 0, t_tick},
 };

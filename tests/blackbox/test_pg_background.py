@@ -1,15 +1,16 @@
 """Part D, what each replica does on its background connection
 (docs/SCHEMA.md, "The background connection"): it VACUUMs the events
 table once many of its rows are dead, so that a busy queue does not wait
-for autovacuum's once-a-minute visits, and it reads the shared /metrics
-series, which counts the events whose state changes with time, no more
-often than its cost allows.
+for autovacuum's once-a-minute visits (and ANALYZEs it once many
+changed, so the planner knows a freshly filled table), and it reads the
+shared /metrics series, which counts the events whose state changes with
+time, no more often than its cost allows.
 
 The database's statistics tell VACUUMs run by a client (vacuum_count)
 from autovacuum's; the replica's /metrics counts the ones it ran.
 pg_stat_activity shows which connection ran the /metrics read and when
 it last started. A replica whose role may not VACUUM the table says so and
-sends none."""
+sends none. analyze_count counts the ANALYZEs clients ran."""
 
 import re
 import time
@@ -70,6 +71,24 @@ class BackgroundTest(test_pg_replicas.ReplicaSetCase):
         r = clients[0].req("POST", "/%s/acquire" % q(ch), {})
         self.assertEqual(r.status, 200, r.raw)
         self.assertNotIn("VACUUM of the events table", rs.logs())
+
+    def test_many_changed_rows_are_analyzed(self):
+        rs = self.replicas(1)
+        c = rs.client(0)
+        self.assertEqual(self.table_stat(rs.schema, "analyze_count"), 0)
+        ch = self.chan()
+        for _ in range(3):
+            r = c.req("POST", "/%s/events" % q(ch), [{"data": "x"}] * 5000)
+            self.assertEqual(r.status, 201, r.raw[:300])
+        # The inserts reach the statistics within 10 s (an idle backend's
+        # flush); a check every 2 s finds 15 000 rows changed of 15 000.
+        deadline = time.monotonic() + 30 * SCALE
+        while self.table_stat(rs.schema, "analyze_count") == 0:
+            if time.monotonic() > deadline:
+                self.fail("no ANALYZE of %s.events within 30 s; changed rows: %d\n%s"
+                          % (rs.schema, self.table_stat(rs.schema, "n_mod_since_analyze"), rs.logs()))
+            time.sleep(0.2)
+        self.assertNotIn("ANALYZE of the events table", rs.logs())
 
     def test_metrics_reads_on_their_own_connection_and_spaced_by_their_cost(self):
         # A database of its own, so that pg_stat_activity shows this
@@ -133,7 +152,7 @@ class BackgroundTest(test_pg_replicas.ReplicaSetCase):
         self.assertIn("user=postgres", bb.PG_URL)
         rs = test_pg_replicas.Replicas(bb.PG_URL.replace("user=postgres", "user=" + role), 1, schema=schema)
         self.sets.append(rs)
-        said = "VACUUM of the events table is left to autovacuum: only its owner (postgres)"
+        said = "VACUUM and ANALYZE of the events table are left to autovacuum: only its owner (postgres)"
         deadline = time.monotonic() + 10 * SCALE
         while said not in rs.servers[0].log(200):
             self.assertLess(time.monotonic(), deadline, "not said\n" + rs.logs())
@@ -148,4 +167,5 @@ class BackgroundTest(test_pg_replicas.ReplicaSetCase):
         time.sleep(2.5)  # a check of the dead rows, every 2 s
         self.assertEqual(vacuums_of(c), 0)
         self.assertEqual(self.table_stat(schema, "vacuum_count"), 0)
+        self.assertEqual(self.table_stat(schema, "analyze_count"), 0)
         self.assertEqual(rs.servers[0].log(200).count(said), 1, rs.logs())
