@@ -40,6 +40,7 @@
 #define MIN_DEAD 10000
 #define MIN_CHANGED 10000  /* ANALYZE after this many rows changed... */
 #define ANALYZE_SHARE 10   /* ...and a tenth of the table, as autovacuum */
+#define ANALYZE_EVERY_NS (10 * NTIME_NS_PER_S) /* and no more often (a small busy table) */
 #define BACKOFF_NS (60 * NTIME_NS_PER_S)
 #define RETRY_NS (100 * NTIME_NS_PER_MS)
 
@@ -51,6 +52,7 @@ struct pg_vacuum {
     int not_owner;            /* this role may not VACUUM it or ANALYZE it
                                  (logged once) */
     int sent;                 /* Q_VACUUM or Q_ANALYZE, while out */
+    ntime_t analyzed_at;      /* when the last ANALYZE was sent */
     uint64_t runs;            /* VACUUMs that ended without an error */
 };
 
@@ -131,12 +133,16 @@ static void on_dead(pg_query_t *q, void *arg)
     }
     say_owner(v, pg_get_bool(r, 0, 1), PQgetvalue(r, 0, 2));
     int64_t dead = pg_get_i64(r, 0, 0), changed = pg_get_i64(r, 0, 3), rows = pg_get_i64(r, 0, 4);
-    int analyze = changed >= MIN_CHANGED && changed >= rows / ANALYZE_SHARE;
+    ntime_t now = pgs_now(v->s);
+    int analyze = changed >= MIN_CHANGED && changed >= rows / ANALYZE_SHARE &&
+                  (!v->analyzed_at || now - v->analyzed_at >= ANALYZE_EVERY_NS);
     if (v->not_owner || (dead < MIN_DEAD && !analyze)) {
         v->busy = 0;
         return;
     }
     v->sent = dead >= MIN_DEAD ? Q_VACUUM : Q_ANALYZE;
+    if (v->sent == Q_ANALYZE)
+        v->analyzed_at = now;
     pg_query_t *vq = pg_query_new(v->s->bg, on_upkeep, v);
     pg_query_stmt(vq, v->sent);
     pg_query_send(vq);
