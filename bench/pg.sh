@@ -13,8 +13,11 @@
 # out/loadgen: publish; consume (acquire the oldest + delete it, from a
 # filled queue); batches of 1 000; three replicas on the same schema at the
 # same total concurrency against one (the mean of one replica's runs just
-# before and just after theirs); and wakeup.py: an acquire parked on
-# one replica, a publish through another, the time to the answer.
+# before and just after theirs); wakeup.py: an acquire parked on
+# one replica, a publish through another, the time to the answer; and,
+# with every event those runs left stored, the reads a dashboard makes
+# (GET /channels, a page of 50) against a count(*) of the table, the
+# cost of a read that visits every event.
 #
 # Usage: bench/pg.sh   (make bench runs it after run.sh; make -C bench pg alone)
 #   BENCH_SECS=N      seconds per throughput run (default 3, after 1 s of warm-up)
@@ -180,6 +183,18 @@ if [ "$SERVES" = 1 ]; then
     log "wake-up: acquire parked on replica 2, publish through replica 3, 200 rounds"
     run "$W/wake" python3 wakeup.py -a "$P2" -b "$P3" -n 200 -q wake || true
     WAKE=$(cat "$W/wake")
+
+    # The runs above left about a million events. Statistics first (the
+    # replicas ANALYZE within seconds of a change of a tenth, autovacuum
+    # within a minute), then the median of 7 of each read.
+    "$PGBIN/psql" -X -q "$URL" -c "ANALYZE bench.events" 2>>"$W/tools.err"
+    STORED=$("$PGBIN/psql" -X -At "$URL" -c "SELECT count(*) FROM bench.events" 2>>"$W/tools.err")
+    log "reads beside $STORED stored events: GET /channels, a page of 50, count(*)"
+    median_ms() { sort -n | awk '{v[NR] = $1} END {printf "%.1f", v[int((NR + 1) / 2)] * 1000}'; }
+    CHANS_MS=$(for _ in 1 2 3 4 5 6 7; do curl -s -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$P1/channels"; done | median_ms)
+    PAGE_MS=$(for _ in 1 2 3 4 5 6 7; do curl -s -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$P1/batch/events?limit=50"; done | median_ms)
+    COUNT_MS=$(for _ in 1 2 3 4 5 6 7; do "$PGBIN/psql" -X -At "$URL" -c '\timing on' -c "SELECT count(*) FROM bench.events" |
+        sed -nE 's/^Time: ([0-9.]+) ms.*/\1/p' | awk '{print $1 / 1000}'; done | median_ms)
     stop "$R1"; stop "$R2"; stop "$R3"
 fi
 
@@ -200,6 +215,8 @@ if [ "$SERVES" = 1 ]; then
     row "  1 replica before / after the three" "$(fmt "$(kv "$ONE" rate)") / $(fmt "$(kv "$ONE_AFTER" rate)")" "" "" "" ""
     row "wake-up across replicas p50 / p99 (ms)" "$(kv "$WAKE" p50_ms) / $(kv "$WAKE" p99_ms)" "" "" "p99 <= 100" "$(met "$(kv "$WAKE" p99_ms) <= 100")"
     row "  rounds; max (ms); missed the wait" "$(kv "$WAKE" rounds); $(kv "$WAKE" max_ms); $(kv "$WAKE" empty)" "" "" "0 missed" "$(met "$(kv "$WAKE" empty) == 0")"
+    row "GET /channels, $(fmt "$STORED") events (ms)" "$CHANS_MS" "count(*) $COUNT_MS ms" "$(ratio "$CHANS_MS" "$COUNT_MS")" "" ""
+    row "a page of 50 events (ms)" "$PAGE_MS" "count(*) $COUNT_MS ms" "$(ratio "$PAGE_MS" "$COUNT_MS")" "" ""
 else
     for f in "publish (events/s)|>= 0.7 x INSERT" "acquire + delete (pairs/s)|>= 0.3 x UPDATE" \
              "batches of 1 000 (events/s)|>= 50 000" "3 replicas (events/s)|>= 0.95 x one" \
