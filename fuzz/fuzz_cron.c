@@ -51,22 +51,41 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-/* Is the definition an @every one? Only at its start, after a zone prefix:
+/* Length of the white space character at s[0..n) as Go's unicode.IsSpace
+ * sees it (robfig trims the schedule after a zone prefix with
+ * strings.TrimSpace), or 0. Written out here, not taken from cron.c, so
+ * that the property does not share the parser's reading. */
+static size_t go_space(const uint8_t *u, size_t n)
+{
+    static const char *const wide[] = {"\xc2\x85", "\xc2\xa0", "\xe1\x9a\x80", "\xe2\x80\xa8",
+                                       "\xe2\x80\xa9", "\xe2\x80\xaf", "\xe2\x81\x9f", "\xe3\x80\x80"};
+    if (n >= 1 && (u[0] == ' ' || (u[0] >= '\t' && u[0] <= '\r')))
+        return 1;
+    if (n >= 3 && u[0] == 0xe2 && u[1] == 0x80 && u[2] >= 0x80 && u[2] <= 0x8a) /* U+2000..U+200A */
+        return 3;
+    for (size_t i = 0; i < sizeof(wide) / sizeof(wide[0]); i++) {
+        size_t k = strlen(wide[i]);
+        if (n >= k && memcmp(u, wide[i], k) == 0)
+            return k;
+    }
+    return 0;
+}
+
+/* Is the definition an @every one? As robfig reads it: a zone prefix
+ * only at the very start, running to the first ASCII space, then the rest
+ * trimmed of white space (Unicode's, as Go's); "@every " only there:
  * elsewhere "@every" is text robfig passes over (a field "*-0@every/1"
  * reads as "*"), and the spec is a five-field one. */
 static int is_every(const uint8_t *data, size_t size)
 {
-    size_t i = 0;
-    while (i < size && (data[i] == ' ' || data[i] == '\t'))
-        i++;
-    if ((size - i >= 8 && memcmp(data + i, "CRON_TZ=", 8) == 0) ||
-        (size - i >= 3 && memcmp(data + i, "TZ=", 3) == 0)) {
-        while (i < size && data[i] != ' ' && data[i] != '\t')
+    size_t i = 0, k;
+    if ((size >= 8 && memcmp(data, "CRON_TZ=", 8) == 0) || (size >= 3 && memcmp(data, "TZ=", 3) == 0)) {
+        while (i < size && data[i] != ' ')
             i++;
-        while (i < size && (data[i] == ' ' || data[i] == '\t'))
-            i++;
+        while (i < size && (k = go_space(data + i, size - i)) > 0)
+            i += k;
     }
-    return size - i >= 6 && memcmp(data + i, "@every", 6) == 0;
+    return size - i >= 7 && memcmp(data + i, "@every ", 7) == 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -183,6 +183,7 @@ static void test_parse_accepts(void **state)
         "1,,2 * * * *", "1, * * * *", ", * * * *", "+1 * * * *", "0005 * * * *", "*-5 * * * *", "?-x-y * * * *",
         "CRON_TZ= 0 0 * * *", "CRON_TZ=UTC  @daily \t", "@every 500ms", "@every 0s",
         "@every -5s", "@every 876000h", "0\xc2\xa0" "0 * * *", "0\xe3\x80\x80" "0 * * FR\xc4\xb0", "* * * * */7",
+        "TZ= \xe2\x81\x9f@every 0", /* the schedule after a zone is trimmed of Unicode spaces */
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++)
         cron_free(parse_in(specs[i], NULL, 0));
