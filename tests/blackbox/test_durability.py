@@ -890,7 +890,17 @@ class RewriteTest(DurabilityCase, LoadMixin):
         self.assertLess(size, written, "log is %d bytes after %d bytes went through it; rewrites %r"
                         % (size, written, rw))
         srv2 = self.start(d)
-        self.assertNotIn("cutting", srv2.log_text(), "replay cut the log:\n%s" % srv2.log())
+        # The rewrites left no damage: replay cuts nothing but a torn tail,
+        # which the kill -9 leaves when it lands in the write() of a turn
+        # (the kernel copies a write page by page and stops between pages
+        # for a fatal signal: seen once under valgrind, a record cut at
+        # offset 167553 with 383 bytes dropped, a page boundary). Damage
+        # anywhere else refuses the start; and nothing acknowledged is lost
+        # (the model's check).
+        for line in srv2.log_text().splitlines():
+            if "cutting" in line:
+                self.assertRegex(line, r"(record|change) cut short \(the server stopped while writing it\)",
+                                 "replay cut the log for another reason:\n%s" % srv2.log())
         self.check(model, allch)
         # tokens survive a rewrite: EXTEND with each live lock's token
         n_tok = 0
