@@ -20,9 +20,10 @@
 #define METRICS_FRESH_NS (60 * NTIME_NS_PER_S)
 #define TRIM_EVERY_NS (200 * NTIME_NS_PER_MS)
 #define BG_SLACK_MS 1000 /* the background connection's deadline past the timeout */
-/* Requests' connections: no JIT compiling, which costs tens to hundreds of
+/* Every connection: no JIT compiling, which costs tens to hundreds of
  * milliseconds a statement and pays only for long analytic queries. */
-#define POOL_SESSION "SELECT set_config('jit', 'off', false)"
+#define JIT_OFF "set_config('jit', 'off', false)"
+#define POOL_SESSION "SELECT " JIT_OFF
 
 /* ---- the clock ---- */
 
@@ -450,8 +451,7 @@ store_t *store_pg_new(const store_pg_config_t *cfg)
     snprintf(s->bg_session, sizeof(s->bg_session),
              "SELECT set_config('statement_timeout', '%llu', false),"
              " set_config('client_min_messages', 'error', false),"
-             " set_config('max_parallel_workers_per_gather', '0', false),"
-             " set_config('jit', 'off', false)",
+             " set_config('max_parallel_workers_per_gather', '0', false), " JIT_OFF,
              (unsigned long long)cfg->timeout_ms);
     pc.size = 1;
     pc.timeout_ms = cfg->timeout_ms + BG_SLACK_MS;
