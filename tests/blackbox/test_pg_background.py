@@ -36,6 +36,16 @@ class BackgroundTest(test_pg_replicas.ReplicaSetCase):
         return int(psql("SELECT %s FROM pg_stat_user_tables WHERE schemaname = '%s' AND relname = 'events'"
                         % (col, schema)))
 
+    def wait_stat(self, schema, col, least, detail):
+        """Waits up to 30 s for the column col of schema.events's statistics
+        to reach least (they reach the shared ones within 10 s of a change,
+        an idle backend's flush); detail() says more if they do not."""
+        deadline = time.monotonic() + 30 * SCALE
+        while self.table_stat(schema, col) < least:
+            if time.monotonic() > deadline:
+                self.fail("%s of %s.events still below %d after 30 s; %s" % (col, schema, least, detail()))
+            time.sleep(0.2)
+
     def fill_and_purge(self, c, ch, n):
         for _ in range(n // 5000):
             r = c.req("POST", "/%s/events" % q(ch), [{"data": "x"}] * 5000)
@@ -49,14 +59,10 @@ class BackgroundTest(test_pg_replicas.ReplicaSetCase):
         clients = [rs.client(0), rs.client(1)]
         self.assertEqual(self.table_stat(rs.schema, "vacuum_count"), 0)
         self.fill_and_purge(clients[0], self.chan(), 15000)
-        # The purge's statistics reach the shared ones within 10 s (an idle
-        # backend's flush), then a check every 2 s finds them.
-        deadline = time.monotonic() + 30 * SCALE
-        while self.table_stat(rs.schema, "vacuum_count") == 0:
-            if time.monotonic() > deadline:
-                self.fail("no VACUUM of %s.events within 30 s; dead rows: %d\n%s"
-                          % (rs.schema, self.table_stat(rs.schema, "n_dead_tup"), rs.logs()))
-            time.sleep(0.2)
+        # The purge's statistics reach the shared ones, then a check every
+        # 2 s finds them.
+        self.wait_stat(rs.schema, "vacuum_count", 1, lambda: "no VACUUM; dead rows: %d\n%s"
+                       % (self.table_stat(rs.schema, "n_dead_tup"), rs.logs()))
         self.assertLess(self.table_stat(rs.schema, "n_dead_tup"), 10000)
         # Whichever replica ran it counts it once its answer is in; the
         # other passed or found nothing left to do.
@@ -80,14 +86,10 @@ class BackgroundTest(test_pg_replicas.ReplicaSetCase):
         for _ in range(3):
             r = c.req("POST", "/%s/events" % q(ch), [{"data": "x"}] * 5000)
             self.assertEqual(r.status, 201, r.raw[:300])
-        # The inserts reach the statistics within 10 s (an idle backend's
-        # flush); a check every 2 s finds 15 000 rows changed of 15 000.
-        deadline = time.monotonic() + 30 * SCALE
-        while self.table_stat(rs.schema, "analyze_count") == 0:
-            if time.monotonic() > deadline:
-                self.fail("no ANALYZE of %s.events within 30 s; changed rows: %d\n%s"
-                          % (rs.schema, self.table_stat(rs.schema, "n_mod_since_analyze"), rs.logs()))
-            time.sleep(0.2)
+        # The inserts reach the statistics; a check every 2 s finds 15 000
+        # rows changed of 15 000.
+        self.wait_stat(rs.schema, "analyze_count", 1, lambda: "no ANALYZE; changed rows: %d\n%s"
+                       % (self.table_stat(rs.schema, "n_mod_since_analyze"), rs.logs()))
         self.assertNotIn("ANALYZE of the events table", rs.logs())
 
     def test_metrics_reads_on_their_own_connection_and_spaced_by_their_cost(self):
@@ -160,10 +162,7 @@ class BackgroundTest(test_pg_replicas.ReplicaSetCase):
         # With many dead rows it still sends no VACUUM, and the queue works.
         c = rs.client(0)
         self.fill_and_purge(c, self.chan(), 15000)
-        deadline = time.monotonic() + 30 * SCALE
-        while self.table_stat(schema, "n_dead_tup") < 10000:
-            self.assertLess(time.monotonic(), deadline, "the purge's dead rows not in the statistics")
-            time.sleep(0.2)
+        self.wait_stat(schema, "n_dead_tup", 10000, lambda: "the purge's dead rows not in the statistics")
         time.sleep(2.5)  # a check of the dead rows, every 2 s
         self.assertEqual(vacuums_of(c), 0)
         self.assertEqual(self.table_stat(schema, "vacuum_count"), 0)
