@@ -28,6 +28,22 @@ def vacuums_of(client):
     return int(m.group(1))
 
 
+def one_per_read(samples):
+    """The reads among (pid, query_start, ran) samples, by start. A
+    statement run through the extended protocol shows two query_starts,
+    its Bind (where a custom plan is made) and its Execute, a millisecond
+    or so apart: such a pair of one pid is one read, from the first start
+    to the later end. Reads themselves start a second or more apart."""
+    reads = []
+    for pid, start, ran in sorted(samples, key=lambda r: r[1]):
+        if reads and reads[-1][0] == pid and start - reads[-1][1] < 0.02:
+            p, s, r = reads[-1]
+            reads[-1] = (p, s, max(s + r, start + ran) - s)
+        else:
+            reads.append((pid, start, ran))
+    return reads
+
+
 @bb.pg_only("the background connection is the PostgreSQL store's")
 class BackgroundTest(test_pg_replicas.ReplicaSetCase):
     WEIGHT = 2
@@ -103,16 +119,18 @@ class BackgroundTest(test_pg_replicas.ReplicaSetCase):
         self.sets.append(rs)
         c = rs.client(0, timeout=30 * SCALE)
         ch = self.chan()
-        # 200 000 scheduled events, which a read counts one by one (unlike
-        # ready ones, docs/SCHEMA.md "Counting"): it takes 100 ms or more.
+        # 500 000 scheduled events, which a read counts one by one (unlike
+        # ready ones, docs/SCHEMA.md "Counting"): it takes 100 ms or more,
+        # also once the replica has analyzed the table.
         later = bb.fmt_ts(time.time_ns() + 3600 * bb.S)
-        for _ in range(40):
+        for _ in range(100):
             r = c.req("POST", "/%s/events" % q(ch), [{"data": "x", "publishAt": later}] * 5000)
             self.assertEqual(r.status, 201, r.raw[:300])
         self.assertEqual(c.req("GET", "/metrics").status, 200)  # scraped: reads go on for a minute
         # Each read, while it runs: its pid, when it started and how long it
         # has run (the database's clock), sampled every 50 ms.
-        reads = {}
+        seen = {}
+        runs = []
         deadline = time.monotonic() + 40 * SCALE
         while time.monotonic() < deadline:
             out = psql("SELECT pid, query_start, extract(epoch FROM query_start),"
@@ -121,12 +139,12 @@ class BackgroundTest(test_pg_replicas.ReplicaSetCase):
                        " AND query LIKE 'WITH k AS (SELECT channel, %%'" % db)
             for line in out.splitlines():
                 pid, key, start, ran = line.split("|")
-                old = reads.get(key, (pid, float(start), 0.0))
-                reads[key] = (pid, float(start), max(old[2], float(ran)))
-            if len(reads) >= 3:
+                old = seen.get(key, (pid, float(start), 0.0))
+                seen[key] = (pid, float(start), max(old[2], float(ran)))
+            runs = one_per_read(seen.values())
+            if len(runs) >= 3:
                 break
             time.sleep(0.05)
-        runs = sorted(reads.values(), key=lambda r: r[1])
         self.assertGreaterEqual(len(runs), 3, runs)
         # One connection runs them all: the background one (GET /channels,
         # whose statement begins alike, is not asked here).
