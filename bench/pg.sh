@@ -190,11 +190,14 @@ if [ "$SERVES" = 1 ]; then
     "$PGBIN/psql" -X -q "$URL" -c "ANALYZE bench.events" 2>>"$W/tools.err"
     STORED=$("$PGBIN/psql" -X -At "$URL" -c "SELECT count(*) FROM bench.events" 2>>"$W/tools.err")
     log "reads beside $STORED stored events: GET /channels, a page of 50, count(*)"
-    median_ms() { sort -n | awk '{v[NR] = $1} END {printf "%.1f", v[int((NR + 1) / 2)] * 1000}'; }
-    CHANS_MS=$(for _ in 1 2 3 4 5 6 7; do curl -s -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$P1/channels"; done | median_ms)
-    PAGE_MS=$(for _ in 1 2 3 4 5 6 7; do curl -s -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$P1/batch/events?limit=50"; done | median_ms)
-    COUNT_MS=$(for _ in 1 2 3 4 5 6 7; do "$PGBIN/psql" -X -At "$URL" -c '\timing on' -c "SELECT count(*) FROM bench.events" |
-        sed -nE 's/^Time: ([0-9.]+) ms.*/\1/p' | awk '{print $1 / 1000}'; done | median_ms)
+    # get_ms PATH: the time of a GET in ms; median: of the lines read.
+    get_ms() { curl -s -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$P1$1" | awk '{print $1 * 1000}'; }
+    count_ms() { "$PGBIN/psql" -X -At "$URL" -c '\timing on' -c "SELECT count(*) FROM bench.events" |
+        sed -nE 's/^Time: ([0-9.]+) ms.*/\1/p'; }
+    median() { sort -n | awk '{v[NR] = $1} END {printf "%.1f", v[int((NR + 1) / 2)]}'; }
+    CHANS_MS=$(for _ in 1 2 3 4 5 6 7; do get_ms /channels; done | median)
+    PAGE_MS=$(for _ in 1 2 3 4 5 6 7; do get_ms "/batch/events?limit=50"; done | median)
+    COUNT_MS=$(for _ in 1 2 3 4 5 6 7; do count_ms; done | median)
     stop "$R1"; stop "$R2"; stop "$R3"
 fi
 
