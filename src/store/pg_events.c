@@ -213,6 +213,7 @@ static void send_publish(pg_batch_t *b)
         pg_query_i64(q, (int64_t)s->cfg.max_channels);
     pg_query_i64(q, (int64_t)s->cfg.max_channel_events);
     pub_arrays_params(q, &a, !fast);
+    pg_query_rows(q, b->n_items);
     pg_query_send(q);
 }
 
@@ -439,6 +440,7 @@ static void send_delete(pg_batch_t *b)
     pg_query_arr(q, PG_INT8_ARRAY, &seqs);
     pg_query_arr(q, PG_INT8_ARRAY, &mss);
     pg_query_arr(q, PG_INT8_ARRAY, &tokens);
+    pg_query_rows(q, b->n_items);
     pg_query_send(q);
 }
 
@@ -500,6 +502,7 @@ static void send_acquire(pg_batch_t *b)
     pg_query_bytes(q, op0->ch, op0->ch_len);
     pg_query_i32(q, (int32_t)b->n_items);
     pg_query_i64(q, b->reqs->key);
+    pg_query_rows(q, b->n_items);
     pg_query_send(q);
 }
 

@@ -32,6 +32,7 @@ typedef struct pg_conn {
     int writing;              /* waiting for the socket to be writable */
     pg_query_t *head, *tail;  /* in flight, oldest first */
     size_t inflight;
+    size_t slow;              /* of those, queries not all quick */
     uint64_t retry_at;        /* DOWN: loop ms when to reconnect */
     uint64_t backoff_ms;
     uint64_t connect_until;   /* CONNECTING/SETUP: loop ms */
@@ -65,6 +66,9 @@ struct pg_query {
     char *err;
     char *msg;                /* PG_ERROR: the primary message */
     int done;                 /* the callback ran */
+    int quick;                /* every statement is PG_QUICK, few rows */
+    size_t rows;              /* pg_query_rows */
+    uint64_t sent_ms;         /* loop ms when it went to its connection */
     pg_conn_t *conn;          /* in flight on; NULL while waiting */
     pg_query_t *next;         /* in the wait queue or a connection's FIFO */
     h2o_timeout_entry_t deadline;
@@ -371,11 +375,28 @@ static int pool_unreachable(const pg_pool_t *p)
     return 1;
 }
 
+void pg_query_rows(pg_query_t *q, size_t n)
+{
+    q->rows = n;
+}
+
+/* Whether every statement of q is quick and it touches few rows. */
+static int query_quick(const pg_query_t *q)
+{
+    if (q->rows > PG_QUICK_ROWS)
+        return 0;
+    for (int i = 0; i < q->nitems; i++)
+        if (!q->pool->cfg.stmts[q->items[i].stmt].quick)
+            return 0;
+    return 1;
+}
+
 void pg_query_send(pg_query_t *q)
 {
     pg_pool_t *p = q->pool;
     ASSERT(q->nitems > 0);
     q->results = xcalloc((size_t)q->nitems, sizeof(*q->results));
+    q->quick = query_quick(q);
     q->next = NULL;
     if (pool_unreachable(p)) {
         /* Say so now rather than at the deadline; the callback must not
@@ -471,6 +492,7 @@ static void conn_fail(pg_conn_t *c, const char *why_in)
     }
     c->tail = NULL;
     c->inflight = 0;
+    c->slow = 0;
     c->retry_at = loop_ms(p) + c->backoff_ms;
     c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
     if (!p->freeing && !h2o_timeout_is_linked(&p->tick))
@@ -542,6 +564,7 @@ static void query_result(pg_conn_t *c, PGresult *r)
         if (!c->head)
             c->tail = NULL;
         c->inflight--;
+        c->slow -= !q->quick;
         q->conn = NULL;
         query_finish(q);
         query_free(q);
@@ -673,6 +696,7 @@ static void conn_send_query(pg_conn_t *c, pg_query_t *q)
         ok = PQsendQueryPrepared(c->pq, st->name, it->nparams, values, lens, fmts, 1);
     }
     q->conn = c;
+    q->sent_ms = loop_ms(c->pool);
     q->next = NULL;
     if (c->tail)
         c->tail->next = q;
@@ -680,20 +704,36 @@ static void conn_send_query(pg_conn_t *c, pg_query_t *q)
         c->head = q;
     c->tail = q;
     c->inflight++;
+    c->slow += !q->quick;
     if (!ok || !PQpipelineSync(c->pq))
         conn_fail(c, PQerrorMessage(c->pq));
 }
 
-/* Hands waiting queries to the least busy READY connections. */
+/* Where q goes (pgconn.h): a quick query to the first connection that
+ * has fewer than PG_CONN_PACK queries in flight, all of them quick;
+ * otherwise to the least busy. NULL: every connection is full or down. */
+static pg_conn_t *pool_pick(pg_pool_t *p, const pg_query_t *q)
+{
+    for (size_t i = 0; q->quick && i < p->cfg.size; i++) {
+        pg_conn_t *c = &p->conns[i];
+        if (c->state == CONN_READY && c->inflight < PG_CONN_PACK && !c->slow &&
+            (!c->head || loop_ms(p) - c->head->sent_ms < PG_PACK_AGE_MS))
+            return c;
+    }
+    pg_conn_t *best = NULL;
+    for (size_t i = 0; i < p->cfg.size; i++) {
+        pg_conn_t *c = &p->conns[i];
+        if (c->state == CONN_READY && c->inflight < PG_CONN_PIPELINE && (!best || c->inflight < best->inflight))
+            best = c;
+    }
+    return best;
+}
+
+/* Hands waiting queries to READY connections, in order. */
 static void pool_dispatch(pg_pool_t *p)
 {
     while (p->wait_head) {
-        pg_conn_t *best = NULL;
-        for (size_t i = 0; i < p->cfg.size; i++) {
-            pg_conn_t *c = &p->conns[i];
-            if (c->state == CONN_READY && c->inflight < PG_CONN_PIPELINE && (!best || c->inflight < best->inflight))
-                best = c;
-        }
+        pg_conn_t *best = pool_pick(p, p->wait_head);
         if (!best)
             return;
         pg_query_t *q = p->wait_head;

@@ -11,7 +11,16 @@
  * back-to-back and ended by one Sync, so the database runs them as one
  * implicit transaction (all or nothing) and the answer comes after COMMIT.
  * Queries of different requests are pipelined on a connection (up to
- * PG_CONN_PIPELINE each, in order) and spread over the pool.
+ * PG_CONN_PIPELINE each, in order) and spread over the pool: a query of
+ * quick statements (and not said to touch more than PG_QUICK_ROWS rows)
+ * goes to the first connection (in pool order) with
+ * fewer than PG_CONN_PACK queries and none but quick ones in flight,
+ * the oldest sent less than PG_PACK_AGE_MS ago, so its backend runs it
+ * right after the one before, without sleeping in between and without
+ * waking another backend; any other query, or when no such connection is
+ * left, goes to the least busy connection. (A quick statement can still
+ * wait, for a row another transaction holds: the age keeps later queries
+ * from queueing behind it.)
  *
  * Connection states:
  *   DOWN        not connected; reconnects at retry_at (backoff 100 ms,
@@ -43,6 +52,9 @@
 #include <stdint.h>
 
 #define PG_CONN_PIPELINE 32 /* queries in flight on one connection */
+#define PG_CONN_PACK 2      /* quick queries sent to one connection before the next is used */
+#define PG_QUICK_ROWS 32    /* a query said to touch more rows is not quick */
+#define PG_PACK_AGE_MS 2    /* nor packed behind one in flight this long (it waits) */
 
 /* Parameter types (binary format on the wire). */
 #define PG_INT8 20
@@ -58,13 +70,19 @@
 #define PG_INT8_ARRAY 1016
 
 /* A statement prepared on every connection. types: its parameters' OIDs
- * (PG_*), nparams of them. */
+ * (PG_*), nparams of them. quick (PG_QUICK): it reads and writes a few
+ * rows through an index and waits for no one for long, so a query of
+ * such statements may be pipelined behind another on a busy connection
+ * (see pg_query_send). */
 typedef struct pg_stmt {
     const char *name;
     const char *sql;
     int nparams;
     const Oid *types;
+    int quick;
 } pg_stmt_t;
+
+#define PG_QUICK 1
 
 typedef struct pg_pool_config {
     const char *url;          /* libpq URI or key=value string */
@@ -153,6 +171,10 @@ void pg_arr_i16(pg_arr_t *a, int16_t v);
 void pg_arr_bool(pg_arr_t *a, int v);
 void pg_arr_bytes(pg_arr_t *a, const void *p, size_t n);
 void pg_query_arr(pg_query_t *q, Oid array_type, pg_arr_t *a);
+
+/* q touches about n rows (the events of a batch): past PG_QUICK_ROWS it
+ * is not quick whatever its statements (pgconn.h, top). */
+void pg_query_rows(pg_query_t *q, size_t n);
 
 /* Queues q (all its statements, then one Sync). */
 void pg_query_send(pg_query_t *q);
