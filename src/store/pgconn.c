@@ -710,8 +710,9 @@ static void conn_send_query(pg_conn_t *c, pg_query_t *q)
 }
 
 /* Where q goes (pgconn.h): a quick query to the first connection that
- * has fewer than PG_CONN_PACK queries in flight, all of them quick;
- * otherwise to the least busy. NULL: every connection is full or down. */
+ * has fewer than PG_CONN_PACK queries in flight, all of them quick, the
+ * oldest younger than PG_PACK_AGE_MS; otherwise to the least busy. NULL:
+ * every connection is full or down. */
 static pg_conn_t *pool_pick(pg_pool_t *p, const pg_query_t *q)
 {
     for (size_t i = 0; q->quick && i < p->cfg.size; i++) {

@@ -13,14 +13,14 @@
  * Queries of different requests are pipelined on a connection (up to
  * PG_CONN_PIPELINE each, in order) and spread over the pool: a query of
  * quick statements (and not said to touch more than PG_QUICK_ROWS rows)
- * goes to the first connection (in pool order) with
- * fewer than PG_CONN_PACK queries and none but quick ones in flight,
- * the oldest sent less than PG_PACK_AGE_MS ago, so its backend runs it
- * right after the one before, without sleeping in between and without
- * waking another backend; any other query, or when no such connection is
- * left, goes to the least busy connection. (A quick statement can still
- * wait, for a row another transaction holds: the age keeps later queries
- * from queueing behind it.)
+ * goes to the first connection in pool order with fewer than
+ * PG_CONN_PACK queries in flight, all of them quick, the oldest sent less
+ * than PG_PACK_AGE_MS ago, so its backend runs it right after the one
+ * before, without sleeping in between and without waking another
+ * backend; any other query, or when no such connection is left, goes to
+ * the least busy connection. (A quick statement can still wait, for a
+ * row another transaction holds: the age keeps later queries from
+ * queueing behind it.)
  *
  * Connection states:
  *   DOWN        not connected; reconnects at retry_at (backoff 100 ms,
