@@ -805,6 +805,11 @@ int pg_pool_ready(const pg_pool_t *p)
     return p->ready > 0;
 }
 
+size_t pg_pool_nready(const pg_pool_t *p)
+{
+    return p->ready;
+}
+
 int pg_pool_busy(const pg_pool_t *p)
 {
     if (p->wait_head)

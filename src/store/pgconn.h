@@ -129,6 +129,8 @@ uint64_t pg_pool_big_freed(const pg_pool_t *p);
 
 /* 1 while at least one connection is READY. */
 int pg_pool_ready(const pg_pool_t *p);
+/* How many of its connections are READY. */
+size_t pg_pool_nready(const pg_pool_t *p);
 
 /* 1 while a query waits or is in flight. */
 int pg_pool_busy(const pg_pool_t *p);

@@ -4,8 +4,9 @@
  * points at another one instead): connecting without blocking, pipelined
  * queries spread over the pool, one request's statements as one
  * transaction, a deadline that fails a hung query and a pool that comes
- * back by itself, an unreachable database answered at once, and binary
- * parameters and results (NUL bytes in bytea).
+ * back by itself, an unreachable database answered at once, binary
+ * parameters and results (NUL bytes in bytea), and where a query goes
+ * (quick ones two to a connection, never behind one that waits).
  * Without PostgreSQL the tests are skipped (under CI=true they fail).
  */
 #include <stdarg.h>
@@ -28,14 +29,18 @@ static const Oid t_i8[] = {PG_INT8};
 static const Oid t_bytea[] = {PG_BYTEA};
 static const Oid t_ins[] = {PG_INT8};
 static const pg_stmt_t stmts[] = {
-    {"plus1", "SELECT $1 + 1", 1, t_i8},
-    {"echo", "SELECT $1, length($1)", 1, t_bytea},
-    {"ins", "INSERT INTO pgconn_t (v) VALUES ($1)", 1, t_ins},
-    {"div0", "SELECT 1 / (SELECT count(*) - count(*) FROM pgconn_t)", 0, NULL},
-    {"sleep", "SELECT pg_sleep(2)", 0, NULL},
-    {"count", "SELECT count(*) FROM pgconn_t", 0, NULL},
+    {"plus1", "SELECT $1 + 1", 1, t_i8, PG_QUICK},
+    {"echo", "SELECT $1, length($1)", 1, t_bytea, 0},
+    {"ins", "INSERT INTO pgconn_t (v) VALUES ($1)", 1, t_ins, 0},
+    {"div0", "SELECT 1 / (SELECT count(*) - count(*) FROM pgconn_t)", 0, NULL, 0},
+    {"sleep", "SELECT pg_sleep(2)", 0, NULL, 0},
+    {"count", "SELECT count(*) FROM pgconn_t", 0, NULL, 0},
+    /* which backend ran it: quick, not quick, quick but waiting 300 ms */
+    {"pid", "SELECT pg_backend_pid()::int8", 0, NULL, PG_QUICK},
+    {"pid_slow", "SELECT pg_backend_pid()::int8", 0, NULL, 0},
+    {"pid_wait", "SELECT pid FROM (SELECT pg_backend_pid()::int8 AS pid, pg_sleep(0.3)) s", 0, NULL, PG_QUICK},
 };
-enum { S_PLUS1, S_ECHO, S_INS, S_DIV0, S_SLEEP, S_COUNT };
+enum { S_PLUS1, S_ECHO, S_INS, S_DIV0, S_SLEEP, S_COUNT, S_PID, S_PID_SLOW, S_PID_WAIT };
 
 static int group_setup(void **state)
 {
@@ -118,6 +123,40 @@ static int pool_is_ready(pg_pool_t *p, uint64_t ms)
     while (!pg_pool_ready(p) && mono_ms() < until)
         h2o_evloop_run(loop, 10);
     return pg_pool_ready(p);
+}
+
+/* Sends statement st alone (said to touch rows rows, 0: not said). */
+static void send_one(pg_pool_t *p, int st, size_t rows, got_t *g)
+{
+    pg_query_t *q = pg_query_new(p, on_done, g);
+    pg_query_stmt(q, st);
+    if (rows)
+        pg_query_rows(q, rows);
+    pg_query_send(q);
+}
+
+/* A pool of size connections, every one of them ready. */
+static pg_pool_t *pool_all_ready(size_t size)
+{
+    pg_pool_t *p = pool_new(url, size, 5000);
+    uint64_t until = mono_ms() + 5000;
+    while (pg_pool_nready(p) < size && mono_ms() < until)
+        h2o_evloop_run(loop, 10);
+    assert_int_equal(pg_pool_nready(p), size);
+    return p;
+}
+
+static int all_done(const got_t *g, int n, uint64_t ms)
+{
+    uint64_t until = mono_ms() + ms;
+    for (;;) {
+        int all = 1;
+        for (int i = 0; i < n; i++)
+            all &= g[i].done;
+        if (all || mono_ms() >= until)
+            return all;
+        h2o_evloop_run(loop, 10);
+    }
 }
 
 /* ---- tests ---- */
@@ -254,6 +293,51 @@ static void test_unreachable_fails_fast(void **state)
     pg_pool_free(p);
 }
 
+/* Quick queries go two to a connection, anything else to the least busy
+ * one (pgconn.h): the backend that answered shows where each went. */
+static void test_quick_queries_two_to_a_connection(void **state)
+{
+    (void)state;
+    skip_without_db();
+    pg_pool_t *p = pool_all_ready(3);
+    got_t g[3] = {0};
+    for (int i = 0; i < 3; i++)
+        send_one(p, S_PID, 0, &g[i]);
+    assert_true(all_done(g, 3, 5000));
+    assert_true(g[0].v == g[1].v);
+    assert_true(g[2].v != g[0].v);
+    got_t s[2] = {0}; /* not quick */
+    send_one(p, S_PID_SLOW, 0, &s[0]);
+    send_one(p, S_PID_SLOW, 0, &s[1]);
+    assert_true(all_done(s, 2, 5000));
+    assert_true(s[0].v != s[1].v);
+    got_t r[2] = {0}; /* quick statements, but many rows */
+    send_one(p, S_PID, 0, &r[0]);
+    send_one(p, S_PID, PG_QUICK_ROWS + 1, &r[1]);
+    assert_true(all_done(r, 2, 5000));
+    assert_true(r[0].v != r[1].v);
+    pg_pool_free(p);
+}
+
+/* A quick query that waits in the database keeps later ones off its
+ * connection once it is PG_PACK_AGE_MS old: they are answered first. */
+static void test_nothing_queues_behind_a_waiting_query(void **state)
+{
+    (void)state;
+    skip_without_db();
+    pg_pool_t *p = pool_all_ready(2);
+    got_t w = {0}, later = {0};
+    send_one(p, S_PID_WAIT, 0, &w);
+    int never = 0;
+    run_until(&never, 50);
+    send_one(p, S_PID, 0, &later);
+    assert_true(run_until(&later.done, 5000));
+    assert_false(w.done);
+    assert_true(run_until(&w.done, 5000));
+    assert_true(w.v != later.v);
+    pg_pool_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -262,6 +346,8 @@ int main(void)
         cmocka_unit_test(test_one_request_one_transaction),
         cmocka_unit_test(test_deadline_then_recovers),
         cmocka_unit_test(test_unreachable_fails_fast),
+        cmocka_unit_test(test_quick_queries_two_to_a_connection),
+        cmocka_unit_test(test_nothing_queues_behind_a_waiting_query),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
