@@ -442,7 +442,7 @@ store_t *store_pg_new(const store_pg_config_t *cfg)
     s->cfg.schema = xstrndup(cfg->schema, strlen(cfg->schema));
     pg_pool_config_t pc = {.url = s->cfg.url, .schema = s->cfg.schema, .size = cfg->pool ? cfg->pool : 1,
                            .timeout_ms = cfg->timeout_ms, .loop = cfg->loop, .stmts = pg_stmts,
-                           .nstmts = Q_COUNT, .log = cfg->log, .session_sql = POOL_SESSION};
+                           .nstmts = Q_COUNT, .quick = pg_stmt_quick, .log = cfg->log, .session_sql = POOL_SESSION};
     s->pool = pg_pool_new(&pc);
     /* The background connection: a statement there may take a while and
      * delays no request; the database cancels one that outlasts the

@@ -71,6 +71,7 @@ enum {
     Q_COUNT
 };
 extern const pg_stmt_t pg_stmts[Q_COUNT];
+extern const unsigned char pg_stmt_quick[Q_COUNT]; /* pgconn.h: pg_pool_config_t */
 
 /* Columns of an event row (ev_row in 0002_ops.sql, after now_ns()). */
 enum { EC_NOW, EC_REPLAYED, EC_SEQ, EC_MS, EC_PRIO, EC_DATA, EC_JSON, EC_DELIV, EC_DLF, EC_PUB, EC_VIS, EC_LIVES,

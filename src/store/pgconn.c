@@ -66,7 +66,7 @@ struct pg_query {
     char *err;
     char *msg;                /* PG_ERROR: the primary message */
     int done;                 /* the callback ran */
-    int quick;                /* every statement is PG_QUICK, few rows */
+    int quick;                /* every statement is quick, few rows */
     size_t rows;              /* pg_query_rows */
     uint64_t sent_ms;         /* loop ms when it went to its connection */
     pg_conn_t *conn;          /* in flight on; NULL while waiting */
@@ -383,10 +383,11 @@ void pg_query_rows(pg_query_t *q, size_t n)
 /* Whether every statement of q is quick and it touches few rows. */
 static int query_quick(const pg_query_t *q)
 {
-    if (q->rows > PG_QUICK_ROWS)
+    const unsigned char *quick = q->pool->cfg.quick;
+    if (!quick || q->rows > PG_QUICK_ROWS)
         return 0;
     for (int i = 0; i < q->nitems; i++)
-        if (!q->pool->cfg.stmts[q->items[i].stmt].quick)
+        if (!quick[q->items[i].stmt])
             return 0;
     return 1;
 }

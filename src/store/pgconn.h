@@ -70,19 +70,13 @@
 #define PG_INT8_ARRAY 1016
 
 /* A statement prepared on every connection. types: its parameters' OIDs
- * (PG_*), nparams of them. quick (PG_QUICK): it reads and writes a few
- * rows through an index and waits for no one for long, so a query of
- * such statements may be pipelined behind another on a busy connection
- * (see pg_query_send). */
+ * (PG_*), nparams of them. */
 typedef struct pg_stmt {
     const char *name;
     const char *sql;
     int nparams;
     const Oid *types;
-    int quick;
 } pg_stmt_t;
-
-#define PG_QUICK 1
 
 typedef struct pg_pool_config {
     const char *url;          /* libpq URI or key=value string */
@@ -92,6 +86,11 @@ typedef struct pg_pool_config {
     h2o_evloop_t *loop;
     const pg_stmt_t *stmts;   /* borrowed for the pool's life */
     size_t nstmts;
+    const unsigned char *quick; /* nstmts flags (NULL: none; borrowed): 1 for
+                               * a statement that reads and writes a few rows
+                               * through an index and waits for no one for
+                               * long, so that a query of such statements may
+                               * be pipelined behind another (see the top) */
     const char *session_sql;  /* one statement run on every connection before
                                * the statements are prepared, e.g. set_config
                                * calls (NULL: none; borrowed) */

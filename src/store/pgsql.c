@@ -116,12 +116,10 @@ static const Oid t_job_fire[] = {PG_TEXT, PG_TEXT, PG_INT8, PG_INT8, PG_INT8, PG
 static const Oid t_texts[] = {PG_TEXT_ARRAY};
 static const Oid t_notify[] = {PG_TEXT, PG_TEXT_ARRAY};
 
-/* PG_QUICK marks the statements of the hot paths, which a connection may
- * pipeline two of (pgconn.h); the rest may read many rows or wait. */
 const pg_stmt_t pg_stmts[Q_COUNT] = {
     [Q_TICK] = {"dq_tick",
                 "SELECT now_ns(), (SELECT coalesce(sum(live), 0)::int8 FROM counters), (SELECT count(*) FROM channels)",
-                0, t_tick, PG_QUICK},
+                0, t_tick},
     [Q_SWEEP] = {"dq_sweep", "SELECT sweep($1, $2)", 2, t_sweep},
     [Q_PUBLISH] = {"dq_publish",
                    "SELECT now_ns(), r.* FROM ev_publish($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) r", 10,
@@ -145,7 +143,7 @@ const pg_stmt_t pg_stmts[Q_COUNT] = {
                         "  HAVING count(*) > 0 ON CONFLICT (channel, slot) DO UPDATE SET"
                         "  published = c.published + excluded.published, live = c.live + excluded.live)"
                         " SELECT now_ns(), false, " EV_COLS " FROM ins ORDER BY seq",
-                        8, t_publish_fast, PG_QUICK},
+                        8, t_publish_fast},
     /* Listings (docs/SCHEMA.md "Listing"): $2 the state, $3 whether
      * there is a cursor ($4, $5; the least values without one), $6 the
      * rows wanted (0: all). Each branch reads one index range in its
@@ -174,12 +172,12 @@ const pg_stmt_t pg_stmts[Q_COUNT] = {
                "SELECT now_ns(), false, " EV_COLS " FROM events e, (SELECT now_ns() AS now) n"
                " WHERE seq = $1 AND id_ms = $2 AND channel = $3 AND lives_until > n.now"
                " AND NOT (coalesce(locked_until <= n.now, false) AND visible_at = " NEVER ")",
-               3, t_ev, PG_QUICK},
-    [Q_LOCK] = {"dq_lock", "SELECT now_ns(), r.* FROM ev_lock($1, $2, $3, $4) r", 4, t_ev, PG_QUICK},
-    [Q_UNLOCK] = {"dq_unlock", "SELECT now_ns(), r.* FROM ev_release($1, $2, $3, $4, $5, $6) r", 6, t_ev, PG_QUICK},
-    [Q_EXTEND] = {"dq_extend", "SELECT now_ns(), r.* FROM ev_extend($1, $2, $3, $4, $5) r", 5, t_extend, PG_QUICK},
-    [Q_DELETE_MANY] = {"dq_delete_many", "SELECT s FROM ev_delete_many($1, $2, $3, $4) s", 4, t_delete_many, PG_QUICK},
-    [Q_ACQUIRE] = {"dq_acquire", "SELECT now_ns(), r.* FROM ev_acquire($1, $2, $3) r", 3, t_acquire, PG_QUICK},
+               3, t_ev},
+    [Q_LOCK] = {"dq_lock", "SELECT now_ns(), r.* FROM ev_lock($1, $2, $3, $4) r", 4, t_ev},
+    [Q_UNLOCK] = {"dq_unlock", "SELECT now_ns(), r.* FROM ev_release($1, $2, $3, $4, $5, $6) r", 6, t_ev},
+    [Q_EXTEND] = {"dq_extend", "SELECT now_ns(), r.* FROM ev_extend($1, $2, $3, $4, $5) r", 5, t_extend},
+    [Q_DELETE_MANY] = {"dq_delete_many", "SELECT s FROM ev_delete_many($1, $2, $3, $4) s", 4, t_delete_many},
+    [Q_ACQUIRE] = {"dq_acquire", "SELECT now_ns(), r.* FROM ev_acquire($1, $2, $3) r", 3, t_acquire},
     [Q_STATS] = {"dq_stats",
                  "WITH k AS (SELECT " TOTALS ", coalesce(sum(live), 0)::int8 AS lv FROM counters WHERE channel = $1),"
                  " g AS (SELECT count(*) FILTER (WHERE e.channel = $1) AS n " GONE_ROWS "),"
@@ -263,4 +261,12 @@ const pg_stmt_t pg_stmts[Q_COUNT] = {
                 0, t_tick},
     [Q_VACUUM] = {"dq_vacuum", "VACUUM (SKIP_LOCKED, TRUNCATE false) events", 0, t_tick},
     [Q_ANALYZE] = {"dq_analyze", "ANALYZE (SKIP_LOCKED) events", 0, t_tick},
+};
+
+/* The statements of the hot paths and the single-event ones, which a
+ * connection may pipeline two of (pgconn.h); the rest may read many rows
+ * or wait. */
+const unsigned char pg_stmt_quick[Q_COUNT] = {
+    [Q_TICK] = 1,   [Q_PUBLISH_FAST] = 1, [Q_GET] = 1,         [Q_LOCK] = 1,
+    [Q_UNLOCK] = 1, [Q_EXTEND] = 1,       [Q_DELETE_MANY] = 1, [Q_ACQUIRE] = 1,
 };
