@@ -9,6 +9,9 @@
 # HTTP clients:
 #   INSERT  a bare one-row INSERT into a table with a bigserial key
 #   UPDATE  a bare UPDATE by primary key of one of 100 000 rows
+# and, for comparison, the store's own publish statement with 4 events as
+# literals (out/pgstmt prints it) from 2 clients: the database's part of a
+# publish without the server.
 # Distribuerad on that database (schema "bench", default pool), driven by
 # out/loadgen: publish; consume (acquire the oldest + delete it, from a
 # filled queue); batches of 1 000; three replicas on the same schema at the
@@ -100,11 +103,12 @@ sql "CREATE SCHEMA ref;
 printf '%s\n' "INSERT INTO ref.ins (channel, data, published_at) VALUES ('bench', '\\x30313233343536373839616263646566', 0);" >"$W/insert.sql"
 printf '%s\n' '\set k random(1, 100000)' 'UPDATE ref.kv SET v = v + 1 WHERE k = :k;' >"$W/update.sql"
 
-# pgb VAR SCRIPT: 1 s of warm-up, then SECS measured; tps into VAR.
+# pgb VAR SCRIPT [CLIENTS]: 1 s of warm-up, then SECS measured; tps into
+# VAR. CLIENTS defaults to the concurrency of the run.
 pgb() {
-    local var=$1 script=$2
-    run "$W/pgb.out" "$PGBIN/pgbench" -n -M prepared -c "$C" -j 2 -T 1 -f "$script" "$URL" || return 1
-    run "$W/pgb.out" "$PGBIN/pgbench" -n -M prepared -c "$C" -j 2 -T "$SECS" -f "$script" "$URL" || return 1
+    local var=$1 script=$2 c=${3:-$C}
+    run "$W/pgb.out" "$PGBIN/pgbench" -n -M prepared -c "$c" -j 2 -T 1 -f "$script" "$URL" || return 1
+    run "$W/pgb.out" "$PGBIN/pgbench" -n -M prepared -c "$c" -j 2 -T "$SECS" -f "$script" "$URL" || return 1
     printf -v "$var" '%s' "$(sed -nE 's/^tps = ([0-9.]+).*/\1/p' "$W/pgb.out" | head -n 1)"
 }
 
@@ -148,6 +152,30 @@ if [ "$SERVES" = 1 ]; then
     R1=$SPID P1=$SPORT
     log "distribuerad: single publish, $C connections"
     lg PUB -p "$P1" -s publish -c "$C" -d "$SECS" -q pub
+    # The store's own publish statement (bench/pgstmt prints it) with its
+    # arrays as literals, 4 events, under pgbench with 2 clients: what the
+    # database does with it when nothing stands between (the replica keeps
+    # two such statements in flight).
+    STMT=""
+    if $O/pgstmt dq_publish_fast >"$W/stmt.txt" 2>>"$W/tools.err"; then
+        python3 - "$W/stmt.txt" 4 >"$W/stmt.sql" <<'EOF2'
+import sys
+sql, n = open(sys.argv[1]).read().strip(), int(sys.argv[2])
+arr = lambda v, t: "'{%s}'::%s[]" % (",".join([v] * n), t)
+vals = {1: "'pub'", 2: "1000000000", 3: arr('"\\x30313233343536373839616263646566"', "bytea"),
+        4: arr("f", "bool"), 5: arr("0", "int2"), 6: arr("NULL", "int8"), 7: arr("0", "int8"),
+        8: arr("3600000000000", "int8")}
+for k in sorted(vals, reverse=True):
+    sql = sql.replace("$%d" % k, vals[k])
+print(sql + ";")
+EOF2
+        log "pgbench: the store's publish statement, 4 events, 2 clients"
+        live() { sql "SELECT coalesce(sum(live), 0) FROM bench.counters WHERE channel = 'pub'"; }
+        before=$(live)
+        PGOPTIONS='-c search_path=bench -c jit=off' pgb STMT "$W/stmt.sql" 2 || STMT=""
+        # a statement that found no channel inserts nothing, fast
+        [ "$(live)" -gt "$before" ] || { log "the statement published nothing: not reported"; STMT=""; }
+    fi
     log "pgbench: bare UPDATE by key, $C clients"
     pgb UPD "$W/update.sql" || die "pgbench UPDATE failed"
     # Enough queued for the warm-up and the run at up to 20 k pairs/s.
@@ -207,6 +235,8 @@ if [ "$SERVES" = 1 ]; then
     P=$(kv "$PUB" rate)
     row "publish, $C conns (events/s)" "$(fmt "$P")" "INSERT $(fmt "$INS") tps" "$(ratio "$P" "$INS")" ">= 0.7 x INSERT" "$(met "$P >= 0.7 * $INS")"
     row "  publish latency p50 / p99 (us)" "$(kv "$PUB" p50_us) / $(kv "$PUB" p99_us)" "" "" "" ""
+    [ -n "$STMT" ] && SE=$(calc "%.0f" "$STMT * 4") &&
+        row "  its statement alone, 2 x 4 events" "$(fmt "$SE") events/s" "INSERT $(fmt "$INS") tps" "$(ratio "$SE" "$INS")" "" ""
     A=$(kv "$CONS" cycle_rate)
     row "acquire + delete, $C conns (pairs/s)" "$(fmt "$A")" "UPDATE $(fmt "$UPD") tps" "$(ratio "$A" "$UPD")" ">= 0.3 x UPDATE" "$(met "$A >= 0.3 * $UPD")"
     row "  empty acquires (queue ran dry)" "$(kv "$CONS" empty_acquires)" "" "" "0" "$(met "$(kv "$CONS" empty_acquires) == 0")"
