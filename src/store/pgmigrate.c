@@ -27,6 +27,7 @@ EMBED(pg_migration_0003, "src/store/migrations/0003_batch.sql");
 EMBED(pg_migration_0004, "src/store/migrations/0004_parity.sql");
 EMBED(pg_migration_0005, "src/store/migrations/0005_set_delete.sql");
 EMBED(pg_migration_0006, "src/store/migrations/0006_dead_letter_room.sql");
+EMBED(pg_migration_0007, "src/store/migrations/0007_no_lease_ends.sql");
 
 typedef struct migration {
     int version;
@@ -43,6 +44,7 @@ static const migration_t migrations[] = {
     {4, "parity", 1, pg_migration_0004},
     {5, "set_delete", 1, pg_migration_0005},
     {6, "dead_letter_room", 1, pg_migration_0006},
+    {7, "no_lease_ends", 1, pg_migration_0007},
 };
 #define NMIGRATIONS (int)(sizeof(migrations) / sizeof(migrations[0]))
 
