@@ -32,7 +32,6 @@ typedef struct pg_conn {
     int writing;              /* waiting for the socket to be writable */
     pg_query_t *head, *tail;  /* in flight, oldest first */
     size_t inflight;
-    size_t slow;              /* of those, queries not all quick */
     uint64_t retry_at;        /* DOWN: loop ms when to reconnect */
     uint64_t backoff_ms;
     uint64_t connect_until;   /* CONNECTING/SETUP: loop ms */
@@ -493,7 +492,6 @@ static void conn_fail(pg_conn_t *c, const char *why_in)
     }
     c->tail = NULL;
     c->inflight = 0;
-    c->slow = 0;
     c->retry_at = loop_ms(p) + c->backoff_ms;
     c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
     if (!p->freeing && !h2o_timeout_is_linked(&p->tick))
@@ -565,7 +563,6 @@ static void query_result(pg_conn_t *c, PGresult *r)
         if (!c->head)
             c->tail = NULL;
         c->inflight--;
-        c->slow -= !q->quick;
         q->conn = NULL;
         query_finish(q);
         query_free(q);
@@ -705,23 +702,32 @@ static void conn_send_query(pg_conn_t *c, pg_query_t *q)
         c->head = q;
     c->tail = q;
     c->inflight++;
-    c->slow += !q->quick;
     if (!ok || !PQpipelineSync(c->pq))
         conn_fail(c, PQerrorMessage(c->pq));
 }
 
-/* Where q goes (pgconn.h): a quick query to the first connection that
- * has fewer than PG_CONN_PACK queries in flight, all of them quick, the
- * oldest younger than PG_PACK_AGE_MS; otherwise to the least busy. NULL:
- * every connection is full or down. */
+/* May a quick query go behind c's: fewer than PG_CONN_PACK in flight,
+ * all of them quick, the oldest younger than PG_PACK_AGE_MS? */
+static int conn_packable(pg_pool_t *p, const pg_conn_t *c)
+{
+    if (c->state != CONN_READY || c->inflight >= PG_CONN_PACK)
+        return 0;
+    if (c->head && loop_ms(p) - c->head->sent_ms >= PG_PACK_AGE_MS)
+        return 0;
+    for (const pg_query_t *q = c->head; q; q = q->next)
+        if (!q->quick)
+            return 0;
+    return 1;
+}
+
+/* Where q goes (pgconn.h): a quick query to the first packable
+ * connection; otherwise to the least busy. NULL: every connection is full
+ * or down. */
 static pg_conn_t *pool_pick(pg_pool_t *p, const pg_query_t *q)
 {
-    for (size_t i = 0; q->quick && i < p->cfg.size; i++) {
-        pg_conn_t *c = &p->conns[i];
-        if (c->state == CONN_READY && c->inflight < PG_CONN_PACK && !c->slow &&
-            (!c->head || loop_ms(p) - c->head->sent_ms < PG_PACK_AGE_MS))
-            return c;
-    }
+    for (size_t i = 0; q->quick && i < p->cfg.size; i++)
+        if (conn_packable(p, &p->conns[i]))
+            return &p->conns[i];
     pg_conn_t *best = NULL;
     for (size_t i = 0; i < p->cfg.size; i++) {
         pg_conn_t *c = &p->conns[i];
