@@ -5,40 +5,30 @@ that waits in the database (for a row another transaction holds) keeps
 no later request waiting behind it: those go to another connection.
 """
 
-import subprocess
 import threading
 import time
 
 import bb
 from bb import SCALE, q
 import test_pg_replicas
-from test_pg_replicas import PSQL_ARGS, psql
+from test_pg_replicas import PsqlSession, psql
 
 
-class RowLock:
+class RowLock(PsqlSession):
     """The rows of one channel locked FOR UPDATE by a psql session of its
     own, from the constructor until release()."""
 
     def __init__(self, schema, ch):
-        self.proc = subprocess.Popen(PSQL_ARGS + [bb.PG_URL], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True)
-        self.ask("BEGIN")
+        super().__init__()
+        self.send("BEGIN")
         n = self.ask("SELECT count(*) FROM (SELECT 1 FROM \"%s\".events WHERE channel = '%s' FOR UPDATE) l"
                      % (schema, ch.replace("'", "''")))
         assert n == "1", "expected one row locked, got %r" % n
 
-    def ask(self, sql):
-        self.proc.stdin.write(sql + ";\n")
-        self.proc.stdin.flush()
-        if sql == "BEGIN":
-            return ""
-        return self.proc.stdout.readline().strip()
-
     def release(self):
         if self.proc.poll() is None:
-            self.proc.stdin.write("COMMIT;\n")
-            self.proc.stdin.close()
-            self.proc.wait(10)
+            self.send("COMMIT")
+            self.close()
 
 
 @bb.pg_only("the PostgreSQL store's connection pool")

@@ -75,20 +75,36 @@ class TableLock:
         self.proc.wait(30 * SCALE)
 
 
-class AdvisoryLock:
+class PsqlSession:
+    """A psql session of its own, fed one statement at a time."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen(PSQL_ARGS + [bb.PG_URL], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True)
+
+    def send(self, sql):
+        """Runs sql, whose answer is not read (a statement without rows)."""
+        self.proc.stdin.write(sql + ";\n")
+        self.proc.stdin.flush()
+
+    def ask(self, sql):
+        """Runs sql and returns the first line of its answer."""
+        self.send(sql)
+        return self.proc.stdout.readline().strip()
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(10)
+
+
+class AdvisoryLock(PsqlSession):
     """An advisory lock (key below 2^31) held by a psql session of its own
     from the constructor until release()."""
 
     def __init__(self, key):
+        super().__init__()
         self.key = key
-        self.proc = subprocess.Popen(PSQL_ARGS + [bb.PG_URL], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True)
         self.ask("SELECT 1 FROM pg_advisory_lock(%d)" % key)
-
-    def ask(self, sql):
-        self.proc.stdin.write(sql + ";\n")
-        self.proc.stdin.flush()
-        return self.proc.stdout.readline().strip()
 
     def waited_for(self):
         return psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
@@ -98,8 +114,7 @@ class AdvisoryLock:
         """Releases it; returns the database's time just after."""
         t = self.ask("SELECT pg_advisory_unlock(%d), (extract(epoch FROM clock_timestamp()) * 1e9)::int8"
                      % self.key).split("|")[1]
-        self.proc.stdin.close()
-        self.proc.wait(10)
+        self.close()
         return int(t)
 
 
