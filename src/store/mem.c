@@ -120,6 +120,16 @@ static uint64_t durable_pos(mem_t *m)
     return m->fsync_always ? wal_synced(m->wal) : wal_written(m->wal);
 }
 
+/* A turn whose write failed skipped the positions (from, to] of its
+ * changes, and its answers get 503. An answer that comes after it and
+ * adds nothing to the log waits only for what was written before. */
+static uint64_t after_failed(const mem_t *m, uint64_t end)
+{
+    for (size_t i = m->n_failed; i-- > 0 && end == m->failed[i].to;)
+        end = m->failed[i].from;
+    return end;
+}
+
 void mem_done(mem_t *m, store_res_t *res, store_done_fn done, void *arg)
 {
     /* Every answer waits for the write of the turn's changes so far (and,
@@ -127,7 +137,7 @@ void mem_done(mem_t *m, store_res_t *res, store_done_fn done, void *arg)
      * reader must not see a change that a failed write or a crash would
      * undo, nor a 404 that a DELETE of the same turn caused. */
     if (m->wal) {
-        uint64_t end = wal_pending_end(m->wal);
+        uint64_t end = after_failed(m, wal_pending_end(m->wal));
         if (end > durable_pos(m))
             res->durable_seq = end;
         if (end > wal_written(m->wal))

@@ -439,6 +439,10 @@ static int write_pending(wal_t *w)
                 w->path, strerror(err));
         w->write_failing = 1;
         w->pos += w->pending_len;
+        /* Nothing of those positions is to be synced: an answer that
+         * waits for the fsync of what came before them must not wait
+         * for them (their own answers are refused). */
+        fsyncer_written(w->fsyncer, w->pos);
         errno = err;
     } else {
         if (w->write_failing)
