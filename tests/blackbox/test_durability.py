@@ -1699,6 +1699,17 @@ class WriteFailTest(DurabilityCase):
         self.assertLessEqual(n, 5, "%d failed rewrites (and error lines) in 1.5 s (%d requests)" % (n, k))
 
 
+class WriteFailAlwaysTest(WriteFailTest):
+    """WriteFailTest's cases with -fsync always, where every answer also
+    waits for an fsync: a write that fails must leave no answer waiting
+    for positions that were never written."""
+
+    def start(self, data_dir, *args, prefix=None):
+        if "-fsync" not in args:
+            args = args + ("-fsync", "always")
+        return super().start(data_dir, *args, prefix=prefix)
+
+
 # ============================================================= fsync ====
 
 class FsyncModesTest(DurabilityCase):
