@@ -1,7 +1,8 @@
 #!/bin/sh
 # Runs the layering check (scripts/check-layers.sh), the unit tests (cmocka
 # binaries in $B/tests), then the black-box suite against the server binary
-# twice (memory store; then PostgreSQL, two replicas on one throwaway
+# three times (memory store; the memory store with its log and -fsync
+# always: "blackbox-log"; then PostgreSQL, two replicas on one throwaway
 # cluster: "blackbox-pg") and the dashboard's browser test (tests/ui), and
 # prints one closing line:
 #   N passed, M failed
@@ -70,6 +71,14 @@ if [ "$mode" = all ] || [ "$mode" = blackbox-only ] || [ "$mode" = valgrind ]; t
     extra=""
     [ "$mode" = valgrind ] && extra="--valgrind"
     python3 tests/blackbox/run.py --bin "$BIN" $extra 2>&1 | tee "$log"
+    count
+fi
+
+# The same suite on the memory store with its log and -fsync always, where
+# every answer waits for an fsync (not under valgrind: the memory pass
+# covers the same code there; not with DISTRIBUERAD_URL).
+if { [ "$mode" = all ] || [ "$mode" = blackbox-only ]; } && [ -z "$DISTRIBUERAD_URL" ]; then
+    python3 tests/blackbox/run.py --bin "$BIN" --store log 2>&1 | tee "$log"
     count
 fi
 

@@ -15,6 +15,10 @@ Configuration comes from the environment, set by run.py:
                       schema, the test client spreading its requests over
                       both (round robin per request). Tests about the memory
                       store alone are marked @memory_only and skipped.
+                      "log": the memory store with its log: every server
+                      started with -in-memory gets a data directory of its
+                      own and -fsync always instead, so every answer waits
+                      for an fsync.
 
 Each test class gets its own server (ServerTestCase); each test uses fresh
 channel names (self.chan()), so tests do not depend on each other.
@@ -50,6 +54,7 @@ SANITIZED = os.environ.get("DISTRIBUERAD_SANITIZED") == "1"
 URL = os.environ.get("DISTRIBUERAD_URL") or None
 STORE = os.environ.get("BLACKBOX_STORE") or "mem"
 PG = STORE == "pg"
+LOG = STORE == "log"
 PG_URL = os.environ.get("BLACKBOX_PG_URL") or ""
 REPLICAS = 2 if PG else 1  # servers behind a class server
 
@@ -115,7 +120,7 @@ def memory_pass_only(reason):
     """Marks a test class that does not depend on the store and brings
     its own database or servers (PostgreSQL start-up, failover): run once,
     in the memory pass."""
-    return unittest.skipIf(PG, "runs in the memory pass only: " + reason)
+    return unittest.skipIf(STORE != "mem", "runs in the memory pass only: " + reason)
 
 
 _schema_no = [0]
@@ -178,12 +183,15 @@ class Server:
 
     def store_args(self):
         """The arguments, with -in-memory turned into the database's flags
-        in the pg pass (a server given a -data-dir keeps its log)."""
-        if not PG or "-in-memory" not in self.args or "-data-dir" in self.args:
+        in the pg pass and into a log with -fsync always in the log pass
+        (a server given a -data-dir keeps its own)."""
+        if "-in-memory" not in self.args or "-data-dir" in self.args or STORE == "mem":
             return self.args
+        rest = [a for a in self.args if a != "-in-memory"]
+        if LOG:
+            return ["-data-dir", os.path.join(self.dir, "data"), "-fsync", "always"] + rest
         if not PG_URL:
             raise ServerError("BLACKBOX_STORE=pg needs BLACKBOX_PG_URL (run.py --store pg sets it)")
-        rest = [a for a in self.args if a != "-in-memory"]
         return ["-database-url", PG_URL, "-database-schema", self.schema] + rest
 
     def start(self, timeout=10.0):

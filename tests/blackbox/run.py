@@ -5,7 +5,7 @@ server binary and prints one closing line:
     blackbox: N passed, M failed[, K skipped]
 
 Usage: python3 tests/blackbox/run.py --bin ./distribuerad [--valgrind]
-           [--store mem|pg] [-k SUBSTRING] [-j N] [-v] [--list]
+           [--store mem|pg|log] [-k SUBSTRING] [-j N] [-v] [--list]
 
 Tests are unittest.TestCase classes. Each class runs in its own worker
 process (this script with --worker) with its own server, up to -j classes at
@@ -21,6 +21,10 @@ nothing failed.
                cluster for the whole run (tests/pg/pgctl.sh), each class on
                a fresh schema with two replicas (see bb.py); the closing
                line is then "blackbox-pg: ...". Also BLACKBOX_STORE=pg.
+--store log    run the suite against the memory store with its log and
+               -fsync always (every answer waits for an fsync): each server
+               that would run -in-memory gets a data directory instead;
+               the closing line is "blackbox-log: ...".
 -k SUBSTRING   run only tests whose id (module.Class.test_name) contains it.
 DISTRIBUERAD_URL=http://host:port   use that running server; tests that need
                a server of their own are skipped.
@@ -297,8 +301,8 @@ def main():
     ap = argparse.ArgumentParser(description="Distribuerad black-box tests")
     ap.add_argument("--bin", default="./distribuerad", help="server binary")
     ap.add_argument("--valgrind", action="store_true", help="run servers under valgrind")
-    ap.add_argument("--store", choices=("mem", "pg"), default=os.environ.get("BLACKBOX_STORE") or "mem",
-                    help="the store the servers use (default mem)")
+    ap.add_argument("--store", choices=("mem", "pg", "log"), default=os.environ.get("BLACKBOX_STORE") or "mem",
+                    help="the store the servers use (default mem; log: mem with -fsync always)")
     ap.add_argument("-k", default=None, help="only tests whose id contains this")
     ap.add_argument("-j", type=int, default=2, help="test classes run at once (default 2)")
     ap.add_argument("-v", action="store_true", help="list every test")
