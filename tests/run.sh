@@ -75,17 +75,13 @@ if [ "$mode" = all ] || [ "$mode" = blackbox-only ] || [ "$mode" = valgrind ]; t
 fi
 
 # The same suite on the memory store with its log and -fsync always, where
-# every answer waits for an fsync (not with DISTRIBUERAD_URL; not under
-# valgrind, for time: there the log is covered by test_durability and the
-# classes that bring a data directory of their own).
+# every answer waits for an fsync, then on the PostgreSQL store. Neither
+# with DISTRIBUERAD_URL (one running server) nor under valgrind (for time;
+# there the log is covered by test_durability and the classes that bring
+# a data directory of their own).
 if { [ "$mode" = all ] || [ "$mode" = blackbox-only ]; } && [ -z "$DISTRIBUERAD_URL" ]; then
     python3 tests/blackbox/run.py --bin "$BIN" --store log 2>&1 | tee "$log"
     count
-fi
-
-# The same suite on the PostgreSQL store (not with DISTRIBUERAD_URL, which
-# names one running server).
-if { [ "$mode" = all ] || [ "$mode" = blackbox-only ]; } && [ -z "$DISTRIBUERAD_URL" ]; then
     python3 tests/blackbox/run.py --bin "$BIN" --store pg 2>&1 | tee "$log"
     count
 fi

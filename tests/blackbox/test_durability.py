@@ -1652,21 +1652,6 @@ class WriteFailTest(DurabilityCase):
         self.start(d)
         self.assertEqual(sorted(self.ids(ch)), sorted(acked))
 
-    def test_reads_after_failed_writes_with_fsync_always(self):
-        """With -fsync always an answer waits for the fsync of what it
-        shows. After a turn whose write failed (the first refusal) and a
-        change refused alone (the next ones), reads are answered at once,
-        not held for positions that were never written."""
-        m, d, srv, ch, acked, filler = self.fill_and_fail(("-fsync", "always"))
-        for i in range(3):
-            r = self.req("POST", self.ev_path(ch), {"data": "G" * 9000})
-            self.assertError(r, 503, what="publish %d on a full disk" % i)
-            t = time.monotonic()
-            self.assertEqual(self.ids(ch), acked)
-            self.assertStatus(self.get_event(ch, acked[0]), 200)
-            self.assertStatus(self.req("GET", "/channels"), 200)
-            self.assertLess(time.monotonic() - t, 1.0 * SCALE, "reads waited after a refused write")
-
     def test_readyz_recovers_without_a_write(self):
         m, d, srv, ch, acked, filler = self.fill_and_fail()
         os.unlink(filler)
@@ -1708,6 +1693,21 @@ class WriteFailAlwaysTest(WriteFailTest):
         if "-fsync" not in args:
             args = args + ("-fsync", "always")
         return super().start(data_dir, *args, prefix=prefix)
+
+    def test_reads_after_failed_writes(self):
+        """With -fsync always an answer waits for the fsync of what it
+        shows. After a turn whose write failed (the first refusal) and a
+        change refused alone (the next ones), reads are answered at once,
+        not held for positions that were never written."""
+        m, d, srv, ch, acked, filler = self.fill_and_fail()
+        for i in range(3):
+            r = self.req("POST", self.ev_path(ch), {"data": "G" * 9000})
+            self.assertError(r, 503, what="publish %d on a full disk" % i)
+            t = time.monotonic()
+            self.assertEqual(self.ids(ch), acked)
+            self.assertStatus(self.get_event(ch, acked[0]), 200)
+            self.assertStatus(self.req("GET", "/channels"), 200)
+            self.assertLess(time.monotonic() - t, 1.0 * SCALE, "reads waited after a refused write")
 
 
 # ============================================================= fsync ====
