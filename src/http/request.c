@@ -72,12 +72,14 @@ void http_then(void *arg, const store_res_t *res)
             free(a);
         return;
     }
-    http_unhold(a);
-    if (a->on_heap && !a->parked && http_client_reset(a->req)) {
+    int quiet = http_unhold(a);
+    if (a->on_heap && !a->parked && !quiet && http_client_reset(a->req)) {
         /* Reset while the store worked, or shut at shutdown: render
          * nothing (a listing can be megabytes); the empty answer lets h2o
          * drop the connection. (A parked acquire goes on: its queue
-         * waits for the answer.) */
+         * waits for the answer.) A connection held in epoll all along
+         * that showed nothing needs no look: the poll would be a system
+         * call per answer for nothing. */
         http_respond_gone(a);
         return;
     }

@@ -157,11 +157,17 @@ void http_hold(route_args_t *a)
     a->held = sock;
 }
 
-void http_unhold(route_args_t *a)
+int http_unhold(route_args_t *a)
 {
-    if (a->held)
-        on_held_readable(a->held, NULL);
+    h2o_socket_t *sock = a->held;
+    if (!sock)
+        return 0;
+    /* on_held_readable stops reading once it has run: a socket still read
+     * showed nothing since the hold began. */
+    int quiet = h2o_socket_is_reading(sock) && !a->req->conn->ctx->shutdown_requested;
+    on_held_readable(sock, NULL);
     a->held = NULL;
+    return quiet;
 }
 
 static void on_deferred_dispose(void *p)

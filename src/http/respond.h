@@ -64,9 +64,13 @@ int http_client_reset(h2o_req_t *req);
  * sends more or leaves meanwhile is only noticed (the socket then leaves
  * epoll, as h2o would have had it). http_unhold, just before the answer
  * goes, hands the socket back to h2o as it left it, with no system call;
- * it does nothing if a was not held. */
+ * it does nothing if a was not held. It returns 1 when the connection was
+ * held and nothing came on it meanwhile (no data, FIN or reset that an
+ * earlier loop turn saw), so http_client_reset need not be asked; 0 when
+ * it was not held, something came, or the server is shutting connections
+ * down. */
 void http_hold(route_args_t *a);
-void http_unhold(route_args_t *a);
+int http_unhold(route_args_t *a);
 
 /* The response filter that gives h2o's own errors (a body past its size
  * limit, a broken request) a JSON body, and every answer its Server
