@@ -12,24 +12,7 @@ import time
 import bb
 from bb import SCALE, q
 import test_pg_replicas
-from test_pg_replicas import PsqlSession, psql
-
-
-class TableLock(PsqlSession):
-    """The events table of a schema locked ACCESS EXCLUSIVE by a psql
-    session of its own, from the constructor until release(): every
-    statement that reads or writes events waits."""
-
-    def __init__(self, schema):
-        super().__init__()
-        self.send("BEGIN")
-        self.send('LOCK TABLE "%s".events IN ACCESS EXCLUSIVE MODE' % schema)
-        assert self.ask("SELECT 1") == "1"
-
-    def release(self):
-        if self.proc.poll() is None:
-            self.send("COMMIT")
-            self.close()
+from test_pg_replicas import TableLock, psql
 
 
 def waiting_for(schema):
@@ -53,21 +36,20 @@ class LeftWhileWaitingTest(test_pg_replicas.ReplicaSetCase):
         ch = self.chan()
         for i in range(3):
             self.assertEqual(c.req("POST", "/%s/events" % q(ch), {"data": "e%d" % i}).status, 201)
-        lock = TableLock(rs.schema)
-        try:
-            s = socket.create_connection((srv.host, srv.port), timeout=10 * SCALE)
-            s.sendall(bb.http_request_bytes("GET", "/%s/events" % q(ch), b"", {}))
-            deadline = time.monotonic() + 10 * SCALE
-            while not waiting_for(rs.schema):
-                self.assertLess(time.monotonic(), deadline, "the listing did not come to wait for the table")
-                time.sleep(0.01)
-            time.sleep(0.1)
-            # SO_LINGER 0: close() sends a reset, not a FIN
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            s.close()
-            time.sleep(0.2)
-        finally:
-            lock.release()
+        lock = TableLock(rs.schema, "events", 2.0 * SCALE).start()
+        s = socket.create_connection((srv.host, srv.port), timeout=10 * SCALE)
+        s.sendall(bb.http_request_bytes("GET", "/%s/events" % q(ch), b"", {}))
+        deadline = time.monotonic() + 10 * SCALE
+        while not waiting_for(rs.schema):
+            self.assertLess(time.monotonic(), deadline, "the listing did not come to wait for the table")
+            time.sleep(0.01)
+        time.sleep(0.1)
+        # SO_LINGER 0: close() sends a reset, not a FIN
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+        time.sleep(0.2)
+        self.assertTrue(waiting_for(rs.schema), "the lock ended before the client reset")
+        lock.wait()
         # the same listing by a client still there is answered and logged
         r = c.req("GET", "/%s/events" % q(ch))
         self.assertEqual(r.status, 200, r.raw)
