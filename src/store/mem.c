@@ -171,39 +171,68 @@ void mem_unsupported(mem_t *m, const char *what, store_done_fn done, void *arg)
 
 /* ---- durability: answers wait for the write and fsync that cover them ---- */
 
+/* Whether seq lies in a failed turn's (from, to]: a binary search, as the
+ * ranges are in log order and disjoint. */
 static int in_failed(const mem_t *m, uint64_t seq)
 {
-    for (size_t i = m->n_failed; i-- > 0;)
-        if (seq > m->failed[i].from && seq <= m->failed[i].to)
-            return 1;
-    return 0;
+    size_t lo = 0, hi = m->n_failed; /* the first range with from >= seq */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->failed[mid].from < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo > 0 && seq <= m->failed[lo - 1].to;
 }
 
 /* STORE_OK or STORE_UNAVAILABLE once the answer waiting for seq may go;
- * -1 while it must wait. */
-static int durable_state(mem_t *m, uint64_t seq)
+ * -1 while it must wait. pos is durable_pos(m) as the caller last read it
+ * (it takes the fsync thread's lock). */
+static int durable_state(mem_t *m, uint64_t seq, uint64_t pos)
 {
     if (in_failed(m, seq))
         return STORE_UNAVAILABLE;
-    if (durable_pos(m) >= seq)
+    if (pos >= seq)
         return STORE_OK;
     if (m->fsync_always && wal_fsync_failing(m->wal))
         return STORE_UNAVAILABLE;
     return -1;
 }
 
-/* Calls back every waiter whose fate is known, oldest first. A callback
- * may add waiters. */
+/* Calls back every waiter whose fate is known, oldest first: O(1) each.
+ * A callback may add waiters. The synced position is read again when a
+ * waiter must wait by the last reading: a sync that ended while the
+ * answers before it were written releases it in the same round, without
+ * a trip through the loop (that trip cost 1-15% of the rate at 50
+ * connections under -fsync always). */
 static void durable_fire(mem_t *m)
 {
-    while (m->n_durable > 0) {
-        mem_durable_t d = m->durable[0];
-        int st = durable_state(m, d.seq);
+    uint64_t pos = durable_pos(m);
+    while (m->durable_head < m->n_durable) {
+        mem_durable_t d = m->durable[m->durable_head];
+        int st = durable_state(m, d.seq, pos);
+        if (st < 0 && (pos = durable_pos(m)) >= d.seq)
+            st = durable_state(m, d.seq, pos);
         if (st < 0)
             break;
-        memmove(m->durable, m->durable + 1, --m->n_durable * sizeof(*m->durable));
+        if (++m->durable_head == m->n_durable)
+            m->durable_head = m->n_durable = 0;
         d.fn(d.arg, (store_status_t)st);
     }
+}
+
+/* Queues a waiter. The fired ones at the front are dropped when they are
+ * half the array or more, so each waiter is moved O(1) times. */
+static void durable_push(mem_t *m, mem_durable_t d)
+{
+    if (m->n_durable == m->cap_durable && m->durable_head >= m->n_durable / 2 && m->durable_head > 0) {
+        m->n_durable -= m->durable_head;
+        memmove(m->durable, m->durable + m->durable_head, m->n_durable * sizeof(*m->durable));
+        m->durable_head = 0;
+    }
+    m->durable = xgrow(m->durable, &m->cap_durable, m->n_durable + 1, sizeof(*m->durable));
+    m->durable[m->n_durable++] = d;
 }
 
 static void note_fsync_state(mem_t *m)
@@ -223,9 +252,9 @@ static void on_synced(h2o_socket_t *sock, const char *err)
 {
     (void)err;
     mem_t *m = sock->data;
-    uint64_t n;
-    while (read(wal_sync_fd(m->wal), &n, sizeof(n)) > 0)
-        ;
+    uint64_t n; /* one read resets the eventfd (h2o polls it level-triggered) */
+    ssize_t r = read(wal_sync_fd(m->wal), &n, sizeof(n));
+    (void)r;
     note_fsync_state(m);
     durable_fire(m);
 }
@@ -233,13 +262,12 @@ static void on_synced(h2o_socket_t *sock, const char *err)
 static void mem_on_durable(store_t *s, uint64_t seq, void (*fn)(void *arg, store_status_t st), void *arg)
 {
     mem_t *m = mem_of(s);
-    int st = m->wal ? durable_state(m, seq) : STORE_OK;
+    int st = m->wal ? durable_state(m, seq, durable_pos(m)) : STORE_OK;
     if (st >= 0) {
         fn(arg, (store_status_t)st);
         return;
     }
-    m->durable = xgrow(m->durable, &m->cap_durable, m->n_durable + 1, sizeof(*m->durable));
-    m->durable[m->n_durable++] = (mem_durable_t){seq, fn, arg};
+    durable_push(m, (mem_durable_t){seq, fn, arg});
 }
 
 /* ---- the turn's one write ---- */

@@ -34,11 +34,13 @@ typedef struct mem {
     struct st_h2o_socket_t *sync_sock; /* the log's eventfd on the loop */
     int fsync_failed_logged;  /* the fsync failure is logged; waiting for recovery */
     ntime_t probe_at;         /* last write probe while the log was failing */
-    mem_durable_t *durable;   /* waiting for the write or fsync, oldest first */
-    size_t n_durable, cap_durable;
+    mem_durable_t *durable;   /* waiting for the write or fsync, oldest first:
+                                 [durable_head, n_durable) of the array */
+    size_t durable_head, n_durable, cap_durable;
     struct mem_flusher *flusher; /* writes the turn's changes before the loop
                                  sleeps; NULL without a loop (turn() does) */
-    mem_range_t *failed;      /* turns undone after a failed write */
+    mem_range_t *failed;      /* turns undone after a failed write, in log
+                                 order */
     size_t n_failed, cap_failed;
     uint64_t rebuilds;        /* times the state was rebuilt from the log */
     store_event_t *views;     /* results of the operation in progress */
