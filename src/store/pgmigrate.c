@@ -28,6 +28,7 @@ EMBED(pg_migration_0004, "src/store/migrations/0004_parity.sql");
 EMBED(pg_migration_0005, "src/store/migrations/0005_set_delete.sql");
 EMBED(pg_migration_0006, "src/store/migrations/0006_dead_letter_room.sql");
 EMBED(pg_migration_0007, "src/store/migrations/0007_no_lease_ends.sql");
+EMBED(pg_migration_0008, "src/store/migrations/0008_sweep_leased.sql");
 
 typedef struct migration {
     int version;
@@ -45,6 +46,7 @@ static const migration_t migrations[] = {
     {5, "set_delete", 1, pg_migration_0005},
     {6, "dead_letter_room", 1, pg_migration_0006},
     {7, "no_lease_ends", 1, pg_migration_0007},
+    {8, "sweep_leased", 1, pg_migration_0008},
 };
 #define NMIGRATIONS (int)(sizeof(migrations) / sizeof(migrations[0]))
 
