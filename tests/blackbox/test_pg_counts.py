@@ -31,9 +31,13 @@ BOUND = 2000  # rows a test's few requests may read; reading every event is 20 0
 class CountingTest(test_pg_replicas.ReplicaSetCase):
     WEIGHT = 2
 
+    def events_stat(self, schema, expr):
+        """expr over the columns of schema.events's pg_stat_user_tables row."""
+        return int(psql("SELECT %s FROM pg_stat_user_tables WHERE schemaname = '%s' AND relname = 'events'"
+                        % (expr, schema)))
+
     def rows_read(self, schema):
-        return int(psql("SELECT seq_tup_read + coalesce(idx_tup_fetch, 0) FROM pg_stat_user_tables"
-                        " WHERE schemaname = '%s' AND relname = 'events'" % schema))
+        return self.events_stat(schema, "seq_tup_read + coalesce(idx_tup_fetch, 0)")
 
     def reported(self, c, ch, schema):
         """The rows read so far, once the request connection reported."""
@@ -138,14 +142,11 @@ class CountingTest(test_pg_replicas.ReplicaSetCase):
         psql("ANALYZE %s.channels" % rs.schema)
         psql("ANALYZE %s.events" % rs.schema)
 
-        def probes():  # scans of events begun (a nested loop's rescans count)
-            return int(psql("SELECT seq_scan + coalesce(idx_scan, 0) FROM pg_stat_user_tables"
-                            " WHERE schemaname = '%s' AND relname = 'events'" % rs.schema))
-
+        scans = "seq_scan + coalesce(idx_scan, 0)"  # scans begun (a nested loop's rescans count)
         time.sleep(1.5)  # a sweep before the statistics were gathered is reported
-        before = probes()
+        before = self.events_stat(rs.schema, scans)
         time.sleep(3.5 * SCALE)  # about three sweeps, reported
-        after = probes()
+        after = self.events_stat(rs.schema, scans)
         self.assertLess(after - before, 2000, "three sweeps scanned events %d times with 20 001 channels"
                         " and one lease" % (after - before))
         r = c.req("GET", "/%s" % q(ch))
