@@ -297,7 +297,6 @@ static void on_tick(pg_query_t *q, void *arg)
     if (pg_query_status(q) == PG_OK && r && PQntuples(r) == 1) {
         pgs_clock_sample(s, op->local_at, pg_get_i64(r, 0, 0));
         s->live_total = (uint64_t)pg_get_i64(r, 0, 1);
-        s->n_channels = (uint64_t)pg_get_i64(r, 0, 2);
     }
     s->tick_busy--;
     pgop_free(op);

@@ -24,7 +24,7 @@ struct pg_bqueue {
     int dirty;                /* on the batcher's dirty list */
     int pinned;               /* being flushed: kept even if it empties */
     pg_bqueue_t *next_dirty;
-    char *key;                /* its key in the map */
+    const char *key;          /* its key: the map entry's copy */
     size_t key_len;
 };
 
@@ -100,7 +100,6 @@ void pg_batcher_free(pg_batcher_t *bt)
         pg_breq_t *r = all[i]->head;
         all[i]->head = all[i]->tail = NULL;
         answer_all(bt->s, r, &res);
-        free(all[i]->key);
         free(all[i]);
     }
     free(all);
@@ -119,20 +118,22 @@ static size_t queue_key(char *buf, const pg_bkind_t *kind, const pgop_t *op)
     return sizeof(kind) + op->ch_len;
 }
 
+/* The queue of kind and op's channel, made if there is none. */
 static pg_bqueue_t *queue_of(pg_batcher_t *bt, const pg_bkind_t *kind, const pgop_t *op)
 {
-    char *key = xmalloc(sizeof(kind) + op->ch_len);
+    char small[256];
+    size_t need = sizeof(kind) + op->ch_len;
+    char *key = need <= sizeof(small) ? small : xmalloc(need);
     size_t len = queue_key(key, kind, op);
     pg_bqueue_t *q = strmap_get(&bt->queues, key, len);
-    if (q) {
-        free(key);
-        return q;
+    if (!q) {
+        q = xcalloc(1, sizeof(*q));
+        q->kind = kind;
+        q->key = strmap_put(&bt->queues, key, len, q)->key;
+        q->key_len = len;
     }
-    q = xcalloc(1, sizeof(*q));
-    q->kind = kind;
-    q->key = key;
-    q->key_len = len;
-    strmap_put(&bt->queues, key, len, q);
+    if (key != small)
+        free(key);
     return q;
 }
 
@@ -142,7 +143,6 @@ static void queue_tidy(pg_batcher_t *bt, pg_bqueue_t *q)
     if (q->head || q->inflight || q->dirty || q->pinned)
         return;
     strmap_del(&bt->queues, q->key, q->key_len);
-    free(q->key);
     free(q);
 }
 

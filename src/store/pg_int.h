@@ -102,7 +102,6 @@ typedef struct pgs {
     uint64_t trimmed;         /* big results freed at the last malloc_trim */
     ntime_t trim_at;          /* not again before */
     uint64_t live_total;      /* live events in all channels, at the last tick */
-    uint64_t n_channels;      /* channels, at the last tick */
     ntime_t metrics_wanted_at; /* /metrics was read then: refresh its numbers */
     pg_mcache_t *mcache;      /* the shared series, as last read */
     uint64_t m_unavailable;   /* requests answered 503 */

@@ -118,7 +118,7 @@ static const Oid t_notify[] = {PG_TEXT, PG_TEXT_ARRAY};
 
 const pg_stmt_t pg_stmts[Q_COUNT] = {
     [Q_TICK] = {"dq_tick",
-                "SELECT now_ns(), (SELECT coalesce(sum(live), 0)::int8 FROM counters), (SELECT count(*) FROM channels)",
+                "SELECT now_ns(), (SELECT coalesce(sum(live), 0)::int8 FROM counters)",
                 0, t_tick},
     [Q_SWEEP] = {"dq_sweep", "SELECT sweep($1, $2)", 2, t_sweep},
     [Q_PUBLISH] = {"dq_publish",
