@@ -291,7 +291,7 @@ static void metrics_wal(wal_t *wal, store_text_t *out)
     wal_get_metrics(wal, &w);
     struct { const char *name, *type, *help; uint64_t v; } cs[] = {
         {"distribuerad_log_bytes_written_total", "counter", "Bytes appended to the log.", w.bytes_written},
-        {"distribuerad_log_size_bytes", "gauge", "Size of the log file.", w.size},
+        {"distribuerad_log_size_bytes", "gauge", "Bytes of records in the log (not the zeros after them).", w.size},
         {"distribuerad_log_write_errors_total", "counter", "Log writes that failed (answered 503).", w.write_errors},
         {"distribuerad_log_rewrites_total", "counter", "Log rewrites done.", w.rewrites},
         {"distribuerad_log_fsync_errors_total", "counter", "fsync calls that failed.", w.fsync_errors},

@@ -46,7 +46,9 @@ struct wal {
     uint32_t version;         /* of the file as read at replay */
     uint32_t salt;            /* seeds every record's CRC (from the header) */
     unsigned frame;           /* frame size of the file as read */
-    uint64_t size;            /* bytes in the file, all whole records */
+    uint64_t size;            /* bytes of whole records: where the next goes */
+    uint64_t room;            /* the file's length: zeros from size on */
+    uint64_t room_retry;      /* after a failed extension, not before size gets here */
     uint64_t pos;             /* bytes ever committed: only grows, also across
                                  rewrites; the fsync thread counts in it */
     uint64_t base_size;       /* size after open or the last rewrite */
@@ -399,12 +401,12 @@ static void journal_add_cb(void *arg, const core_rec_t *r)
     w->pending_records++;
 }
 
-/* Writes buf fully at the end of fd, or cuts the file back to `at`. */
+/* Writes buf fully at offset `at` of fd, or cuts the file back to `at`. */
 static int write_all(int fd, const unsigned char *buf, size_t len, uint64_t at)
 {
     size_t done = 0;
     while (done < len) {
-        ssize_t n = write(fd, buf + done, len - done);
+        ssize_t n = pwrite(fd, buf + done, len - done, (off_t)(at + done));
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
@@ -424,15 +426,58 @@ static int write_all(int fd, const unsigned char *buf, size_t len, uint64_t at)
     return 0;
 }
 
+/* Zeros written ahead of the records: an fdatasync of a write into
+ * them need not also write the file's new length, which costs about as
+ * much again as the records (docs/WAL.md, "Room"). */
+#define WAL_ROOM (1u << 20)
+
+static int zero_fill(int fd, uint64_t from, uint64_t to)
+{
+    static unsigned char zeros[64 * 1024]; /* bss: the zero page, never written */
+    for (uint64_t at = from; at < to;) {
+        size_t n = to - at < sizeof(zeros) ? (size_t)(to - at) : sizeof(zeros);
+        ssize_t r = pwrite(fd, zeros, n, (off_t)at);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        at += (uint64_t)r;
+    }
+    return 0;
+}
+
+/* Makes sure len bytes from size on fall in zeros, when that can be had:
+ * where the disk is full or the file size limited, records are appended
+ * as they come, and more room is tried again a WAL_ROOM later. */
+static void make_room(wal_t *w, size_t len)
+{
+    ASSERT(w->room >= w->size);
+    if (w->size + len <= w->room || w->size < w->room_retry)
+        return;
+    uint64_t to = (w->size + len + WAL_ROOM) & ~(uint64_t)4095;
+    if (zero_fill(w->fd, w->room, to) != 0) {
+        if (ftruncate(w->fd, (off_t)w->room) != 0) {
+            fprintf(stderr, "distribuerad: cannot cut the log back after a failed write: %s\n", strerror(errno));
+            abort();
+        }
+        w->room_retry = w->size + WAL_ROOM;
+        return;
+    }
+    sync_file_range(w->fd, (off_t)w->room, (off_t)(to - w->room), SYNC_FILE_RANGE_WRITE);
+    w->room = to;
+}
+
 /* Writes the pending records in one call. On failure they are dropped
  * and their positions skipped, so no later change ever has them. */
 static int write_pending(wal_t *w)
 {
     if (w->pending_len == 0)
         return 0;
+    make_room(w, w->pending_len);
     int rc = write_all(w->fd, w->pending, w->pending_len, w->size);
     if (rc != 0) {
         int err = errno;
+        w->room = w->size; /* the failed write cut the file there */
         w->m.write_errors++;
         if (!w->write_failing)
             say(w, "error", "writing the log %s failed: %s; changes are refused until it works again",
@@ -457,6 +502,8 @@ static int write_pending(wal_t *w)
             w->rw_len += w->pending_len;
         }
         w->size += w->pending_len;
+        if (w->room < w->size)
+            w->room = w->size; /* appended: there was no room to be had */
         w->pos += w->pending_len;
         w->m.bytes_written += w->pending_len;
         w->m.records_written += w->pending_records;
@@ -806,6 +853,13 @@ static int on_damage(wal_t *w, const unsigned char *p, const unit_t *u, uint64_t
     return cut(w, off, u->start, why, err, errlen) == 0 ? REPLAY_CUT : REPLAY_FAILED;
 }
 
+/* Do zeros run from off, where a change would begin, to the end? That
+ * is the room written ahead of the records (make_room), not damage. */
+static int at_room(const wal_t *w, const unsigned char *p, uint64_t off)
+{
+    return w->size - off >= 4 && get32(p + off) == 0 && all_zero(p + off, w->size - off);
+}
+
 /* Replays the records of p[WAL_HEADER..size), a change at a time. */
 static int replay_records(wal_t *w, core_t *c, const unsigned char *p, wal_replay_stats_t *st,
                           char *err, size_t errlen)
@@ -817,6 +871,10 @@ static int replay_records(wal_t *w, core_t *c, const unsigned char *p, wal_repla
         uint32_t len;
         uint64_t skip;
         core_rec_t r;
+        if (u.n == 0 && at_room(w, p, off)) {
+            w->size = off;
+            break;
+        }
         const char *why = read_record(w, p, off, &len, &r, &skip);
         if (why) {
             rc = on_damage(w, p, &u, off, skip, why, err, errlen);
@@ -903,6 +961,7 @@ int wal_replay(wal_t *w, core_t *c, ntime_t now, wal_replay_stats_t *st, char *e
         if (rc != 0)
             return -1;
     }
+    w->room = w->cut_at || (uint64_t)sb.st_size < w->size ? w->size : (uint64_t)sb.st_size;
     st->bytes = w->size;
     st->cut_at = w->cut_at;
     st->events = core_counters(c)->events;
@@ -1030,7 +1089,7 @@ static void rewrite_abandon(wal_t *w, const char *why, int err)
  * fork, makes the new file durable, puts it in place of the old one. */
 static int rewrite_finish(wal_t *w)
 {
-    int fd = open(w->rw_tmp, O_WRONLY | O_APPEND | O_CLOEXEC);
+    int fd = open(w->rw_tmp, O_RDWR | O_CLOEXEC);
     struct stat sb;
     if (fd < 0 || fstat(fd, &sb) != 0) {
         rewrite_abandon(w, "cannot open the new file", errno);
@@ -1059,7 +1118,8 @@ static int rewrite_finish(wal_t *w)
     w->salt = w->rw_salt;
     w->version = WAL_VERSION;
     w->frame = WAL_FRAME;
-    w->size = w->base_size = size;
+    w->size = w->base_size = w->room = size;
+    w->room_retry = 0;
     w->m.rewrites++;
     w->rw_pid = 0;
     w->rw_len = 0;
@@ -1200,6 +1260,9 @@ void wal_close(wal_t *w)
             say(w, "error", "the final fsync of the log %s failed: %s", w->path, strerror(errno));
         fsyncer_stop(w->fsyncer);
     }
+    /* The room is left to the next start only by a crash. */
+    if (w->fd >= 0 && w->room > w->size && ftruncate(w->fd, (off_t)w->size) != 0)
+        say(w, "warn", "cannot cut the room off the log %s: %s", w->path, strerror(errno));
     if (w->fd >= 0)
         close(w->fd);
     if (w->sync_fd >= 0)

@@ -29,6 +29,12 @@
  * by its own commit as above. Positions (wal_pending_end) of records that
  * were dropped are never handed out again.
  *
+ * Room: while the log is open the file runs on past its records in
+ * zeros, written 1 MiB ahead, so that an fdatasync of records written
+ * over them need not journal a new file length. Where zeros cannot be
+ * written the records are appended. Closing cuts the zeros off; replay
+ * takes zeros from the start of a change to the end as that room.
+ *
  * Replay: changes are applied in order through core_apply. Damage that a
  * crash mid-write leaves (zeros to the end, or no whole change after it)
  * is a torn tail: the log is cut at the start of the change it is in, with

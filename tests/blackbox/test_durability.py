@@ -26,11 +26,9 @@ import unittest
 import uuid
 
 import bb
-from bb import MS, S, SCALE, now_ns, q, ts_ns
+from bb import FRAME, HEADER, MS, S, SCALE, log_end, log_format, now_ns, q, records, ts_ns
 
 LOG = "distribuerad.log"
-HEADER = 16   # "DISTRLOG", u32 version, u32 salt
-FRAME = 12    # u32 length, u32 CRC-32C of the payload, u32 CRC-32C of the 8 bytes before
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 # A job that exists in the log but fires during no test (midnight of 29
 # February): tests that compare a channel's events after a restart must
@@ -95,31 +93,6 @@ class Api:
         if self.conn is not None:
             self.conn.close()
         self.conn = None
-
-
-def log_format(path):
-    """(version, salt, frame size) from the log's header. Version 1 had
-    8-byte frames and no salt; the tests of defects found in version 1
-    follow the file, so that they fail against a version-1 server too."""
-    with open(path, "rb") as f:
-        h = f.read(HEADER)
-    version, salt = struct.unpack_from("<II", h, 8)
-    return version, salt, (8 if version == 1 else FRAME)
-
-
-def records(path):
-    """[(offset, payload length)] of the log's records."""
-    frame = log_format(path)[2]
-    with open(path, "rb") as f:
-        b = f.read()
-    out, off = [], HEADER
-    while off + frame <= len(b):
-        n, _ = struct.unpack_from("<II", b, off)
-        if off + frame + n > len(b):
-            break
-        out.append((off, n))
-        off += frame + n
-    return out
 
 
 def crc32c(b, crc=0):
@@ -891,7 +864,7 @@ class RewriteTest(DurabilityCase, LoadMixin):
         for a, b in rw:
             self.assertLess(int(b), int(a), "a rewrite did not shrink the log")
         written = sum(int(a) for a, _ in rw)
-        size = os.path.getsize(self.log_file(d))
+        size = log_end(self.log_file(d))
         # without rewrites the file would hold every byte that went through
         # it; a rewrite may be under way at the crash, so allow one growth
         self.assertLess(size, written, "log is %d bytes after %d bytes went through it; rewrites %r"
@@ -1062,8 +1035,36 @@ class FaultTest(DurabilityCase):
     def test_torn_tail_frame_longer_than_rest(self):
         self.torn(lambda path: struct.pack("<II", 1000, 0xdeadbeef) + b"garbage!!!")
 
-    def test_torn_tail_zeros(self):
-        self.torn(lambda path: b"\0" * 4096)
+    def test_torn_tail_half_record_then_zeros(self):
+        def half(path):
+            off, n = records(path)[-1]
+            with open(path, "rb") as f:
+                f.seek(off)
+                rec = f.read(FRAME + n)
+            return rec[:len(rec) // 2] + b"\0" * 4096
+        self.torn(half)
+
+    def test_zeros_after_the_last_change_are_room(self):
+        """A running server writes zeros ahead of its records (an fdatasync
+        into them need not journal a new file length); a crash leaves them.
+        They are no damage: no cut, every event, and the next record goes
+        where they begin."""
+        d, ch, evs = self.make_log()
+        path = self.log_file(d)
+        size = os.path.getsize(path)
+        with open(path, "ab") as f:
+            f.write(b"\0" * 65536)
+        srv = self.start(d)
+        self.assertEqual(self.ids(ch), evs)
+        self.assertNotRegex(srv.log_text(), r"(?i)\bcut", "zeros after a whole change were taken for damage")
+        self.assertIn("(%d bytes)" % size, srv.log_text(), "the recovery line counts the zeros as log")
+        eid = self.publish(ch, {"data": "after"})["eventID"]
+        self.crash(srv)
+        self.assertGreater(os.path.getsize(path), log_end(path), "no zeros written ahead")
+        srv = self.start(d)
+        self.assertEqual(self.ids(ch), evs + [eid])
+        self.stop(srv)
+        self.assertEqual(os.path.getsize(path), log_end(path), "a clean stop left zeros in the file")
 
     def corrupt(self, n=6, which=1):
         d, ch, evs = self.make_log(n)

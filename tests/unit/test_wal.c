@@ -13,7 +13,9 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -863,6 +865,121 @@ static void test_torn_tail_is_cut(void **state)
     CHECK(st.cut_at == (uint64_t)off[5], "wal_replay_stats.cut_at is never set");
 }
 
+/* The file as it is while the log is open (a crash leaves that): the
+ * records, then the zeros written ahead of them. */
+static unsigned char *five_events_crashed(fixture_t *f, long off[6], eid_t id[5], long *len)
+{
+    fx_open(f, T0, 0, 1);
+    for (int i = 0; i < 5; i++) {
+        off[i] = (long)wal_written(f->w);
+        event_t *e = core_publish(f->c, chan(f->c, "x"), T0 + i, "payload", 7, T0 + i, 600 * S);
+        assert_non_null(e);
+        id[i] = event_id(e);
+    }
+    off[5] = (long)wal_written(f->w);
+    *len = file_size(f->path);
+    assert_true(*len > off[5]);
+    unsigned char *b = malloc((size_t)*len);
+    int fd = open(f->path, O_RDONLY);
+    assert_int_equal(pread(fd, b, (size_t)*len, 0), *len);
+    close(fd);
+    fx_free(f);
+    assert_int_equal(file_size(f->path), off[5]); /* a clean close leaves no room */
+    fd = open(f->path, O_WRONLY | O_TRUNC);
+    assert_int_equal(write(fd, b, (size_t)*len), *len);
+    close(fd);
+    return b;
+}
+
+static void reopen(fixture_t *f, wal_replay_stats_t *st)
+{
+    char err[512];
+    wal_config_t cfg = {.dir = f->dir, .log = quiet_log, .fsync = WAL_FSYNC_NEVER, .rewrite_min = 1ULL << 40};
+    f->w = wal_open(&cfg, err, sizeof(err));
+    assert_non_null(f->w);
+    f->c = core_new(tz_utc());
+    assert_int_equal(wal_replay(f->w, f->c, T0 + 10, st, err, sizeof(err)), 0);
+}
+
+/* Zeros after the last whole change are room, not damage: replay stops
+ * there without a word, and the next record goes where they begin. */
+static void test_room_after_a_crash(void **state)
+{
+    fixture_t *f = *state;
+    long off[6], len;
+    eid_t id[5];
+    free(five_events_crashed(f, off, id, &len));
+    log_lines = 0;
+    wal_replay_stats_t st;
+    reopen(f, &st);
+    assert_int_equal(count_live(f->c, id, 5), 5);
+    assert_int_equal(st.records, 5);
+    assert_int_equal(st.bytes, off[5]);
+    assert_int_equal(log_lines, 0);
+    assert_int_equal(wal_written(f->w), off[5]);
+    assert_non_null(core_publish(f->c, chan(f->c, "x"), T0 + 10, "sixth", 5, T0 + 10, 600 * S));
+    long end = (long)wal_written(f->w);
+    fx_free(f);
+    assert_int_equal(file_size(f->path), end);
+    reopen(f, &st);
+    assert_int_equal(count_live(f->c, id, 5), 5);
+    assert_int_equal(st.records, 6);
+    fx_free(f);
+}
+
+/* A change cut short inside the room is a torn tail as ever. */
+static void test_torn_change_in_room_is_cut(void **state)
+{
+    fixture_t *f = *state;
+    long off[6], len;
+    eid_t id[5];
+    unsigned char *b = five_events_crashed(f, off, id, &len);
+    int fd = open(f->path, O_WRONLY);
+    size_t half = (size_t)(off[5] - off[4]) / 2;
+    assert_int_equal(pwrite(fd, b + off[4], half, off[5]), (ssize_t)half);
+    close(fd);
+    free(b);
+    log_lines = 0;
+    wal_replay_stats_t st;
+    reopen(f, &st);
+    assert_int_equal(count_live(f->c, id, 5), 5);
+    assert_int_equal(file_size(f->path), off[5]);
+    assert_true(log_lines >= 1);
+    assert_non_null(strstr(last_log, "cut"));
+    fx_free(f);
+}
+
+/* Where no room can be had (a file-size limit), records are appended;
+ * once more can be had again, the zeros go after them, not over them. */
+static void test_room_after_a_file_size_limit(void **state)
+{
+    fixture_t *f = *state;
+    fx_open(f, T0, 0, 1);
+    struct rlimit was;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &was), 0);
+    void (*old)(int) = signal(SIGXFSZ, SIG_IGN);
+    struct rlimit small = {.rlim_cur = 64 * 1024, .rlim_max = was.rlim_max};
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+    char data[2000];
+    memset(data, 'd', sizeof(data));
+    int n = 0;
+    for (; n < 20; n++) /* 40 kB appended under the limit: no room */
+        assert_non_null(core_publish(f->c, chan(f->c, "x"), T0 + n, data, sizeof(data), T0 + n, 600 * S));
+    assert_int_equal(file_size(f->path), (long)wal_written(f->w));
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &was), 0);
+    signal(SIGXFSZ, old);
+    for (; n < 1000; n++) /* 2 MB more: room again, after the records */
+        assert_non_null(core_publish(f->c, chan(f->c, "x"), T0 + n, data, sizeof(data), T0 + n, 600 * S));
+    assert_true(file_size(f->path) > (long)wal_written(f->w));
+    fx_free(f);
+    wal_replay_stats_t st;
+    log_lines = 0;
+    reopen(f, &st);
+    assert_int_equal(st.records, 1000);
+    assert_int_equal(log_lines, 0);
+    fx_free(f);
+}
+
 static void test_corrupt_middle_stops_replay(void **state)
 {
     fixture_t *f = *state;
@@ -1011,6 +1128,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_replay_rewrite_paused_job, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_rewrite_shrinks, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_torn_tail_is_cut, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_room_after_a_crash, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_torn_change_in_room_is_cut, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_room_after_a_file_size_limit, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_corrupt_middle_stops_replay, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_clock_step_back, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_job_fire_order_replays, setup_dir, teardown_dir),
