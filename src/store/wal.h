@@ -31,7 +31,7 @@
  *
  * Room: while the log is open the file runs on past its records in
  * zeros, written 1 MiB ahead, so that an fdatasync of records written
- * over them need not journal a new file length. Where zeros cannot be
+ * over them need not also write a new file length. Where zeros cannot be
  * written the records are appended. Closing cuts the zeros off; replay
  * takes zeros from the start of a change to the end as that room.
  *
