@@ -95,6 +95,15 @@ class Api:
         self.conn = None
 
 
+def half_last_record(path):
+    """The first half of a copy of the log's last record."""
+    off, n = records(path)[-1]
+    with open(path, "rb") as f:
+        f.seek(off)
+        rec = f.read(FRAME + n)
+    return rec[:len(rec) // 2]
+
+
 def crc32c(b, crc=0):
     crc ^= 0xffffffff
     for x in b:
@@ -1021,13 +1030,7 @@ class FaultTest(DurabilityCase):
         self.assertEqual(self.ids(ch), evs + [eid])
 
     def test_torn_tail_half_record(self):
-        def half(path):
-            off, n = records(path)[-1]
-            with open(path, "rb") as f:
-                f.seek(off)
-                rec = f.read(FRAME + n)
-            return rec[:len(rec) // 2]
-        self.torn(half)
+        self.torn(half_last_record)
 
     def test_torn_tail_few_bytes(self):
         self.torn(lambda path: b"\x17\x00\x00")
@@ -1036,13 +1039,7 @@ class FaultTest(DurabilityCase):
         self.torn(lambda path: struct.pack("<II", 1000, 0xdeadbeef) + b"garbage!!!")
 
     def test_torn_tail_half_record_then_zeros(self):
-        def half(path):
-            off, n = records(path)[-1]
-            with open(path, "rb") as f:
-                f.seek(off)
-                rec = f.read(FRAME + n)
-            return rec[:len(rec) // 2] + b"\0" * 4096
-        self.torn(half)
+        self.torn(lambda path: half_last_record(path) + b"\0" * 4096)
 
     def test_zeros_after_the_last_change_are_room(self):
         """A running server writes zeros ahead of its records (an fdatasync

@@ -813,10 +813,10 @@ static void append_bytes(const char *path, const void *p, size_t n)
     close(fd);
 }
 
-/* Five events, each one PUBLISH record; returns their offsets. */
-static void five_events(fixture_t *f, long off[6], eid_t id[5])
+/* Publishes five events to the open log, each one PUBLISH record, and
+ * returns their offsets (off[5]: the end). */
+static void publish_five(fixture_t *f, long off[6], eid_t id[5])
 {
-    fx_open(f, T0, 0, 1);
     for (int i = 0; i < 5; i++) {
         off[i] = (long)wal_written(f->w);
         event_t *e = core_publish(f->c, chan(f->c, "x"), T0 + i, "payload", 7, T0 + i, 600 * S);
@@ -824,7 +824,24 @@ static void five_events(fixture_t *f, long off[6], eid_t id[5])
         id[i] = event_id(e);
     }
     off[5] = (long)wal_written(f->w);
+}
+
+/* A log of five events, closed. */
+static void five_events(fixture_t *f, long off[6], eid_t id[5])
+{
+    fx_open(f, T0, 0, 1);
+    publish_five(f, off, id);
     fx_free(f);
+}
+
+static void reopen(fixture_t *f, wal_replay_stats_t *st)
+{
+    char err[512];
+    wal_config_t cfg = {.dir = f->dir, .log = quiet_log, .fsync = WAL_FSYNC_NEVER, .rewrite_min = 1ULL << 40};
+    f->w = wal_open(&cfg, err, sizeof(err));
+    assert_non_null(f->w);
+    f->c = core_new(tz_utc());
+    assert_int_equal(wal_replay(f->w, f->c, T0 + 10, st, err, sizeof(err)), 0);
 }
 
 static int count_live(core_t *c, const eid_t *id, int n)
@@ -849,13 +866,8 @@ static void test_torn_tail_is_cut(void **state)
     close(fd);
     append_bytes(f->path, rec, (size_t)(off[5] - off[4]) / 2);
     log_lines = 0;
-    char err[512];
-    wal_config_t cfg = {.dir = f->dir, .log = quiet_log, .fsync = WAL_FSYNC_NEVER, .rewrite_min = 1ULL << 40};
-    f->w = wal_open(&cfg, err, sizeof(err));
-    assert_non_null(f->w);
-    f->c = core_new(tz_utc());
     wal_replay_stats_t st;
-    assert_int_equal(wal_replay(f->w, f->c, T0 + 10, &st, err, sizeof(err)), 0);
+    reopen(f, &st);
     assert_int_equal(count_live(f->c, id, 5), 5);
     assert_int_equal(file_size(f->path), off[5]);
     assert_true(log_lines >= 1);
@@ -870,13 +882,7 @@ static void test_torn_tail_is_cut(void **state)
 static unsigned char *five_events_crashed(fixture_t *f, long off[6], eid_t id[5], long *len)
 {
     fx_open(f, T0, 0, 1);
-    for (int i = 0; i < 5; i++) {
-        off[i] = (long)wal_written(f->w);
-        event_t *e = core_publish(f->c, chan(f->c, "x"), T0 + i, "payload", 7, T0 + i, 600 * S);
-        assert_non_null(e);
-        id[i] = event_id(e);
-    }
-    off[5] = (long)wal_written(f->w);
+    publish_five(f, off, id);
     *len = file_size(f->path);
     assert_true(*len > off[5]);
     unsigned char *b = malloc((size_t)*len);
@@ -889,16 +895,6 @@ static unsigned char *five_events_crashed(fixture_t *f, long off[6], eid_t id[5]
     assert_int_equal(write(fd, b, (size_t)*len), *len);
     close(fd);
     return b;
-}
-
-static void reopen(fixture_t *f, wal_replay_stats_t *st)
-{
-    char err[512];
-    wal_config_t cfg = {.dir = f->dir, .log = quiet_log, .fsync = WAL_FSYNC_NEVER, .rewrite_min = 1ULL << 40};
-    f->w = wal_open(&cfg, err, sizeof(err));
-    assert_non_null(f->w);
-    f->c = core_new(tz_utc());
-    assert_int_equal(wal_replay(f->w, f->c, T0 + 10, st, err, sizeof(err)), 0);
 }
 
 /* Zeros after the last whole change are room, not damage: replay stops
