@@ -401,6 +401,16 @@ static void journal_add_cb(void *arg, const core_rec_t *r)
     w->pending_records++;
 }
 
+/* Cuts the file back to `at` after a failed write; a file that cannot
+ * be cut would keep half a record, so the process stops instead. */
+static void cut_back(int fd, uint64_t at)
+{
+    if (ftruncate(fd, (off_t)at) != 0 || lseek(fd, (off_t)at, SEEK_SET) < 0) {
+        fprintf(stderr, "distribuerad: cannot cut the log back after a failed write: %s\n", strerror(errno));
+        abort();
+    }
+}
+
 /* Writes buf fully at offset `at` of fd, or cuts the file back to `at`. */
 static int write_all(int fd, const unsigned char *buf, size_t len, uint64_t at)
 {
@@ -413,11 +423,7 @@ static int write_all(int fd, const unsigned char *buf, size_t len, uint64_t at)
             int err = n < 0 ? errno : ENOSPC;
             /* Never leave half a record: the next append would follow it
              * and replay would stop there. */
-            if (ftruncate(fd, (off_t)at) != 0 || lseek(fd, (off_t)at, SEEK_SET) < 0) {
-                fprintf(stderr, "distribuerad: cannot cut the log back after a failed write: %s\n",
-                        strerror(errno));
-                abort();
-            }
+            cut_back(fd, at);
             errno = err;
             return -1;
         }
@@ -431,17 +437,16 @@ static int write_all(int fd, const unsigned char *buf, size_t len, uint64_t at)
  * much again as the records (docs/WAL.md, "Room"). */
 #define WAL_ROOM (1u << 20)
 
+/* Writes zeros over [from, to), or cuts the file back to `from`. */
 static int zero_fill(int fd, uint64_t from, uint64_t to)
 {
     static unsigned char zeros[64 * 1024]; /* bss: the zero page, never written */
-    for (uint64_t at = from; at < to;) {
+    for (uint64_t at = from; at < to; at += sizeof(zeros)) {
         size_t n = to - at < sizeof(zeros) ? (size_t)(to - at) : sizeof(zeros);
-        ssize_t r = pwrite(fd, zeros, n, (off_t)at);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
+        if (write_all(fd, zeros, n, at) != 0) {
+            cut_back(fd, from);
             return -1;
-        at += (uint64_t)r;
+        }
     }
     return 0;
 }
@@ -456,10 +461,6 @@ static void make_room(wal_t *w, size_t len)
         return;
     uint64_t to = (w->size + len + WAL_ROOM) & ~(uint64_t)4095;
     if (zero_fill(w->fd, w->room, to) != 0) {
-        if (ftruncate(w->fd, (off_t)w->room) != 0) {
-            fprintf(stderr, "distribuerad: cannot cut the log back after a failed write: %s\n", strerror(errno));
-            abort();
-        }
         w->room_retry = w->size + WAL_ROOM;
         return;
     }
