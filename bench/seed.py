@@ -7,7 +7,10 @@ each second: 30 publishes into seed and 60 pick-ups, each a LOCK and a
 DELETE of the oldest stored event (so the store holds ~20 000 events
 throughout). That is 150 requests and 30 job fires a second, on three
 keep-alive connections, Part A of the API only, so any server that speaks
-it (the original included) can be measured the same way.
+it (the original included) can be measured the same way. The requests use
+the original's own routes: POST /seed/events/ with its slash (the original
+redirects the bare path with a 307) and PATCH for the LOCK (it has no
+PUT); ours takes both spellings. bench/original.sh builds the original.
 
 Measured over the run, for the server's process -P: its CPU (utime+stime
 of all threads, from /proc) as a percentage of one CPU, its RSS at the end,
@@ -80,7 +83,7 @@ def setup(c):
             sys.exit("seed.py: adding a job answered %d" % st)
     ids = []
     for i in range(STORED):
-        st, body = c.req("POST", "/seed/events", {"data": "s%015d" % i, "ttl": "1h"})
+        st, body = c.req("POST", "/seed/events/", {"data": "s%015d" % i, "ttl": "1h"})
         if st != 201:
             sys.exit("seed.py: publishing answered %d" % st)
         ids.append(json.loads(body)["eventID"])
@@ -104,13 +107,13 @@ def run(port, pid, secs, factor, ids):
             time.sleep(due - now)
         # one publish to every two pick-ups
         if k % 3 == 0:
-            st, body = pub.req("POST", "/seed/events", {"data": "p%015d" % n_pub, "ttl": "1h"})
+            st, body = pub.req("POST", "/seed/events/", {"data": "p%015d" % n_pub, "ttl": "1h"})
             if st == 201:
                 ids.append(json.loads(body)["eventID"])
             n_pub += 1
         elif ids:
             eid = ids.pop(0)
-            lock.req("PUT", "/seed/events/" + eid, {"action": "LOCK", "ttl": "1m"})
+            lock.req("PATCH", "/seed/events/" + eid, {"action": "LOCK", "ttl": "1m"})
             dele.req("DELETE", "/seed/events/" + eid)
         k += 1
     elapsed = time.monotonic() - t0

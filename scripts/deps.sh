@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages Distribuerad needs to build and test.
 # As root it runs apt-get; otherwise it prints the exact command to run.
-# Usage: scripts/deps.sh [build|test|bench]   (default: test)
+# Usage: scripts/deps.sh [build|test|bench|original]   (default: test)
 set -e
 what=${1:-test}
 pkgs="build-essential pkg-config libh2o-evloop-dev libssl-dev libpq-dev tzdata libcurl4-openssl-dev"
@@ -19,7 +19,9 @@ case "$what" in
         # the systemd unit and the man pages (tests/blackbox/test_packaging.py)
         pkgs="$pkgs systemd groff-base" ;;
   bench) pkgs="$pkgs libcmocka-dev python3 curl beanstalkd postgresql-15" ;;
-  *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
+  # bench/original.sh: the original Go server, built offline
+  original) pkgs="golang-go golang-github-julienschmidt-httprouter-dev golang-github-robfig-cron-dev golang-github-rs-xid-dev" ;;
+  *) echo "usage: $0 [build|test|bench|original]" >&2; exit 2 ;;
 esac
 # npm packages of tests/ui (playwright-core, the OpenAPI meta-schemas), as
 # pinned by its package-lock.json; installed again only when that changes.
