@@ -145,6 +145,12 @@ start() {
 }
 stop() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; forget "$1"; }
 
+# sum_of REGEX FILE...: the sum of the values of the key=value pairs whose
+# "key=" matches REGEX, over the files' lines.
+sum_of() {
+    local re=$1; shift
+    cat "$@" | awk -v re="$re" '{for (i = 1; i <= NF; i++) if ($i ~ re) {sub(/^[^=]*=/, "", $i); s += $i}} END {print s + 0}'
+}
 # merged PORT...: "statements requests" from the replicas' /metrics, summed.
 merged() {
     local p
@@ -177,8 +183,8 @@ replicas() {
     PIDS="$PIDS $lgs"
     for p in $lgs; do wait "$p"; forget "$p"; done
     m3=$(per_statement "$m3" "$(merged "$P1" "$P2" "$P3")")
-    three=$(cat "$W/rep1" "$W/rep2" "$W/rep3" | awk '{for (i = 1; i <= NF; i++) if ($i ~ /^rate=/) {sub("rate=", "", $i); s += $i}} END {print s + 0}')
-    errs=$(cat "$W/rep1" "$W/rep2" "$W/rep3" | awk '{for (i = 1; i <= NF; i++) if ($i ~ /^(non2xx|errors)=/) {sub(/.*=/, "", $i); s += $i}} END {print s + 0}')
+    three=$(sum_of '^rate=' "$W/rep1" "$W/rep2" "$W/rep3")
+    errs=$(sum_of '^(non2xx|errors)=' "$W/rep1" "$W/rep2" "$W/rep3")
     lg after -p "$P1" -s publish -c "$c" -d "$secs" -q rep
     errs=$((errs + $(kv "$before" non2xx) + $(kv "$before" errors) + $(kv "$after" non2xx) + $(kv "$after" errors)))
     printf -v "$var" 'before=%s after=%s one=%s three=%s merged1=%s merged3=%s errors=%s' \
