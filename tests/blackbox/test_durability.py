@@ -1043,9 +1043,9 @@ class FaultTest(DurabilityCase):
 
     def test_zeros_after_the_last_change_are_room(self):
         """A running server writes zeros ahead of its records (an fdatasync
-        of records written into them need not write a new file length); a crash leaves them.
-        They are no damage: no cut, every event, and the next record goes
-        where they begin."""
+        of records written into them need not write a new file length); a
+        crash leaves them. They are no damage: no cut, every event, and the
+        next record goes where they begin."""
         d, ch, evs = self.make_log()
         path = self.log_file(d)
         size = os.path.getsize(path)
