@@ -23,7 +23,10 @@
 # the answer; and,
 # with every event those runs left stored, the reads a dashboard makes
 # (GET /channels, a page of 50) against a count(*) of the table, the
-# cost of a read that visits every event.
+# cost of a read that visits every event. Beside the publish and the
+# acquire + delete rows and their references: the machine's CPU an item
+# and its idle share (/proc/stat), which tell whether a ratio is bound by
+# the work an item costs or by the waits between.
 #
 # Usage: bench/pg.sh   (make bench runs it after run.sh; make -C bench pg alone)
 #   BENCH_SECS=N      seconds per throughput run (default 3, after 1 s of warm-up)
@@ -95,6 +98,16 @@ lg() {
     printf -v "$var" '%s' "$(cat "$W/lg.out")"
 }
 
+# cpu_now: the machine's busy and total jiffies so far (all CPUs).
+cpu_now() { awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t}' /proc/stat; }
+# cpu_use BEFORE AFTER N: the machine's CPU for each of N items in µs, and
+# its idle share, between two cpu_now readings: "66 us / 2% idle".
+cpu_use() {
+    awk -v a="$1" -v b="$2" -v n="$3" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+        split(a, x, " "); split(b, y, " "); busy = y[1] - x[1]; all = y[2] - x[2]
+        if (n > 0 && all > 0) printf "%.0f us / %.0f%% idle", busy * 1e6 / hz / n, 100 * (all - busy) / all; else print "-"}'
+}
+
 # ---------------------------------------------------------------------------
 # The database and the references.
 log "machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); concurrency $C, ${SECS}s a run"
@@ -114,10 +127,14 @@ printf '%s\n' '\set k random(1, 100000)' 'UPDATE ref.kv SET v = v + 1 WHERE k = 
 # pgb VAR SCRIPT [CLIENTS]: 1 s of warm-up, then SECS measured; tps into
 # VAR. CLIENTS defaults to the concurrency of the run.
 pgb() {
-    local var=$1 script=$2 c=${3:-$C}
+    local var=$1 script=$2 c=${3:-$C} c0 c1
     run "$W/pgb.out" "$PGBIN/pgbench" -n -M prepared -c "$c" -j 2 -T 1 -f "$script" "$URL" || return 1
+    c0=$(cpu_now)
     run "$W/pgb.out" "$PGBIN/pgbench" -n -M prepared -c "$c" -j 2 -T "$SECS" -f "$script" "$URL" || return 1
+    c1=$(cpu_now)
     printf -v "$var" '%s' "$(sed -nE 's/^tps = ([0-9.]+).*/\1/p' "$W/pgb.out" | head -n 1)"
+    printf -v "${var}_USE" '%s' "$(cpu_use "$c0" "$c1" \
+        "$(sed -nE 's/^number of transactions actually processed: ([0-9]+).*/\1/p' "$W/pgb.out")")"
 }
 
 # ---------------------------------------------------------------------------
@@ -207,7 +224,10 @@ fi
 if [ "$SERVES" = 1 ]; then
     R1=$SPID P1=$SPORT
     log "distribuerad: single publish, $C connections"
+    c0=$(cpu_now)
     lg PUB -p "$P1" -s publish -c "$C" -d "$SECS" -q pub
+    # the machine's CPU over the run and its warm-up, for every answer
+    PUB_USE=$(cpu_use "$c0" "$(cpu_now)" "$(kv "$PUB" total)")
     # The store's own publish statement (bench/pgstmt prints it) with its
     # arrays as literals, 4 events, under pgbench with 2 clients: what the
     # database does with it when nothing stands between (the replica keeps
@@ -238,7 +258,9 @@ EOF2
     FILL=$(( (SECS + 2) * 20 ))
     log "distribuerad: acquire + delete from a queue of $FILL 000, $C connections"
     lg IGNORED -p "$P1" -s batch -b 1000 -c 4 -n "$FILL" -q cons
+    c0=$(cpu_now)
     lg CONS -p "$P1" -s consume -c "$C" -d "$SECS" -q cons
+    CONS_USE=$(cpu_use "$c0" "$(cpu_now)" "$(( $(kv "$CONS" total) / 2 ))") # two requests a pair
     log "distribuerad: batches of 1 000, 4 connections"
     lg BATCH -p "$P1" -s batch -b 1000 -c 4 -d "$SECS" -q batch
 
@@ -288,10 +310,12 @@ if [ "$SERVES" = 1 ]; then
     P=$(kv "$PUB" rate)
     row "publish, $C conns (events/s)" "$(fmt "$P")" "INSERT $(fmt "$INS") tps" "$(ratio "$P" "$INS")" ">= 0.7 x INSERT" "$(met "$P >= 0.7 * $INS")"
     row "  publish latency p50 / p99 (us)" "$(kv "$PUB" p50_us) / $(kv "$PUB" p99_us)" "" "" "" ""
+    row "  machine CPU an event / idle" "$PUB_USE" "$INS_USE" "" "" ""
     [ -n "$STMT" ] && SE=$(calc "%.0f" "$STMT * 4") &&
         row "  its statement alone, 2 x 4 events" "$(fmt "$SE") events/s" "INSERT $(fmt "$INS") tps" "$(ratio "$SE" "$INS")" "" ""
     A=$(kv "$CONS" cycle_rate)
     row "acquire + delete, $C conns (pairs/s)" "$(fmt "$A")" "UPDATE $(fmt "$UPD") tps" "$(ratio "$A" "$UPD")" ">= 0.3 x UPDATE" "$(met "$A >= 0.3 * $UPD")"
+    row "  machine CPU a pair / idle" "$CONS_USE" "${UPD_USE:--}" "" "" ""
     row "  empty acquires (queue ran dry)" "$(kv "$CONS" empty_acquires)" "" "" "0" "$(met "$(kv "$CONS" empty_acquires) == 0")"
     B=$(kv "$BATCH" publish_rate)
     row "batches of 1 000, 4 conns (events/s)" "$(fmt "$B")" "INSERT $(fmt "$INS") rows/s" "$(ratio "$B" "$INS")" ">= 50 000" "$(met "$B >= 50000")"
