@@ -260,7 +260,8 @@ EOF2
     lg IGNORED -p "$P1" -s batch -b 1000 -c 4 -n "$FILL" -q cons
     c0=$(cpu_now)
     lg CONS -p "$P1" -s consume -c "$C" -d "$SECS" -q cons
-    CONS_USE=$(cpu_use "$c0" "$(cpu_now)" "$(( $(kv "$CONS" total) / 2 ))") # two requests a pair
+    N=$(kv "$CONS" total)
+    CONS_USE=$(cpu_use "$c0" "$(cpu_now)" "$(( ${N:-0} / 2 ))") # two requests a pair
     log "distribuerad: batches of 1 000, 4 connections"
     lg BATCH -p "$P1" -s batch -b 1000 -c 4 -d "$SECS" -q batch
 
