@@ -166,7 +166,7 @@ stop() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; forget "$1"; }
 # "key=" matches REGEX, over the files' lines.
 sum_of() {
     local re=$1; shift
-    cat "$@" | awk -v re="$re" '{for (i = 1; i <= NF; i++) if ($i ~ re) {sub(/^[^=]*=/, "", $i); s += $i}} END {print s + 0}'
+    awk -v re="$re" '{for (i = 1; i <= NF; i++) if ($i ~ re) {sub(/^[^=]*=/, "", $i); s += $i}} END {print s + 0}' "$@"
 }
 # merged PORT...: "statements requests" from the replicas' /metrics, summed.
 merged() {
@@ -260,8 +260,8 @@ EOF2
     lg IGNORED -p "$P1" -s batch -b 1000 -c 4 -n "$FILL" -q cons
     c0=$(cpu_now)
     lg CONS -p "$P1" -s consume -c "$C" -d "$SECS" -q cons
-    N=$(kv "$CONS" total)
-    CONS_USE=$(cpu_use "$c0" "$(cpu_now)" "$(( ${N:-0} / 2 ))") # two requests a pair
+    CONS_ANSWERS=$(kv "$CONS" total)
+    CONS_USE=$(cpu_use "$c0" "$(cpu_now)" "$(( ${CONS_ANSWERS:-0} / 2 ))") # two requests a pair
     log "distribuerad: batches of 1 000, 4 connections"
     lg BATCH -p "$P1" -s batch -b 1000 -c 4 -d "$SECS" -q batch
 
