@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # bench/pg.sh -- the PostgreSQL store against pgbench on the same database in
-# the same run (about a minute), ending in one table of ratios and the
+# the same run (about two minutes), ending in one table of ratios and the
 # architecture's targets for it. See docs/performance.md and docs/scale-out.md.
 #
 # One throwaway PostgreSQL 15 (tests/pg/pgctl.sh: Unix socket, fsync off, so
 # both sides pay the same commit and neither a disk's fsync). References,
 # run by pgbench with prepared statements at the same concurrency as the
-# HTTP clients:
+# HTTP clients (and again at each concurrency of BENCH_PG_SWEEP):
 #   INSERT  a bare one-row INSERT into a table with a bigserial key
 #   UPDATE  a bare UPDATE by primary key of one of 100 000 rows
 # and, for comparison, the store's own publish statement with 4 events as
@@ -14,7 +14,7 @@
 # publish without the server.
 # Distribuerad on that database (schema "bench", default pool), driven by
 # out/loadgen: publish; consume (acquire the oldest + delete it, from a
-# filled queue); batches of 1 000; three replicas on the same schema at the
+# filled queue), both also at the concurrencies of BENCH_PG_SWEEP; batches of 1 000; three replicas on the same schema at the
 # same total concurrency against one (the mean of one replica's runs just
 # before and just after theirs), twice: at the concurrency of the run, where
 # each replica merges only the few requests it sees (informative), and at
@@ -32,6 +32,10 @@
 #   BENCH_SECS=N      seconds per throughput run (default 3, after 1 s of warm-up)
 #   BENCH_PG_CONNS=N  concurrency of both sides (default 12: HTTP connections,
 #                     pgbench clients; three replicas get N/3 each)
+#   BENCH_PG_SWEEP="N ..."  more concurrencies at which publish and acquire +
+#                     delete are compared with their references, both sides
+#                     at N (default "24 48"; "" for none), and the best rate
+#                     of each side over all of them against the other's best
 #   BENCH_PG_SAT_CONNS=N  the concurrency of the second three-replica
 #                     comparison (default 48; 16 to each of the three), whose
 #                     runs last at least 5 s: its ratio is the target's
@@ -48,6 +52,7 @@ O=out
 SECS=${BENCH_SECS:-3}
 C=${BENCH_PG_CONNS:-12}
 SAT=${BENCH_PG_SAT_CONNS:-48}
+SWEEP=${BENCH_PG_SWEEP-24 48}
 SAT_SECS=$(( SECS > 5 ? SECS : 5 ))
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 W=$(mktemp -d /tmp/distribuerad-pgbench.XXXXXX)
@@ -96,6 +101,17 @@ lg() {
     local var=$1; shift
     run "$W/lg.out" $O/loadgen -a 127.0.0.1 "$@"
     printf -v "$var" '%s' "$(cat "$W/lg.out")"
+}
+
+# lg_use VAR PER LOADGEN-ARGS...: lg, and in VAR_USE the machine's CPU over
+# the run and its warm-up for every PER answers (cpu_use).
+lg_use() {
+    local var=$1 per=$2 c0 n
+    shift 2
+    c0=$(cpu_now)
+    lg "$var" "$@"
+    n=$(kv "${!var}" total)
+    printf -v "${var}_USE" '%s' "$(cpu_use "$c0" "$(cpu_now)" "$(( ${n:-0} / per ))")"
 }
 
 # cpu_now: the machine's busy and total jiffies so far (all CPUs).
@@ -224,10 +240,12 @@ fi
 if [ "$SERVES" = 1 ]; then
     R1=$SPID P1=$SPORT
     log "distribuerad: single publish, $C connections"
-    c0=$(cpu_now)
-    lg PUB -p "$P1" -s publish -c "$C" -d "$SECS" -q pub
-    # the machine's CPU over the run and its warm-up, for every answer
-    PUB_USE=$(cpu_use "$c0" "$(cpu_now)" "$(kv "$PUB" total)")
+    lg_use PUB 1 -p "$P1" -s publish -c "$C" -d "$SECS" -q pub
+    for n in $SWEEP; do
+        log "pgbench INSERT, $n clients; distribuerad: single publish, $n connections"
+        pgb "INS_$n" "$W/insert.sql" "$n" || die "pgbench INSERT failed"
+        lg_use "PUB_$n" 1 -p "$P1" -s publish -c "$n" -d "$SECS" -q pub
+    done
     # The store's own publish statement (bench/pgstmt prints it) with its
     # arrays as literals, 4 events, under pgbench with 2 clients: what the
     # database does with it when nothing stands between (the replica keeps
@@ -254,14 +272,17 @@ EOF2
     fi
     log "pgbench: bare UPDATE by key, $C clients"
     pgb UPD "$W/update.sql" || die "pgbench UPDATE failed"
-    # Enough queued for the warm-up and the run at up to 20 k pairs/s.
-    FILL=$(( (SECS + 2) * 20 ))
+    # Enough queued for the warm-up and the run at up to 30 k pairs/s.
+    FILL=$(( (SECS + 2) * 30 ))
     log "distribuerad: acquire + delete from a queue of $FILL 000, $C connections"
     lg IGNORED -p "$P1" -s batch -b 1000 -c 4 -n "$FILL" -q cons
-    c0=$(cpu_now)
-    lg CONS -p "$P1" -s consume -c "$C" -d "$SECS" -q cons
-    CONS_ANSWERS=$(kv "$CONS" total)
-    CONS_USE=$(cpu_use "$c0" "$(cpu_now)" "$(( ${CONS_ANSWERS:-0} / 2 ))") # two requests a pair
+    lg_use CONS 2 -p "$P1" -s consume -c "$C" -d "$SECS" -q cons
+    for n in $SWEEP; do
+        log "pgbench UPDATE, $n clients; distribuerad: acquire + delete from $FILL 000 more, $n connections"
+        pgb "UPD_$n" "$W/update.sql" "$n" || die "pgbench UPDATE failed"
+        lg IGNORED -p "$P1" -s batch -b 1000 -c 4 -n "$FILL" -q cons
+        lg_use "CONS_$n" 2 -p "$P1" -s consume -c "$n" -d "$SECS" -q cons
+    done
     log "distribuerad: batches of 1 000, 4 connections"
     lg BATCH -p "$P1" -s batch -b 1000 -c 4 -d "$SECS" -q batch
 
@@ -307,6 +328,24 @@ replica_rows() {
     row "  1 replica before / after" "$(fmt "$(kv "$1" before)") / $(fmt "$(kv "$1" after)")" "" "" "" ""
     row "  requests a statement, one / three" "$(kv "$1" merged1) / $(kv "$1" merged3)" "" "" "" ""
 }
+# sweep_rows RUN KEY REF LABEL UNIT REFLABEL REFUNIT FACTOR ITEM: for each
+# concurrency of SWEEP, the run RUN_n (its KEY) against REF_n, held to
+# FACTOR x, with the machine's CPU an ITEM; then each side's best over C
+# and SWEEP against the other's.
+sweep_rows() {
+    local run=$1 key=$2 ref=$3 label=$4 unit=$5 rl=$6 ru=$7 f=$8 item=$9 n l v r u ur best bestr
+    [ -n "$SWEEP" ] || return 0
+    best=$(kv "${!run}" "$key") bestr=${!ref}
+    for n in $SWEEP; do
+        l="${run}_$n" v=$(kv "${!l}" "$key") l="${ref}_$n" r=${!l:-}
+        l="${run}_${n}_USE" u=${!l:-} l="${ref}_${n}_USE" ur=${!l:--}
+        row "$label, $n conns ($unit)" "$(fmt "$v")" "$rl $(fmt "$r") $ru" "$(ratio "$v" "$r")" ">= $f x $rl" "$(met "$v >= $f * $r")"
+        row "  machine CPU $item / idle" "$u" "$ur" "" "" ""
+        best=$(awk -v a="$best" -v b="$v" 'BEGIN {print (b > a) ? b : a}')
+        bestr=$(awk -v a="$bestr" -v b="$r" 'BEGIN {print (b > a) ? b : a}')
+    done
+    row "  each side's best, $C $SWEEP conns" "$(fmt "$best")" "$rl $(fmt "$bestr") $ru" "$(ratio "$best" "$bestr")" "" ""
+}
 if [ "$SERVES" = 1 ]; then
     P=$(kv "$PUB" rate)
     row "publish, $C conns (events/s)" "$(fmt "$P")" "INSERT $(fmt "$INS") tps" "$(ratio "$P" "$INS")" ">= 0.7 x INSERT" "$(met "$P >= 0.7 * $INS")"
@@ -314,10 +353,17 @@ if [ "$SERVES" = 1 ]; then
     row "  machine CPU an event / idle" "$PUB_USE" "$INS_USE" "" "" ""
     [ -n "$STMT" ] && SE=$(calc "%.0f" "$STMT * 4") &&
         row "  its statement alone, 2 x 4 events" "$(fmt "$SE") events/s" "INSERT $(fmt "$INS") tps" "$(ratio "$SE" "$INS")" "" ""
+    sweep_rows PUB rate INS "publish" "events/s" "INSERT" "tps" 0.7 "an event"
     A=$(kv "$CONS" cycle_rate)
     row "acquire + delete, $C conns (pairs/s)" "$(fmt "$A")" "UPDATE $(fmt "$UPD") tps" "$(ratio "$A" "$UPD")" ">= 0.3 x UPDATE" "$(met "$A >= 0.3 * $UPD")"
     row "  machine CPU a pair / idle" "$CONS_USE" "${UPD_USE:--}" "" "" ""
     row "  empty acquires (queue ran dry)" "$(kv "$CONS" empty_acquires)" "" "" "0" "$(met "$(kv "$CONS" empty_acquires) == 0")"
+    sweep_rows CONS cycle_rate UPD "acquire + delete" "pairs/s" "UPDATE" "tps" 0.3 "a pair"
+    if [ -n "$SWEEP" ]; then
+        E=0
+        for n in $SWEEP; do l="CONS_$n" v=$(kv "${!l}" empty_acquires) E=$((E + ${v:-0})); done
+        row "  empty acquires at $SWEEP conns" "$E" "" "" "0" "$(met "$E == 0")"
+    fi
     B=$(kv "$BATCH" publish_rate)
     row "batches of 1 000, 4 conns (events/s)" "$(fmt "$B")" "INSERT $(fmt "$INS") rows/s" "$(ratio "$B" "$INS")" ">= 50 000" "$(met "$B >= 50000")"
     row "  batch latency p50 / p99 (ms)" "$(calc "%.1f / %.1f" "$(kv "$BATCH" p50_us) / 1000, $(kv "$BATCH" p99_us) / 1000")" "" "" "" ""
@@ -347,6 +393,11 @@ printf '%s\n' "${ROWS[@]}" | awk -F'|' '
 if [ "$SERVES" = 1 ]; then
     n=0
     for l in "$PUB" "$CONS" "$BATCH"; do n=$((n + $(kv "$l" non2xx) + $(kv "$l" errors))); done
+    for c in $SWEEP; do
+        for l in "PUB_$c" "CONS_$c"; do
+            a=$(kv "${!l}" non2xx) b=$(kv "${!l}" errors) n=$((n + ${a:-0} + ${b:-0}))
+        done
+    done
     n=$((n + $(kv "$R12" errors) + $(kv "$RSAT" errors)))
     echo "non-2xx answers and broken requests across Distribuerad runs: $n"
 else
