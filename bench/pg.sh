@@ -14,19 +14,19 @@
 # publish without the server.
 # Distribuerad on that database (schema "bench", default pool), driven by
 # out/loadgen: publish; consume (acquire the oldest + delete it, from a
-# filled queue), both also at the concurrencies of BENCH_PG_SWEEP; batches of 1 000; three replicas on the same schema at the
-# same total concurrency against one (the mean of one replica's runs just
-# before and just after theirs), twice: at the concurrency of the run, where
-# each replica merges only the few requests it sees (informative), and at
-# 48 connections, where the database is the limit (the target); wakeup.py:
+# filled queue), both also at the concurrencies of BENCH_PG_SWEEP; batches
+# of 1 000; three replicas on the same schema at the same total
+# concurrency against one (the mean of one replica's runs just before and
+# just after theirs), twice: at the concurrency of the run, where each
+# replica merges only the few requests it sees (informative), and at 48
+# connections, where the database is the limit (the target); wakeup.py:
 # an acquire parked on one replica, a publish through another, the time to
-# the answer; and,
-# with every event those runs left stored, the reads a dashboard makes
-# (GET /channels, a page of 50) against a count(*) of the table, the
-# cost of a read that visits every event. Beside the publish and the
-# acquire + delete rows and their references: the machine's CPU an item
-# and its idle share (/proc/stat), which tell whether a ratio is bound by
-# the work an item costs or by the waits between.
+# the answer; and, with every event those runs left stored, the reads a
+# dashboard makes (GET /channels, a page of 50) against a count(*) of the
+# table, the cost of a read that visits every event. Beside the publish
+# and the acquire + delete rows and their references: the machine's CPU an
+# item and its idle share (/proc/stat), which tell whether a ratio is
+# bound by the work an item costs or by the waits between.
 #
 # Usage: bench/pg.sh   (make bench runs it after run.sh; make -C bench pg alone)
 #   BENCH_SECS=N      seconds per throughput run (default 3, after 1 s of warm-up)
