@@ -46,7 +46,7 @@
 # migrating), the references are measured and the rest is reported as not
 # run. Every process started here is stopped on any way out.
 set -u
-cd "$(dirname "$0")"
+cd "$(dirname "$0")" || exit 1
 BIN=${BENCH_BIN:-../distribuerad}
 O=out
 SECS=${BENCH_SECS:-3}
