@@ -79,6 +79,7 @@ kv() { sed -nE "s/.*(^| )$2=([^ ]*).*/\2/p" <<<"$1" | head -n 1; }
 calc() { awk "BEGIN {printf \"$1\", $2}" 2>/dev/null || echo -; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "-"}'; }
 met() { awk "BEGIN {print ($1) ? \"yes\" : \"NO\"}" 2>/dev/null || echo -; }
+larger() { awk -v a="$1" -v b="$2" 'BEGIN {print (b > a) ? b : a}'; }
 fmt() { awk -v v="$1" 'BEGIN {s = sprintf("%.0f", v); r = ""; while (length(s) > 3) {r = " " substr(s, length(s) - 2) r; s = substr(s, 1, length(s) - 3)} print s r}'; }
 row() { ROWS+=("$1|$2|$3|$4|$5|$6"); }
 
@@ -341,8 +342,7 @@ sweep_rows() {
         l="${run}_${n}_USE" u=${!l:-} l="${ref}_${n}_USE" ur=${!l:--}
         row "$label, $n conns ($unit)" "$(fmt "$v")" "$rl $(fmt "$r") $ru" "$(ratio "$v" "$r")" ">= $f x $rl" "$(met "$v >= $f * $r")"
         row "  machine CPU $item / idle" "$u" "$ur" "" "" ""
-        best=$(awk -v a="$best" -v b="$v" 'BEGIN {print (b > a) ? b : a}')
-        bestr=$(awk -v a="$bestr" -v b="$r" 'BEGIN {print (b > a) ? b : a}')
+        best=$(larger "$best" "$v") bestr=$(larger "$bestr" "$r")
     done
     row "  each side's best, $C $SWEEP conns" "$(fmt "$best")" "$rl $(fmt "$bestr") $ru" "$(ratio "$best" "$bestr")" "" ""
 }
@@ -391,12 +391,10 @@ printf '%s\n' "${ROWS[@]}" | awk -F'|' '
            printf "%s\n", "------------------------------------------------------------------------------------------------------------------------"}
     {printf "%-42s %-22s %-26s %-6s %-16s %s\n", $1, $2, $3, $4, $5, $6}'
 if [ "$SERVES" = 1 ]; then
-    n=0
-    for l in "$PUB" "$CONS" "$BATCH"; do n=$((n + $(kv "$l" non2xx) + $(kv "$l" errors))); done
-    for c in $SWEEP; do
-        for l in "PUB_$c" "CONS_$c"; do
-            a=$(kv "${!l}" non2xx) b=$(kv "${!l}" errors) n=$((n + ${a:-0} + ${b:-0}))
-        done
+    n=0 lines=("$PUB" "$CONS" "$BATCH")
+    for c in $SWEEP; do l="PUB_$c" lines+=("${!l}"); l="CONS_$c" lines+=("${!l}"); done
+    for l in "${lines[@]}"; do
+        a=$(kv "$l" non2xx) b=$(kv "$l" errors) n=$((n + ${a:-0} + ${b:-0}))
     done
     n=$((n + $(kv "$R12" errors) + $(kv "$RSAT" errors)))
     echo "non-2xx answers and broken requests across Distribuerad runs: $n"
