@@ -9,6 +9,8 @@
 # HTTP clients (and again at each concurrency of BENCH_PG_SWEEP):
 #   INSERT  a bare one-row INSERT into a table with a bigserial key
 #   UPDATE  a bare UPDATE by primary key of one of 100 000 rows
+#   SELECT 1  from one client: a round trip, which each bare statement
+#           pays in full and a merged one shares (it tells hosts apart)
 # and, for comparison, the store's own publish statement with 4 events as
 # literals (out/pgstmt prints it) from 2 clients: the database's part of a
 # publish without the server.
@@ -140,6 +142,7 @@ sql "CREATE SCHEMA ref;
 # The same 16 bytes of data as loadgen's events.
 printf '%s\n' "INSERT INTO ref.ins (channel, data, published_at) VALUES ('bench', '\\x30313233343536373839616263646566', 0);" >"$W/insert.sql"
 printf '%s\n' '\set k random(1, 100000)' 'UPDATE ref.kv SET v = v + 1 WHERE k = :k;' >"$W/update.sql"
+printf '%s\n' 'SELECT 1;' >"$W/select1.sql"
 
 # pgb VAR SCRIPT [CLIENTS]: 1 s of warm-up, then SECS measured; tps into
 # VAR. CLIENTS defaults to the concurrency of the run.
@@ -229,6 +232,8 @@ replicas() {
 
 log "pgbench: bare one-row INSERT, $C clients"
 pgb INS "$W/insert.sql" || die "pgbench INSERT failed"
+log "pgbench: SELECT 1, one client"
+pgb RT "$W/select1.sql" 1 || RT=""
 SERVES=1
 if ! start r1; then
     SERVES=0
@@ -382,6 +387,7 @@ else
 fi
 row "pgbench bare one-row INSERT (tps)" "" "$(fmt "$INS")" "" "" ""
 [ -n "${UPD:-}" ] && row "pgbench bare UPDATE by key (tps)" "" "$(fmt "$UPD")" "" "" ""
+[ -n "${RT:-}" ] && row "pgbench SELECT 1, one client (us a round trip)" "" "$(calc "%.0f" "1e6 / $RT")" "" "" ""
 
 echo
 echo "Distribuerad on PostgreSQL  $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(nproc) CPUs  PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}')  Linux $(uname -r)"
