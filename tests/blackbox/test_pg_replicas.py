@@ -12,14 +12,19 @@ lapse, the events come back), and a replica whose clock runs 30 s ahead
 
 DatabaseFaultTest brings its own cluster, since it stops and restarts
 it: PostgreSQL restarted (-m immediate) under load loses nothing that was
-acknowledged, and a database stopped with SIGSTOP makes requests answer
-503 within -database-timeout while /healthz answers at once and /readyz
-says 503, until SIGCONT makes the replica ready again by itself.
+acknowledged; producers and consumers on three replicas, two of them
+killed with SIGKILL and the database restarted meanwhile, leave every
+acknowledged event deleted once and stats totals that hold every answered
+change; and a database stopped with SIGSTOP makes requests answer 503
+within -database-timeout while /healthz answers at once and /readyz says
+503, until SIGCONT makes the replica ready again by itself.
 """
 
+import collections
 import glob
 import json
 import os
+import random
 import signal
 import subprocess
 import threading
@@ -588,6 +593,144 @@ class DatabaseFaultTest(bb.ServerTestCase):
         st = c.req("GET", "/" + q(ch)).json
         self.assertGreaterEqual(st["published"], len(acked), st)
         c.close()
+
+    def test_kills_and_a_restart_keep_deliveries_and_counts(self):
+        """Producers and consumers through three replicas, two of them
+        killed with SIGKILL (and replaced) and the database restarted
+        (-m immediate) meanwhile; then the queue drained. Every
+        acknowledged event was deleted once, nothing came out that was not
+        published, the stats totals hold every change that was answered and
+        only those that may have happened, and the job fired at most once a
+        second, each fire one event."""
+        self.rs = Replicas(self.db.url(), 3, ["-database-timeout", "2s"])
+        chans = [self.chan(), self.chan()]
+        jobs = self.chan()
+        t_job = time.monotonic()
+        c = self.rs.client(0)
+        r = c.req("POST", "/%s/jobs" % q(jobs), {"name": "tick", "cronDef": "@every 1s"})
+        c.close()
+        self.assertEqual(r.status, 201, r.raw)
+        live = list(self.rs.servers)
+        lock = threading.Lock()
+        stop = threading.Event()
+        log = {"pub": set(), "pub?": set(), "del": [], "del?": set(), "got": set(), "odd": []}
+
+        def call(method, path, body=None, headers=None):
+            """One request on a new connection to a live replica (so nothing
+            is sent twice); None when no answer came."""
+            with lock:
+                srv = live[random.randrange(len(live))]
+            c = bb.Client(srv.host, srv.port, timeout=5.0)
+            try:
+                return c.req(method, path, body, headers)
+            except AssertionError:
+                return None
+            finally:
+                c.close()
+
+        def note(key, value, r, ok):
+            """Files value under key (answered with ok), key? (no answer or
+            503: the change may or may not have happened) or odd."""
+            with lock:
+                if r is not None and r.status == ok:
+                    if key == "del":
+                        log["del"].append(value)
+                    else:
+                        log[key].add(value)
+                elif r is None or r.status == 503:
+                    log[key + "?"].add(value)
+                elif not (key == "del" and r.status in (404, 409)):
+                    log["odd"].append((key, r.status, r.raw[:200]))
+
+        def get(path):
+            c = bb.Client(live[2].host, live[2].port)
+            try:
+                return c.req("GET", path).json
+            finally:
+                c.close()
+
+        def consume(ch, ttl):
+            r = call("POST", "/%s/acquire" % q(ch), {"max": 5, "ttl": ttl, "wait": "200ms"})
+            if r is None or r.status == 503:
+                return 0
+            if r.status != 200:
+                with lock:
+                    log["odd"].append(("acquire", r.status, r.raw[:200]))
+                return 0
+            for e in r.json["events"]:
+                with lock:
+                    log["got"].add(e["data"])
+                d = call("DELETE", "/%s/events/%s" % (q(ch), e["eventID"]), headers={"Lock-Token": e["lockToken"]})
+                note("del", e["data"], d, 202)
+            return r.json["count"]
+
+        def producer(i):
+            n = 0
+            while not stop.is_set():
+                n += 1
+                data = "%d-%d" % (i, n)
+                note("pub", data, call("POST", "/%s/events" % q(chans[n % 2]), {"data": data}), 201)
+
+        def consumer(i):
+            while not stop.is_set():
+                consume(chans[i % 2], "1s")
+
+        def replace(i):
+            with lock:
+                dead = live[i]
+            dead.proc.kill()  # SIGKILL
+            dead.proc.wait()
+            new = self.rs.add(["-database-timeout", "2s"])
+            with lock:
+                live[i] = new
+
+        ts = [threading.Thread(target=producer, args=(i,)) for i in range(2)]
+        ts += [threading.Thread(target=consumer, args=(i,)) for i in range(2)]
+        for t in ts:
+            t.start()
+        try:
+            time.sleep(1.5)
+            replace(0)
+            time.sleep(1.0)
+            self.db.restart("immediate")
+            for srv in list(live):
+                wait_ready(srv, 15.0)
+            time.sleep(1.0)
+            replace(1)
+            time.sleep(1.5)
+        finally:
+            stop.set()
+            for t in ts:
+                t.join(30 * SCALE)
+        # drained through the replica never killed (live[2])
+        deadline, stats = time.monotonic() + 20 * SCALE, None
+        while time.monotonic() < deadline:
+            if sum(consume(ch, "30s") for ch in chans) == 0:
+                stats = [get("/" + q(ch)) for ch in chans]
+                if all(st["ready"] + st["scheduled"] + st["locked"] == 0 for st in stats):
+                    break
+        else:
+            self.fail("the queue did not drain: %r" % stats)
+        job = get("/%s/jobs/tick" % q(jobs))
+        fired = get("/" + q(jobs))["published"]
+        elapsed = time.monotonic() - t_job
+        self.assertEqual(log["odd"], [], "answers other than success, 503, or a lapsed lease's 404/409")
+        pub, maybe, dels = log["pub"], log["pub?"], log["del"]
+        self.assertGreater(len(pub), 50, "too little was published to show anything")
+        twice = sorted(d for d, n in collections.Counter(dels).items() if n > 1)
+        self.assertEqual(twice, [], "deleted with success twice")
+        lost = sorted(pub - set(dels) - log["del?"])
+        self.assertEqual(lost, [], "acknowledged, never deleted")
+        self.assertEqual(sorted(log["got"] - pub - maybe), [], "handed out, never published")
+        published = sum(st["published"] for st in stats)
+        deleted = sum(st["deleted"] for st in stats)
+        self.assertEqual(published, deleted, stats)
+        self.assertTrue(len(pub) <= published <= len(pub) + len(maybe),
+                        "published %d, answered %d, unknown %d" % (published, len(pub), len(maybe)))
+        self.assertTrue(len(dels) <= deleted <= len(dels) + len(log["del?"]),
+                        "deleted %d, answered %d, unknown %d" % (deleted, len(dels), len(log["del?"])))
+        self.assertEqual(fired, job["runs"], job)
+        self.assertTrue(1 <= job["runs"] <= elapsed + 1, "%d runs in %.1f s" % (job["runs"], elapsed))
 
     def test_sigstop_of_the_database(self):
         self.rs = Replicas(self.db.url(), 1, ["-database-timeout", "1s"])
