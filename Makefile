@@ -127,5 +127,15 @@ FUZZ_CC      ?= clang
 fuzz:
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) CC=$(FUZZ_CC) fuzz/run.sh
 
+# Three replicas on a throwaway PostgreSQL under load, killed and the
+# database restarted, then the invariants checked (tests/soak/soak.py):
+#   make soak                    for SOAK_SECONDS (default 60)
+SOAK_SECONDS ?= 60
+.PHONY: soak
+soak:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory $(BIN)
+	@tests/soak/soak.py --bin ./$(BIN) --seconds $(SOAK_SECONDS)
+
 # The PostgreSQL store embeds its migrations (.incbin in pgmigrate.c).
 $(B)/src/store/pgmigrate.o: $(wildcard src/store/migrations/*.sql)

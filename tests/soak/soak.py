@@ -1,0 +1,401 @@
+#!/usr/bin/env python3
+"""soak.py -- three replicas on one throwaway PostgreSQL under steady load
+while they are killed and the database restarts; then the invariants of
+Part D are checked on what is left.
+
+    tests/soak/soak.py [--bin ./distribuerad] [--seconds 60] [--seed N]
+
+Load, each request on a new connection to a random replica (so nothing is
+sent twice behind the client's back):
+  - producers publish to two channels; consumers acquire (ttl 1s), then
+    delete with the lease token through another random replica;
+  - keyed producers publish with an idempotency key to a channel nobody
+    consumes, sending again after no answer or a 503 until answered;
+  - a channel with maxDeliveries 2 and a dead-letter channel, whose
+    consumers acquire (ttl 300ms) and never delete;
+  - a job @every 1s.
+Faults: every --seconds/8 (at least 4 s) one replica is killed with SIGKILL
+and started again; halfway, PostgreSQL restarts with -m immediate.
+
+Then everything is drained and checked: every acknowledged event was
+deleted with success exactly once and nothing was handed out that was not
+published; the stats totals lie between what was answered and what may
+have happened, and published = deleted; each key's event exists once;
+every event of the dead-letter channel's source moved once, with 2
+deliveries, and the totals of both channels agree; the job fired at most
+once a second, each run one event. Exits 1 on any problem, listing it.
+"""
+
+import argparse
+import collections
+import http.client
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PGCTL = os.path.join(HERE, "..", "pg", "pgctl.sh")
+CHANS = ("s1", "s2")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def req(port, method, path, body=None, headers=None, timeout=10):
+    """(status, parsed JSON or None); raises OSError when no answer came."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        h = {"Content-Type": "application/json"} if body is not None else {}
+        h.update(headers or {})
+        c.request(method, path, body=None if body is None else json.dumps(body), headers=h)
+        r = c.getresponse()
+        raw = r.read()
+        try:
+            return r.status, json.loads(raw) if raw else None
+        except ValueError:
+            return r.status, None
+    except http.client.HTTPException as e:
+        raise OSError(str(e))
+    finally:
+        c.close()
+
+
+class Soak:
+    def __init__(self, args):
+        self.args = args
+        self.db = None
+        self.ports = []
+        self.procs = {}
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.pub, self.pub_maybe = set(), set()
+        self.dels = collections.Counter()
+        self.del_maybe = set()
+        self.got = set()
+        self.keyed, self.dl_pub = set(), set()
+        self.odd = collections.Counter()
+        self.problems = []
+
+    # ---- processes ----
+
+    def start_db(self):
+        out = subprocess.run([PGCTL, "start"], check=True, capture_output=True, text=True, timeout=120)
+        self.db = out.stdout.strip().splitlines()[-1]
+        self.url = subprocess.run([PGCTL, "url", self.db], check=True, capture_output=True,
+                                  text=True).stdout.strip()
+
+    def start_replica(self, port):
+        log = open(os.path.join(self.db, "replica-%d.log" % port), "ab")
+        self.procs[port] = subprocess.Popen(
+            [self.args.bin, "-database-url", self.url, "-database-schema", "soak", "-database-timeout", "2s",
+             "-address", "127.0.0.1", "-port", str(port)], stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if req(port, "GET", "/readyz", timeout=2)[0] == 200:
+                    return
+            except OSError:
+                pass
+            if self.procs[port].poll() is not None:
+                break
+            time.sleep(0.05)
+        raise SystemExit("soak: the replica on port %d did not become ready:\n%s" % (port, self.log_tail(port)))
+
+    def log_tail(self, port, n=15):
+        with open(os.path.join(self.db, "replica-%d.log" % port), errors="replace") as f:
+            return "".join(f.readlines()[-n:])
+
+    def port(self):
+        return random.choice(self.ports)
+
+    # ---- load ----
+
+    def note(self, what, key):
+        with self.lock:
+            self.odd["%s %s" % (what, key)] += 1
+
+    def producer(self, k):
+        n = 0
+        while not self.stop.is_set():
+            n += 1
+            data = "p%d-%d" % (k, n)
+            try:
+                st, _ = req(self.port(), "POST", "/%s/events" % CHANS[n % 2], {"data": data})
+            except OSError:
+                st = None
+            with self.lock:
+                if st == 201:
+                    self.pub.add(data)
+                elif st in (None, 503):
+                    self.pub_maybe.add(data)
+            if st not in (None, 201, 503):
+                self.note("publish", st)
+
+    def consume(self, ch, ttl):
+        """One acquire and the deletes of what it got; the count got."""
+        try:
+            st, body = req(self.port(), "POST", "/%s/acquire" % ch, {"max": 5, "ttl": ttl, "wait": "200ms"})
+        except OSError:
+            return 0
+        if st != 200:
+            if st != 503:
+                self.note("acquire", st)
+            return 0
+        for e in body["events"]:
+            with self.lock:
+                self.got.add(e["data"])
+            try:
+                st, _ = req(self.port(), "DELETE", "/%s/events/%s" % (ch, e["eventID"]),
+                            headers={"Lock-Token": e["lockToken"]})
+            except OSError:
+                st = None
+            with self.lock:
+                if st == 202:
+                    self.dels[e["data"]] += 1
+                elif st in (None, 503):
+                    self.del_maybe.add(e["data"])
+            if st not in (None, 202, 503, 404, 409):  # 404, 409: the lease lapsed first
+                self.note("delete", st)
+        return body["count"]
+
+    def consumer(self, k):
+        while not self.stop.is_set():
+            self.consume(CHANS[k % 2], "1s")
+
+    def publish_until_answered(self, ch, data, into):
+        """Publishes with data as the idempotency key until answered."""
+        for _ in range(100):
+            try:
+                st, _ = req(self.port(), "POST", "/%s/events" % ch, {"data": data, "key": data})
+            except OSError:
+                st = None
+            if st in (200, 201):
+                with self.lock:
+                    into.add(data)
+                return
+            if st not in (None, 503):
+                self.note("keyed publish", st)
+                return
+            time.sleep(0.1)
+        self.note("keyed publish", "never answered")
+
+    def keyed_producer(self, k):
+        n = 0
+        while not self.stop.is_set():
+            n += 1
+            self.publish_until_answered("k", "k%d-%d" % (k, n), self.keyed)
+
+    def dl_producer(self):
+        n = 0
+        while not self.stop.is_set():
+            n += 1
+            self.publish_until_answered("d", "d-%d" % n, self.dl_pub)
+            time.sleep(0.01)
+
+    def dl_consumer(self):
+        while not self.stop.is_set():
+            try:
+                req(self.port(), "POST", "/d/acquire", {"max": 10, "ttl": "300ms", "wait": "200ms"})
+            except OSError:
+                pass
+
+    def chaos(self):
+        t0 = time.monotonic()
+        every = max(4.0, self.args.seconds / 8)
+        restarted = False
+        while not self.stop.wait(every):
+            self.check_alive()
+            port = self.port()
+            self.procs[port].kill()
+            self.procs[port].wait()
+            print("soak: %5.1f s: replica on port %d killed" % (time.monotonic() - t0, port), flush=True)
+            time.sleep(0.3)
+            self.start_replica(port)
+            if not restarted and time.monotonic() - t0 >= self.args.seconds / 2:
+                restarted = True
+                print("soak: %5.1f s: PostgreSQL restarted (-m immediate)" % (time.monotonic() - t0), flush=True)
+                subprocess.run([PGCTL, "restart", self.db, "immediate"], check=True, stdout=subprocess.DEVNULL)
+
+    # ---- checks ----
+
+    def check_alive(self):
+        """A replica that exited by itself (a crash, a sanitizer's abort)
+        is a problem; it is started again so that the run goes on."""
+        for port, p in list(self.procs.items()):
+            if p.poll() is not None:
+                self.problems.append("the replica on port %d exited by itself (status %s):\n%s"
+                                     % (port, p.returncode, self.log_tail(port)))
+                self.start_replica(port)
+
+    def check_stops(self):
+        """SIGTERM: each replica stops cleanly (status 0: under a sanitizer
+        also no leak), and no log holds a sanitizer's report."""
+        for port, p in self.procs.items():
+            p.terminate()
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+            self.check(p.returncode == 0, "the replica on port %d stopped with status %s:\n%s"
+                       % (port, p.returncode, self.log_tail(port)))
+        for name in os.listdir(self.db):
+            if name.startswith("replica-"):
+                with open(os.path.join(self.db, name), errors="replace") as f:
+                    text = f.read()
+                for mark in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
+                    self.check(mark not in text, "%s in %s" % (mark, name))
+
+    def get(self, path):
+        st, body = req(self.ports[0], "GET", path)
+        if st != 200:
+            raise SystemExit("soak: GET %s: %s %r" % (path, st, body))
+        return body
+
+    def check(self, ok, what):
+        if not ok:
+            self.problems.append(what)
+
+    def drain(self):
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if sum(self.consume(ch, "30s") for ch in CHANS) == 0:
+                stats = [self.get("/" + ch) for ch in CHANS]
+                if all(s["ready"] + s["scheduled"] + s["locked"] == 0 for s in stats):
+                    return stats
+        self.problems.append("the queue did not drain in 90 s")
+        return [self.get("/" + ch) for ch in CHANS]
+
+    def check_queue(self, stats):
+        published = sum(s["published"] for s in stats)
+        deleted = sum(s["deleted"] for s in stats)
+        done = set(self.dels)
+        print("soak: published %d (answered %d, unknown %d); deleted %d (answered %d, unknown %d)"
+              % (published, len(self.pub), len(self.pub_maybe), deleted, len(done), len(self.del_maybe)))
+        self.check(not [d for d, n in self.dels.items() if n > 1], "deleted with success twice")
+        lost = sorted(self.pub - done - self.del_maybe)
+        self.check(not lost, "acknowledged, never deleted: %d, e.g. %s" % (len(lost), lost[:5]))
+        ghosts = sorted(self.got - self.pub - self.pub_maybe)
+        self.check(not ghosts, "handed out, never published: %s" % ghosts[:5])
+        self.check(published == deleted, "published %d != deleted %d" % (published, deleted))
+        self.check(len(self.pub) <= published <= len(self.pub) + len(self.pub_maybe),
+                   "published %d outside what was answered and what may have happened" % published)
+        self.check(len(done) <= deleted <= len(done) + len(self.del_maybe),
+                   "deleted %d outside what was answered and what may have happened" % deleted)
+
+    def check_keyed(self):
+        k = self.get("/k")
+        listed = collections.Counter(e["data"] for e in self.get("/k/events")["events"])
+        print("soak: keyed: %d answered, %d published, %d listed" % (len(self.keyed), k["published"],
+                                                                  sum(listed.values())))
+        self.check(k["published"] == sum(listed.values()), "keyed: published %d, listed %d"
+                   % (k["published"], sum(listed.values())))
+        self.check(not [d for d, n in listed.items() if n > 1], "keyed: an event twice")
+        self.check(self.keyed <= set(listed), "keyed: answered, not listed: %s" % sorted(self.keyed - set(listed))[:5])
+
+    def check_dead_letters(self):
+        # every event acquired until its second lease lapses; the move
+        # itself may come up to 1 s after that (Part D)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            d = self.get("/d")
+            if d["ready"] + d["scheduled"] + d["locked"] == 0 and d["deadLettered"] == d["published"]:
+                break
+            try:
+                req(self.port(), "POST", "/d/acquire", {"max": 100, "ttl": "100ms"})
+            except OSError:
+                pass
+            time.sleep(0.2)
+        d, dl = self.get("/d"), self.get("/dl")
+        evs = self.get("/dl/events")["events"]
+        moved = collections.Counter(e["data"] for e in evs)
+        print("soak: dead letters: %d answered; source published %d, dead-lettered %d; target published %d, listed %d"
+              % (len(self.dl_pub), d["published"], d["deadLettered"], dl["published"], len(evs)))
+        self.check(d["ready"] + d["scheduled"] + d["locked"] == 0, "dead letters: the source still holds %r" % d)
+        self.check(d["deadLettered"] == d["published"] == dl["published"] == len(evs),
+                   "dead letters: source %r, target %r, listed %d" % (d, dl, len(evs)))
+        self.check(not [x for x, n in moved.items() if n > 1], "dead letters: an event moved twice")
+        self.check(self.dl_pub <= set(moved), "dead letters: answered, not moved: %s"
+                   % sorted(self.dl_pub - set(moved))[:5])
+        self.check(all(e["deliveries"] == 2 and e.get("deadLetteredFrom") == "d" for e in evs),
+                   "dead letters: an event without 2 deliveries or its source")
+
+    def check_job(self, since):
+        job = self.get("/cron/jobs/tick")
+        elapsed = time.monotonic() - since
+        fired = self.get("/cron")["published"]
+        print("soak: job: %d runs in %.1f s, %d events" % (job["runs"], elapsed, fired))
+        self.check(1 <= job["runs"] <= elapsed + 1, "job: %d runs in %.1f s" % (job["runs"], elapsed))
+        self.check(fired == job["runs"], "job: %d runs, %d events" % (job["runs"], fired))
+
+    # ---- the run ----
+
+    def run(self):
+        self.start_db()
+        try:
+            self.ports = [free_port() for _ in range(3)]
+            for p in self.ports:
+                self.start_replica(p)
+            st, body = req(self.ports[0], "PUT", "/d/settings", {"maxDeliveries": 2, "deadLetterChannel": "dl"})
+            assert st == 200, (st, body)
+            st, body = req(self.ports[1], "POST", "/cron/jobs", {"name": "tick", "cronDef": "@every 1s"})
+            assert st == 201, (st, body)
+            t_job = time.monotonic()
+            ts = [threading.Thread(target=self.producer, args=(i,)) for i in range(4)]
+            ts += [threading.Thread(target=self.consumer, args=(i,)) for i in range(4)]
+            ts += [threading.Thread(target=self.keyed_producer, args=(i,)) for i in range(2)]
+            ts += [threading.Thread(target=self.dl_producer)]
+            ts += [threading.Thread(target=self.dl_consumer) for _ in range(2)]
+            ts += [threading.Thread(target=self.chaos)]
+            for t in ts:
+                t.start()
+            time.sleep(self.args.seconds)
+            self.stop.set()
+            for t in ts:
+                t.join()
+            print("soak: load stopped; draining", flush=True)
+            self.check_queue(self.drain())
+            self.check_keyed()
+            self.check_dead_letters()
+            self.check_job(t_job)
+            self.check_alive()
+            self.check_stops()
+            if self.odd:
+                self.problems.append("unexpected answers: %s" % dict(self.odd))
+            if self.problems:
+                for port in self.ports:
+                    print("soak: the end of the log of the replica on port %d:\n%s" % (port, self.log_tail(port)))
+        finally:
+            for p in self.procs.values():
+                if p.poll() is None:
+                    p.terminate()
+                    p.wait()
+            subprocess.run([PGCTL, "stop", self.db], stdout=subprocess.DEVNULL)
+        for p in self.problems:
+            print("soak: PROBLEM: " + p)
+        print("soak: %s" % ("problems found: %d" % len(self.problems) if self.problems else "no problem found"))
+        return 1 if self.problems else 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--bin", default=os.path.join(HERE, "..", "..", "distribuerad"), help="the server binary")
+    ap.add_argument("--seconds", type=float, default=60, help="how long the load and the faults last (60)")
+    ap.add_argument("--seed", type=int, default=None, help="seed of the random choices (default: the time; threads still interleave as they will)")
+    args = ap.parse_args()
+    seed = args.seed if args.seed is not None else int(time.time())
+    random.seed(seed)
+    print("soak: %.0f s, seed %d" % (args.seconds, seed), flush=True)
+    sys.exit(Soak(args).run())
+
+
+if __name__ == "__main__":
+    main()
