@@ -3,6 +3,7 @@
 #   make run        install missing packages, build, serve on :3333 with ./data
 #   make test       install missing packages, build, run unit + black-box tests
 #   make asan-test  the same tests against an ASan/UBSan build
+#   make soak       three replicas on PostgreSQL under load and faults (below)
 #   make bench      benchmarks (see bench/)
 # Add your own flags with CFLAGS=...; SANITIZER=address,undefined builds with
 # sanitizers into build-san/.
