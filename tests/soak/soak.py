@@ -97,10 +97,10 @@ class Soak:
                                   text=True).stdout.strip()
 
     def start_replica(self, port):
-        log = open(os.path.join(self.db, "replica-%d.log" % port), "ab")
-        self.procs[port] = subprocess.Popen(
-            [self.args.bin, "-database-url", self.url, "-database-schema", "soak", "-database-timeout", "2s",
-             "-address", "127.0.0.1", "-port", str(port)], stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        with open(os.path.join(self.db, "replica-%d.log" % port), "ab") as log:
+            self.procs[port] = subprocess.Popen(
+                [self.args.bin, "-database-url", self.url, "-database-schema", "soak", "-database-timeout", "2s",
+                 "-address", "127.0.0.1", "-port", str(port)], stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
@@ -369,7 +369,7 @@ class Soak:
             ts = [threading.Thread(target=self.guarded, args=w) for w in work]
             for t in ts:
                 t.start()
-            time.sleep(self.args.seconds)
+            self.stop.wait(self.args.seconds)  # a failing worker ends it early
             self.stop.set()
             for t in ts:
                 t.join()
@@ -401,7 +401,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bin", default=os.path.join(HERE, "..", "..", "distribuerad"), help="the server binary")
     ap.add_argument("--seconds", type=float, default=60, help="how long the load and the faults last (60)")
-    ap.add_argument("--seed", type=int, default=None, help="seed of the random choices (default: the time; threads still interleave as they will)")
+    ap.add_argument("--seed", type=int, default=None,
+                    help="seed of the random choices (default: the time; the threads still interleave as they will)")
     args = ap.parse_args()
     seed = args.seed if args.seed is not None else int(time.time())
     random.seed(seed)
