@@ -14,7 +14,9 @@ sent twice behind the client's back):
     consumes, sending again after no answer or a 503 until answered;
   - a channel with maxDeliveries 2 and a dead-letter channel, whose
     consumers acquire (ttl 300ms) and never delete;
-  - a job @every 1s.
+  - delayed events (publishIn 0.1 to 1.5 s), acquired (ttl 2s) and deleted;
+  - a job @every 1s, and another paused through a random replica a third
+    of the way in.
 Faults: every --seconds/8 (4 to 10 s) one replica is killed with SIGKILL
 and started again; halfway, PostgreSQL restarts with -m immediate.
 
@@ -23,14 +25,17 @@ deleted with success exactly once and nothing was handed out that was not
 published; the stats totals lie between what was answered and what may
 have happened, and published = deleted; each key's event exists once;
 every event of the dead-letter channel's source moved once, with 2
-deliveries, and the totals of both channels agree; the job fired at most
-once a second, each run one event. A replica that exits by itself, one
+deliveries, and the totals of both channels agree; no delayed event was
+handed out before its publishedAt, and each was deleted; the job fired at
+most once a second, each run one event, and the paused one fired nothing
+after the pause was answered. A replica that exits by itself, one
 that does not stop cleanly on SIGTERM (under a sanitizer: with a leak),
 or a sanitizer's report in a log is a problem too. Exits 1 on any
 problem, listing it.
 """
 
 import argparse
+import calendar
 import collections
 import http.client
 import json
@@ -72,6 +77,15 @@ def req(port, method, path, body=None, headers=None, timeout=10):
         c.close()
 
 
+def ns(ts):
+    """Nanoseconds since the epoch of an RFC 3339 UTC time with up to nine
+    fractional digits, as the server writes them."""
+    base, _, frac = ts.rstrip("Z").partition(".")
+    t = time.strptime(base, "%Y-%m-%dT%H:%M:%S")
+    secs = calendar.timegm(t)
+    return secs * 10**9 + int((frac + "000000000")[:9])
+
+
 class Soak:
     def __init__(self, args):
         self.args = args
@@ -85,6 +99,9 @@ class Soak:
         self.del_maybe = set()
         self.got = set()
         self.keyed, self.dl_pub = set(), set()
+        self.delayed, self.delayed_maybe, self.delayed_done, self.delayed_del_maybe = set(), set(), set(), set()
+        self.early = []
+        self.paused_at = None
         self.odd = collections.Counter()
         self.problems = []
 
@@ -168,6 +185,58 @@ class Soak:
                     self.del_maybe.add(e["data"])
             if st not in (None, 202, 503, 404, 409):  # 404, 409: the lease lapsed first
                 self.note("delete", st)
+        return body["count"]
+
+    def delayed_producer(self):
+        """Publishes delayed events (0.1 to 1.5 s) to channel w."""
+        n = 0
+        while not self.stop.is_set():
+            n += 1
+            data = "w-%d" % n
+            try:
+                st, _ = req(self.port(), "POST", "/w/events",
+                            {"data": data, "publishIn": "%dms" % random.randint(100, 1500)})
+            except OSError:
+                st = None
+            with self.lock:
+                if st == 201:
+                    self.delayed.add(data)
+                elif st in (None, 503):
+                    self.delayed_maybe.add(data)
+            if st not in (None, 201, 503):
+                self.note("delayed publish", st)
+            time.sleep(0.005)
+
+    def delayed_consumer(self):
+        """Acquires from w, deletes; an event handed out before its
+        publishedAt (both the database's clock) is early."""
+        while not self.stop.is_set():
+            self.take_delayed()
+
+    def take_delayed(self, wait="200ms"):
+        try:
+            st, body = req(self.port(), "POST", "/w/acquire", {"max": 10, "ttl": "2s", "wait": wait})
+        except OSError:
+            return 0
+        if st != 200:
+            if st != 503:
+                self.note("delayed acquire", st)
+            return 0
+        for e in body["events"]:
+            handed_out = ns(e["lockedUntil"]) - 2 * 10**9
+            if handed_out < ns(e["publishedAt"]):
+                with self.lock:
+                    self.early.append((e["data"], e["publishedAt"], e["lockedUntil"]))
+            try:
+                st, _ = req(self.port(), "DELETE", "/w/events/%s" % e["eventID"],
+                            headers={"Lock-Token": e["lockToken"]})
+            except OSError:
+                st = None
+            with self.lock:
+                if st == 202:
+                    self.delayed_done.add(e["data"])
+                elif st in (None, 503):
+                    self.delayed_del_maybe.add(e["data"])
         return body["count"]
 
     def consumer(self, k):
@@ -332,6 +401,49 @@ class Soak:
         self.check(all(e["deliveries"] == 2 and e.get("deadLetteredFrom") == "d" for e in evs),
                    "dead letters: an event without 2 deliveries or its source")
 
+    def pause_job(self):
+        """Pauses the job of channel cron2 through a random replica, sending
+        again until answered; notes when the answer came."""
+        for _ in range(100):
+            try:
+                st, _ = req(self.port(), "POST", "/cron2/jobs/tick/pause")
+            except OSError:
+                st = None
+            if st == 200:
+                self.paused_at = time.time_ns()
+                print("soak: the job of cron2 paused", flush=True)
+                return
+            if st not in (None, 503):
+                self.note("pause", st)
+                return
+            time.sleep(0.1)
+        self.note("pause", "never answered")
+
+    def check_delayed(self):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.take_delayed(wait="500ms") == 0:
+                w = self.get("/w")
+                if w["ready"] + w["scheduled"] + w["locked"] == 0:
+                    break
+        w = self.get("/w")
+        print("soak: delayed: %d answered, %d published, %d deleted, %d handed out early"
+              % (len(self.delayed), w["published"], w["deleted"], len(self.early)))
+        self.check(not self.early, "delayed: handed out before publishedAt: %s" % self.early[:3])
+        lost = sorted(self.delayed - self.delayed_done - self.delayed_del_maybe)
+        self.check(not lost, "delayed: acknowledged, never deleted: %d, e.g. %s" % (len(lost), lost[:5]))
+        self.check(w["published"] == w["deleted"] and w["ready"] + w["scheduled"] + w["locked"] == 0,
+                   "delayed: %r" % w)
+
+    def check_paused_job(self):
+        evs = self.get("/cron2/events")["events"]
+        job = self.get("/cron2/jobs/tick")
+        late = [e["publishedAt"] for e in evs if self.paused_at is None or ns(e["publishedAt"]) > self.paused_at]
+        print("soak: paused job: %d runs, %d events, %d after the pause's answer" % (job["runs"], len(evs), len(late)))
+        self.check(self.paused_at is not None and job["paused"], "the job of cron2 is not paused: %r" % job)
+        self.check(not late, "the job of cron2 fired after the pause was answered: %s" % late[:3])
+        self.check(job["runs"] == len(evs), "paused job: %d runs, %d events" % (job["runs"], len(evs)))
+
     def check_job(self, since):
         job = self.get("/cron/jobs/tick")
         elapsed = time.monotonic() - since
@@ -360,16 +472,21 @@ class Soak:
                 self.start_replica(p)
             st, body = req(self.ports[0], "PUT", "/d/settings", {"maxDeliveries": 2, "deadLetterChannel": "dl"})
             assert st == 200, (st, body)
-            st, body = req(self.ports[1], "POST", "/cron/jobs", {"name": "tick", "cronDef": "@every 1s"})
-            assert st == 201, (st, body)
-            t_job = time.monotonic()
+            t_job = time.monotonic()  # before the job exists: its runs <= the seconds since + 1
+            for ch in ("cron", "cron2"):
+                st, body = req(self.ports[1], "POST", "/%s/jobs" % ch, {"name": "tick", "cronDef": "@every 1s"})
+                assert st == 201, (st, body)
             work = [(self.producer, i) for i in range(4)] + [(self.consumer, i) for i in range(4)]
             work += [(self.keyed_producer, i) for i in range(2)]
             work += [(self.dl_producer,), (self.dl_consumer,), (self.dl_consumer,), (self.chaos,)]
+            work += [(self.delayed_producer,), (self.delayed_consumer,)]
             ts = [threading.Thread(target=self.guarded, args=w) for w in work]
             for t in ts:
                 t.start()
-            self.stop.wait(self.args.seconds)  # a failing worker ends it early
+            # a failing worker ends it early
+            if not self.stop.wait(self.args.seconds / 3):
+                self.pause_job()
+                self.stop.wait(self.args.seconds * 2 / 3)
             self.stop.set()
             for t in ts:
                 t.join()
@@ -378,6 +495,8 @@ class Soak:
             self.check_keyed()
             self.check_dead_letters()
             self.check_job(t_job)
+            self.check_delayed()
+            self.check_paused_job()
             self.check_alive()
             self.check_stops()
             if self.odd:
