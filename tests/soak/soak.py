@@ -237,6 +237,8 @@ class Soak:
                     self.delayed_done.add(e["data"])
                 elif st in (None, 503):
                     self.delayed_del_maybe.add(e["data"])
+            if st not in (None, 202, 503, 404, 409):
+                self.note("delayed delete", st)
         return body["count"]
 
     def consumer(self, k):
