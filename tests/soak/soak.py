@@ -143,144 +143,117 @@ class Soak:
         with self.lock:
             self.odd["%s %s" % (what, key)] += 1
 
-    def producer(self, k):
+    def send(self, method, path, body=None, headers=None):
+        """One request to a random replica: (status, body), or (None, None)
+        when no answer came."""
+        try:
+            return req(self.port(), method, path, body, headers)
+        except OSError:
+            return None, None
+
+    def file(self, what, st, ok, data, done, maybe, fine=()):
+        """Files data by the answer: done(data) on ok, maybe(data) when no
+        answer or a 503 came (it may or may not have happened); any other
+        status not in fine is noted as odd."""
+        with self.lock:
+            if st == ok:
+                done(data)
+            elif st in (None, 503):
+                maybe(data)
+        if st not in (None, ok, 503) + fine:
+            self.note(what, st)
+
+    def publisher(self, name, chans, done, maybe, extra=None, pause=0):
+        """Publishes name-1, name-2, ... to chans in turn; extra() adds
+        fields to each body."""
         n = 0
         while not self.stop.is_set():
             n += 1
-            data = "p%d-%d" % (k, n)
-            try:
-                st, _ = req(self.port(), "POST", "/%s/events" % CHANS[n % 2], {"data": data})
-            except OSError:
-                st = None
-            with self.lock:
-                if st == 201:
-                    self.pub.add(data)
-                elif st in (None, 503):
-                    self.pub_maybe.add(data)
-            if st not in (None, 201, 503):
-                self.note("publish", st)
+            data = "%s-%d" % (name, n)
+            body = dict(extra() if extra else {}, data=data)
+            st, _ = self.send("POST", "/%s/events" % chans[n % len(chans)], body)
+            self.file("publish to " + name, st, 201, data, done, maybe)
+            if pause:
+                time.sleep(pause)
 
-    def consume(self, ch, ttl):
-        """One acquire and the deletes of what it got; the count got."""
-        try:
-            st, body = req(self.port(), "POST", "/%s/acquire" % ch, {"max": 5, "ttl": ttl, "wait": "200ms"})
-        except OSError:
-            return 0
+    def consume(self, ch, ttl_s, done, maybe, most=5, wait="200ms", seen=None):
+        """One acquire (a lease of ttl_s seconds) and the deletes of what it
+        got, each with its token; seen(event) first.
+        Returns the count got."""
+        st, body = self.send("POST", "/%s/acquire" % ch, {"max": most, "ttl": "%ds" % ttl_s, "wait": wait})
         if st != 200:
-            if st != 503:
-                self.note("acquire", st)
+            if st not in (None, 503):
+                self.note("acquire from " + ch, st)
             return 0
         for e in body["events"]:
-            with self.lock:
-                self.got.add(e["data"])
-            try:
-                st, _ = req(self.port(), "DELETE", "/%s/events/%s" % (ch, e["eventID"]),
-                            headers={"Lock-Token": e["lockToken"]})
-            except OSError:
-                st = None
-            with self.lock:
-                if st == 202:
-                    self.dels[e["data"]] += 1
-                elif st in (None, 503):
-                    self.del_maybe.add(e["data"])
-            if st not in (None, 202, 503, 404, 409):  # 404, 409: the lease lapsed first
-                self.note("delete", st)
+            if seen:
+                seen(e)
+            st, _ = self.send("DELETE", "/%s/events/%s" % (ch, e["eventID"]), headers={"Lock-Token": e["lockToken"]})
+            # 404, 409: the lease lapsed first
+            self.file("delete from " + ch, st, 202, e["data"], done, maybe, fine=(404, 409))
         return body["count"]
 
-    def delayed_producer(self):
-        """Publishes delayed events (0.1 to 1.5 s) to channel w."""
-        n = 0
-        while not self.stop.is_set():
-            n += 1
-            data = "w-%d" % n
-            try:
-                st, _ = req(self.port(), "POST", "/w/events",
-                            {"data": data, "publishIn": "%dms" % random.randint(100, 1500)})
-            except OSError:
-                st = None
+    def take(self, ch, ttl_s):
+        """consume() on one of the two channels of the producers."""
+        def seen(e):
             with self.lock:
-                if st == 201:
-                    self.delayed.add(data)
-                elif st in (None, 503):
-                    self.delayed_maybe.add(data)
-            if st not in (None, 201, 503):
-                self.note("delayed publish", st)
-            time.sleep(0.005)
-
-    def delayed_consumer(self):
-        """Acquires from w, deletes; an event handed out before its
-        publishedAt (both the database's clock) is early."""
-        while not self.stop.is_set():
-            self.take_delayed()
+                self.got.add(e["data"])
+        return self.consume(ch, ttl_s, lambda d: self.dels.update((d,)), self.del_maybe.add, seen=seen)
 
     def take_delayed(self, wait="200ms"):
-        try:
-            st, body = req(self.port(), "POST", "/w/acquire", {"max": 10, "ttl": "2s", "wait": wait})
-        except OSError:
-            return 0
-        if st != 200:
-            if st != 503:
-                self.note("delayed acquire", st)
-            return 0
-        for e in body["events"]:
-            handed_out = ns(e["lockedUntil"]) - 2 * 10**9
+        """consume() on channel w: an event handed out before its
+        publishedAt (both the database's clock) is early."""
+        ttl_s = 2
+
+        def seen(e):
+            handed_out = ns(e["lockedUntil"]) - ttl_s * 10**9
             if handed_out < ns(e["publishedAt"]):
                 with self.lock:
                     self.early.append((e["data"], e["publishedAt"], e["lockedUntil"]))
-            try:
-                st, _ = req(self.port(), "DELETE", "/w/events/%s" % e["eventID"],
-                            headers={"Lock-Token": e["lockToken"]})
-            except OSError:
-                st = None
-            with self.lock:
-                if st == 202:
-                    self.delayed_done.add(e["data"])
-                elif st in (None, 503):
-                    self.delayed_del_maybe.add(e["data"])
-            if st not in (None, 202, 503, 404, 409):
-                self.note("delayed delete", st)
-        return body["count"]
+        return self.consume("w", ttl_s, self.delayed_done.add, self.delayed_del_maybe.add, most=10, wait=wait,
+                            seen=seen)
 
     def consumer(self, k):
         while not self.stop.is_set():
-            self.consume(CHANS[k % 2], "1s")
+            self.take(CHANS[k % 2], 1)
+
+    def delayed_consumer(self):
+        while not self.stop.is_set():
+            self.take_delayed()
+
+    def until_answered(self, what, method, path, body, ok):
+        """Sends the request again after no answer or a 503 until answered;
+        True if the status is in ok, else (noted as odd) False."""
+        for _ in range(100):
+            st, _ = self.send(method, path, body)
+            if st in ok:
+                return True
+            if st not in (None, 503):
+                self.note(what, st)
+                return False
+            time.sleep(0.1)
+        self.note(what, "never answered")
+        return False
 
     def publish_until_answered(self, ch, data, into):
         """Publishes with data as the idempotency key until answered."""
-        for _ in range(100):
-            try:
-                st, _ = req(self.port(), "POST", "/%s/events" % ch, {"data": data, "key": data})
-            except OSError:
-                st = None
-            if st in (200, 201):
-                with self.lock:
-                    into.add(data)
-                return
-            if st not in (None, 503):
-                self.note("keyed publish", st)
-                return
-            time.sleep(0.1)
-        self.note("keyed publish", "never answered")
+        if self.until_answered("keyed publish", "POST", "/%s/events" % ch, {"data": data, "key": data}, (200, 201)):
+            with self.lock:
+                into.add(data)
 
-    def keyed_producer(self, k):
+    def keyed_publisher(self, name, ch, into, pause=0):
+        """Publishes name-1, name-2, ... to ch, each with its data as its
+        key, each until answered."""
         n = 0
         while not self.stop.is_set():
             n += 1
-            self.publish_until_answered("k", "k%d-%d" % (k, n), self.keyed)
-
-    def dl_producer(self):
-        n = 0
-        while not self.stop.is_set():
-            n += 1
-            self.publish_until_answered("d", "d-%d" % n, self.dl_pub)
-            time.sleep(0.01)
+            self.publish_until_answered(ch, "%s-%d" % (name, n), into)
+            if pause:
+                time.sleep(pause)
 
     def dl_consumer(self):
         while not self.stop.is_set():
-            try:
-                req(self.port(), "POST", "/d/acquire", {"max": 10, "ttl": "300ms", "wait": "200ms"})
-            except OSError:
-                pass
+            self.send("POST", "/d/acquire", {"max": 10, "ttl": "300ms", "wait": "200ms"})
 
     def chaos(self):
         t0 = time.monotonic()
@@ -342,7 +315,7 @@ class Soak:
     def drain(self):
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
-            if sum(self.consume(ch, "30s") for ch in CHANS) == 0:
+            if sum(self.take(ch, 30) for ch in CHANS) == 0:
                 stats = [self.get("/" + ch) for ch in CHANS]
                 if all(s["ready"] + s["scheduled"] + s["locked"] == 0 for s in stats):
                     return stats
@@ -384,10 +357,7 @@ class Soak:
             d = self.get("/d")
             if d["ready"] + d["scheduled"] + d["locked"] == 0 and d["deadLettered"] == d["published"]:
                 break
-            try:
-                req(self.port(), "POST", "/d/acquire", {"max": 100, "ttl": "100ms"})
-            except OSError:
-                pass
+            self.send("POST", "/d/acquire", {"max": 100, "ttl": "100ms"})
             time.sleep(0.2)
         d, dl = self.get("/d"), self.get("/dl")
         evs = self.get("/dl/events")["events"]
@@ -406,20 +376,9 @@ class Soak:
     def pause_job(self):
         """Pauses the job of channel cron2 through a random replica, sending
         again until answered; notes when the answer came."""
-        for _ in range(100):
-            try:
-                st, _ = req(self.port(), "POST", "/cron2/jobs/tick/pause")
-            except OSError:
-                st = None
-            if st == 200:
-                self.paused_at = time.time_ns()
-                print("soak: the job of cron2 paused", flush=True)
-                return
-            if st not in (None, 503):
-                self.note("pause", st)
-                return
-            time.sleep(0.1)
-        self.note("pause", "never answered")
+        if self.until_answered("pause", "POST", "/cron2/jobs/tick/pause", None, (200,)):
+            self.paused_at = time.time_ns()
+            print("soak: the job of cron2 paused", flush=True)
 
     def check_delayed(self):
         deadline = time.monotonic() + 30
@@ -478,10 +437,14 @@ class Soak:
             for ch in ("cron", "cron2"):
                 st, body = req(self.ports[1], "POST", "/%s/jobs" % ch, {"name": "tick", "cronDef": "@every 1s"})
                 assert st == 201, (st, body)
-            work = [(self.producer, i) for i in range(4)] + [(self.consumer, i) for i in range(4)]
-            work += [(self.keyed_producer, i) for i in range(2)]
-            work += [(self.dl_producer,), (self.dl_consumer,), (self.dl_consumer,), (self.chaos,)]
-            work += [(self.delayed_producer,), (self.delayed_consumer,)]
+            work = [(self.publisher, "p%d" % i, CHANS, self.pub.add, self.pub_maybe.add) for i in range(4)]
+            work += [(self.consumer, i) for i in range(4)]
+            work += [(self.keyed_publisher, "k%d" % i, "k", self.keyed) for i in range(2)]
+            work += [(self.keyed_publisher, "d", "d", self.dl_pub, 0.01), (self.dl_consumer,), (self.dl_consumer,)]
+            work += [(self.chaos,)]
+            delay = lambda: {"publishIn": "%dms" % random.randint(100, 1500)}  # noqa: E731
+            work += [(self.publisher, "w", ("w",), self.delayed.add, self.delayed_maybe.add, delay, 0.005)]
+            work += [(self.delayed_consumer,)]
             ts = [threading.Thread(target=self.guarded, args=w) for w in work]
             for t in ts:
                 t.start()
