@@ -121,21 +121,21 @@ static int ensure_schema(PGconn *conn, const char *schema, const char *qschema, 
                                "SELECT pg_get_userbyid(nspowner), has_schema_privilege(oid, 'CREATE'), current_user"
                                " FROM pg_namespace WHERE nspname = $1", 1, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        snprintf(err, errlen, "cannot look up the schema \"%s\": %s", schema, PQresultErrorMessage(r));
+        snprintf(err, errlen, "cannot look up the schema %s: %s", qschema, PQresultErrorMessage(r));
         PQclear(r);
         return -1;
     }
     int exists = PQntuples(r) == 1, ok = exists && PQgetvalue(r, 0, 1)[0] == 't';
     if (exists && !ok)
-        snprintf(err, errlen, "cannot create tables in the schema \"%s\": it is owned by %s and the user %s has no CREATE "
+        snprintf(err, errlen, "cannot create tables in the schema %s: it is owned by %s and the user %s has no CREATE "
                  "privilege on it (use another -database-schema, or GRANT CREATE ON SCHEMA to this user)",
-                 schema, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 2));
+                 qschema, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 2));
     PQclear(r);
     if (exists)
         return ok ? 0 : -1;
     char sql[300], what[300];
     snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", qschema);
-    snprintf(what, sizeof(what), "cannot create the schema \"%s\" (create it for this user, or grant CREATE on the database)", schema);
+    snprintf(what, sizeof(what), "cannot create the schema %s (create it for this user, or grant CREATE on the database)", qschema);
     return exec(conn, sql, what, err, errlen);
 }
 
@@ -148,7 +148,7 @@ static int bootstrap(PGconn *conn, const char *schema, const char *qschema, char
     snprintf(sql, sizeof(sql),
              "CREATE TABLE IF NOT EXISTS %s.migrations (version integer PRIMARY KEY, name text NOT NULL,"
              " min_version integer NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())", qschema);
-    snprintf(what, sizeof(what), "cannot create tables in the schema \"%s\"", schema);
+    snprintf(what, sizeof(what), "cannot create tables in the schema %s", qschema);
     return exec(conn, sql, what, err, errlen);
 }
 
@@ -171,9 +171,9 @@ static int migrate_locked(PGconn *conn, const char *schema, const char *qschema,
     int known = pg_schema_version();
     if (have > known && min > known) {
         snprintf(err, errlen,
-                 "the database schema \"%s\" is at version %d and serves binaries that know version %d or later; "
+                 "the database schema %s is at version %d and serves binaries that know version %d or later; "
                  "this binary knows versions up to %d: run a newer distribuerad",
-                 schema, have, min, known);
+                 qschema, have, min, known);
         return -1;
     }
     for (int i = 0; i < NMIGRATIONS; i++) {

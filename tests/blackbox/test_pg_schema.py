@@ -63,6 +63,13 @@ class PgSchemaTest(unittest.TestCase):
         for table in ("events", "channels", "jobs", "counters"):
             self.assertEqual(self.db.psql("SELECT to_regclass('s_twice.%s') IS NOT NULL" % table), "t", table)
 
+    def test_a_name_that_needs_quoting_is_shown_as_sql_writes_it(self):
+        rc, out = self.start('My"Sch ema')
+        self.assertIn('schema "My""Sch ema" migrated from version 0 to', out)
+        rc, out = self.start('My"Sch ema')
+        self.assertRegex(out, r'schema "My""Sch ema" at version \d+')
+        self.assertEqual(self.db.psql("""SELECT to_regclass('"My""Sch ema".events') IS NOT NULL"""), "t")
+
     def test_replicas_starting_together_migrate_once(self):
         url = self.db.url()
         procs = [subprocess.Popen([bb.BIN, "-address", "127.0.0.1", "-port", "0", "-database-url", url,
