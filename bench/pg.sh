@@ -9,6 +9,10 @@
 # HTTP clients (and again at each concurrency of BENCH_PG_SWEEP):
 #   INSERT  a bare one-row INSERT into a table with a bigserial key
 #   UPDATE  a bare UPDATE by primary key of one of 100 000 rows
+#   queue   a bare SQL queue (informative): lease the oldest free row of a
+#           filled table with FOR UPDATE SKIP LOCKED, then delete it by
+#           key, two statements a pair as a consumer makes them, beside
+#           acquire + delete
 #   SELECT 1  from one client: a round trip, which each bare statement
 #           pays in full and a merged one shares (it tells hosts apart)
 # and, for comparison, the store's own publish statement with 4 events as
@@ -155,6 +159,11 @@ sql "CREATE SCHEMA ref;
 printf '%s\n' "INSERT INTO ref.ins (channel, data, published_at) VALUES ('bench', '\\x30313233343536373839616263646566', 0);" >"$W/insert.sql"
 printf '%s\n' '\set k random(1, 100000)' 'UPDATE ref.kv SET v = v + 1 WHERE k = :k;' >"$W/update.sql"
 printf '%s\n' 'SELECT 1;' >"$W/select1.sql"
+# A bare queue in SQL: lease the oldest free row with SKIP LOCKED, then
+# delete it by key, two statements and two commits, as a consumer does;
+# no HTTP, no merging, none of the contract's bookkeeping.
+printf '%s\n' 'WITH c AS MATERIALIZED (SELECT id FROM ref.q WHERE leased IS NULL ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) UPDATE ref.q SET leased = 1 FROM c WHERE ref.q.id = c.id RETURNING ref.q.id AS i \gset' \
+    'DELETE FROM ref.q WHERE id = :i AND leased = 1;' >"$W/queue.sql"
 
 # pgb VAR SCRIPT [CLIENTS]: 1 s of warm-up, then SECS measured; tps into
 # VAR. CLIENTS defaults to the concurrency of the run.
@@ -303,6 +312,13 @@ EOF2
     fi
     log "pgbench: bare UPDATE by key, $C clients"
     pgb UPD "$W/update.sql" || die "pgbench UPDATE failed"
+    log "pgbench: a bare SQL queue, lease with SKIP LOCKED + delete, $C clients"
+    QUEUE=""
+    sql "CREATE TABLE ref.q (id bigserial PRIMARY KEY, data bytea NOT NULL, leased int);
+         CREATE INDEX q_free ON ref.q (id) WHERE leased IS NULL;
+         INSERT INTO ref.q (data) SELECT '\\x30313233343536373839616263646566'
+             FROM generate_series(1, $(( (SECS + 2) * 30 )) * 1000)" && sql "VACUUM ANALYZE ref.q" &&
+        pgb QUEUE "$W/queue.sql" || QUEUE=""
     # Enough queued for the warm-up and the run at up to 30 k pairs/s.
     FILL=$(( (SECS + 2) * 30 ))
     log "distribuerad: acquire + delete from a queue of $FILL 000, $C connections"
@@ -412,6 +428,8 @@ if [ "$SERVES" = 1 ]; then
     row "acquire + delete, $C conns (pairs/s)" "$(fmt "$A")" "UPDATE $(fmt "$UPD") tps" "$(ratio "$A" "$UPD")" ">= 0.3 x UPDATE" "$(met "$A >= 0.3 * $UPD")"
     row "  machine CPU a pair / idle" "$CONS_USE" "${UPD_USE:--}" "" "" ""
     row "  empty acquires (queue ran dry)" "$(kv "$CONS" empty_acquires)" "" "" "0" "$(met "$(kv "$CONS" empty_acquires) == 0")"
+    [ -n "$QUEUE" ] &&
+        row "  a bare SQL queue: lease + delete" "$(fmt "$QUEUE") pairs/s" "UPDATE $(fmt "$UPD") tps" "$(ratio "$QUEUE" "$UPD")" "" ""
     if [ -n "$NULLCONS" ]; then
         NC=$(kv "$NULLCONS" cycle_rate)
         row "  ceiling: statements doing nothing" "$(fmt "$NC") pairs/s" "UPDATE $(fmt "$UPD") tps" "$(ratio "$NC" "$UPD")" "" ""
