@@ -26,7 +26,9 @@ published; the stats totals lie between what was answered and what may
 have happened, and published = deleted; each key's event exists once;
 every event of the dead-letter channel's source moved once, with 2
 deliveries, and the totals of both channels agree; no delayed event was
-handed out before its publishedAt, and each was deleted; the job fired at
+handed out before its publishedAt or without having been published, each
+was deleted, and the delayed channel's totals lie between what was
+answered and what may have happened; the job fired at
 most once a second, each run one event, and the paused one fired nothing
 after the pause was answered. A replica that exits by itself, one
 that does not stop cleanly on SIGTERM (under a sanitizer: with a leak),
@@ -100,6 +102,7 @@ class Soak:
         self.got = set()
         self.keyed, self.dl_pub = set(), set()
         self.delayed, self.delayed_maybe, self.delayed_done, self.delayed_del_maybe = set(), set(), set(), set()
+        self.delayed_got = set()
         self.early = []
         self.paused_at = None
         self.odd = collections.Counter()
@@ -207,8 +210,9 @@ class Soak:
 
         def seen(e):
             handed_out = ns(e["lockedUntil"]) - ttl_s * 10**9
-            if handed_out < ns(e["publishedAt"]):
-                with self.lock:
+            with self.lock:
+                self.delayed_got.add(e["data"])
+                if handed_out < ns(e["publishedAt"]):
                     self.early.append((e["data"], e["publishedAt"], e["lockedUntil"]))
         return self.consume("w", ttl_s, self.delayed_done.add, self.delayed_del_maybe.add, most=10, wait=wait,
                             seen=seen)
@@ -388,11 +392,18 @@ class Soak:
                 if w["ready"] + w["scheduled"] + w["locked"] == 0:
                     break
         w = self.get("/w")
-        print("soak: delayed: %d answered, %d published, %d deleted, %d handed out early"
-              % (len(self.delayed), w["published"], w["deleted"], len(self.early)))
+        print("soak: delayed: %d answered (unknown %d), %d published, %d deleted (answered %d, unknown %d),"
+              " %d handed out early" % (len(self.delayed), len(self.delayed_maybe), w["published"], w["deleted"],
+                                        len(self.delayed_done), len(self.delayed_del_maybe), len(self.early)))
         self.check(not self.early, "delayed: handed out before publishedAt: %s" % self.early[:3])
         lost = sorted(self.delayed - self.delayed_done - self.delayed_del_maybe)
         self.check(not lost, "delayed: acknowledged, never deleted: %d, e.g. %s" % (len(lost), lost[:5]))
+        ghosts = sorted(self.delayed_got - self.delayed - self.delayed_maybe)
+        self.check(not ghosts, "delayed: handed out, never published: %s" % ghosts[:5])
+        self.check(len(self.delayed) <= w["published"] <= len(self.delayed) + len(self.delayed_maybe),
+                   "delayed: published %d outside what was answered and what may have happened" % w["published"])
+        self.check(len(self.delayed_done) <= w["deleted"] <= len(self.delayed_done) + len(self.delayed_del_maybe),
+                   "delayed: deleted %d outside what was answered and what may have happened" % w["deleted"])
         self.check(w["published"] == w["deleted"] and w["ready"] + w["scheduled"] + w["locked"] == 0,
                    "delayed: %r" % w)
 
