@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/pg.sh -- the PostgreSQL store against pgbench on the same database in
-# the same run (about two minutes), ending in one table of ratios and the
-# architecture's targets for it. See docs/performance.md and docs/scale-out.md.
+# the same run (about four minutes), ending in one table of ratios and the
+# architecture's targets for it. See docs/performance.md and
+# docs/scale-out.md.
 #
 # One throwaway PostgreSQL 15 (tests/pg/pgctl.sh: Unix socket, fsync off, so
 # both sides pay the same commit and neither a disk's fsync). References,
@@ -35,10 +36,12 @@
 # could reach on this host; and, with every event those runs left
 # stored, the reads a dashboard makes (GET /channels, a page of 50)
 # against a count(*) of the table, the cost of a read that visits every
-# event. Beside the publish and the acquire + delete rows and their
-# references: the machine's CPU an item and its idle share (/proc/stat),
-# which tell whether a ratio is bound by the work an item costs or by the
-# waits between.
+# event; last, consumer cycles (publish, lock or acquire, delete) on a
+# channel of 1 000 000 queued events against one of 1 000, the better of
+# two runs each. Beside the publish and the acquire + delete rows and
+# their references: the machine's CPU an item and its idle share
+# (/proc/stat), which tell whether a ratio is bound by the work an item
+# costs or by the waits between.
 #
 # Usage: bench/pg.sh   (make bench runs it after run.sh; make -C bench pg alone)
 #   BENCH_SECS=N      seconds per throughput run (default 3, after 1 s of warm-up)
@@ -369,7 +372,32 @@ EOF2
     CHANS_MS=$(for _ in 1 2 3 4 5 6 7; do get_ms /channels; done | median)
     PAGE_MS=$(for _ in 1 2 3 4 5 6 7; do get_ms "/batch/events?limit=50"; done | median)
     COUNT_MS=$(for _ in 1 2 3 4 5 6 7; do count_ms; done | median)
-    stop "$R1"; stop "$R2"; stop "$R3"
+    stop "$R2"; stop "$R3"
+
+    # Consumer cycles (publish, take the oldest, delete it: the queue keeps
+    # its length) on a channel of 1 000 events and one of 1 000 000, both
+    # filled first so that both runs see the same table, then vacuumed
+    # and its statistics gathered (else autovacuum's visit for the million
+    # new rows, and a replica's ANALYZE of them, fall in the first runs).
+    log "consumer cycles at 1 000 and 1 000 000 queued, $C connections"
+    lg IGNORED -p "$P1" -s batch -b 1000 -c 1 -n 1 -q shallow
+    lg IGNORED -p "$P1" -s batch -b 1000 -c 4 -n 1000 -q deep
+    "$PGBIN/psql" -X -q "$URL" -c "VACUUM (ANALYZE) bench.events" 2>>"$W/tools.err"
+    # Each twice, in the order 1k 1M 1M 1k, and the better of each two
+    # kept (neighbours on a shared machine only ever slow a run down); the
+    # errors of all four counted.
+    CYCLE_ERRS=0 LOCKDEL_1K="" LOCKDEL_1M="" ACQDEL_1K="" ACQDEL_1M=""
+    for s in lockdel acqdel; do
+        for q in shallow deep deep shallow; do
+            lg CYC -p "$P1" -s "$s" -c "$C" -d "$SECS" -q "$q"
+            a=$(kv "$CYC" non2xx) b=$(kv "$CYC" errors)
+            CYCLE_ERRS=$((CYCLE_ERRS + ${a:-0} + ${b:-0}))
+            [ "$q" = shallow ] && l="${s^^}_1K" || l="${s^^}_1M"
+            a=$(kv "${!l}" cycle_rate) b=$(kv "$CYC" cycle_rate)
+            [ "$(larger "$a" "$b")" = "$a" ] || printf -v "$l" '%s' "$CYC"
+        done
+    done
+    stop "$R1"
 fi
 
 # ---------------------------------------------------------------------------
@@ -451,6 +479,11 @@ if [ "$SERVES" = 1 ]; then
     row "  rounds; max (ms); missed the wait" "$(kv "$WAKE" rounds); $(kv "$WAKE" max_ms); $(kv "$WAKE" empty)" "" "" "0 missed" "$(met "$(kv "$WAKE" empty) == 0")"
     row "GET /channels, $(fmt "$STORED") events (ms)" "$CHANS_MS" "count(*) $COUNT_MS ms" "$(ratio "$CHANS_MS" "$COUNT_MS")" "" ""
     row "a page of 50 events (ms)" "$PAGE_MS" "count(*) $COUNT_MS ms" "$(ratio "$PAGE_MS" "$COUNT_MS")" "" ""
+    for s in lockdel acqdel; do
+        l="${s^^}_1K" k=$(kv "${!l}" cycle_rate) l="${s^^}_1M" m=$(kv "${!l}" cycle_rate)
+        [ "$s" = lockdel ] && l="publish+lock+delete" || l="publish+acquire+delete"
+        row "$l cycles/s, 1M queued" "$(fmt "$m")" "1k queued $(fmt "$k")" "$(ratio "$m" "$k")" ">= 0.8 x 1k" "$(met "$m >= 0.8 * $k")"
+    done
 else
     for f in "publish (events/s)|>= 0.7 x INSERT" "acquire + delete (pairs/s)|>= 0.3 x UPDATE" \
              "batches of 1 000 (events/s)|>= 50 000" "3 replicas (events/s)|>= 0.95 x one" \
@@ -470,7 +503,7 @@ printf '%s\n' "${ROWS[@]}" | awk -F'|' '
            printf "%s\n", "------------------------------------------------------------------------------------------------------------------------"}
     {printf "%-42s %-22s %-26s %-6s %-16s %s\n", $1, $2, $3, $4, $5, $6}'
 if [ "$SERVES" = 1 ]; then
-    n=0 lines=("$PUB" "$CONS" "$BATCH" "$NULLPUB" "$NULLCONS")
+    n=$CYCLE_ERRS lines=("$PUB" "$CONS" "$BATCH" "$NULLPUB" "$NULLCONS")
     for c in $SWEEP; do l="PUB_$c" lines+=("${!l}"); l="CONS_$c" lines+=("${!l}"); done
     for l in "${lines[@]}"; do
         a=$(kv "$l" non2xx) b=$(kv "$l" errors) n=$((n + ${a:-0} + ${b:-0}))
