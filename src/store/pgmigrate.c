@@ -202,6 +202,7 @@ int pg_migrate(PGconn *conn, const char *schema, pg_migrate_result_t *res, char 
         snprintf(err, errlen, "invalid schema name \"%s\": %s", schema, PQerrorMessage(conn));
         return -1;
     }
+    snprintf(res->qschema, sizeof(res->qschema), "%s", q);
     /* The key: the schema's name hashed, so stores in different schemas
      * of one database migrate independently. */
     const char *params[1] = {schema};

@@ -36,6 +36,8 @@ typedef struct pg_migrate_result {
     int from;                 /* the version found (0: a new schema) */
     int to;                   /* the version after */
     int applied;              /* migrations applied now */
+    char qschema[130];        /* the schema's name as SQL writes it, for
+                                 messages ("My""Sch ema"; 63 bytes quoted) */
 } pg_migrate_result_t;
 
 /* Creates the schema if needed and applies the missing migrations on conn,

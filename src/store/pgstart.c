@@ -125,17 +125,13 @@ int pg_start(const char *url, const char *schema, char *info, size_t infolen, ch
         PQfinish(conn);
         return -1;
     }
-    /* as SQL writes it: "My""Schema" */
-    char *q = PQescapeIdentifier(conn, schema, strlen(schema));
-    const char *shown = q ? q : schema;
     if (res.applied)
         snprintf(info, infolen, "database at %s (PostgreSQL %d): schema %s migrated from version %d to %d", host,
-                 v / 10000, shown, res.from, res.to);
+                 v / 10000, res.qschema, res.from, res.to);
     else
-        snprintf(info, infolen, "database at %s (PostgreSQL %d): schema %s at version %d%s", host, v / 10000, shown,
-                 res.from, res.from > pg_schema_version() ? " (newer than this binary, still compatible)" : "");
-    if (q)
-        PQfreemem(q);
+        snprintf(info, infolen, "database at %s (PostgreSQL %d): schema %s at version %d%s", host, v / 10000,
+                 res.qschema, res.from,
+                 res.from > pg_schema_version() ? " (newer than this binary, still compatible)" : "");
     PQfinish(conn);
     return 0;
 }
