@@ -333,15 +333,24 @@ class Soak:
         print("soak: published %d (answered %d, unknown %d); deleted %d (answered %d, unknown %d)"
               % (published, len(self.pub), len(self.pub_maybe), deleted, len(done), len(self.del_maybe)))
         self.check(not [d for d, n in self.dels.items() if n > 1], "deleted with success twice")
-        lost = sorted(self.pub - done - self.del_maybe)
-        self.check(not lost, "acknowledged, never deleted: %d, e.g. %s" % (len(lost), lost[:5]))
-        ghosts = sorted(self.got - self.pub - self.pub_maybe)
-        self.check(not ghosts, "handed out, never published: %s" % ghosts[:5])
         self.check(published == deleted, "published %d != deleted %d" % (published, deleted))
-        self.check(len(self.pub) <= published <= len(self.pub) + len(self.pub_maybe),
-                   "published %d outside what was answered and what may have happened" % published)
-        self.check(len(done) <= deleted <= len(done) + len(self.del_maybe),
-                   "deleted %d outside what was answered and what may have happened" % deleted)
+        self.check_accounted("", self.pub, self.pub_maybe, self.got, done, self.del_maybe, published, deleted)
+
+    def check_accounted(self, what, pub, pub_maybe, got, done, del_maybe, published, deleted):
+        """The checks of one stream of events, each problem prefixed with
+        what: every acknowledged publish (pub) was deleted (done, or a
+        delete without an answer, del_maybe); nothing handed out (got) that
+        was not published (pub, or a publish without an answer, pub_maybe);
+        the totals published and deleted lie between what was answered and
+        what may have happened."""
+        lost = sorted(pub - done - del_maybe)
+        self.check(not lost, "%sacknowledged, never deleted: %d, e.g. %s" % (what, len(lost), lost[:5]))
+        ghosts = sorted(got - pub - pub_maybe)
+        self.check(not ghosts, "%shanded out, never published: %s" % (what, ghosts[:5]))
+        self.check(len(pub) <= published <= len(pub) + len(pub_maybe),
+                   "%spublished %d outside what was answered and what may have happened" % (what, published))
+        self.check(len(done) <= deleted <= len(done) + len(del_maybe),
+                   "%sdeleted %d outside what was answered and what may have happened" % (what, deleted))
 
     def check_keyed(self):
         k = self.get("/k")
@@ -396,14 +405,8 @@ class Soak:
               " %d handed out early" % (len(self.delayed), len(self.delayed_maybe), w["published"], w["deleted"],
                                         len(self.delayed_done), len(self.delayed_del_maybe), len(self.early)))
         self.check(not self.early, "delayed: handed out before publishedAt: %s" % self.early[:3])
-        lost = sorted(self.delayed - self.delayed_done - self.delayed_del_maybe)
-        self.check(not lost, "delayed: acknowledged, never deleted: %d, e.g. %s" % (len(lost), lost[:5]))
-        ghosts = sorted(self.delayed_got - self.delayed - self.delayed_maybe)
-        self.check(not ghosts, "delayed: handed out, never published: %s" % ghosts[:5])
-        self.check(len(self.delayed) <= w["published"] <= len(self.delayed) + len(self.delayed_maybe),
-                   "delayed: published %d outside what was answered and what may have happened" % w["published"])
-        self.check(len(self.delayed_done) <= w["deleted"] <= len(self.delayed_done) + len(self.delayed_del_maybe),
-                   "delayed: deleted %d outside what was answered and what may have happened" % w["deleted"])
+        self.check_accounted("delayed: ", self.delayed, self.delayed_maybe, self.delayed_got, self.delayed_done,
+                             self.delayed_del_maybe, w["published"], w["deleted"])
         self.check(w["published"] == w["deleted"] and w["ready"] + w["scheduled"] + w["locked"] == 0,
                    "delayed: %r" % w)
 
