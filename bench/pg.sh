@@ -384,14 +384,13 @@ EOF2
     lg IGNORED -p "$P1" -s batch -b 1000 -c 4 -n 1000 -q deep
     "$PGBIN/psql" -X -q "$URL" -c "VACUUM (ANALYZE) bench.events" 2>>"$W/tools.err"
     # Each twice, in the order 1k 1M 1M 1k, and the better of each two
-    # kept (neighbours on a shared machine only ever slow a run down); the
-    # errors of all four counted.
-    CYCLE_ERRS=0 LOCKDEL_1K="" LOCKDEL_1M="" ACQDEL_1K="" ACQDEL_1M=""
+    # kept (neighbours on a shared machine only ever slow a run down); all
+    # four in CYCLES, whose errors count.
+    CYCLES=() LOCKDEL_1K="" LOCKDEL_1M="" ACQDEL_1K="" ACQDEL_1M=""
     for s in lockdel acqdel; do
         for q in shallow deep deep shallow; do
             lg CYC -p "$P1" -s "$s" -c "$C" -d "$SECS" -q "$q"
-            a=$(kv "$CYC" non2xx) b=$(kv "$CYC" errors)
-            CYCLE_ERRS=$((CYCLE_ERRS + ${a:-0} + ${b:-0}))
+            CYCLES+=("$CYC")
             [ "$q" = shallow ] && l="${s^^}_1K" || l="${s^^}_1M"
             a=$(kv "${!l}" cycle_rate) b=$(kv "$CYC" cycle_rate)
             [ "$(larger "$a" "$b")" = "$a" ] || printf -v "$l" '%s' "$CYC"
@@ -423,6 +422,16 @@ sat_rows() {
     done
     row "3 replicas, best of $SAT conns" "$(fmt "$three")" "1 replica $(fmt "$one")" "$(ratio "$three" "$one")" ">= 0.95 x one" "$(met "$three >= 0.95 * $one")"
 }
+# ceiling_rows RUN KEY UNIT REF REFLABEL ITEM: the ceiling's run RUN (its
+# KEY, in UNIT) against the reference REF, and RUN_USE, the machine's CPU
+# an ITEM; nothing if the ceiling's server did not run.
+ceiling_rows() {
+    local run=$1 key=$2 unit=$3 ref=$4 rl=$5 item=$6 v u
+    [ -n "${!run}" ] || return 0
+    v=$(kv "${!run}" "$key") u="${run}_USE"
+    row "  ceiling: statements doing nothing" "$(fmt "$v") $unit" "$rl $(fmt "$ref") tps" "$(ratio "$v" "$ref")" "" ""
+    row "    its machine CPU $item / idle" "${!u}" "" "" "" ""
+}
 # sweep_rows RUN KEY REF LABEL UNIT REFLABEL REFUNIT FACTOR ITEM: for each
 # concurrency of SWEEP, the run RUN_n (its KEY) against REF_n, held to
 # FACTOR x, with the machine's CPU an ITEM; then each side's best over C
@@ -447,11 +456,7 @@ if [ "$SERVES" = 1 ]; then
     row "  machine CPU an event / idle" "$PUB_USE" "$INS_USE" "" "" ""
     [ -n "$STMT" ] && SE=$(calc "%.0f" "$STMT * 4") &&
         row "  its statement alone, 2 x 4 events" "$(fmt "$SE") events/s" "INSERT $(fmt "$INS") tps" "$(ratio "$SE" "$INS")" "" ""
-    if [ -n "$NULLPUB" ]; then
-        NP=$(kv "$NULLPUB" rate)
-        row "  ceiling: statements doing nothing" "$(fmt "$NP") events/s" "INSERT $(fmt "$INS") tps" "$(ratio "$NP" "$INS")" "" ""
-        row "    its machine CPU an event / idle" "$NULLPUB_USE" "" "" "" ""
-    fi
+    ceiling_rows NULLPUB rate "events/s" "$INS" INSERT "an event"
     sweep_rows PUB rate INS "publish" "events/s" "INSERT" "tps" 0.7 "an event"
     A=$(kv "$CONS" cycle_rate)
     row "acquire + delete, $C conns (pairs/s)" "$(fmt "$A")" "UPDATE $(fmt "$UPD") tps" "$(ratio "$A" "$UPD")" ">= 0.3 x UPDATE" "$(met "$A >= 0.3 * $UPD")"
@@ -459,11 +464,7 @@ if [ "$SERVES" = 1 ]; then
     row "  empty acquires (queue ran dry)" "$(kv "$CONS" empty_acquires)" "" "" "0" "$(met "$(kv "$CONS" empty_acquires) == 0")"
     [ -n "$QUEUE" ] &&
         row "  a bare SQL queue: lease + delete" "$(fmt "$QUEUE") pairs/s" "UPDATE $(fmt "$UPD") tps" "$(ratio "$QUEUE" "$UPD")" "" ""
-    if [ -n "$NULLCONS" ]; then
-        NC=$(kv "$NULLCONS" cycle_rate)
-        row "  ceiling: statements doing nothing" "$(fmt "$NC") pairs/s" "UPDATE $(fmt "$UPD") tps" "$(ratio "$NC" "$UPD")" "" ""
-        row "    its machine CPU a pair / idle" "$NULLCONS_USE" "" "" "" ""
-    fi
+    ceiling_rows NULLCONS cycle_rate "pairs/s" "$UPD" UPDATE "a pair"
     sweep_rows CONS cycle_rate UPD "acquire + delete" "pairs/s" "UPDATE" "tps" 0.3 "a pair"
     if [ -n "$SWEEP" ]; then
         E=0
@@ -481,8 +482,8 @@ if [ "$SERVES" = 1 ]; then
     row "a page of 50 events (ms)" "$PAGE_MS" "count(*) $COUNT_MS ms" "$(ratio "$PAGE_MS" "$COUNT_MS")" "" ""
     for s in lockdel acqdel; do
         l="${s^^}_1K" k=$(kv "${!l}" cycle_rate) l="${s^^}_1M" m=$(kv "${!l}" cycle_rate)
-        [ "$s" = lockdel ] && l="publish+lock+delete" || l="publish+acquire+delete"
-        row "$l cycles/s, 1M queued" "$(fmt "$m")" "1k queued $(fmt "$k")" "$(ratio "$m" "$k")" ">= 0.8 x 1k" "$(met "$m >= 0.8 * $k")"
+        [ "$s" = lockdel ] && label="publish+lock+delete" || label="publish+acquire+delete"
+        row "$label cycles/s, 1M queued" "$(fmt "$m")" "1k queued $(fmt "$k")" "$(ratio "$m" "$k")" ">= 0.8 x 1k" "$(met "$m >= 0.8 * $k")"
     done
 else
     for f in "publish (events/s)|>= 0.7 x INSERT" "acquire + delete (pairs/s)|>= 0.3 x UPDATE" \
@@ -503,7 +504,7 @@ printf '%s\n' "${ROWS[@]}" | awk -F'|' '
            printf "%s\n", "------------------------------------------------------------------------------------------------------------------------"}
     {printf "%-42s %-22s %-26s %-6s %-16s %s\n", $1, $2, $3, $4, $5, $6}'
 if [ "$SERVES" = 1 ]; then
-    n=$CYCLE_ERRS lines=("$PUB" "$CONS" "$BATCH" "$NULLPUB" "$NULLCONS")
+    n=0 lines=("$PUB" "$CONS" "$BATCH" "$NULLPUB" "$NULLCONS" "${CYCLES[@]}")
     for c in $SWEEP; do l="PUB_$c" lines+=("${!l}"); l="CONS_$c" lines+=("${!l}"); done
     for l in "${lines[@]}"; do
         a=$(kv "$l" non2xx) b=$(kv "$l" errors) n=$((n + ${a:-0} + ${b:-0}))
